@@ -1,0 +1,654 @@
+"""The forwarding bridge: one publisher per session (WHIP), many subscribers (WHEP).
+
+aiortc peers do ICE, DTLS, SRTP and SDP; media never reaches a decoder. The publisher's RTP is
+handed packet by packet to each subscriber's `DownTrack` (media/forwarder.py), rewritten there,
+and written to the subscriber's socket without awaiting (media/seams.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc import clock as aiortc_clock
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
+
+from . import seams
+from .codecs import KeyframeTest, forwardable, is_rtx, keyframe_test, rtx_for, same_codec
+from .forwarder import DownTrack
+from .keyframe import KeyframeRequests
+from .links import SiteLink
+
+log = logging.getLogger("diemcau.media")
+
+# (session_id, site_id, conn_id) on join; the same plus a reason on leave.
+JoinHandler = Callable[[str, str, str], Awaitable[None]]
+LeaveHandler = Callable[[str, str, str, str], Awaitable[None]]
+
+
+class OfferError(Exception):
+    """An offer the bridge cannot serve; the WHIP/WHEP layer answers 406 or 400."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Answer:
+    resource_id: str
+    sdp: str
+
+
+def _configuration() -> RTCConfiguration:
+    # No STUN or TURN server unless configured: aiortc would otherwise ask a public one.
+    return RTCConfiguration(iceServers=[])
+
+
+# -- publisher side ----------------------------------------------------------------------------
+
+
+class UpTrack:
+    """One track of the publisher: where its packets come in and whom they go to."""
+
+    def __init__(self, broadcast: Broadcast, transceiver: RTCRtpTransceiver) -> None:
+        self.broadcast = broadcast
+        self.kind = transceiver.kind
+        self.receiver: RTCRtpReceiver = transceiver.receiver
+        self.codecs: dict[int, RTCRtpCodecParameters] = {}
+        self.codec: RTCRtpCodecParameters | None = None
+        self.rtx_ssrcs: dict[int, int] = {}  # publisher RTX SSRC -> media SSRC
+        self.media_ssrc: int | None = None
+        self.keyframes = KeyframeRequests()
+        self.is_keyframe: KeyframeTest | None = None
+        self._streams: dict[int, StreamStatistics] = {}
+        self._nacks = NackGenerator() if self.kind == "video" else None
+        self._remb = RemoteBitrateEstimator() if self.kind == "video" else None
+        self._timer: asyncio.TimerHandle | None = None
+        self.packets_received = 0
+        seams.take_over_receiver(self.receiver, self._on_receive, self._on_rtp)
+
+    def _on_receive(self, parameters: RTCRtpReceiveParameters) -> None:
+        self.codecs = {c.payloadType: c for c in parameters.codecs if c.payloadType is not None}
+        media = [c for c in parameters.codecs if not is_rtx(c)]
+        self.codec = media[0] if media else None
+        self.is_keyframe = keyframe_test(self.codec) if self.codec else None
+        for encoding in parameters.encodings:
+            if encoding.rtx:
+                self.rtx_ssrcs[encoding.rtx.ssrc] = encoding.ssrc
+        self._streams = seams.receiver_stream_statistics(self.receiver)
+        self.broadcast.uptrack_ready(self)
+
+    async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = self.codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        if packet.ssrc not in self._streams:
+            self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        self._streams[packet.ssrc].add(packet)
+
+        if self._remb is not None and packet.extensions.abs_send_time is not None:
+            remb = self._remb.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            if remb is not None:
+                # Without this estimate a browser publisher stays at its start bitrate.
+                rtcp = RtcpPsfbPacket(
+                    fmt=RTCP_PSFB_APP,
+                    ssrc=self.receiver_rtcp_ssrc,
+                    media_ssrc=0,
+                    fci=pack_remb_fci(*remb),
+                )
+                await seams.send_rtcp(self.receiver.transport, bytes(rtcp))
+
+        if is_rtx(codec):
+            original_ssrc = self.rtx_ssrcs.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None or not isinstance(apt, int) or len(packet.payload) < 2:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+        elif self.media_ssrc != packet.ssrc:
+            self.media_ssrc = packet.ssrc
+
+        if self._nacks is not None and self._nacks.add(packet):
+            await seams.send_nack(self.receiver, packet.ssrc, sorted(self._nacks.missing))
+
+        if not packet.payload:
+            return  # padding used by the publisher to probe bandwidth
+        self.packets_received += 1
+        self.broadcast.fan_out(self, packet)
+
+    @property
+    def receiver_rtcp_ssrc(self) -> int:
+        return self.broadcast.publisher_rtcp_ssrc(self)
+
+    def request_keyframe(self, now: float) -> None:
+        if self.kind != "video" or self.media_ssrc is None:
+            return
+        if self.keyframes.request(now):
+            self._send_pli()
+        else:
+            self._arm_timer(now)
+
+    def _arm_timer(self, now: float) -> None:
+        due = self.keyframes.get_timer()
+        if due is None or self._timer is not None:
+            return
+        self._timer = asyncio.get_running_loop().call_later(max(due - now, 0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.keyframes.handle_timer(time.monotonic()):
+            self._send_pli()
+
+    def _send_pli(self) -> None:
+        if self.media_ssrc is not None:
+            self.broadcast.bridge.spawn(seams.send_pli(self.receiver, self.media_ssrc))
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Publisher:
+    def __init__(self, resource_id: str, pc: RTCPeerConnection) -> None:
+        self.resource_id = resource_id
+        self.pc = pc
+        self.tracks: dict[str, UpTrack] = {}
+        self.rtcp_ssrcs: dict[str, int] = {}
+
+
+# -- subscriber side ---------------------------------------------------------------------------
+
+
+class SubscriberTrack:
+    """One sender of a subscriber: negotiated codecs, the DownTrack, and the socket."""
+
+    def __init__(self, subscriber: Subscriber, transceiver: RTCRtpTransceiver) -> None:
+        self.subscriber = subscriber
+        self.kind = transceiver.kind
+        self.sender: RTCRtpSender = transceiver.sender
+        self.codecs: list[RTCRtpCodecParameters] = seams.negotiated_codecs(transceiver)
+        self.cname = ""
+        self.down: DownTrack | None = None
+        self.bound_codec: RTCRtpCodecParameters | None = None
+        self.mismatch = False
+        self.sink: seams.RtpSink | None = None
+        self.started = False
+        self.loss_fraction = 0.0
+        self.rtt: float | None = None
+        self._lsr: int | None = None
+        self._lsr_time = 0.0
+        seams.take_over_sender(self.sender, self._on_send, self._on_rtcp, self._run_rtcp)
+
+    def _on_send(self, parameters: RTCRtpSendParameters) -> None:
+        self.cname = parameters.rtcp.cname or ""
+        self.codecs = list(parameters.codecs)
+        self.sink = seams.RtpSink(self.sender.transport)
+        self.started = True
+        self.subscriber.broadcast.subscriber_track_ready(self)
+
+    def bind(self, up: UpTrack, now: float) -> None:
+        """Follow the publisher's track `up`: same codec, our numbering."""
+        if up.codec is None:
+            return
+        match = next((c for c in self.codecs if not is_rtx(c) and same_codec(up.codec, c)), None)
+        if match is None:
+            self.mismatch = True
+            self.bound_codec = None
+            log.warning(
+                "subscriber %s cannot receive %s: not negotiated",
+                self.subscriber.site_id,
+                up.codec.mimeType,
+            )
+            return
+        self.mismatch = False
+        self.bound_codec = match
+        assert match.payloadType is not None  # negotiated codecs always carry one
+        rtx_pt = rtx_for(self.codecs, match.payloadType)
+        if self.down is None:
+            self.down = DownTrack(
+                ssrc=self.sender._ssrc,
+                payload_type=match.payloadType,
+                clock_rate=match.clockRate,
+                is_keyframe=keyframe_test(match),
+                rtx_ssrc=seams.rtx_ssrc(self.sender) if rtx_pt is not None else None,
+                rtx_payload_type=rtx_pt,
+            )
+        else:
+            self.down.set_payload_type(match.payloadType, rtx_pt)
+            self.down.is_keyframe = keyframe_test(match)
+            self.down.source_ended()
+        up.request_keyframe(now)
+
+    async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        broadcast = self.subscriber.broadcast
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            if self.down is not None and self.sink is not None:
+                for data in self.down.retransmit(packet.lost):
+                    self.sink.send(data)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            up = broadcast.uptrack(self.kind)
+            if up is not None:
+                up.request_keyframe(time.monotonic())
+        elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc != self.sender._ssrc:
+                    continue
+                self.loss_fraction = report.fraction_lost / 256
+                if self._lsr is not None and report.lsr == self._lsr and report.dlsr:
+                    self.rtt = max(time.time() - self._lsr_time - report.dlsr / 65536, 0.0)
+
+    async def _run_rtcp(self) -> None:
+        # Sender reports map our rewritten timestamps to wall-clock time so that the browser can
+        # keep picture and sound in sync.
+        while True:
+            await asyncio.sleep(0.5 + random.random())
+            down = self.down
+            if down is None or down.last_out_time is None or self.bound_codec is None:
+                continue
+            elapsed = time.monotonic() - down.last_out_time
+            ntp = aiortc_clock.current_ntp_time()
+            rtp_ts = (down.last_out_ts + int(elapsed * down.clock_rate)) & 0xFFFFFFFF
+            sr = RtcpSrPacket(
+                ssrc=down.ssrc,
+                sender_info=RtcpSenderInfo(
+                    ntp_timestamp=ntp,
+                    rtp_timestamp=rtp_ts,
+                    packet_count=down.stats.packets_sent & 0xFFFFFFFF,
+                    octet_count=down.stats.bytes_sent & 0xFFFFFFFF,
+                ),
+            )
+            sdes = RtcpSdesPacket(
+                chunks=[RtcpSourceInfo(ssrc=down.ssrc, items=[(1, self.cname.encode())])]
+            )
+            self._lsr = (ntp >> 16) & 0xFFFFFFFF
+            self._lsr_time = time.time()
+            await seams.send_rtcp(self.sender.transport, bytes(sr) + bytes(sdes))
+
+
+class Subscriber:
+    def __init__(
+        self, broadcast: Broadcast, resource_id: str, site_id: str, pc: RTCPeerConnection
+    ) -> None:
+        self.broadcast = broadcast
+        self.resource_id = resource_id
+        self.site_id = site_id
+        self.pc = pc
+        self.tracks: dict[str, SubscriberTrack] = {}
+        self.joined_at: datetime | None = None
+        self.closed = False
+
+    @property
+    def packets_sent(self) -> int:
+        return sum(
+            t.down.stats.packets_sent + t.down.stats.packets_retransmitted
+            for t in self.tracks.values()
+            if t.down is not None
+        )
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(t.down.stats.bytes_sent for t in self.tracks.values() if t.down is not None)
+
+
+# -- one session's broadcast -------------------------------------------------------------------
+
+
+@dataclass
+class SiteCounters:
+    packets_sent: int = 0
+    bytes_sent: int = 0
+
+
+@dataclass
+class Broadcast:
+    bridge: Bridge
+    session_id: str
+    publisher: Publisher | None = None
+    subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    # Totals of subscribers that have left, so /sites keeps what was sent.
+    departed: dict[str, SiteCounters] = field(default_factory=dict)
+
+    def uptrack(self, kind: str) -> UpTrack | None:
+        return self.publisher.tracks.get(kind) if self.publisher else None
+
+    def publisher_rtcp_ssrc(self, up: UpTrack) -> int:
+        assert self.publisher is not None
+        return self.publisher.rtcp_ssrcs.get(up.kind, 0)
+
+    def uptrack_ready(self, up: UpTrack) -> None:
+        now = time.monotonic()
+        for sub in self.subscribers.values():
+            track = sub.tracks.get(up.kind)
+            if track is not None and track.started:
+                track.bind(up, now)
+
+    def subscriber_track_ready(self, track: SubscriberTrack) -> None:
+        up = self.uptrack(track.kind)
+        if up is not None and up.codec is not None:
+            track.bind(up, time.monotonic())
+
+    def fan_out(self, up: UpTrack, packet: RtpPacket) -> None:
+        now = time.monotonic()
+        kind = up.kind
+        needs_keyframe = False
+        starts_keyframe = up.is_keyframe is not None and up.is_keyframe(packet.payload)
+        if starts_keyframe:
+            up.keyframes.keyframe_arrived()
+        for sub in self.subscribers.values():
+            track = sub.tracks.get(kind)
+            if track is None or track.down is None or track.bound_codec is None:
+                continue
+            data = track.down.forward(
+                packet.ssrc,
+                packet.sequence_number,
+                packet.timestamp,
+                bool(packet.marker),
+                packet.payload,
+                now,
+            )
+            if data is None:
+                needs_keyframe = needs_keyframe or track.down.waiting_for_keyframe
+            elif track.sink is not None:
+                track.sink.send(data)
+        if needs_keyframe and not starts_keyframe:
+            up.request_keyframe(now)
+
+    def site_links(self) -> dict[str, SiteLink]:
+        links: dict[str, SiteLink] = {}
+        for site_id, counters in self.departed.items():
+            links[site_id] = SiteLink(False, None, 0, counters.packets_sent, counters.bytes_sent)
+        for sub in self.subscribers.values():
+            prev = links.get(site_id := sub.site_id) or SiteLink(False, None, 0, 0, 0)
+            connected = sub.joined_at is not None
+            since = prev.connected_since
+            if connected and (since is None or (sub.joined_at and sub.joined_at < since)):
+                since = sub.joined_at
+            links[site_id] = SiteLink(
+                connected=prev.connected or connected,
+                connected_since=since,
+                connections=prev.connections + (1 if connected else 0),
+                packets_sent=prev.packets_sent + sub.packets_sent,
+                bytes_sent=prev.bytes_sent + sub.bytes_sent,
+            )
+        return links
+
+
+# -- the bridge --------------------------------------------------------------------------------
+
+
+class Bridge:
+    """All broadcasts of this process."""
+
+    def __init__(
+        self,
+        on_join: JoinHandler | None = None,
+        on_leave: LeaveHandler | None = None,
+    ) -> None:
+        # A media connection that stops answering ICE consent checks (RFC 7675, about 30 s in
+        # aioice) turns "failed": that is the timeout of a silent site.
+        self.on_join = on_join
+        self.on_leave = on_leave
+        self.broadcasts: dict[str, Broadcast] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _broadcast(self, session_id: str) -> Broadcast:
+        broadcast = self.broadcasts.get(session_id)
+        if broadcast is None:
+            broadcast = self.broadcasts[session_id] = Broadcast(self, session_id)
+        return broadcast
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- WHIP
+
+    async def publish(self, session_id: str, offer_sdp: str) -> Answer:
+        """Accept the publisher's offer; a new publisher replaces the previous one."""
+        broadcast = self._broadcast(session_id)
+        pc = RTCPeerConnection(_configuration())
+        resource_id = secrets.token_urlsafe(12)
+        publisher = Publisher(resource_id, pc)
+        try:
+            await self._apply_offer(pc, offer_sdp)
+            kinds = set()
+            for transceiver in pc.getTransceivers():
+                codecs = forwardable(transceiver.kind, seams.negotiated_codecs(transceiver))
+                if not [c for c in codecs if not is_rtx(c)]:
+                    raise OfferError(
+                        406,
+                        "unsupported_codec",
+                        f"no {transceiver.kind} codec the bridge forwards "
+                        f"(video: VP8 or H.264, audio: Opus)",
+                    )
+                # One codec per track: the publisher must send what every subscriber will get.
+                media = next(c for c in codecs if not is_rtx(c))
+                rtx = [
+                    c for c in codecs if is_rtx(c) and c.parameters.get("apt") == media.payloadType
+                ]
+                seams.restrict_codecs(transceiver, [media, *rtx])
+                transceiver.direction = "recvonly"
+                publisher.tracks[transceiver.kind] = UpTrack(broadcast, transceiver)
+                publisher.rtcp_ssrcs[transceiver.kind] = transceiver.sender._ssrc
+                kinds.add(transceiver.kind)
+            if "video" not in kinds and "audio" not in kinds:
+                raise OfferError(400, "invalid_offer", "the offer has no audio or video")
+            await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            await pc.close()
+            raise
+
+        previous = broadcast.publisher
+        broadcast.publisher = publisher
+        if previous is not None:
+            self.spawn(self._close_publisher(previous))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed") and broadcast.publisher is publisher:
+                await self._drop_publisher(broadcast, publisher)
+
+        return Answer(resource_id, pc.localDescription.sdp)
+
+    async def _drop_publisher(self, broadcast: Broadcast, publisher: Publisher) -> None:
+        if broadcast.publisher is publisher:
+            broadcast.publisher = None
+            for sub in broadcast.subscribers.values():
+                for track in sub.tracks.values():
+                    if track.down is not None:
+                        track.down.source_ended()
+        await self._close_publisher(publisher)
+
+    async def _close_publisher(self, publisher: Publisher) -> None:
+        for up in publisher.tracks.values():
+            up.close()
+        await publisher.pc.close()
+
+    # -- WHEP
+
+    async def subscribe(self, session_id: str, site_id: str, offer_sdp: str) -> Answer:
+        broadcast = self._broadcast(session_id)
+        pc = RTCPeerConnection(_configuration())
+        resource_id = secrets.token_urlsafe(12)
+        sub = Subscriber(broadcast, resource_id, site_id, pc)
+        try:
+            await self._apply_offer(pc, offer_sdp)
+            for transceiver in pc.getTransceivers():
+                codecs = forwardable(transceiver.kind, seams.negotiated_codecs(transceiver))
+                up = broadcast.uptrack(transceiver.kind)
+                if up is not None and up.codec is not None:
+                    # Live already: offer only what the publisher sends.
+                    codecs = [
+                        c
+                        for c in codecs
+                        if same_codec(up.codec, c)
+                        or (
+                            is_rtx(c)
+                            and any(
+                                same_codec(up.codec, m) and m.payloadType == c.parameters.get("apt")
+                                for m in codecs
+                            )
+                        )
+                    ]
+                if not [c for c in codecs if not is_rtx(c)]:
+                    wanted = up.codec.mimeType if up is not None and up.codec else "VP8 or H.264"
+                    if transceiver.kind == "audio":
+                        wanted = "Opus"
+                    raise OfferError(
+                        406,
+                        "unsupported_codec",
+                        f"the offer cannot receive {transceiver.kind} as {wanted}, "
+                        "which is what this broadcast sends",
+                    )
+                seams.restrict_codecs(transceiver, codecs)
+                transceiver.direction = "sendonly"
+                sub.tracks[transceiver.kind] = SubscriberTrack(sub, transceiver)
+            if not sub.tracks:
+                raise OfferError(400, "invalid_offer", "the offer has no audio or video")
+            await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            await pc.close()
+            raise
+        broadcast.subscribers[resource_id] = sub
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected" and sub.joined_at is None and not sub.closed:
+                sub.joined_at = datetime.now(UTC)
+                if self.on_join is not None:
+                    await self.on_join(session_id, site_id, resource_id)
+            elif state in ("failed", "closed"):
+                await self._close_subscriber(
+                    broadcast, sub, "failed" if state == "failed" else "closed"
+                )
+
+        return Answer(resource_id, pc.localDescription.sdp)
+
+    async def _close_subscriber(self, broadcast: Broadcast, sub: Subscriber, reason: str) -> None:
+        if sub.closed:
+            return
+        sub.closed = True
+        if broadcast.subscribers.pop(sub.resource_id, None) is not None:
+            counters = broadcast.departed.setdefault(sub.site_id, SiteCounters())
+            counters.packets_sent += sub.packets_sent
+            counters.bytes_sent += sub.bytes_sent
+        if sub.joined_at is not None and self.on_leave is not None:
+            await self.on_leave(broadcast.session_id, sub.site_id, sub.resource_id, reason)
+        await sub.pc.close()
+
+    async def _apply_offer(self, pc: RTCPeerConnection, offer_sdp: str) -> None:
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except ValueError as exc:
+            raise OfferError(
+                400, "invalid_offer", f"the SDP offer cannot be parsed: {exc}"
+            ) from exc
+        except Exception as exc:
+            # aiortc raises OperationError when no codec in the offer is one it knows.
+            raise OfferError(
+                406, "unsupported_codec", f"the offer cannot be served: {exc}"
+            ) from exc
+
+    # -- resources, sessions
+
+    async def delete(self, session_id: str, resource_id: str) -> bool:
+        broadcast = self.broadcasts.get(session_id)
+        if broadcast is None:
+            return False
+        if broadcast.publisher is not None and broadcast.publisher.resource_id == resource_id:
+            await self._drop_publisher(broadcast, broadcast.publisher)
+            return True
+        sub = broadcast.subscribers.get(resource_id)
+        if sub is None:
+            return False
+        await self._close_subscriber(broadcast, sub, "closed")
+        return True
+
+    def resource_site(self, session_id: str, resource_id: str) -> str | None:
+        """The site a WHEP resource belongs to; "" for the publisher; None if unknown."""
+        broadcast = self.broadcasts.get(session_id)
+        if broadcast is None:
+            return None
+        if broadcast.publisher is not None and broadcast.publisher.resource_id == resource_id:
+            return ""
+        sub = broadcast.subscribers.get(resource_id)
+        return sub.site_id if sub is not None else None
+
+    def site_links(self, session_id: str) -> dict[str, SiteLink]:
+        broadcast = self.broadcasts.get(session_id)
+        return broadcast.site_links() if broadcast is not None else {}
+
+    def is_publishing(self, session_id: str) -> bool:
+        broadcast = self.broadcasts.get(session_id)
+        return broadcast is not None and broadcast.publisher is not None
+
+    async def close_site(self, session_id: str, site_id: str, reason: str) -> None:
+        broadcast = self.broadcasts.get(session_id)
+        if broadcast is None:
+            return
+        for sub in [s for s in broadcast.subscribers.values() if s.site_id == site_id]:
+            await self._close_subscriber(broadcast, sub, reason)
+
+    async def close_session(self, session_id: str, reason: str = "closed") -> None:
+        broadcast = self.broadcasts.pop(session_id, None)
+        if broadcast is None:
+            return
+        for sub in list(broadcast.subscribers.values()):
+            await self._close_subscriber(broadcast, sub, reason)
+        if broadcast.publisher is not None:
+            publisher, broadcast.publisher = broadcast.publisher, None
+            await self._close_publisher(publisher)
+
+    async def close(self) -> None:
+        """Server shutdown: every open connection leaves with reason server_shutdown."""
+        for session_id in list(self.broadcasts):
+            await self.close_session(session_id, "server_shutdown")
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,137 @@
+"""Per-subscriber rewriting of the publisher's RTP: the sans-I/O heart of the bridge.
+
+A `DownTrack` maps one publisher track onto one subscriber's sender: its own SSRC, payload type,
+sequence numbers and timestamps, continuous across publisher reconnects. It holds no socket and
+no clock: the adapter passes `now` (seconds, monotonic) and sends the bytes it returns.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .codecs import KeyframeTest
+from .history import PacketHistory
+from .rtp import build_packet, seq_add, seq_diff, ts_add, wrap_rtx
+
+# Packets later than this many sequence numbers behind the newest are dropped, not forwarded.
+REORDER_WINDOW = 1000
+
+
+@dataclass
+class DownTrackStats:
+    packets_sent: int = 0
+    bytes_sent: int = 0
+    packets_retransmitted: int = 0
+    nacks_unanswered: int = 0
+    packets_dropped_before_keyframe: int = 0
+
+
+class DownTrack:
+    """One publisher track as one subscriber receives it."""
+
+    def __init__(
+        self,
+        ssrc: int,
+        payload_type: int,
+        clock_rate: int,
+        is_keyframe: KeyframeTest | None = None,
+        rtx_ssrc: int | None = None,
+        rtx_payload_type: int | None = None,
+        history_size: int = 512,
+        rng: random.Random | None = None,
+    ) -> None:
+        rng = rng or random.Random()
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.clock_rate = clock_rate
+        self.is_keyframe = is_keyframe
+        self.rtx_ssrc = rtx_ssrc
+        self.rtx_payload_type = rtx_payload_type
+        self.history = PacketHistory(history_size)
+        self.stats = DownTrackStats()
+        # Lower half of the space, as browsers do, so SRTP's rollover guess never goes wrong early.
+        self._next_seq = rng.randrange(0, 0x8000)
+        self._next_rtx_seq = rng.randrange(0, 0x8000)
+        self._last_ts = rng.randrange(0, 1 << 32)
+        self._last_time: float | None = None
+        # Mapping of the current source (publisher SSRC); None until the first packet forwarded.
+        self._source: int | None = None
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._first_in_seq = 0
+        self._highest_out_seq = (self._next_seq - 1) & 0xFFFF
+        self.last_out_ts = self._last_ts
+        self.last_out_time: float | None = None
+
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        return self._source is None and self.is_keyframe is not None
+
+    def set_payload_type(self, payload_type: int, rtx_payload_type: int | None) -> None:
+        """The publisher changed codec (a reconnect); the subscriber negotiated this one too."""
+        self.payload_type = payload_type
+        self.rtx_payload_type = rtx_payload_type
+
+    def source_ended(self) -> None:
+        """The publisher's track went away; the next packets may come from a new source."""
+        self._source = None
+
+    def forward(
+        self, in_ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes, now: float
+    ) -> bytes | None:
+        """The packet to send to this subscriber, or None to drop it."""
+        if in_ssrc != self._source:
+            # A new source: video starts cleanly on a keyframe; then continue our numbering
+            # right after what this subscriber last received, so its decoder sees no jump.
+            if self.is_keyframe is not None and not self.is_keyframe(payload):
+                self.stats.packets_dropped_before_keyframe += 1
+                return None
+            self._start_source(in_ssrc, seq, timestamp, now)
+        elif seq_diff(seq, self._first_in_seq) < 0:
+            return None  # older than where this subscriber started, or far too late to help
+
+        out_seq = (seq + self._seq_offset) & 0xFFFF
+        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+        packet = build_packet(self.payload_type, marker, out_seq, out_ts, self.ssrc, payload)
+        self.history.put(out_seq, packet)
+        if seq_diff(out_seq, self._highest_out_seq) > 0:
+            self._highest_out_seq = out_seq
+            self.last_out_ts = out_ts
+            self.last_out_time = now
+            if seq_diff(seq, self._first_in_seq) > REORDER_WINDOW:
+                # Trail the newest packet so the signed comparison above never wraps.
+                self._first_in_seq = seq_add(seq, -REORDER_WINDOW)
+        self.stats.packets_sent += 1
+        self.stats.bytes_sent += len(packet)
+        return packet
+
+    def _start_source(self, in_ssrc: int, seq: int, timestamp: int, now: float) -> None:
+        out_seq = seq_add(self._highest_out_seq, 1)
+        if self.last_out_time is None:
+            out_ts = self._last_ts
+        else:
+            # Advance the clock by the wall time that passed, so the new source's frames
+            # are not presented in the past.
+            elapsed = max(now - self.last_out_time, 1.0 / 90)
+            out_ts = ts_add(self.last_out_ts, int(elapsed * self.clock_rate))
+        self._source = in_ssrc
+        self._first_in_seq = seq
+        self._seq_offset = (out_seq - seq) & 0xFFFF
+        self._ts_offset = (out_ts - timestamp) & 0xFFFFFFFF
+
+    def retransmit(self, seqs: list[int]) -> list[bytes]:
+        """Answer a subscriber's NACK from the history: RTX-wrapped when RTX was negotiated."""
+        out: list[bytes] = []
+        for seq in seqs:
+            packet = self.history.get(seq)
+            if packet is None:
+                self.stats.nacks_unanswered += 1
+                continue
+            if self.rtx_ssrc is not None and self.rtx_payload_type is not None:
+                packet = wrap_rtx(packet, self.rtx_payload_type, self._next_rtx_seq, self.rtx_ssrc)
+                self._next_rtx_seq = seq_add(self._next_rtx_seq, 1)
+            self.stats.packets_retransmitted += 1
+            self.stats.bytes_sent += len(packet)
+            out.append(packet)
+        return out

@@ -1,0 +1,102 @@
+"""The `diemcau` command: serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from .config import Config
+
+
+def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=default_port, help=f"port ({default_port})")
+    parser.add_argument(
+        "--data", type=Path, default=Path("data"), help="data directory: database, token (./data)"
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="absolute base URL for the links handed out, e.g. https://hoinghi.example.vn",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+
+def _config(args: argparse.Namespace) -> Config:
+    public_url = args.public_url.rstrip("/") if args.public_url else None
+    return Config(data_dir=args.data, host=args.host, port=args.port, public_url=public_url)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiortc and aioice log per packet at debug level; keep them quiet unless asked.
+    if level != "debug":
+        for noisy in ("aiortc", "aioice"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .auth import load_admin_token
+
+    _logging(args.log_level)
+    config = _config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        admin_token, generated = load_admin_token(config.data_dir)
+    except ValueError as exc:
+        print(f"diemcau: {exc}", file=sys.stderr)
+        return 2
+    if generated:
+        # Printed once, on the first start; it stays in the data directory (mode 0600).
+        print(
+            f"Admin token (stored in {config.data_dir / 'admin_token'}): {admin_token}",
+            flush=True,
+        )
+    app = create_app(config, admin_token)
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=args.log_level,
+        # Access logs carry paths only; tokens travel in headers and URL fragments.
+        access_log=True,
+    )
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    _logging(args.log_level)
+    return asyncio.run(run_demo(_config(args)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="diemcau",
+        description="Hybrid conferences from a district hall to its commune halls.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the service (SQLite, in-process bus)")
+    _add_serve_options(serve_parser)
+    serve_parser.set_defaults(run=serve)
+    demo_parser = commands.add_parser(
+        "demo", help="serve with sample sites, a session and a test-pattern broadcast"
+    )
+    _add_serve_options(demo_parser)
+    demo_parser.set_defaults(run=demo, data=Path("demo-data"))
+    args = parser.parse_args(argv)
+    sys.exit(args.run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Settings of one running service, gathered from the command line and the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Absolute base for the links handed out (console, join, WHIP, WHEP); None = from each request.
+    public_url: str | None = None
+    # Largest JSON or CSV body accepted by the API, in bytes.
+    max_body_bytes: int = 1_000_000
+    # Addresses the media bridge offers as ICE host candidates; empty = every interface but loopback.
+    ice_addresses: tuple[str, ...] = field(default_factory=tuple)
+    redis_url: str | None = None

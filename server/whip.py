@@ -1,0 +1,207 @@
+"""WHIP (RFC 9725) publishing and WHEP playback over HTTP, adapted onto the bridge.
+
+/whip/{session}                       POST offer (host token) -> 201 answer + Location
+/whip/{session}/r/{resource}          DELETE ends it; PATCH (trickle, ICE restart) -> 501
+/whep/{session}/{site}                POST offer (that site's token) -> 201 answer + Location
+/whep/{session}/{site}/r/{resource}   DELETE, PATCH as above
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..media.bridge import Bridge, OfferError
+from ..signaling.session import SessionState, SessionStateError
+from .auth import ADMIN_OR_HOST, authorize
+from .errors import ApiError
+from .store import Store
+
+log = logging.getLogger("diemcau.whip")
+
+SDP = "application/sdp"
+MAX_OFFER_BYTES = 64 * 1024
+ENDPOINT_METHODS = "POST, OPTIONS"
+RESOURCE_METHODS = "DELETE, PATCH, OPTIONS"
+# Browsers on other origins (a WHIP test page, a vendor player) may publish or play.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location, Accept-Post, Link, ETag",
+}
+SITE_ONLY = frozenset({"site"})
+
+
+def _cors(methods: str) -> dict[str, str]:
+    return {
+        **CORS,
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+        "Access-Control-Max-Age": "86400",
+    }
+
+
+def _not_allowed(allow: str) -> Response:
+    raise ApiError(
+        405,
+        "method_not_allowed",
+        f"This WHIP/WHEP address accepts {allow}.",
+        headers={"Allow": allow, **CORS},
+    )
+
+
+async def _read_offer(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != SDP:
+        raise ApiError(415, "unsupported_media_type", f"The offer must be sent as {SDP}.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_OFFER_BYTES:
+        raise ApiError(413, "body_too_large", f"An SDP offer is at most {MAX_OFFER_BYTES} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_OFFER_BYTES:
+            raise ApiError(
+                413, "body_too_large", f"An SDP offer is at most {MAX_OFFER_BYTES} bytes."
+            )
+    try:
+        offer = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_offer", "The SDP offer is not UTF-8 text.") from exc
+    if not offer.startswith("v=0"):
+        raise ApiError(400, "invalid_offer", "The body is not an SDP offer (it must start v=0).")
+    return offer
+
+
+def _answer(request: Request, location: str, sdp: str) -> Response:
+    return Response(
+        sdp,
+        status_code=201,
+        media_type=SDP,
+        headers={"Location": location, **CORS},
+    )
+
+
+def _offer_error(exc: OfferError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+def _require_not_ended(store: Store, session_id: str) -> SessionState:
+    session = store.get_session(session_id)
+    if session is None:
+        raise ApiError(404, "not_found", "There is no such session.")
+    if session.state == SessionState.ENDED:
+        raise ApiError(409, "session_ended", "This session has ended.")
+    return session.state
+
+
+# -- WHIP ---------------------------------------------------------------------------------------
+
+
+async def whip_endpoint(request: Request) -> Response:
+    session_id = request.path_params["session"]
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204,
+            headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **_cors(ENDPOINT_METHODS)},
+        )
+    if request.method != "POST":
+        return _not_allowed(ENDPOINT_METHODS)
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    store: Store = request.app.state.store
+    bridge: Bridge = request.app.state.bridge
+    state = _require_not_ended(store, session_id)
+    offer = await _read_offer(request)
+    try:
+        answer = await bridge.publish(session_id, offer)
+    except OfferError as exc:
+        raise _offer_error(exc) from exc
+    if state == SessionState.SCHEDULED:
+        # Publishing is going live: the operator's one action, as with OBS's "Start streaming".
+        try:
+            store.start_session(session_id, datetime.now(UTC))
+        except SessionStateError as exc:
+            await bridge.delete(session_id, answer.resource_id)
+            raise ApiError(409, "session_ended", "This session has ended.") from exc
+    log.info("session %s: publisher %s connected", session_id, answer.resource_id)
+    return _answer(request, f"/whip/{session_id}/r/{answer.resource_id}", answer.sdp)
+
+
+async def whip_resource(request: Request) -> Response:
+    session_id = request.path_params["session"]
+    resource_id = request.path_params["resource"]
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
+        )
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    return await _resource(request, session_id, resource_id, site_id="")
+
+
+# -- WHEP ---------------------------------------------------------------------------------------
+
+
+async def whep_endpoint(request: Request) -> Response:
+    session_id = request.path_params["session"]
+    site_id = request.path_params["site"]
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204,
+            headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **_cors(ENDPOINT_METHODS)},
+        )
+    if request.method != "POST":
+        return _not_allowed(ENDPOINT_METHODS)
+    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+    store: Store = request.app.state.store
+    bridge: Bridge = request.app.state.bridge
+    _require_not_ended(store, session_id)
+    offer = await _read_offer(request)
+    try:
+        answer = await bridge.subscribe(session_id, site_id, offer)
+    except OfferError as exc:
+        raise _offer_error(exc) from exc
+    return _answer(request, f"/whep/{session_id}/{site_id}/r/{answer.resource_id}", answer.sdp)
+
+
+async def whep_resource(request: Request) -> Response:
+    session_id = request.path_params["session"]
+    site_id = request.path_params["site"]
+    resource_id = request.path_params["resource"]
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
+        )
+    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+    return await _resource(request, session_id, resource_id, site_id=site_id)
+
+
+async def _resource(request: Request, session_id: str, resource_id: str, site_id: str) -> Response:
+    bridge: Bridge = request.app.state.bridge
+    if bridge.resource_site(session_id, resource_id) != site_id:
+        raise ApiError(404, "not_found", "There is no such WHIP/WHEP resource (it may have ended).")
+    if request.method == "DELETE":
+        await bridge.delete(session_id, resource_id)
+        return Response(status_code=200, headers=CORS)
+    if request.method == "PATCH":
+        raise ApiError(
+            501,
+            "not_implemented",
+            "Trickle ICE and ICE restarts are not supported yet: send a new offer instead.",
+            headers=CORS,
+        )
+    return _not_allowed(RESOURCE_METHODS)
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/whip/{session}", whip_endpoint, methods=ALL_METHODS),
+        Route("/whip/{session}/r/{resource}", whip_resource, methods=ALL_METHODS),
+        Route("/whep/{session}/{site}", whep_endpoint, methods=ALL_METHODS),
+        Route("/whep/{session}/{site}/r/{resource}", whep_resource, methods=ALL_METHODS),
+    ]

@@ -1,0 +1,238 @@
+"""Real aiortc peers for the tests: a WHIP publisher and WHEP viewers that check what arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass, field
+
+import av
+import httpx
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.codecs import depayload
+from aiortc.contrib.media import MediaStreamError
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
+
+VIDEO_CLOCK = 90000
+FPS = 30
+
+
+def encode_vp8(frames: int, width: int = 320, height: int = 240, gop: int = 60) -> list[bytes]:
+    """A moving test pattern, VP8-encoded once, so the publisher only packetizes."""
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = width, height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, FPS)
+    codec.bit_rate = 500_000
+    codec.gop_size = gop
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    out: list[bytes] = []
+    for i in range(frames):
+        image = np.zeros((height, width, 3), dtype=np.uint8)
+        image[:, :, 0] = (np.arange(width) + i * 4) % 256
+        image[:, :, 1] = ((np.arange(height)[:, None] + i * 2) % 256).astype(np.uint8)
+        image[(i * 3) % height, :, 2] = 255
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        out.extend(bytes(p) for p in codec.encode(frame))
+    out.extend(bytes(p) for p in codec.encode(None))
+    return out
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """Sends pre-encoded VP8 frames at 30 fps, in order, looping; counts what it sent."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[bytes]) -> None:
+        super().__init__()
+        self.frames = frames
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self.sent / FPS
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        packet = av.Packet(self.frames[self.sent % len(self.frames)])
+        packet.pts = self.sent * (VIDEO_CLOCK // FPS)
+        packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self.sent += 1
+        return packet
+
+
+class CountingVideoTrack(VideoStreamTrack):
+    """aiortc's live test track (encoded by aiortc, so it answers keyframe requests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+        frame = await super().recv()
+        self.sent += 1
+        return frame
+
+
+def _configuration() -> RTCConfiguration:
+    return RTCConfiguration(iceServers=[])
+
+
+async def _post_offer(
+    pc: RTCPeerConnection, url: str, token: str
+) -> tuple[httpx.Response, str | None]:
+    await pc.setLocalDescription(await pc.createOffer())
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            url,
+            content=pc.localDescription.sdp,
+            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+        )
+    location = response.headers.get("location")
+    if response.status_code == 201:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+    return response, location
+
+
+@dataclass
+class Publisher:
+    pc: RTCPeerConnection
+    response: httpx.Response
+    location: str | None
+    video: MediaStreamTrack | None
+
+
+async def publish(
+    url: str,
+    token: str,
+    video: MediaStreamTrack | None = None,
+    audio: MediaStreamTrack | None = None,
+) -> Publisher:
+    pc = RTCPeerConnection(_configuration())
+    if video is not None:
+        transceiver = pc.addTransceiver(video, direction="sendonly")
+        _prefer(transceiver, "video/VP8")
+    if audio is not None:
+        pc.addTransceiver(audio, direction="sendonly")
+    response, location = await _post_offer(pc, url, token)
+    return Publisher(pc, response, location, video)
+
+
+def _prefer(transceiver: RTCRtpTransceiver, mime: str) -> None:
+    from aiortc import RTCRtpSender
+
+    caps = RTCRtpSender.getCapabilities(transceiver.kind)
+    transceiver.setCodecPreferences(
+        [c for c in caps.codecs if c.mimeType.lower() in (mime.lower(), f"{transceiver.kind}/rtx")]
+    )
+
+
+@dataclass
+class Viewer:
+    """A WHEP subscriber that keeps every RTP packet and decodes like a browser would."""
+
+    pc: RTCPeerConnection
+    response: httpx.Response
+    location: str | None
+    packets: dict[str, list[RtpPacket]] = field(default_factory=lambda: {"audio": [], "video": []})
+    codecs: dict[str, dict[int, RTCRtpCodecParameters]] = field(default_factory=dict)
+    decoded: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
+    first_decoded_at: dict[str, float] = field(default_factory=dict)
+    connected_at: float | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def frames(self) -> list[tuple[bytes, bool]]:
+        """Encoded VP8 frames reassembled from the packets received: (bytes, complete)."""
+        by_ts: dict[int, list[RtpPacket]] = {}
+        order: list[int] = []
+        for packet in self.packets["video"]:
+            if packet.timestamp not in by_ts:
+                by_ts[packet.timestamp] = []
+                order.append(packet.timestamp)
+            by_ts[packet.timestamp].append(packet)
+        codec = next(iter(self.codecs.get("video", {}).values()), None)
+        assert codec is not None
+        out = []
+        for ts in order:
+            packets = sorted({p.sequence_number: p for p in by_ts[ts]}.values(),
+                             key=lambda p: p.sequence_number)
+            seqs = [p.sequence_number for p in packets]
+            contiguous = all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+            complete = contiguous and bool(packets[-1].marker)
+            data = b"".join(depayload(codec, p.payload) for p in packets)
+            out.append((data, complete))
+        return out
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+async def play(url: str, token: str) -> Viewer:
+    pc = RTCPeerConnection(_configuration())
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    viewer = Viewer(pc, httpx.Response(0), None)
+
+    @pc.on("connectionstatechange")
+    def on_state() -> None:
+        if pc.connectionState == "connected" and viewer.connected_at is None:
+            viewer.connected_at = time.monotonic()
+
+    consumers = []
+    for transceiver in pc.getTransceivers():
+        receiver = transceiver.receiver
+        kind = transceiver.kind
+        original = receiver._handle_rtp_packet
+
+        async def tap(packet: RtpPacket, arrival_time_ms: int, kind: str = kind,
+                      original=original) -> None:  # type: ignore[no-untyped-def]
+            viewer.packets[kind].append(packet)
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = tap  # type: ignore[method-assign]
+
+        async def consume(track: MediaStreamTrack, kind: str = kind) -> None:
+            try:
+                while True:
+                    await track.recv()
+                    viewer.decoded[kind] += 1
+                    viewer.first_decoded_at.setdefault(kind, time.monotonic())
+            except (MediaStreamError, asyncio.CancelledError):
+                pass
+
+        consumers.append((transceiver, consume))
+
+    response, location = await _post_offer(pc, url, token)
+    viewer.response, viewer.location = response, location
+    if response.status_code == 201:
+        # The remote tracks exist once the answer is applied.
+        for transceiver, consume in consumers:
+            viewer.codecs[transceiver.kind] = {c.payloadType: c for c in transceiver._codecs}
+            viewer.tasks.append(asyncio.ensure_future(consume(transceiver.receiver.track)))
+    return viewer
+
+
+async def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return bool(predicate())
+
+
+__all__ = ["AudioStreamTrack", "CountingVideoTrack", "EncodedVideoTrack", "encode_vp8",
+           "play", "publish", "wait_for"]
