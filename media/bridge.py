@@ -88,30 +88,71 @@ def _configuration() -> RTCConfiguration:
 
 
 class UpTrack:
-    """One track of the publisher: where its packets come in and whom they go to."""
+    """One track of the publisher: its codec, and the keyframe requests sent toward it."""
 
-    def __init__(self, broadcast: Broadcast, transceiver: RTCRtpTransceiver) -> None:
+    def __init__(self, broadcast: Broadcast, kind: str) -> None:
         self.broadcast = broadcast
-        self.kind = transceiver.kind
-        self.receiver: RTCRtpReceiver = transceiver.receiver
-        self.codecs: dict[int, RTCRtpCodecParameters] = {}
+        self.kind = kind
         self.codec: RTCRtpCodecParameters | None = None
-        self.rtx_ssrcs: dict[int, int] = {}  # publisher RTX SSRC -> media SSRC
+        self.is_keyframe: KeyframeTest | None = None
         self.media_ssrc: int | None = None
         self.keyframes = KeyframeRequests()
-        self.is_keyframe: KeyframeTest | None = None
+        self.packets_received = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
+        self.codec = codec
+        self.is_keyframe = keyframe_test(codec)
+
+    def request_keyframe(self, now: float) -> None:
+        if self.kind != "video" or self.media_ssrc is None:
+            return
+        if self.keyframes.request(now):
+            self.send_keyframe_request()
+        else:
+            self._arm_timer(now)
+
+    def send_keyframe_request(self) -> None:
+        """Ask the source for a keyframe now (a PLI for a peer)."""
+
+    def _arm_timer(self, now: float) -> None:
+        due = self.keyframes.get_timer()
+        if due is None or self._timer is not None:
+            return
+        self._timer = asyncio.get_running_loop().call_later(max(due - now, 0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.keyframes.handle_timer(time.monotonic()):
+            self.send_keyframe_request()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class PeerUpTrack(UpTrack):
+    """A publisher track arriving over WebRTC: aiortc's receiver, minus its decoder."""
+
+    def __init__(
+        self, broadcast: Broadcast, transceiver: RTCRtpTransceiver, rtcp_ssrc: int
+    ) -> None:
+        super().__init__(broadcast, transceiver.kind)
+        self.receiver: RTCRtpReceiver = transceiver.receiver
+        self.rtcp_ssrc = rtcp_ssrc
+        self.codecs: dict[int, RTCRtpCodecParameters] = {}
+        self.rtx_ssrcs: dict[int, int] = {}  # publisher RTX SSRC -> media SSRC
         self._streams: dict[int, StreamStatistics] = {}
         self._nacks = NackGenerator() if self.kind == "video" else None
         self._remb = RemoteBitrateEstimator() if self.kind == "video" else None
-        self._timer: asyncio.TimerHandle | None = None
-        self.packets_received = 0
         seams.take_over_receiver(self.receiver, self._on_receive, self._on_rtp)
 
     def _on_receive(self, parameters: RTCRtpReceiveParameters) -> None:
         self.codecs = {c.payloadType: c for c in parameters.codecs if c.payloadType is not None}
         media = [c for c in parameters.codecs if not is_rtx(c)]
-        self.codec = media[0] if media else None
-        self.is_keyframe = keyframe_test(self.codec) if self.codec else None
+        if media:
+            self.set_codec(media[0])
         for encoding in parameters.encodings:
             if encoding.rtx:
                 self.rtx_ssrcs[encoding.rtx.ssrc] = encoding.ssrc
@@ -136,10 +177,7 @@ class UpTrack:
             if remb is not None:
                 # Without this estimate a browser publisher stays at its start bitrate.
                 rtcp = RtcpPsfbPacket(
-                    fmt=RTCP_PSFB_APP,
-                    ssrc=self.receiver_rtcp_ssrc,
-                    media_ssrc=0,
-                    fci=pack_remb_fci(*remb),
+                    fmt=RTCP_PSFB_APP, ssrc=self.rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
                 )
                 await seams.send_rtcp(self.receiver.transport, bytes(rtcp))
 
@@ -153,52 +191,42 @@ class UpTrack:
             self.media_ssrc = packet.ssrc
 
         if self._nacks is not None and self._nacks.add(packet):
+            # The bridge repairs its own link to the publisher, for every subscriber at once.
             await seams.send_nack(self.receiver, packet.ssrc, sorted(self._nacks.missing))
 
         if not packet.payload:
             return  # padding used by the publisher to probe bandwidth
         self.packets_received += 1
-        self.broadcast.fan_out(self, packet)
+        self.broadcast.fan_out(
+            self,
+            packet.ssrc,
+            packet.sequence_number,
+            packet.timestamp,
+            bool(packet.marker),
+            packet.payload,
+        )
 
-    @property
-    def receiver_rtcp_ssrc(self) -> int:
-        return self.broadcast.publisher_rtcp_ssrc(self)
-
-    def request_keyframe(self, now: float) -> None:
-        if self.kind != "video" or self.media_ssrc is None:
-            return
-        if self.keyframes.request(now):
-            self._send_pli()
-        else:
-            self._arm_timer(now)
-
-    def _arm_timer(self, now: float) -> None:
-        due = self.keyframes.get_timer()
-        if due is None or self._timer is not None:
-            return
-        self._timer = asyncio.get_running_loop().call_later(max(due - now, 0), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self.keyframes.handle_timer(time.monotonic()):
-            self._send_pli()
-
-    def _send_pli(self) -> None:
+    def send_keyframe_request(self) -> None:
         if self.media_ssrc is not None:
             self.broadcast.bridge.spawn(seams.send_pli(self.receiver, self.media_ssrc))
 
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
 
 class Publisher:
-    def __init__(self, resource_id: str, pc: RTCPeerConnection) -> None:
+    """Whatever feeds a broadcast: a WHIP peer, or a local source such as the demo's pattern."""
+
+    def __init__(self, resource_id: str, pc: RTCPeerConnection | None = None) -> None:
         self.resource_id = resource_id
         self.pc = pc
         self.tracks: dict[str, UpTrack] = {}
-        self.rtcp_ssrcs: dict[str, int] = {}
+        self.on_close: Callable[[], None] | None = None
+
+    async def close(self) -> None:
+        for up in self.tracks.values():
+            up.close()
+        if self.on_close is not None:
+            self.on_close()
+        if self.pc is not None:
+            await self.pc.close()
 
 
 # -- subscriber side ---------------------------------------------------------------------------
@@ -356,10 +384,6 @@ class Broadcast:
     def uptrack(self, kind: str) -> UpTrack | None:
         return self.publisher.tracks.get(kind) if self.publisher else None
 
-    def publisher_rtcp_ssrc(self, up: UpTrack) -> int:
-        assert self.publisher is not None
-        return self.publisher.rtcp_ssrcs.get(up.kind, 0)
-
     def uptrack_ready(self, up: UpTrack) -> None:
         now = time.monotonic()
         for sub in self.subscribers.values():
@@ -372,25 +396,21 @@ class Broadcast:
         if up is not None and up.codec is not None:
             track.bind(up, time.monotonic())
 
-    def fan_out(self, up: UpTrack, packet: RtpPacket) -> None:
+    def fan_out(
+        self, up: UpTrack, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes
+    ) -> None:
+        """One publisher packet to every subscriber of its kind; nothing here awaits."""
         now = time.monotonic()
         kind = up.kind
         needs_keyframe = False
-        starts_keyframe = up.is_keyframe is not None and up.is_keyframe(packet.payload)
+        starts_keyframe = up.is_keyframe is not None and up.is_keyframe(payload)
         if starts_keyframe:
             up.keyframes.keyframe_arrived()
         for sub in self.subscribers.values():
             track = sub.tracks.get(kind)
             if track is None or track.down is None or track.bound_codec is None:
                 continue
-            data = track.down.forward(
-                packet.ssrc,
-                packet.sequence_number,
-                packet.timestamp,
-                bool(packet.marker),
-                packet.payload,
-                now,
-            )
+            data = track.down.forward(ssrc, seq, timestamp, marker, payload, now)
             if data is None:
                 needs_keyframe = needs_keyframe or track.down.waiting_for_keyframe
             elif track.sink is not None:
@@ -474,8 +494,9 @@ class Bridge:
                 ]
                 seams.restrict_codecs(transceiver, [media, *rtx])
                 transceiver.direction = "recvonly"
-                publisher.tracks[transceiver.kind] = UpTrack(broadcast, transceiver)
-                publisher.rtcp_ssrcs[transceiver.kind] = transceiver.sender._ssrc
+                publisher.tracks[transceiver.kind] = PeerUpTrack(
+                    broadcast, transceiver, rtcp_ssrc=transceiver.sender._ssrc
+                )
                 kinds.add(transceiver.kind)
             if "video" not in kinds and "audio" not in kinds:
                 raise OfferError(400, "invalid_offer", "the offer has no audio or video")
@@ -506,9 +527,20 @@ class Bridge:
         await self._close_publisher(publisher)
 
     async def _close_publisher(self, publisher: Publisher) -> None:
+        await publisher.close()
+
+    def attach(self, session_id: str, publisher: Publisher) -> None:
+        """Make a local source (no peer connection) the session's publisher."""
+        broadcast = self._broadcast(session_id)
+        previous, broadcast.publisher = broadcast.publisher, publisher
+        if previous is not None:
+            self.spawn(self._close_publisher(previous))
         for up in publisher.tracks.values():
-            up.close()
-        await publisher.pc.close()
+            up.broadcast = broadcast
+            broadcast.uptrack_ready(up)
+
+    def broadcast(self, session_id: str) -> Broadcast:
+        return self._broadcast(session_id)
 
     # -- WHEP
 

@@ -53,8 +53,11 @@ class Server:
     def create_session(self, sites: list[dict[str, Any]], title: str = "Hội nghị thử") -> Any:
         with self.admin() as client:
             for site in sites:
-                body = {"name": site["name"], "kind": site.get("kind", "commune"),
-                        "expected": site.get("expected", 30)}
+                body = {
+                    "name": site["name"],
+                    "kind": site.get("kind", "commune"),
+                    "expected": site.get("expected", 30),
+                }
                 client.put(f"/api/sites/{site['id']}", json=body).raise_for_status()
             response = client.post(
                 "/api/sessions",
@@ -79,8 +82,16 @@ def start_server(data_dir: Path, port: int | None = None, token: str | None = No
     env = {**os.environ, "DIEMCAU_ADMIN_TOKEN": token}
     log_file = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "diemcau.server.cli", "serve", "--port", str(port),
-         "--data", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "diemcau.server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data",
+            str(data_dir),
+        ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env=env,

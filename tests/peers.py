@@ -165,8 +165,9 @@ class Viewer:
         assert codec is not None
         out = []
         for ts in order:
-            packets = sorted({p.sequence_number: p for p in by_ts[ts]}.values(),
-                             key=lambda p: p.sequence_number)
+            packets = sorted(
+                {p.sequence_number: p for p in by_ts[ts]}.values(), key=lambda p: p.sequence_number
+            )
             seqs = [p.sequence_number for p in packets]
             contiguous = all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
             complete = contiguous and bool(packets[-1].marker)
@@ -197,8 +198,9 @@ async def play(url: str, token: str) -> Viewer:
         kind = transceiver.kind
         original = receiver._handle_rtp_packet
 
-        async def tap(packet: RtpPacket, arrival_time_ms: int, kind: str = kind,
-                      original=original) -> None:  # type: ignore[no-untyped-def]
+        async def tap(
+            packet: RtpPacket, arrival_time_ms: int, kind: str = kind, original=original
+        ) -> None:  # type: ignore[no-untyped-def]
             viewer.packets[kind].append(packet)
             await original(packet, arrival_time_ms)
 
@@ -234,5 +236,12 @@ async def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:  # ty
     return bool(predicate())
 
 
-__all__ = ["AudioStreamTrack", "CountingVideoTrack", "EncodedVideoTrack", "encode_vp8",
-           "play", "publish", "wait_for"]
+__all__ = [
+    "AudioStreamTrack",
+    "CountingVideoTrack",
+    "EncodedVideoTrack",
+    "encode_vp8",
+    "play",
+    "publish",
+    "wait_for",
+]

@@ -61,7 +61,11 @@ async def test_three_viewers_receive_identical_frames_and_audio(
     try:
         assert await wait_for(
             lambda: all(v.decoded["video"] >= 60 and v.decoded["audio"] >= 50 for v in viewers), 30
-        ), ([v.decoded for v in viewers], [len(v.packets["video"]) for v in viewers], server.log()[-3000:])
+        ), (
+            [v.decoded for v in viewers],
+            [len(v.packets["video"]) for v in viewers],
+            server.log()[-3000:],
+        )
 
         published = {frame: i for i, frame in enumerate(vp8_frames)}
         for viewer in viewers:

@@ -1,0 +1,98 @@
+"""`diemcau demo`: the service with sample sites, a live session and a test-pattern broadcast.
+
+Everything goes through the public HTTP API, as an operator's script would, so the demo shows
+the real contract; the only shortcut is the publisher, a local source instead of a WHIP peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+
+from ..media.testpattern import TestPattern
+from .app import create_app
+from .auth import load_admin_token
+from .config import Config
+
+SAMPLE_SITES = [
+    ("thi-tran", "Thị trấn Nga Sơn", "town", 45),
+    ("nga-thanh", "Xã Nga Thạnh", "commune", 38),
+    ("nga-hai", "Xã Nga Hải", "commune", 35),
+    ("nga-dien", "Xã Nga Điền", "commune", 40),
+    ("nga-phuong", "Xã Nga Phượng", "commune", 32),
+    ("nga-thai", "Xã Nga Thái", "commune", 36),
+    ("nga-an", "Xã Nga An", "commune", 30),
+    ("dang-uy-khoi", "Đảng ủy Khối cơ quan", "agency", 25),
+]
+
+
+def _call(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        base + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+async def run_demo(config: Config) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    admin_token, generated = load_admin_token(config.data_dir)
+    app = create_app(config, admin_token)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            return 1  # uvicorn has said why (port taken, for instance)
+        await asyncio.sleep(0.05)
+
+    local = f"http://127.0.0.1:{config.port}" if config.host in ("0.0.0.0", "::") else None
+    base = local or f"http://{config.host}:{config.port}"
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        return _call(base, admin_token, method, path, body)
+
+    for site_id, name, kind, expected in SAMPLE_SITES:
+        await asyncio.to_thread(
+            call, "PUT", f"/api/sites/{site_id}", {"name": name, "kind": kind, "expected": expected}
+        )
+    now = datetime.now(UTC).replace(microsecond=0)
+    session = await asyncio.to_thread(
+        call,
+        "POST",
+        "/api/sessions",
+        {
+            "title": "Hội nghị trực tuyến (trình diễn)",
+            "scheduled_start": now.isoformat(),
+            "scheduled_end": (now + timedelta(hours=2)).isoformat(),
+        },
+    )
+    pattern = await asyncio.to_thread(TestPattern)
+    pattern.attach(app.state.bridge, session["id"])
+    await asyncio.to_thread(call, "POST", f"/api/sessions/{session['id']}/start")
+
+    lines = [
+        "",
+        "diemcau demo: a live session with a test-pattern broadcast",
+        f"  admin token : {admin_token if generated else '(in ' + str(config.data_dir) + ')'}",
+        f"  session     : {session['id']} — {session['title']}",
+        f"  console     : {session['host']['console_url']}",
+        f"  WHIP (OBS)  : {session['host']['whip_url']}  bearer {session['host']['token']}",
+        "  commune halls (open a link in a browser):",
+    ]
+    for invite in session["invites"]:
+        lines.append(f"    {invite['name']:<28} {invite['join_url']}")
+    lines.append("  Ctrl+C stops the demo.")
+    print("\n".join(lines), flush=True)
+    await serving
+    return 0
