@@ -138,9 +138,13 @@ class TestPattern:
         audio.set_codec(OPUS)
         publisher.tracks = {"video": video, "audio": audio}
         self._task = asyncio.ensure_future(self._play(video, audio))
-        publisher.on_close = self._task.cancel
+        publisher.on_close = self.stop
         bridge.attach(session_id, publisher)
         return publisher
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
     async def _play(self, video: UpTrack, audio: UpTrack) -> None:
         rng = random.Random()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
@@ -169,7 +171,7 @@ class Viewer:
                 {p.sequence_number: p for p in by_ts[ts]}.values(), key=lambda p: p.sequence_number
             )
             seqs = [p.sequence_number for p in packets]
-            contiguous = all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:], strict=False))
+            contiguous = all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
             complete = contiguous and bool(packets[-1].marker)
             data = b"".join(depayload(codec, p.payload) for p in packets)
             out.append((data, complete))
@@ -227,8 +229,8 @@ async def play(url: str, token: str) -> Viewer:
     return viewer
 
 
-async def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], object], within: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if predicate():
             return True
