@@ -54,7 +54,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         routes=[Route("/healthz", healthz), *api.routes(), *whip.routes(), *pages.routes()],
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, json_prefixes=("/api/", "/whip/", "/whep/"))
     app.state.config = config
     app.state.admin_token = admin_token
     app.state.store = store

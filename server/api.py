@@ -1,0 +1,617 @@
+"""The admin HTTP API under /api/: sites, sessions and their invites, and who is connected.
+
+The contract is documented in docs/api.md; extend it, never bend it. Every handler checks the
+token first, then the body, and writes only once everything is known to be valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..media.bridge import Bridge
+from ..media.links import SiteLink
+from ..signaling.session import SessionStateError
+from ..signaling.tokens import hash_token, new_token
+from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
+from .config import Config
+from .errors import ApiError
+from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
+
+log = logging.getLogger("diemcau.api")
+
+SITE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+SITE_FIELDS = ("id", "name", "kind", "expected")
+NAME_MAX = 200
+KIND_MAX = 40
+TITLE_MAX = 200
+# Far above any hall, far below SQLite's 64-bit limit.
+EXPECTED_MAX = 1_000_000
+
+# RFC 3339 date-time; an offset is required, so naive times never get in.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        _route("/api/sites", GET=list_sites),
+        _route("/api/sites/import", POST=import_sites),
+        _route("/api/sites/{site_id}", GET=get_site, PUT=put_site, DELETE=delete_site),
+        _route("/api/sessions", GET=list_sessions, POST=create_session),
+        _route("/api/sessions/{session_id}", GET=get_session),
+        _route("/api/sessions/{session_id}/start", POST=start_session),
+        _route("/api/sessions/{session_id}/end", POST=end_session),
+        _route("/api/sessions/{session_id}/sites", GET=session_sites),
+        _route("/api/sessions/{session_id}/me", GET=me),
+    ]
+
+
+def _route(path: str, **handlers: Handler) -> Route:
+    # One Route per path, so that a 405 lists every method the path takes in Allow.
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
+# Sites
+
+
+async def list_sites(request: Request) -> Response:
+    authorize(request, None, allow=ADMIN_ONLY)
+    return JSONResponse({"sites": [site_json(s) for s in _store(request).list_sites()]})
+
+
+async def get_site(request: Request) -> Response:
+    authorize(request, None, allow=ADMIN_ONLY)
+    return JSONResponse(site_json(_site(request, request.path_params["site_id"])))
+
+
+async def put_site(request: Request) -> Response:
+    authorize(request, None, allow=ADMIN_ONLY)
+    site_id = request.path_params["site_id"]
+    body = await read_json_object(request)
+    problems: dict[str, str] = {}
+    if not SITE_ID.fullmatch(site_id):
+        problems["id"] = _SITE_ID_RULE
+    _reject_unknown_fields(body, {"name", "kind", "expected"}, problems)
+    name = _text(body, "name", NAME_MAX, problems)
+    kind = _text(body, "kind", KIND_MAX, problems)
+    expected = _count(body, "expected", problems)
+    _raise_problems(problems)
+    assert name is not None and kind is not None and expected is not None
+    site = Site(site_id, name, kind, expected)
+    result = _store(request).put_site(site, _now())
+    log.info("site %s %s", site_id, result)
+    if result == "created":
+        location = f"{_base_url(request)}/api/sites/{site_id}"
+        return JSONResponse(site_json(site), status_code=201, headers={"Location": location})
+    return JSONResponse(site_json(site))
+
+
+async def delete_site(request: Request) -> Response:
+    authorize(request, None, allow=ADMIN_ONLY)
+    site_id = request.path_params["site_id"]
+    try:
+        deleted = _store(request).delete_site(site_id)
+    except SiteInUse as exc:
+        raise ApiError(
+            409,
+            "site_in_use",
+            "This site is invited to a session that has not ended; end that session first.",
+            {"sessions": exc.session_ids},
+        ) from None
+    if not deleted:
+        raise _no_such_site()
+    log.info("site %s deleted", site_id)
+    return Response(status_code=204)
+
+
+async def import_sites(request: Request) -> Response:
+    """Create or update sites from CSV. Valid lines are applied, invalid ones reported; a file
+    that cannot be read as our CSV at all (header, encoding) changes nothing."""
+    authorize(request, None, allow=ADMIN_ONLY)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "text/csv":
+        raise ApiError(415, "unsupported_media_type", "Send the sites as 'Content-Type: text/csv'.")
+    rows = parse_sites_csv(await read_body(request))
+    valid = [row.site for row in rows if row.site is not None]
+    applied = iter(_store(request).put_sites(valid, _now()))
+    lines: list[dict[str, Any]] = []
+    for row in rows:
+        if row.site is None:
+            lines.append({"line": row.line, "id": row.id, "result": "rejected", "error": row.error})
+        else:
+            lines.append({"line": row.line, "id": row.id, "result": next(applied)})
+    counts = {
+        result: sum(1 for line in lines if line["result"] == result)
+        for result in ("created", "updated", "unchanged", "rejected")
+    }
+    log.info("sites imported: %s", counts)
+    return JSONResponse({**counts, "lines": lines})
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One record of a sites CSV: the site it holds, or why it was rejected."""
+
+    line: int  # where the record starts (a quoted field may span lines)
+    id: str
+    site: Site | None
+    error: str | None = None
+
+
+def parse_sites_csv(data: bytes) -> list[CsvRow]:
+    """The records of a sites CSV, in file order, blank lines skipped. Raises ApiError 400 when
+    the file as a whole is unusable (encoding, header, broken quoting)."""
+    try:
+        text = data.decode("utf-8-sig")  # Excel prepends a BOM
+    except UnicodeDecodeError as exc:
+        bad_line = data[: exc.start].count(b"\n") + 1
+        raise ApiError(
+            400, "invalid_body", f"The file is not UTF-8 (line {bad_line}).", {"line": bad_line}
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[CsvRow] = []
+    seen: dict[str, int] = {}
+    try:
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != list(SITE_FIELDS):
+            raise ApiError(
+                400, "invalid_body", f"The first line must be exactly: {','.join(SITE_FIELDS)}"
+            )
+        start = reader.line_num + 1
+        for fields in reader:
+            number, start = start, reader.line_num + 1
+            if not fields:
+                continue
+            site_id = fields[0].strip()
+            error = _csv_row_error(fields, seen)
+            if error is not None:
+                rows.append(CsvRow(number, site_id, None, error))
+                continue
+            seen[site_id] = number
+            name, kind, expected = (_clean(f) for f in fields[1:])
+            rows.append(CsvRow(number, site_id, Site(site_id, name, kind, int(expected))))
+    except csv.Error as exc:
+        raise ApiError(
+            400,
+            "invalid_body",
+            f"The file is not valid CSV (line {reader.line_num}): {exc}.",
+            {"line": reader.line_num},
+        ) from None
+    return rows
+
+
+def _csv_row_error(row: list[str], seen: Mapping[str, int]) -> str | None:
+    if len(row) != len(SITE_FIELDS):
+        return f"expected {len(SITE_FIELDS)} fields, found {len(row)}"
+    site_id, name, kind, expected = (field.strip() for field in row)
+    if not SITE_ID.fullmatch(site_id):
+        return f"id {_SITE_ID_RULE}"
+    if site_id in seen:
+        return f"duplicate of line {seen[site_id]}"
+    for field, value, limit in (("name", name, NAME_MAX), ("kind", kind, KIND_MAX)):
+        problem = _text_problem(_clean(value), limit)
+        if problem is not None:
+            return f"{field} {problem}"
+    if not re.fullmatch(r"[0-9]{1,7}", expected) or int(expected) > EXPECTED_MAX:
+        return f"expected {_EXPECTED_RULE}"
+    return None
+
+
+# Sessions
+
+
+async def list_sessions(request: Request) -> Response:
+    authorize(request, None, allow=ADMIN_ONLY)
+    sessions = _store(request).list_sessions()
+    return JSONResponse({"sessions": [session_json(s) for s in sessions]})
+
+
+async def create_session(request: Request) -> Response:
+    authorize(request, None, allow=ADMIN_ONLY)
+    store = _store(request)
+    body = await read_json_object(request)
+    problems: dict[str, str] = {}
+    _reject_unknown_fields(body, {"title", "scheduled_start", "scheduled_end", "sites"}, problems)
+    title = _text(body, "title", TITLE_MAX, problems)
+    start = _time(body, "scheduled_start", problems)
+    end = _time(body, "scheduled_end", problems)
+    if start is not None and end is not None and end <= start:
+        problems["scheduled_end"] = "must be after scheduled_start"
+    site_ids = _site_list(body, problems)
+    if site_ids is None and "sites" not in problems:
+        site_ids = [site.id for site in store.list_sites()]
+        if not site_ids:
+            problems["sites"] = "there are no sites yet; create sites before a session"
+    _raise_problems(problems)
+    assert title is not None and start is not None and end is not None and site_ids is not None
+
+    host_token = new_token()
+    invite_tokens = {site_id: new_token() for site_id in site_ids}
+    try:
+        session = store.create_session(
+            title=title,
+            scheduled_start=start,
+            scheduled_end=end,
+            host_token_hash=hash_token(host_token),
+            invite_token_hashes={s: hash_token(t) for s, t in invite_tokens.items()},
+            now=_now(),
+        )
+    except UnknownSites as exc:
+        raise ApiError(
+            422,
+            "unknown_sites",
+            "Some of the sites do not exist: " + ", ".join(exc.site_ids) + ".",
+            {"sites": exc.site_ids},
+        ) from None
+    log.info("session %s created with %d sites", session.id, len(site_ids))
+
+    base = _base_url(request)
+    links = SessionLinks(base, session.id)
+    invites = [
+        {
+            **invite_json(invite, links),
+            "token": invite_tokens[invite.site_id],
+            "join_url": links.join(invite.site_id, invite_tokens[invite.site_id]),
+        }
+        for invite in store.invites(session.id)
+    ]
+    created = {
+        **session_json(session),
+        "host": {
+            "token": host_token,
+            "console_url": links.console(host_token),
+            "whip_url": links.whip,
+        },
+        "invites": invites,
+    }
+    return JSONResponse(
+        created, status_code=201, headers={"Location": f"{base}/api/sessions/{session.id}"}
+    )
+
+
+async def get_session(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    return JSONResponse(_session_with_invites(request, _session(request, session_id)))
+
+
+async def start_session(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    try:
+        session, changed = _store(request).start_session(session_id, _now())
+    except SessionStateError:
+        raise ApiError(
+            409, "session_ended", "This session has ended; it cannot be started again."
+        ) from None
+    if changed:
+        log.info("session %s started", session_id)
+    return JSONResponse(_session_with_invites(request, session))
+
+
+async def end_session(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    # Ended in the store first, so that no new connection is let in while the bridge closes.
+    session, changed = _store(request).end_session(session_id, _now())
+    if changed:
+        log.info("session %s ended", session_id)
+    await _bridge(request).close_session(session_id, "closed")
+    return JSONResponse(_session_with_invites(request, session))
+
+
+async def session_sites(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    session = _session(request, session_id)
+    links = _bridge(request).site_links(session_id)
+    absent = SiteLink(False, None, 0, 0, 0)
+    sites = []
+    for invite in _store(request).invites(session_id):
+        link = links.get(invite.site_id, absent)
+        sites.append(
+            {
+                "site": invite.site_id,
+                "name": invite.site_name,
+                "kind": invite.site_kind,
+                "expected": invite.expected,
+                "connected": link.connected,
+                "connected_since": format_time(link.connected_since),
+                "connections": link.connections,
+                "packets_sent": link.packets_sent,
+                "bytes_sent": link.bytes_sent,
+            }
+        )
+    return JSONResponse({"session": session.id, "state": session.state.value, "sites": sites})
+
+
+async def me(request: Request) -> Response:
+    """What a token opens, for the pages to say "not started", "ended" or "invalid link"."""
+    session_id = request.path_params["session_id"]
+    grant: Grant = authorize(request, session_id, allow=ANY_ROLE)
+    session = _session(request, session_id)
+    links = SessionLinks(_base_url(request), session_id)
+    answer: dict[str, Any] = {"role": grant.role, "session": session_json(session), "site": None}
+    if grant.role == "site":
+        assert grant.site_id is not None
+        invite = next(i for i in _store(request).invites(session_id) if i.site_id == grant.site_id)
+        answer["site"] = {
+            "id": invite.site_id,
+            "name": invite.site_name,
+            "kind": invite.site_kind,
+            "expected": invite.expected,
+        }
+        answer["whep_url"] = links.whep(invite.site_id)
+    else:
+        answer["whip_url"] = links.whip
+    return JSONResponse(answer)
+
+
+# Representations
+
+
+class SessionLinks:
+    """The absolute URLs of one session. Tokens go in the fragment of page links, so that they
+    never reach a server log or a Referer header."""
+
+    def __init__(self, base: str, session_id: str) -> None:
+        self.base = base
+        self.session_id = session_id
+        self.whip = f"{base}/whip/{session_id}"
+
+    def console(self, host_token: str) -> str:
+        return f"{self.base}/console/{self.session_id}#token={host_token}"
+
+    def join(self, site_id: str, site_token: str) -> str:
+        return f"{self.base}/join/{self.session_id}/{site_id}#token={site_token}"
+
+    def whep(self, site_id: str) -> str:
+        return f"{self.base}/whep/{self.session_id}/{site_id}"
+
+
+def site_json(site: Site) -> dict[str, Any]:
+    return {"id": site.id, "name": site.name, "kind": site.kind, "expected": site.expected}
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "title": session.title,
+        "state": session.state.value,
+        "scheduled_start": format_time(session.scheduled_start),
+        "scheduled_end": format_time(session.scheduled_end),
+        "started_at": format_time(session.started_at),
+        "ended_at": format_time(session.ended_at),
+        "created_at": format_time(session.created_at),
+    }
+
+
+def invite_json(invite: Invite, links: SessionLinks) -> dict[str, Any]:
+    # The snapshot taken when the session was created, not the site as it is today.
+    return {
+        "site": invite.site_id,
+        "name": invite.site_name,
+        "kind": invite.site_kind,
+        "expected": invite.expected,
+        "whep_url": links.whep(invite.site_id),
+    }
+
+
+def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
+    links = SessionLinks(_base_url(request), session.id)
+    invites = _store(request).invites(session.id)
+    return {**session_json(session), "invites": [invite_json(i, links) for i in invites]}
+
+
+def format_time(moment: datetime | None) -> str | None:
+    """RFC 3339 in UTC with Z; fractional seconds (milliseconds) only when there are any."""
+    if moment is None:
+        return None
+    utc = moment.astimezone(UTC)
+    spec = "seconds" if utc.microsecond == 0 else "milliseconds"
+    return utc.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 date-time with any offset, as an aware datetime; ValueError otherwise."""
+    if not _RFC3339.fullmatch(text):
+        raise ValueError(text)
+    return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+
+
+# Bodies
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 past config.max_body_bytes whether announced by
+    Content-Length or only found while streaming."""
+    limit = _config(request).max_body_bytes
+    too_large = ApiError(
+        413, "body_too_large", f"The body is larger than {limit} bytes.", {"limit": limit}
+    )
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise ApiError(400, "invalid_body", "The Content-Length header is not a number.")
+        if int(length) > limit:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await read_body(request)
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+        raise ApiError(400, "invalid_body", "The body is not valid UTF-8 JSON.") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_SITE_ID_RULE = (
+    "must be 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+)
+_TIME_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2025-03-01T08:00:00+07:00"
+_EXPECTED_RULE = f"must be a whole number from 0 to {EXPECTED_MAX}"
+
+
+def _reject_unknown_fields(
+    body: Mapping[str, Any], known: set[str], problems: dict[str, str]
+) -> None:
+    # A misspelt optional field would otherwise be silently ignored ("site" for "sites").
+    for field in body:
+        if field not in known:
+            problems[field] = "is not a known field"
+
+
+def _clean(text: str) -> str:
+    # Trimmed, and NFC so that a name typed on a Mac (decomposed) equals the same name typed
+    # on Windows.
+    return unicodedata.normalize("NFC", text.strip())
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    if not text or len(text) > limit:
+        return f"must be non-empty text of at most {limit} characters"
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return "must not contain control characters"
+    return None
+
+
+def _text(body: Mapping[str, Any], field: str, limit: int, problems: dict[str, str]) -> str | None:
+    value = body.get(field)
+    if not isinstance(value, str):
+        problems[field] = "is required" if value is None else "must be a string"
+        return None
+    text = _clean(value)
+    problem = _text_problem(text, limit)
+    if problem is not None:
+        problems[field] = problem
+        return None
+    return text
+
+
+def _count(body: Mapping[str, Any], field: str, problems: dict[str, str]) -> int | None:
+    value = body.get(field)
+    # bool is an int to Python, not to the people who wrote the JSON.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= EXPECTED_MAX:
+        problems[field] = "is required" if value is None else _EXPECTED_RULE
+        return None
+    return value
+
+
+def _time(body: Mapping[str, Any], field: str, problems: dict[str, str]) -> datetime | None:
+    value = body.get(field)
+    if value is None:
+        problems[field] = "is required"
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        # In UTC now, so that a year-1 time that cannot be stored fails here, not in the store.
+        return parse_time(value).astimezone(UTC)
+    except (ValueError, OverflowError):
+        problems[field] = _TIME_RULE
+        return None
+
+
+def _site_list(body: Mapping[str, Any], problems: dict[str, str]) -> list[str] | None:
+    """The `sites` field: None when omitted (meaning every site)."""
+    if "sites" not in body:
+        return None
+    value = body["sites"]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems["sites"] = "must be a list of site ids"
+    elif not value:
+        problems["sites"] = "must name at least one site"
+    elif len(set(value)) != len(value):
+        duplicates = sorted({v for v in value if value.count(v) > 1})
+        problems["sites"] = "names a site twice: " + ", ".join(duplicates)
+    else:
+        return value
+    return None
+
+
+def _raise_problems(problems: Mapping[str, str]) -> None:
+    if problems:
+        raise ApiError(
+            422,
+            "invalid_body",
+            "Some fields are missing or wrong: " + ", ".join(problems) + ".",
+            {"fields": dict(problems)},
+        )
+
+
+# Plumbing
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _config(request: Request) -> Config:
+    config: Config = request.app.state.config
+    return config
+
+
+def _bridge(request: Request) -> Bridge:
+    bridge: Bridge = request.app.state.bridge
+    return bridge
+
+
+def _base_url(request: Request) -> str:
+    public_url = _config(request).public_url
+    return (public_url or str(request.base_url)).rstrip("/")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _site(request: Request, site_id: str) -> Site:
+    site = _store(request).get_site(site_id)
+    if site is None:
+        raise _no_such_site()
+    return site
+
+
+def _no_such_site() -> ApiError:
+    return ApiError(404, "not_found", "There is no such site.")
+
+
+def _session(request: Request, session_id: str) -> Session:
+    session = _store(request).get_session(session_id)
+    if session is None:
+        raise ApiError(404, "not_found", "There is no such session.")
+    return session

@@ -1,0 +1,510 @@
+"""The persistent store: sites, sessions with their invites, and the join log, in one SQLite file.
+
+One connection, used from the event loop: every write is a few rows, so blocking briefly is cheaper
+than a thread hop. Tokens arrive here already hashed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from ..signaling.session import Lifecycle, SessionState
+
+# Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how many ran.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sites (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        expected INTEGER NOT NULL CHECK (expected >= 0),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        scheduled_start TEXT NOT NULL,
+        scheduled_end TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('scheduled', 'live', 'ended')),
+        started_at TEXT,
+        ended_at TEXT,
+        created_at TEXT NOT NULL,
+        host_token_hash TEXT NOT NULL UNIQUE
+    );
+    -- No foreign key to sites: an invite snapshots the site as it was when the session was
+    -- created, and that snapshot is the attendance record whatever happens to the site later.
+    CREATE TABLE invites (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        site_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        site_name TEXT NOT NULL,
+        site_kind TEXT NOT NULL,
+        expected INTEGER NOT NULL,
+        revoked_at TEXT,
+        PRIMARY KEY (session_id, site_id)
+    );
+    CREATE INDEX invites_by_site ON invites (site_id);
+    -- The join log; seq orders it even when two events share a timestamp.
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        type TEXT NOT NULL,
+        site_id TEXT,
+        conn TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_by_session ON events (session_id, seq);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Session ids go into URLs that people read aloud over the phone: lowercase and digits only.
+_SESSION_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+_SESSION_ID_LENGTH = 10  # 32**10 = 2**50
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    name: str
+    kind: str
+    expected: int
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    title: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    state: SessionState
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Invite:
+    """One site invited to one session, as the site was when the session was created."""
+
+    session_id: str
+    site_id: str
+    site_name: str
+    site_kind: str
+    expected: int
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    ts: datetime
+    session_id: str
+    type: str
+    site_id: str | None
+    conn: str | None
+    body: dict[str, Any]
+
+
+class TokenGrant(NamedTuple):
+    """What a token hash unlocks: the host of a session, or one invited site of it."""
+
+    session_id: str
+    role: Literal["host", "site"]
+    site_id: str | None
+    revoked: bool
+
+
+class Transition(NamedTuple):
+    session: Session
+    changed: bool
+
+
+PutResult = Literal["created", "updated", "unchanged"]
+
+
+class UnknownSession(LookupError):
+    pass
+
+
+class UnknownSites(LookupError):
+    def __init__(self, site_ids: Sequence[str]) -> None:
+        super().__init__(f"unknown sites: {', '.join(site_ids)}")
+        self.site_ids = list(site_ids)
+
+
+class SiteInUse(Exception):
+    def __init__(self, site_id: str, session_ids: Sequence[str]) -> None:
+        super().__init__(f"site {site_id} is invited to sessions {', '.join(session_ids)}")
+        self.site_id = site_id
+        self.session_ids = list(session_ids)
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; _transaction() says where they are.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: each commit is fsynced before it returns, so a join acknowledged to nobody but
+        # the log still survives a power cut in the hall's server room. Writes are few.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        store = cls(conn)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema version {version} is newer than this program ({SCHEMA_VERSION})"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self._transaction() as db:
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so a read-then-write cannot be overtaken.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # Sites
+
+    def put_site(self, site: Site, now: datetime) -> PutResult:
+        return self.put_sites([site], now)[0]
+
+    def put_sites(self, sites: Sequence[Site], now: datetime) -> list[PutResult]:
+        """Create or update sites in one transaction; says for each what happened."""
+        stamp = _to_db(now)
+        results: list[PutResult] = []
+        with self._transaction() as db:
+            for site in sites:
+                row = db.execute(
+                    "SELECT name, kind, expected FROM sites WHERE id = ?", (site.id,)
+                ).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO sites (id, name, kind, expected, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (site.id, site.name, site.kind, site.expected, stamp, stamp),
+                    )
+                    results.append("created")
+                elif tuple(row) == (site.name, site.kind, site.expected):
+                    results.append("unchanged")
+                else:
+                    db.execute(
+                        "UPDATE sites SET name = ?, kind = ?, expected = ?, updated_at = ?"
+                        " WHERE id = ?",
+                        (site.name, site.kind, site.expected, stamp, site.id),
+                    )
+                    results.append("updated")
+        return results
+
+    def get_site(self, site_id: str) -> Site | None:
+        row = self._conn.execute(
+            "SELECT id, name, kind, expected FROM sites WHERE id = ?", (site_id,)
+        ).fetchone()
+        return None if row is None else Site(**row)
+
+    def list_sites(self) -> list[Site]:
+        rows = self._conn.execute("SELECT id, name, kind, expected FROM sites ORDER BY id")
+        return [Site(**row) for row in rows]
+
+    def delete_site(self, site_id: str) -> bool:
+        """Delete a site; False if there was none. Raises SiteInUse while a session that has
+        not ended invites it. Invites of ended sessions keep their snapshot."""
+        with self._transaction() as db:
+            busy = [
+                row[0]
+                for row in db.execute(
+                    "SELECT s.id FROM invites i JOIN sessions s ON s.id = i.session_id"
+                    " WHERE i.site_id = ? AND s.state != 'ended' ORDER BY s.id",
+                    (site_id,),
+                )
+            ]
+            if busy:
+                raise SiteInUse(site_id, busy)
+            return db.execute("DELETE FROM sites WHERE id = ?", (site_id,)).rowcount > 0
+
+    # Sessions
+
+    def create_session(
+        self,
+        *,
+        title: str,
+        scheduled_start: datetime,
+        scheduled_end: datetime,
+        host_token_hash: str,
+        invite_token_hashes: Mapping[str, str],
+        now: datetime,
+    ) -> Session:
+        """Create a session and its invites (in the mapping's order) in one transaction.
+
+        Each invite snapshots its site as it is now. Raises UnknownSites, creating nothing,
+        if any of the sites does not exist.
+        """
+        with self._transaction() as db:
+            sites: list[Site] = []
+            missing: list[str] = []
+            for site_id in invite_token_hashes:
+                row = db.execute(
+                    "SELECT id, name, kind, expected FROM sites WHERE id = ?", (site_id,)
+                ).fetchone()
+                if row is None:
+                    missing.append(site_id)
+                else:
+                    sites.append(Site(**row))
+            if missing:
+                raise UnknownSites(missing)
+            session_id = self._free_session_id(db)
+            db.execute(
+                "INSERT INTO sessions (id, title, scheduled_start, scheduled_end, state,"
+                " created_at, host_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    title,
+                    _to_db(scheduled_start),
+                    _to_db(scheduled_end),
+                    SessionState.SCHEDULED.value,
+                    _to_db(now),
+                    host_token_hash,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO invites (session_id, site_id, position, token_hash, site_name,"
+                " site_kind, expected) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        session_id,
+                        site.id,
+                        position,
+                        invite_token_hashes[site.id],
+                        site.name,
+                        site.kind,
+                        site.expected,
+                    )
+                    for position, site in enumerate(sites)
+                ],
+            )
+            return self._session(db, session_id)
+
+    def _free_session_id(self, db: sqlite3.Connection) -> str:
+        while True:
+            candidate = "".join(
+                secrets.choice(_SESSION_ID_ALPHABET) for _ in range(_SESSION_ID_LENGTH)
+            )
+            if db.execute("SELECT 1 FROM sessions WHERE id = ?", (candidate,)).fetchone() is None:
+                return candidate
+
+    def get_session(self, session_id: str) -> Session | None:
+        row = self._conn.execute(f"{_SESSION_SELECT} WHERE id = ?", (session_id,)).fetchone()
+        return None if row is None else _session_from_row(row)
+
+    def list_sessions(self) -> list[Session]:
+        """All sessions, the most recently created first."""
+        rows = self._conn.execute(f"{_SESSION_SELECT} ORDER BY created_at DESC, rowid DESC")
+        return [_session_from_row(row) for row in rows]
+
+    def invites(self, session_id: str) -> list[Invite]:
+        rows = self._conn.execute(
+            "SELECT session_id, site_id, site_name, site_kind, expected, revoked_at"
+            " FROM invites WHERE session_id = ? ORDER BY position",
+            (session_id,),
+        )
+        return [
+            Invite(**{**row, "revoked_at": _from_db_or_none(row["revoked_at"])}) for row in rows
+        ]
+
+    def revoke_invite(self, session_id: str, site_id: str, now: datetime) -> bool:
+        """Make a site's token of a session useless; False if no such live invite."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE invites SET revoked_at = ?"
+                " WHERE session_id = ? AND site_id = ? AND revoked_at IS NULL",
+                (_to_db(now), session_id, site_id),
+            )
+            return cursor.rowcount > 0
+
+    def token_grant(self, token_hash: str) -> TokenGrant | None:
+        row = self._conn.execute(
+            "SELECT id FROM sessions WHERE host_token_hash = ?", (token_hash,)
+        ).fetchone()
+        if row is not None:
+            return TokenGrant(row["id"], "host", None, False)
+        row = self._conn.execute(
+            "SELECT session_id, site_id, revoked_at FROM invites WHERE token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        if row is not None:
+            return TokenGrant(
+                row["session_id"], "site", row["site_id"], row["revoked_at"] is not None
+            )
+        return None
+
+    def start_session(self, session_id: str, now: datetime) -> Transition:
+        """Go live (a no-op when live). Raises SessionStateError when ended, UnknownSession."""
+        return self._transition(session_id, now, "start")
+
+    def end_session(self, session_id: str, now: datetime) -> Transition:
+        """End the session (a no-op when ended). Raises UnknownSession."""
+        return self._transition(session_id, now, "end")
+
+    def _transition(
+        self, session_id: str, now: datetime, move: Literal["start", "end"]
+    ) -> Transition:
+        with self._transaction() as db:
+            session = self._session(db, session_id)
+            lifecycle = Lifecycle(session.state, session.started_at, session.ended_at)
+            after, changed = lifecycle.start(now) if move == "start" else lifecycle.end(now)
+            if not changed:
+                return Transition(session, False)
+            db.execute(
+                "UPDATE sessions SET state = ?, started_at = ?, ended_at = ? WHERE id = ?",
+                (
+                    after.state.value,
+                    _to_db_or_none(after.started_at),
+                    _to_db_or_none(after.ended_at),
+                    session_id,
+                ),
+            )
+            self._insert_event(db, session_id, f"session_{move}", now, None, None, {})
+            return Transition(self._session(db, session_id), True)
+
+    def _session(self, db: sqlite3.Connection, session_id: str) -> Session:
+        row = db.execute(f"{_SESSION_SELECT} WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise UnknownSession(session_id)
+        return _session_from_row(row)
+
+    # The join log
+
+    def append_event(
+        self,
+        session_id: str,
+        type: str,
+        now: datetime,
+        site_id: str | None = None,
+        conn: str | None = None,
+        **fields: Any,
+    ) -> int:
+        """Append to the join log and commit before returning: what was acknowledged is on
+        disk. Returns the event's sequence number."""
+        with self._transaction() as db:
+            return self._insert_event(db, session_id, type, now, site_id, conn, fields)
+
+    def _insert_event(
+        self,
+        db: sqlite3.Connection,
+        session_id: str,
+        type: str,
+        now: datetime,
+        site_id: str | None,
+        conn: str | None,
+        fields: Mapping[str, Any],
+    ) -> int:
+        cursor = db.execute(
+            "INSERT INTO events (ts, session_id, type, site_id, conn, body)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (_to_db(now), session_id, type, site_id, conn, json.dumps(fields, ensure_ascii=False)),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def events(self, session_id: str) -> list[Event]:
+        rows = self._conn.execute(
+            "SELECT seq, ts, session_id, type, site_id, conn, body FROM events"
+            " WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        )
+        return [
+            Event(**{**row, "ts": _from_db(row["ts"]), "body": json.loads(row["body"])})
+            for row in rows
+        ]
+
+
+_SESSION_SELECT = (
+    "SELECT id, title, scheduled_start, scheduled_end, state, started_at, ended_at, created_at"
+    " FROM sessions"
+)
+
+
+def _session_from_row(row: sqlite3.Row) -> Session:
+    return Session(
+        id=row["id"],
+        title=row["title"],
+        scheduled_start=_from_db(row["scheduled_start"]),
+        scheduled_end=_from_db(row["scheduled_end"]),
+        state=SessionState(row["state"]),
+        started_at=_from_db_or_none(row["started_at"]),
+        ended_at=_from_db_or_none(row["ended_at"]),
+        created_at=_from_db(row["created_at"]),
+    )
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT behind our back; run the statements one by one instead.
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete statement in migration: {pending.strip()[:60]}")
+    return statements
+
+
+# Times are stored as fixed-width UTC text, so that text order is time order.
+def _to_db(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _to_db_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _to_db(moment)
+
+
+def _from_db(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _from_db_or_none(text: str | None) -> datetime | None:
+    return None if text is None else _from_db(text)
