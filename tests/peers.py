@@ -120,11 +120,12 @@ async def publish(
     token: str,
     video: MediaStreamTrack | None = None,
     audio: MediaStreamTrack | None = None,
+    codec: str = "video/VP8",
 ) -> Publisher:
     pc = RTCPeerConnection(_configuration())
     if video is not None:
         transceiver = pc.addTransceiver(video, direction="sendonly")
-        _prefer(transceiver, "video/VP8")
+        _prefer(transceiver, codec)
     if audio is not None:
         pc.addTransceiver(audio, direction="sendonly")
     response, location = await _post_offer(pc, url, token)
@@ -183,9 +184,11 @@ class Viewer:
         await self.pc.close()
 
 
-async def play(url: str, token: str) -> Viewer:
+async def play(url: str, token: str, codec: str | None = None) -> Viewer:
     pc = RTCPeerConnection(_configuration())
-    pc.addTransceiver("video", direction="recvonly")
+    video = pc.addTransceiver("video", direction="recvonly")
+    if codec is not None:
+        _prefer(video, codec)
     pc.addTransceiver("audio", direction="recvonly")
     viewer = Viewer(pc, httpx.Response(0), None)
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import struct
+from pathlib import Path
 
 import httpx
 import pytest
+from aiortc.rtp import RtpPacket
 
-from tests.conftest import Server
+from diemcau.server.store import Store
+from tests.conftest import Server, start_server, stop_server
 from tests.peers import (
     AudioStreamTrack,
     CountingVideoTrack,
@@ -135,3 +139,159 @@ async def test_whep_refuses_wrong_tokens(server: Server) -> None:
             response = await client.post(url, content="v=0\r\n", headers=headers)
             assert (response.status_code, response.json()["error"]) == (status, code), token
     assert _sites_status(server, session)[session["invites"][0]["site"]]["connected"] is False
+
+
+def _events(server: Server, session_id: str) -> list[tuple[str, str | None, dict, str | None]]:
+    store = Store.open(server.data_dir / "diemcau.sqlite3")
+    try:
+        return [(e.type, e.site_id, e.body, e.conn) for e in store.events(session_id)]
+    finally:
+        store.close()
+
+
+async def test_join_and_leave_are_logged_and_end_closes_everyone(
+    server: Server, vp8_frames: list[bytes]
+) -> None:
+    session = server.create_session(SITES[:2], title="Nhật ký tham dự")
+    a, b = session["invites"]
+    publisher = await publish(
+        session["host"]["whip_url"], session["host"]["token"], video=EncodedVideoTrack(vp8_frames)
+    )
+    viewer_a = await play(a["whep_url"], a["token"])
+    viewer_b = await play(b["whep_url"], b["token"])
+    try:
+        assert await wait_for(lambda: viewer_a.decoded["video"] > 5 and viewer_b.connected_at, 20)
+        # The hall closes its player: DELETE on the resource ends the WHEP session.
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            response = await client.delete(
+                viewer_a.location, headers={"Authorization": f"Bearer {a['token']}"}
+            )
+            assert response.status_code == 200
+            again = await client.delete(
+                viewer_a.location, headers={"Authorization": f"Bearer {a['token']}"}
+            )
+            assert again.status_code == 404
+        status = _sites_status(server, session)
+        assert status[a["site"]]["connected"] is False
+        assert status[a["site"]]["packets_sent"] > 0  # what was sent stays counted
+        assert status[b["site"]]["connected"] is True
+
+        with server.admin() as client:
+            assert client.post(f"/api/sessions/{session['id']}/end").status_code == 200
+        events = _events(server, session["id"])
+        kinds = [(t, site, body.get("reason")) for t, site, body, _ in events]
+        assert kinds[0] == ("session_start", None, None)
+        assert ("join", a["site"], None) in kinds and ("join", b["site"], None) in kinds
+        assert ("leave", a["site"], "closed") in kinds
+        assert ("leave", b["site"], "closed") in kinds
+        # Ended in the log first (no one new gets in), then the open connections close.
+        assert kinds.index(("session_end", None, None)) > kinds.index(("join", b["site"], None))
+        # Every leave closes a join of the same connection.
+        joins = sorted(e[3] for e in events if e[0] == "join")
+        leaves = sorted(e[3] for e in events if e[0] == "leave")
+        assert joins == leaves and len(joins) == 2 and None not in joins
+
+        late = await play(b["whep_url"], b["token"])
+        assert late.response.status_code == 409
+        assert late.response.json()["error"] == "session_ended"
+        await late.close()
+    finally:
+        await viewer_a.close()
+        await viewer_b.close()
+        await publisher.pc.close()
+
+
+async def test_h264_publisher_reaches_viewers_as_h264(server: Server) -> None:
+    session = server.create_session(SITES[:2], title="H.264")
+    video = CountingVideoTrack()
+    publisher = await publish(
+        session["host"]["whip_url"], session["host"]["token"], video=video, codec="video/H264"
+    )
+    assert publisher.response.status_code == 201, publisher.response.text
+    assert "H264/90000" in publisher.response.text and "VP8/90000" not in publisher.response.text
+    viewer = await play(session["invites"][0]["whep_url"], session["invites"][0]["token"])
+    try:
+        assert viewer.response.status_code == 201
+        # Live already: the answer offers only the publisher's codec.
+        assert "H264/90000" in viewer.response.text and "VP8/90000" not in viewer.response.text
+        assert await wait_for(lambda: viewer.decoded["video"] > 10, 20)
+        pt = viewer.packets["video"][0].payload_type
+        assert viewer.codecs["video"][pt].mimeType.lower() == "video/h264"
+
+        # A player that can only take VP8 is refused clearly, not sent what it cannot decode.
+        vp8_only = await play(
+            session["invites"][1]["whep_url"], session["invites"][1]["token"], codec="video/VP8"
+        )
+        assert vp8_only.response.status_code == 406
+        assert "H264" in vp8_only.response.json()["message"]
+        await vp8_only.close()
+    finally:
+        await viewer.close()
+        await publisher.pc.close()
+
+
+async def test_nack_is_answered_with_rtx_from_history(
+    server: Server, vp8_frames: list[bytes]
+) -> None:
+    session = server.create_session(SITES[:1], title="NACK")
+    publisher = await publish(
+        session["host"]["whip_url"], session["host"]["token"], video=EncodedVideoTrack(vp8_frames)
+    )
+    viewer = await play(session["invites"][0]["whep_url"], session["invites"][0]["token"])
+    try:
+        assert await wait_for(lambda: len(viewer.packets["video"]) > 50, 20)
+        media = [
+            p
+            for p in viewer.packets["video"]
+            if viewer.codecs["video"][p.payload_type].mimeType.lower() == "video/vp8"
+        ]
+        wanted = media[-20]
+        transceiver = next(t for t in viewer.pc.getTransceivers() if t.kind == "video")
+        await transceiver.receiver._send_rtcp_nack(wanted.ssrc, [wanted.sequence_number])
+
+        def retransmission() -> RtpPacket | None:
+            for p in viewer.packets["video"]:
+                codec = viewer.codecs["video"][p.payload_type]
+                if codec.mimeType.lower() == "video/rtx" and p.payload[:2] == struct.pack(
+                    "!H", wanted.sequence_number
+                ):
+                    return p
+            return None
+
+        assert await wait_for(lambda: retransmission() is not None, 5)
+        rtx = retransmission()
+        assert rtx is not None and rtx.payload[2:] == wanted.payload
+        assert rtx.ssrc != wanted.ssrc and rtx.timestamp == wanted.timestamp
+    finally:
+        await viewer.close()
+        await publisher.pc.close()
+
+
+async def test_server_restart_logs_server_shutdown(tmp_path: Path, vp8_frames: list[bytes]) -> None:
+    first = start_server(tmp_path / "data")
+    session = first.create_session(SITES[:1], title="Khởi động lại")
+    invite = session["invites"][0]
+    publisher = await publish(
+        session["host"]["whip_url"], session["host"]["token"], video=EncodedVideoTrack(vp8_frames)
+    )
+    viewer = await play(invite["whep_url"], invite["token"])
+    try:
+        assert await wait_for(lambda: viewer.decoded["video"] > 5, 20)
+    finally:
+        stop_server(first)
+        await viewer.close()
+        await publisher.pc.close()
+    leaves = [e for e in _events(first, session["id"]) if e[0] == "leave"]
+    assert [(site, body["reason"]) for _, site, body, _ in leaves] == [
+        (invite["site"], "server_shutdown")
+    ]
+    # Back on the same data: the session is still live and the hall can join again.
+    second = start_server(tmp_path / "data", token=first.admin_token)
+    try:
+        again = await play(
+            invite["whep_url"].replace(first.base_url, second.base_url), invite["token"]
+        )
+        assert again.response.status_code == 201
+        await again.close()
+    finally:
+        stop_server(second)
