@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import struct
 from pathlib import Path
 
 import httpx
 import pytest
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
 
 from diemcau.server.store import Store
 from tests.conftest import Server, start_server, stop_server
@@ -295,3 +296,40 @@ async def test_server_restart_logs_server_shutdown(tmp_path: Path, vp8_frames: l
         await again.close()
     finally:
         stop_server(second)
+
+
+async def test_keyframe_requests_are_aggregated_toward_the_publisher(server: Server) -> None:
+    session = server.create_session(SITES[:3], title="PLI")
+    video = CountingVideoTrack()
+    publisher = await publish(session["host"]["whip_url"], session["host"]["token"], video=video)
+    sender = next(t.sender for t in publisher.pc.getTransceivers() if t.kind == "video")
+    requests: list[float] = []
+    original = sender._handle_rtcp_packet
+
+    async def tap(packet: object) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            requests.append(asyncio.get_running_loop().time())
+        await original(packet)
+
+    sender._handle_rtcp_packet = tap
+    viewers = [await play(i["whep_url"], i["token"]) for i in session["invites"]]
+    try:
+        assert await wait_for(lambda: all(v.decoded["video"] > 5 for v in viewers), 20)
+        requests.clear()
+        # Three halls each ask for a keyframe ten times in a burst of one second.
+        for _ in range(10):
+            for viewer in viewers:
+                receiver = next(
+                    t.receiver for t in viewer.pc.getTransceivers() if t.kind == "video"
+                )
+                await receiver._send_rtcp_pli(viewer.packets["video"][-1].ssrc)
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        # 30 requests became at most one per 0.5 s at the publisher, and at least one.
+        assert 1 <= len(requests) <= 4, requests
+        gaps = [b - a for a, b in itertools.pairwise(requests)]
+        assert all(gap >= 0.45 for gap in gaps), gaps
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.pc.close()
