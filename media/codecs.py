@@ -18,7 +18,8 @@ def is_rtx(codec: RTCRtpCodecParameters) -> bool:
 
 def _h264_profile(codec: RTCRtpCodecParameters) -> str:
     # profile_idc and profile_iop; the level may differ, decoders take any level of a profile.
-    return str(codec.parameters.get("profile-level-id", "42001f"))[:4].lower()
+    # Absent, RFC 6184 says 420010: constrained-less baseline.
+    return str(codec.parameters.get("profile-level-id", "420010"))[:4].lower()
 
 
 def same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:

@@ -63,10 +63,12 @@ class DownTrack:
         self._highest_out_seq = (self._next_seq - 1) & 0xFFFF
         self.last_out_ts = self._last_ts
         self.last_out_time: float | None = None
+        # True while packets of a new source are being dropped until its first keyframe.
+        self._awaiting_keyframe = False
 
     @property
     def waiting_for_keyframe(self) -> bool:
-        return self._source is None and self.is_keyframe is not None
+        return self._awaiting_keyframe or (self._source is None and self.is_keyframe is not None)
 
     def set_payload_type(self, payload_type: int, rtx_payload_type: int | None) -> None:
         """The publisher changed codec (a reconnect); the subscriber negotiated this one too."""
@@ -86,7 +88,9 @@ class DownTrack:
             # right after what this subscriber last received, so its decoder sees no jump.
             if self.is_keyframe is not None and not self.is_keyframe(payload):
                 self.stats.packets_dropped_before_keyframe += 1
+                self._awaiting_keyframe = True
                 return None
+            self._awaiting_keyframe = False
             self._start_source(in_ssrc, seq, timestamp, now)
         elif seq_diff(seq, self._first_in_seq) < 0:
             return None  # older than where this subscriber started, or far too late to help

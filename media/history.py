@@ -12,6 +12,9 @@ class PacketHistory:
     __slots__ = ("_packets", "_seqs", "_size")
 
     def __init__(self, size: int = DEFAULT_HISTORY_SIZE) -> None:
+        # A power of two divides 65,536, so slots stay consistent when sequence numbers wrap.
+        if size <= 0 or size & (size - 1) or size > 0x10000:
+            raise ValueError(f"history size must be a power of two up to 65536, not {size}")
         self._size = size
         self._seqs: list[int] = [-1] * size
         self._packets: list[bytes | None] = [None] * size

@@ -1,0 +1,454 @@
+"""Every private aiortc name the bridge relies on (media/seams.py), checked against the real thing.
+
+aiortc is pinned to one version. When an upgrade renames, moves or changes one of these, a test
+here fails with the name in its message, instead of the bridge silently decoding, hanging on
+stop, or answering with codecs it cannot forward. Nothing here touches the network: the peer
+connections only create offers and answers, and packets are handed to the DTLS transport's router
+directly. Real ICE between peers is covered by the netns tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import inspect
+import os
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aioice.ice
+import aiortc
+import pytest
+from aiortc import (
+    RTCConfiguration,
+    RTCDtlsTransport,
+    RTCIceGatherer,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
+from aiortc.codecs import CODECS
+from aiortc.rtcdtlstransport import RTCCertificate, State
+from aiortc.rtcrtpparameters import (
+    RTCRtcpParameters,
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import (
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+)
+from pylibsrtp import Policy, Session
+
+from diemcau.media import seams
+from diemcau.media.codecs import forwardable, is_rtx
+from diemcau.media.rtp import build_packet
+
+
+def private(obj: object, name: str) -> Any:
+    """getattr that names the seam when it is gone."""
+    assert hasattr(obj, name), f"aiortc {aiortc.__version__}: {type(obj).__name__}.{name} is gone"
+    return getattr(obj, name)
+
+
+def source_of(function: object) -> str:
+    return inspect.getsource(function)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def pc() -> AsyncIterator[RTCPeerConnection]:
+    connection = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+def video(pc: RTCPeerConnection) -> RTCRtpTransceiver:
+    return pc.addTransceiver("video")
+
+
+VP8 = next(c for c in CODECS["video"] if c.mimeType == "video/VP8")
+
+
+# -- the pin -----------------------------------------------------------------------------------
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert aiortc.__version__ == seams.AIORTC_VERSION
+    assert importlib.metadata.version("aiortc") == seams.AIORTC_VERSION
+
+
+def test_pyproject_pins_the_same_version() -> None:
+    requirements = importlib.metadata.requires("diemcau") or []
+    pins = [r.replace(" ", "") for r in requirements if r.startswith("aiortc")]
+    assert pins == [f"aiortc=={seams.AIORTC_VERSION}"]
+
+
+# -- attributes on real objects ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+async def test_transceiver_codecs(pc: RTCPeerConnection, kind: str) -> None:
+    transceiver = pc.addTransceiver(kind)
+    assert isinstance(private(transceiver, "_codecs"), list)
+    await pc.createOffer()  # fills the codecs of an offering transceiver
+    codecs = seams.negotiated_codecs(transceiver)
+    assert codecs and all(isinstance(c, RTCRtpCodecParameters) for c in codecs)
+    assert codecs is not transceiver._codecs  # a copy: the bridge's filtering stays local
+    seams.restrict_codecs(transceiver, codecs[:1])
+    assert transceiver._codecs == codecs[:1]
+
+
+async def test_receiver_attributes(video: RTCRtpTransceiver) -> None:
+    receiver = video.receiver
+    assert callable(private(receiver, "_RTCRtpReceiver__stop_decoder"))
+    assert private(receiver, "_RTCRtpReceiver__remote_streams") == {}
+    assert seams.receiver_stream_statistics(receiver) is receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    for name, parameters in [
+        ("_handle_rtp_packet", ["packet", "arrival_time_ms"]),
+        ("_send_rtcp_pli", ["media_ssrc"]),
+        ("_send_rtcp_nack", ["media_ssrc", "lost"]),
+    ]:
+        method = private(receiver, name)
+        assert inspect.iscoroutinefunction(method), name
+        assert list(inspect.signature(method).parameters) == parameters, name
+
+
+async def test_sender_attributes(video: RTCRtpTransceiver) -> None:
+    sender = video.sender
+    for name in ("__rtp_started", "__rtp_exited", "__rtcp_started", "__rtcp_exited"):
+        event = private(sender, f"_RTCRtpSender{name}")
+        assert isinstance(event, asyncio.Event), name
+        assert not event.is_set(), name
+    for name in ("_run_rtp", "_run_rtcp", "_handle_rtcp_packet"):
+        assert inspect.iscoroutinefunction(private(sender, name)), name
+    assert list(inspect.signature(sender._run_rtp).parameters) == ["codec"]
+    assert list(inspect.signature(sender._run_rtcp).parameters) == []
+    assert list(inspect.signature(sender._handle_rtcp_packet).parameters) == ["packet"]
+    for name in ("_ssrc", "_rtx_ssrc"):
+        ssrc = private(sender, name)
+        assert isinstance(ssrc, int) and 0 <= ssrc < 1 << 32, name
+    assert seams.rtx_ssrc(sender) == sender._rtx_ssrc != sender._ssrc
+
+
+async def test_dtls_transport_attributes(video: RTCRtpTransceiver) -> None:
+    dtls = video.sender.transport
+    assert isinstance(dtls, RTCDtlsTransport)
+    assert dtls is video.receiver.transport
+    assert private(dtls, "_tx_srtp") is None  # set once the handshake is done
+    connection = private(dtls.transport, "_connection")
+    assert isinstance(connection, aioice.ice.Connection)
+    assert private(connection, "_nominated") == {}
+    assert inspect.iscoroutinefunction(private(dtls, "_send_rtp"))
+    assert dtls.state == "new"
+
+
+# -- the receiver taken over --------------------------------------------------------------------
+
+
+def decoder_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.endswith("-decoder")]
+
+
+async def test_take_over_receiver_replaces_receive_and_rtp_handler(
+    video: RTCRtpTransceiver,
+) -> None:
+    receiver = video.receiver
+    original_receive = receiver.receive
+
+    async def on_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        pass
+
+    seams.take_over_receiver(receiver, lambda parameters: None, on_rtp)
+    assert receiver._handle_rtp_packet is on_rtp
+    assert vars(receiver)["_handle_rtp_packet"] is on_rtp  # on the instance, not the class
+    assert "receive" in vars(receiver) and receiver.receive != original_receive
+    assert RTCRtpReceiver._handle_rtp_packet is not on_rtp  # other receivers untouched
+
+
+async def answer_side(pc: RTCPeerConnection) -> None:
+    """Apply a real sendonly offer to pc, as the bridge does with a publisher's WHIP offer."""
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        offerer.addTransceiver("video", direction="sendonly")
+        offerer.addTransceiver("audio", direction="sendonly")
+        await pc.setRemoteDescription(await offerer.createOffer())
+    finally:
+        await offerer.close()
+
+
+async def test_taken_over_receiver_stops_its_decoder_and_hands_rtp_to_the_bridge(
+    pc: RTCPeerConnection,
+) -> None:
+    await answer_side(pc)
+    video = pc.getTransceivers()[0]
+    receiver = video.receiver
+    dtls = receiver.transport
+    received: list[RTCRtpReceiveParameters] = []
+    packets: list[tuple[RtpPacket, int]] = []
+
+    async def on_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+        packets.append((packet, arrival_time_ms))
+
+    seams.take_over_receiver(receiver, received.append, on_rtp)
+    before = decoder_threads()
+    # The parameters the peer connection itself passes to receive() once connected.
+    parameters = private(pc, "_RTCPeerConnection__remoteRtp")(video)
+    ssrc = parameters.encodings[0].ssrc
+    payload_type = parameters.codecs[0].payloadType
+    await receiver.receive(parameters)
+    assert received == [parameters]
+    assert private(receiver, "_RTCRtpReceiver__decoder_thread") is None
+    assert decoder_threads() == before, "aiortc's decoder thread is still running"
+
+    # What the DTLS transport does with a decrypted RTP packet: route it to the receiver.
+    rtp = build_packet(payload_type, True, 77, 9000, ssrc, b"\x10\x10vp8")
+    await dtls._handle_rtp_data(rtp, arrival_time_ms=1234)
+    assert len(packets) == 1
+    packet, arrival = packets[0]
+    header = (packet.payload_type, packet.ssrc, packet.sequence_number, packet.timestamp)
+    assert header == (payload_type, ssrc, 77, 9000)
+    assert (packet.marker, packet.payload, arrival) == (1, b"\x10\x10vp8", 1234)
+    await asyncio.wait_for(receiver.stop(), 5)
+
+
+async def test_aiortc_receive_starts_a_decoder_thread_named_after_the_kind() -> None:
+    source = source_of(RTCRtpReceiver.receive)
+    assert "threading.Thread(" in source
+    assert 'name=self.__kind + "-decoder"' in source
+    assert "self.__decoder_thread.start()" in source
+    assert "self.__transport._register_rtp_receiver(self, parameters)" in source
+    stop = source_of(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)  # type: ignore[attr-defined]
+    assert "self.__decoder_queue.put(None)" in stop and "self.__decoder_thread = None" in stop
+
+
+async def test_aiortc_routes_rtp_to_the_instance_handler() -> None:
+    # Replacing the bound method on the instance works because the transport looks it up there.
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in (
+        source_of(RTCDtlsTransport._handle_rtp_data)
+    )
+
+
+async def test_send_pli_and_nack_go_through_the_transport(
+    pc: RTCPeerConnection, video: RTCRtpTransceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dtls = video.receiver.transport
+    sent: list[bytes] = []
+
+    async def capture(data: bytes) -> None:
+        sent.append(data)
+
+    monkeypatch.setattr(dtls, "_send_rtp", capture)
+    await seams.send_pli(video.receiver, 0xABCD)
+    await seams.send_nack(video.receiver, 0xABCD, [5, 6, 9])
+    pli, nack = (RtcpPacket.parse(data)[0] for data in sent)
+    assert isinstance(pli, RtcpPsfbPacket) and pli.fmt == RTCP_PSFB_PLI
+    assert isinstance(nack, RtcpRtpfbPacket) and nack.fmt == RTCP_RTPFB_NACK
+    assert (pli.media_ssrc, nack.media_ssrc, nack.lost) == (0xABCD, 0xABCD, [5, 6, 9])
+    # The receiver reports as the sender of the same transceiver (set by the peer connection).
+    assert pli.ssrc == nack.ssrc == video.sender._ssrc
+
+
+async def test_send_rtcp_on_an_unconnected_transport_is_silent(video: RTCRtpTransceiver) -> None:
+    with pytest.raises(ConnectionError):
+        await video.sender.transport._send_rtp(b"\x81\xc9\x00\x01" + bytes(4))
+    await seams.send_rtcp(video.sender.transport, b"\x81\xc9\x00\x01" + bytes(4))
+
+
+# -- the sender taken over ----------------------------------------------------------------------
+
+
+async def test_take_over_sender_replaces_what_it_claims(video: RTCRtpTransceiver) -> None:
+    sender = video.sender
+    original_send = sender.send
+
+    async def on_rtcp(packet: AnyRtcpPacket) -> None:
+        pass
+
+    async def run_rtcp() -> None:
+        pass
+
+    seams.take_over_sender(sender, lambda parameters: None, on_rtcp, run_rtcp)
+    assert vars(sender)["_handle_rtcp_packet"] is on_rtcp
+    for name in ("send", "_run_rtp", "_run_rtcp"):
+        assert name in vars(sender), name
+    assert sender.send != original_send
+    assert sender._run_rtp.__qualname__.endswith("idle_rtp")
+    assert sender._run_rtcp.__qualname__.endswith("rtcp_loop")
+    assert RTCRtpSender._handle_rtcp_packet is not on_rtcp
+
+
+async def test_taken_over_sender_sends_nothing_routes_rtcp_and_stops(
+    video: RTCRtpTransceiver,
+) -> None:
+    sender = video.sender
+    dtls = sender.transport
+    sent_parameters: list[RTCRtpSendParameters] = []
+    rtcp: list[AnyRtcpPacket] = []
+    rtcp_loop_running = asyncio.Event()
+
+    async def on_rtcp(packet: AnyRtcpPacket) -> None:
+        rtcp.append(packet)
+
+    async def run_rtcp() -> None:
+        rtcp_loop_running.set()
+        await asyncio.Event().wait()
+
+    seams.take_over_sender(sender, sent_parameters.append, on_rtcp, run_rtcp)
+    parameters = RTCRtpSendParameters(codecs=[VP8], rtcp=RTCRtcpParameters(cname="hall"))
+    await sender.send(parameters)
+    assert sent_parameters == [parameters]
+    await asyncio.wait_for(rtcp_loop_running.wait(), 5)
+    assert sender._RTCRtpSender__rtp_started.is_set()  # type: ignore[attr-defined]
+    assert sender._RTCRtpSender__rtcp_started.is_set()  # type: ignore[attr-defined]
+
+    # send() registered our SSRC: a NACK and a PLI addressed to it reach the bridge.
+    nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+    nack.lost = [100, 101]
+    pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc)
+    stranger = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc ^ 1)
+    await dtls._handle_rtcp_data(bytes(nack) + bytes(pli) + bytes(stranger))
+    assert [type(p) for p in rtcp] == [RtcpRtpfbPacket, RtcpPsfbPacket]
+    assert rtcp[0].lost == [100, 101]  # type: ignore[union-attr]
+
+    # stop() waits for both loops to report their exit: a hang here means the events moved.
+    await asyncio.wait_for(sender.stop(), 5)
+    assert sender._RTCRtpSender__rtp_exited.is_set()  # type: ignore[attr-defined]
+    assert sender._RTCRtpSender__rtcp_exited.is_set()  # type: ignore[attr-defined]
+
+
+async def test_aiortc_sender_send_starts_the_loops_through_the_instance() -> None:
+    source = source_of(RTCRtpSender.send)
+    assert "self.__transport._register_rtp_sender(self, parameters)" in source
+    assert "self._run_rtp(parameters.codecs[0])" in source
+    assert "self._run_rtcp()" in source
+    stop = source_of(RTCRtpSender.stop)
+    assert "self.__rtp_started.wait(), self.__rtcp_started.wait()" in stop
+    assert "self.__rtp_exited.wait(), self.__rtcp_exited.wait()" in stop
+    assert "await recipient._handle_rtcp_packet(packet)" in source_of(
+        RTCDtlsTransport._handle_rtcp_data
+    )
+
+
+# -- codecs in the answer ----------------------------------------------------------------------
+
+
+def test_aiortc_negotiation_reads_and_writes_transceiver_codecs() -> None:
+    peer = RTCPeerConnection
+    assert "transceiver._codecs = common" in source_of(peer.setRemoteDescription)
+    assert "create_media_description_for_transceiver(" in source_of(peer.createAnswer)
+    describe = aiortc.rtcpeerconnection.create_media_description_for_transceiver
+    assert "transceiver._codecs" in source_of(describe)
+    # What sender.send() and receiver.receive() are given comes from the same list.
+    for name in ("_RTCPeerConnection__localRtp", "_RTCPeerConnection__remoteRtp"):
+        assert "codecs=transceiver._codecs" in source_of(private(peer, name)), name
+
+
+async def test_restrict_codecs_narrows_the_answer(pc: RTCPeerConnection) -> None:
+    await answer_side(pc)
+    video, audio = pc.getTransceivers()
+    # As the bridge answers a publisher: the first forwardable codec and its RTX only.
+    codecs = forwardable("video", seams.negotiated_codecs(video))
+    media = next(c for c in codecs if not is_rtx(c))
+    rtx = [c for c in codecs if is_rtx(c) and c.parameters.get("apt") == media.payloadType]
+    seams.restrict_codecs(video, [media, *rtx])
+    seams.restrict_codecs(audio, forwardable("audio", seams.negotiated_codecs(audio)))
+
+    answer = await pc.createAnswer()
+    m_lines = [line for line in answer.sdp.splitlines() if line.startswith("m=")]
+    assert m_lines[0].split()[3:] == [str(media.payloadType), str(rtx[0].payloadType)]
+    assert m_lines[1].split()[3:] == [
+        str(c.payloadType) for c in CODECS["audio"] if c.mimeType == "audio/opus"
+    ]
+    assert "H264" not in answer.sdp and "PCMU" not in answer.sdp
+
+
+# -- RtpSink: protect and write without awaiting ---------------------------------------------------
+
+
+def test_aiortc_sends_rtp_protected_through_the_ice_connection() -> None:
+    send_rtp = source_of(RTCDtlsTransport._send_rtp)
+    assert "self._tx_srtp.protect(data)" in send_rtp
+    assert "await self.transport._send(data)" in send_rtp
+    assert "self._send = self._connection.send" in source_of(RTCIceTransport.__init__)
+    # RtpSink takes the same path as aioice, one call shorter: nominated pair, its protocol's
+    # datagram transport, the pair's remote address.
+    assert "self._nominated.get(component)" in source_of(aioice.ice.Connection.sendto)
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in source_of(
+        aioice.ice.Connection.sendto
+    )
+    assert "self.transport.sendto(data, addr)" in source_of(aioice.ice.StunProtocol.send_data)
+
+
+class FakeDatagramTransport:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+        self.buffered = 0
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sent.append((data, addr))
+
+
+class FakeProtocol:
+    def __init__(self, transport: FakeDatagramTransport | None) -> None:
+        self.transport = transport
+
+
+def srtp_pair() -> tuple[Session, Session]:
+    key = os.urandom(30)
+    profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    rx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+    return tx, rx
+
+
+async def test_rtp_sink_protects_and_writes_to_the_nominated_pair() -> None:
+    dtls = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+    sink = seams.RtpSink(dtls, max_buffered=1000)
+    packet = build_packet(96, True, 1, 2, 0x5EED, b"payload")
+    assert dtls.state == "new"
+    assert not sink.send(packet)  # not connected yet
+
+    # What the DTLS handshake and ICE nomination leave behind, on the real aiortc/aioice objects.
+    dtls._state = State.CONNECTED
+    assert dtls.state == "connected"
+    tx, rx = srtp_pair()
+    dtls._tx_srtp = tx
+    assert not sink.send(packet)  # connected, but no nominated pair
+    datagrams = FakeDatagramTransport()
+    remote = aioice.Candidate(
+        foundation="1",
+        component=1,
+        transport="udp",
+        priority=1,
+        host="192.0.2.7",
+        port=50_000,
+        type="host",
+    )
+    pair = aioice.ice.CandidatePair(FakeProtocol(datagrams), remote)  # type: ignore[arg-type]
+    dtls.transport._connection._nominated[1] = pair
+
+    assert sink.send(packet)
+    ((data, addr),) = datagrams.sent
+    assert addr == ("192.0.2.7", 50_000)
+    assert data != packet and rx.unprotect(data) == packet
+
+    datagrams.buffered = 1001  # the link is backed up: drop rather than queue
+    assert not sink.send(packet)
+    assert len(datagrams.sent) == 1
+    pair.protocol = FakeProtocol(None)  # type: ignore[assignment]  # socket closed
+    assert not sink.send(packet)
