@@ -1,0 +1,181 @@
+"""The pages and their files as the server sends them, and the words they use.
+
+The app is driven in-process through httpx's ASGI transport, the same as Starlette's
+TestClient, whose use with httpx now warns (and warnings are errors here).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from diemcau.server import pages
+
+WEB = Path(__file__).resolve().parents[2] / "web"
+PYPROJECT = WEB.parent / "pyproject.toml"
+
+# Served files that are not the pages, with the type each must carry.
+STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=pages.routes())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://diemcau.test") as client:
+        yield client
+
+
+def web_files() -> list[str]:
+    """Every file under web/ but the Python package marker, relative and with slashes."""
+    return sorted(
+        path.relative_to(WEB).as_posix()
+        for path in WEB.rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
+    )
+
+
+def catalog(language: str) -> dict[str, str]:
+    data = json.loads((WEB / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_pages_come_from_the_installed_package() -> None:
+    # Not the repository by path: a plain `pip install .` must serve the same files.
+    assert pages.web_directory().resolve() == WEB.resolve()
+
+
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [("/console/s-123", "console.html"), ("/join/s-123/nga-an", "join.html")],
+)
+async def test_pages_are_served_with_their_headers(
+    client: httpx.AsyncClient, path: str, page: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.text == (WEB / page).read_text(encoding="utf-8")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policy = response.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["connect-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in policy
+
+
+def test_pages_need_no_inline_script_or_style_and_nothing_from_elsewhere() -> None:
+    for page in ("console.html", "join.html"):
+        html = (WEB / page).read_text(encoding="utf-8")
+        assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, page
+        assert "<style" not in html and " style=" not in html, page
+        assert re.search(r"<[^>]+\son[a-z]+=", html) is None, page  # no onclick= and the like
+        for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+            assert url.startswith("/static/"), (page, url)
+
+
+async def test_every_file_the_pages_load_is_served(client: httpx.AsyncClient) -> None:
+    referenced: set[str] = set()
+    for page in ("console.html", "join.html"):
+        html = (WEB / page).read_text(encoding="utf-8")
+        referenced.update(re.findall(r'(?:src|href)="/static/([^"]+)"', html))
+    for script in (WEB / "js").glob("*.js"):
+        for target in re.findall(r"""from\s+'\./([\w.-]+\.js)'""", script.read_text("utf-8")):
+            referenced.add(f"js/{target}")
+    referenced.update(f"i18n/{language}.json" for language in ("vi", "en"))
+    missing = sorted(name for name in referenced if not (WEB / name).is_file())
+    assert not missing
+    for name in sorted(referenced | set(web_files()) - {"console.html", "join.html"}):
+        response = await client.get(f"/static/{name}")
+        assert response.status_code == 200, name
+        expected = STATIC_TYPES[Path(name).suffix]
+        assert response.headers["content-type"].split(";")[0] == expected, name
+        assert response.headers["cache-control"] == "no-cache", name
+        assert response.headers["x-content-type-options"] == "nosniff", name
+
+
+async def test_only_web_assets_are_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/static/__init__.py")).status_code == 404
+    assert (await client.get("/static/console.html")).status_code == 404
+    assert (await client.get("/static/js/nothing.js")).status_code == 404
+    assert (await client.get("/static/../pages.py")).status_code == 404
+
+
+def test_every_web_file_is_in_the_package_data() -> None:
+    patterns = tomllib.loads(PYPROJECT.read_text("utf-8"))["tool"]["setuptools"]["package-data"][
+        "diemcau.web"
+    ]
+
+    # fnmatch's * crosses slashes; setuptools' does not: compare directory by directory.
+    def shipped(name: str) -> bool:
+        return any(
+            name.count("/") == pattern.count("/") and fnmatch.fnmatch(name, pattern)
+            for pattern in patterns
+        )
+
+    assert [name for name in web_files() if not shipped(name)] == []
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    vi, en = catalog("vi"), catalog("en")
+    assert sorted(vi) == sorted(en)
+    for key in vi:
+        assert vi[key].strip() and en[key].strip(), key
+        assert set(re.findall(r"\{(\w+)\}", vi[key])) == set(re.findall(r"\{(\w+)\}", en[key])), key
+
+
+def test_vietnamese_is_written_with_its_diacritics() -> None:
+    vi, en = catalog("vi"), catalog("en")
+    translated = [key for key in vi if vi[key] != en[key]]
+    assert len(translated) > len(vi) * 0.8
+    assert all(not re.search(r"\b(?:Hoi nghi|Dang|Ket thuc|Diem cau)\b", vi[key]) for key in vi)
+    assert vi["join.unmute"] == "Bật âm thanh"
+    assert vi["console.go_live"] == "Phát trực tiếp"
+
+
+def keys_used() -> dict[str, set[str]]:
+    """Every key the pages name: data-i18n* attributes in HTML, t('…') calls in the modules."""
+    used: dict[str, set[str]] = {}
+    for page in ("console.html", "join.html"):
+        html = (WEB / page).read_text(encoding="utf-8")
+        for key in re.findall(r'data-i18n(?:-[a-z]+)?="([^"]+)"', html):
+            used.setdefault(key, set()).add(page)
+    for script in sorted((WEB / "js").glob("*.js")):
+        source = script.read_text(encoding="utf-8")
+        # A whole literal only: t('kind.' + kind) is a prefix, looked up with hasText().
+        for key in re.findall(r"""\bt\(\s*(['"])([\w.-]+)\1\s*[,)]""", source):
+            used.setdefault(key[1], set()).add(script.name)
+    return used
+
+
+def test_every_key_used_is_in_both_catalogs() -> None:
+    used = keys_used()
+    assert len(used) > 50  # the patterns still find the keys
+    for language in ("vi", "en"):
+        known = catalog(language)
+        missing = {key: sorted(where) for key, where in used.items() if key not in known}
+        assert not missing, (language, missing)
+
+
+def test_every_module_is_type_checked() -> None:
+    for script in (WEB / "js").glob("*.js"):
+        assert script.read_text(encoding="utf-8").startswith("// @ts-check\n"), script.name
