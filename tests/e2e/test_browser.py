@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import Server
+from tests.conftest import Server, free_port, start_server, stop_server
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
 
@@ -95,3 +96,78 @@ async def test_console_goes_live_and_three_commune_pages_play(
     assert all(s["packets_sent"] > 0 for s in sites)
     assert errors == []
     await context.close()
+
+
+async def _sites(server: Server, session_id: str) -> list[dict]:
+    with server.admin() as client:
+        return list(client.get(f"/api/sessions/{session_id}/sites").json()["sites"])
+
+
+async def test_pages_come_back_by_themselves_after_a_server_restart(
+    tmp_path: Path, browser: Browser
+) -> None:
+    port = free_port()
+    server = start_server(tmp_path / "data", port=port)
+    try:
+        session = server.create_session(SITES[:1], title="Khởi động lại máy chủ")
+        context = await browser.new_context()
+        console = await context.new_page()
+        await console.goto(session["host"]["console_url"])
+        commune = await context.new_page()
+        await commune.goto(session["invites"][0]["join_url"])
+        await console.locator("#go-live").click()
+        assert (await _wait_playing(commune))["w"] > 0
+
+        stop_server(server)
+        await asyncio.sleep(2)
+        server = start_server(tmp_path / "data", port=port, token=server.admin_token)
+
+        # Nobody touches either page: the console publishes again, the hall plays again.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        sites = await _sites(server, session["id"])
+        while loop.time() < deadline and not (sites[0]["connected"] and sites[0]["packets_sent"]):
+            await asyncio.sleep(0.5)
+            sites = await _sites(server, session["id"])
+        assert sites[0]["connected"] and sites[0]["packets_sent"] > 0, sites
+        before = await _video_state(commune)
+        await asyncio.sleep(1.5)
+        after = await _video_state(commune)
+        assert after["w"] > 0 and after["t"] > before["t"]
+        await context.close()
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [("#token=not-a-real-token", "invalid"), ("", "invalid")],
+)
+async def test_commune_page_says_when_the_link_is_wrong(
+    server: Server, browser: Browser, fragment: str, expected: str
+) -> None:
+    session = server.create_session(SITES[:1], title="Sai đường dẫn")
+    url = session["invites"][0]["join_url"].split("#")[0] + fragment
+    page = await browser.new_page()
+    await page.goto(url)
+    await page.wait_for_function(
+        "() => document.querySelector('#phase')?.textContent.trim().length > 0"
+    )
+    await asyncio.sleep(1)
+    text = (await page.locator("#card").inner_text()).lower()
+    assert "không hợp lệ" in text, text  # "invalid" in the Vietnamese catalog
+    await page.close()
+
+
+async def test_commune_page_says_when_the_session_has_ended(
+    server: Server, browser: Browser
+) -> None:
+    session = server.create_session(SITES[:1], title="Đã kết thúc")
+    with server.admin() as client:
+        assert client.post(f"/api/sessions/{session['id']}/end").status_code == 200
+    page = await browser.new_page()
+    await page.goto(session["invites"][0]["join_url"])
+    await page.wait_for_function(
+        "() => document.querySelector('#phase')?.textContent.includes('kết thúc')", timeout=15000
+    )
+    await page.close()
