@@ -4,6 +4,8 @@ goes live over WHIP and three commune pages play the broadcast over WHEP."""
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -171,3 +173,40 @@ async def test_commune_page_says_when_the_session_has_ended(
         "() => document.querySelector('#phase')?.textContent.includes('kết thúc')", timeout=15000
     )
     await page.close()
+
+
+async def test_demo_broadcast_plays_in_a_commune_page(tmp_path: Path, browser: Browser) -> None:
+    """The README's first command: `diemcau demo` serves a test pattern that a hall can watch."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "diemcau.server.cli",
+        "demo",
+        "--port",
+        str(port),
+        "--data",
+        str(tmp_path / "demo"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        join_url = None
+        async with asyncio.timeout(60):
+            while join_url is None:
+                line = (await process.stdout.readline()).decode()
+                if not line:
+                    break
+                match = re.search(r"(http://\S+/join/\S+#token=\S+)", line)
+                if match:
+                    join_url = match.group(1)
+        assert join_url, "the demo printed no join link"
+        page = await browser.new_page()
+        await page.goto(join_url)
+        state = await _wait_playing(page)
+        assert state["w"] == 640 and state["h"] == 360, state
+        await page.close()
+    finally:
+        process.terminate()
+        await process.wait()
