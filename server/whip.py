@@ -98,11 +98,8 @@ def _require_not_ended(store: Store, session_id: str) -> SessionState:
     return session.state
 
 
-# -- WHIP ---------------------------------------------------------------------------------------
-
-
-async def whip_endpoint(request: Request) -> Response:
-    session_id = request.path_params["session"]
+def _endpoint_options(request: Request) -> Response | None:
+    """OPTIONS and the reserved methods of a WHIP/WHEP endpoint; None for a POST."""
     if request.method == "OPTIONS":
         return Response(
             status_code=204,
@@ -110,6 +107,16 @@ async def whip_endpoint(request: Request) -> Response:
         )
     if request.method != "POST":
         return _not_allowed(ENDPOINT_METHODS)
+    return None
+
+
+# -- WHIP ---------------------------------------------------------------------------------------
+
+
+async def whip_endpoint(request: Request) -> Response:
+    session_id = request.path_params["session"]
+    if (early := _endpoint_options(request)) is not None:
+        return early
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
@@ -147,13 +154,8 @@ async def whip_resource(request: Request) -> Response:
 async def whep_endpoint(request: Request) -> Response:
     session_id = request.path_params["session"]
     site_id = request.path_params["site"]
-    if request.method == "OPTIONS":
-        return Response(
-            status_code=204,
-            headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **_cors(ENDPOINT_METHODS)},
-        )
-    if request.method != "POST":
-        return _not_allowed(ENDPOINT_METHODS)
+    if (early := _endpoint_options(request)) is not None:
+        return early
     authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
     store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
