@@ -323,10 +323,12 @@ async def session_sites(request: Request) -> Response:
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     session = _session(request, session_id)
     links = _bridge(request).site_links(session_id)
+    headcounts = _store(request).headcounts(session_id)
     absent = SiteLink(False, None, 0, 0, 0)
     sites = []
     for invite in _store(request).invites(session_id):
         link = links.get(invite.site_id, absent)
+        reported = headcounts.get(invite.site_id)
         sites.append(
             {
                 "site": invite.site_id,
@@ -338,9 +340,23 @@ async def session_sites(request: Request) -> Response:
                 "connections": link.connections,
                 "packets_sent": link.packets_sent,
                 "bytes_sent": link.bytes_sent,
+                "headcount": reported[0] if reported else None,
+                "headcount_at": format_time(reported[1]) if reported else None,
             }
         )
-    return JSONResponse({"session": session.id, "state": session.state.value, "sites": sites})
+    expected = sum(s["expected"] for s in sites)
+    # Live totals for the console: people counted only where the hall is connected now.
+    people = sum(s["headcount"] or 0 for s in sites if s["connected"])
+    totals = {
+        "invited": len(sites),
+        "connected": sum(1 for s in sites if s["connected"]),
+        "expected": expected,
+        "headcount": people,
+        "participation_rate": people / expected if expected else None,
+    }
+    return JSONResponse(
+        {"session": session.id, "state": session.state.value, "sites": sites, "totals": totals}
+    )
 
 
 async def me(request: Request) -> Response:
@@ -360,6 +376,10 @@ async def me(request: Request) -> Response:
             "expected": invite.expected,
         }
         answer["whep_url"] = links.whep(invite.site_id)
+        reported = _store(request).headcounts(session_id).get(invite.site_id)
+        answer["headcount"] = (
+            {"present": reported[0], "ts": format_time(reported[1])} if reported else None
+        )
     else:
         answer["whip_url"] = links.whip
     return JSONResponse(answer)

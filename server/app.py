@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..media.bridge import Bridge
-from . import api, pages, whip
+from . import api, pages, records, whip
 from .config import Config
 from .errors import install_error_handlers
 from .store import Store
@@ -41,17 +42,42 @@ def create_app(config: Config, admin_token: str) -> Starlette:
 
     bridge = Bridge(on_join=on_join, on_leave=on_leave)
 
+    # Connections a crash left open are closed at the last moment the server knew it was
+    # alive, before anything new is logged.
+    for leave in store.close_orphaned_connections(datetime.now(UTC), "server_shutdown"):
+        log.warning(
+            "session %s: site %s was still connected when the server stopped; closed at %s",
+            leave.session_id,
+            leave.site_id,
+            leave.ts.isoformat(),
+        )
+    store.mark_alive(datetime.now(UTC))
+
+    async def keep_alive() -> None:
+        while True:
+            await asyncio.sleep(config.liveness_interval)
+            store.mark_alive(datetime.now(UTC))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        beating = asyncio.create_task(keep_alive())
         try:
             yield
         finally:
+            beating.cancel()
             # Open connections leave with reason server_shutdown, logged before the store closes.
             await bridge.close()
+            store.mark_alive(datetime.now(UTC))
             store.close()
 
     app = Starlette(
-        routes=[Route("/healthz", healthz), *api.routes(), *whip.routes(), *pages.routes()],
+        routes=[
+            Route("/healthz", healthz),
+            *api.routes(),
+            *records.routes(),
+            *whip.routes(),
+            *pages.routes(),
+        ],
         lifespan=lifespan,
     )
     install_error_handlers(app, json_prefixes=("/api/", "/whip/", "/whep/"))

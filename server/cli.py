@@ -80,6 +80,28 @@ def demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(_config(args)))
 
 
+def report(args: argparse.Namespace) -> int:
+    from .reportcli import run_report
+
+    return run_report(args)
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session_id", nargs="?", help="a session of the server's --data")
+    parser.add_argument("--events", help="join log as JSON Lines ('-' for standard input)")
+    parser.add_argument("--sites", help="roster CSV: id,name,kind,expected, in report order")
+    parser.add_argument("--session", help="the session to report when the log holds several")
+    parser.add_argument("--data", type=Path, help="a server's data directory")
+    parser.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
+    parser.add_argument("--out", type=Path, help="write here instead of standard output")
+    parser.add_argument("--title", help="title of the XLSX sheet")
+    parser.add_argument("--timezone", default="Asia/Ho_Chi_Minh", help="for XLSX times")
+    parser.add_argument("--present-coverage", type=float, default=0.8)
+    parser.add_argument("--late-after", type=float, default=300.0, help="seconds")
+    parser.add_argument("--early-before", type=float, default=300.0, help="seconds")
+    parser.add_argument("--gap-grace", type=float, default=60.0, help="seconds")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="diemcau",
@@ -94,6 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     _add_serve_options(demo_parser)
     demo_parser.set_defaults(run=demo, data=Path("demo-data"))
+    report_parser = commands.add_parser(
+        "report", help="the attendance report of a session, from a log file or a server's data"
+    )
+    _add_report_options(report_parser)
+    report_parser.set_defaults(run=report)
     args = parser.parse_args(argv)
     sys.exit(args.run(args))
 

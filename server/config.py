@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .attendance import Rules
+
 
 @dataclass(frozen=True)
 class Config:
@@ -18,3 +20,8 @@ class Config:
     # Addresses the bridge offers as ICE host candidates; empty = every interface but loopback.
     ice_addresses: tuple[str, ...] = field(default_factory=tuple)
     redis_url: str | None = None
+    # The attendance rules the server applies, and the zone its pages and files show times in.
+    rules: Rules = field(default_factory=Rules)
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # How often the server records that it is alive (see Store.mark_alive), in seconds.
+    liveness_interval: float = 5.0

@@ -66,6 +66,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_session ON events (session_id, seq);
     """,
+    """
+    -- The last moment this server knew itself alive, written every few seconds: after a crash,
+    -- connections that were open are closed at this moment, not at restart time.
+    CREATE TABLE liveness (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ts TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_start ON sessions (started_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -456,6 +465,77 @@ class Store:
             Event(**{**row, "ts": _from_db(row["ts"]), "body": json.loads(row["body"])})
             for row in rows
         ]
+
+    def headcounts(self, session_id: str) -> dict[str, tuple[int, datetime]]:
+        """The last headcount each site reported: (present, when)."""
+        rows = self._conn.execute(
+            "SELECT site_id, ts, body FROM events WHERE session_id = ? AND type = 'headcount'"
+            " ORDER BY seq",
+            (session_id,),
+        )
+        latest: dict[str, tuple[int, datetime]] = {}
+        for row in rows:
+            latest[row["site_id"]] = (json.loads(row["body"])["present"], _from_db(row["ts"]))
+        return latest
+
+    def sessions_started_between(self, start: datetime, end: datetime) -> list[Session]:
+        """Sessions that went live in [start, end), oldest first."""
+        rows = self._conn.execute(
+            f"{_SESSION_SELECT} WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
+            (_to_db(start), _to_db(end)),
+        )
+        return [_session_from_row(row) for row in rows]
+
+    # Liveness, and what a crash left open
+
+    def mark_alive(self, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO liveness (id, ts) VALUES (1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET ts = excluded.ts",
+                (_to_db(now),),
+            )
+
+    def last_alive(self) -> datetime | None:
+        row = self._conn.execute("SELECT ts FROM liveness WHERE id = 1").fetchone()
+        return None if row is None else _from_db(row["ts"])
+
+    def close_orphaned_connections(self, fallback: datetime, reason: str) -> list[Event]:
+        """Leaves for the joins that no leave closed (the server died), at the last liveness
+        mark (or `fallback` if there is none), never before the join itself."""
+        alive = self.last_alive() or fallback
+        written: list[Event] = []
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT j.session_id, j.site_id, j.conn, MAX(j.ts) AS joined FROM events j"
+                " WHERE j.type = 'join' AND NOT EXISTS (SELECT 1 FROM events l"
+                "   WHERE l.type = 'leave' AND l.session_id = j.session_id"
+                "   AND l.conn IS j.conn AND l.site_id IS j.site_id AND l.seq > j.seq)"
+                " GROUP BY j.session_id, j.site_id, j.conn"
+            ).fetchall()
+            for row in rows:
+                ts = max(alive, _from_db(row["joined"]))
+                seq = self._insert_event(
+                    db,
+                    row["session_id"],
+                    "leave",
+                    ts,
+                    row["site_id"],
+                    row["conn"],
+                    {"reason": reason},
+                )
+                written.append(
+                    Event(
+                        seq,
+                        ts,
+                        row["session_id"],
+                        "leave",
+                        row["site_id"],
+                        row["conn"],
+                        {"reason": reason},
+                    )
+                )
+        return written
 
 
 _SESSION_SELECT = (

@@ -599,13 +599,19 @@ async def test_ending_a_scheduled_session_cancels_it(
 
 
 async def test_session_sites_reports_the_bridge(
-    client: httpx.AsyncClient, world: World, bridge: FakeBridge
+    client: httpx.AsyncClient, world: World, bridge: FakeBridge, store: Store
 ) -> None:
     since = datetime(2025, 3, 1, 1, 2, 3, tzinfo=UTC)
     bridge.links[world.a] = {
         "tan-loc": SiteLink(True, since, 2, 1500, 1_200_000),
         "not-invited": SiteLink(True, since, 1, 1, 1),
     }
+    store.append_event(world.a, "headcount", since, site_id="tan-loc", present=15)
+    # A correction overwrites.
+    store.append_event(
+        world.a, "headcount", since.replace(minute=5), site_id="tan-loc", present=20
+    )
+    store.append_event(world.a, "headcount", since.replace(minute=6), site_id="ubnd", present=9)
     response = await client.get(f"/api/sessions/{world.a}/sites", headers=bearer(world.host_a))
     assert response.status_code == 200
     body = response.json()
@@ -621,6 +627,8 @@ async def test_session_sites_reports_the_bridge(
             "connections": 0,
             "packets_sent": 0,
             "bytes_sent": 0,
+            "headcount": None,
+            "headcount_at": None,
         },
         {
             "site": "tan-loc",
@@ -632,6 +640,8 @@ async def test_session_sites_reports_the_bridge(
             "connections": 2,
             "packets_sent": 1500,
             "bytes_sent": 1_200_000,
+            "headcount": 20,
+            "headcount_at": "2025-03-01T01:05:03Z",
         },
         {
             "site": "ubnd",
@@ -643,8 +653,18 @@ async def test_session_sites_reports_the_bridge(
             "connections": 0,
             "packets_sent": 0,
             "bytes_sent": 0,
+            "headcount": 9,
+            "headcount_at": "2025-03-01T01:06:03Z",
         },
     ]
+    # People are counted where the hall is connected now: tan-loc's 20, not ubnd's 9.
+    assert body["totals"] == {
+        "invited": 3,
+        "connected": 1,
+        "expected": 77,
+        "headcount": 20,
+        "participation_rate": 20 / 77,
+    }
 
 
 async def test_me_for_each_role(client: httpx.AsyncClient, world: World) -> None:

@@ -1,0 +1,350 @@
+"""Attendance from the join log: one pure function, the same offline and live. Sans-I/O.
+
+The join log says when each site's media connections opened and closed; the roster says which
+sites were invited and how many people each was expected to bring. `attendance()` turns both
+into the record a district reports: per site, whether it was there and for how much of the
+session, and the totals. Time enters only through the events, or `now` for a live session.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Status = Literal["present", "partial", "absent"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    present_coverage: float = 0.8
+    late_after_seconds: float = 300.0
+    early_before_seconds: float = 300.0
+    gap_grace_seconds: float = 60.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RosterSite:
+    id: str
+    name: str
+    kind: str
+    expected: int | None
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One line of the join log. `index` keeps the order of lines with equal timestamps."""
+
+    ts: datetime
+    type: str
+    index: int
+    session: str | None = None
+    site: str | None = None
+    conn: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class AttendanceError(ValueError):
+    """The log cannot give a report (no session_start, for instance)."""
+
+
+@dataclass(frozen=True)
+class SiteAttendance:
+    site: str
+    name: str
+    kind: str
+    expected: int | None
+    status: Status
+    late: bool
+    left_early: bool
+    first_join: datetime | None
+    last_leave: datetime | None
+    connected_seconds: float
+    coverage: float
+    interruptions: int
+    longest_outage_seconds: float
+    headcount: int | None
+    headcount_rate: float | None
+    # The clipped connected intervals, for the timeline chart; not bridged by the grace.
+    intervals: tuple[tuple[datetime, datetime], ...] = ()
+
+
+@dataclass(frozen=True)
+class Totals:
+    invited: int
+    present: int
+    partial: int
+    absent: int
+    expected: int
+    headcount: int
+    participation_rate: float | None
+    connected_rate: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    session: str | None
+    window_start: datetime
+    window_end: datetime
+    rules: Rules
+    skipped_lines: int
+    sites: tuple[SiteAttendance, ...]
+    unknown_sites: tuple[str, ...]
+    totals: Totals
+
+    @property
+    def window_seconds(self) -> float:
+        return max((self.window_end - self.window_start).total_seconds(), 0.0)
+
+
+def _ratio(numerator: float, denominator: float | None) -> float | None:
+    if denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _union(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _site_attendance(
+    site: RosterSite,
+    events: list[LogEvent],
+    window_start: datetime,
+    window_end: datetime,
+    rules: Rules,
+) -> SiteAttendance:
+    # Keyed by conn id; a line without one is one anonymous connection of the site.
+    open_conns: dict[str | None, datetime] = {}
+    raw: list[tuple[datetime, datetime]] = []
+    first_join: datetime | None = None
+    last_leave: datetime | None = None
+    headcount: int | None = None
+    for event in events:
+        if event.type == "join":
+            if first_join is None or event.ts < first_join:
+                first_join = event.ts
+            open_conns.setdefault(event.conn, event.ts)  # a second join changes nothing
+        elif event.type == "leave" and event.conn in open_conns:
+            raw.append((open_conns.pop(event.conn), event.ts))
+            if last_leave is None or event.ts > last_leave:
+                last_leave = event.ts
+        elif event.type == "headcount" and event.ts <= window_end:
+            present = event.fields.get("present")
+            # A correction overwrites; a value that is not a count is not one.
+            if isinstance(present, int) and not isinstance(present, bool) and present >= 0:
+                headcount = present
+    for opened in open_conns.values():
+        raw.append((opened, window_end))
+    if open_conns:
+        last_leave = None  # still connected when the log ends
+
+    clipped = [
+        (max(start, window_start), min(end, window_end))
+        for start, end in raw
+        if min(end, window_end) > max(start, window_start)
+    ]
+    intervals = _union(clipped)
+    gaps = [
+        (later[0] - earlier[1]).total_seconds() for earlier, later in itertools.pairwise(intervals)
+    ]
+    connected = sum((end - start).total_seconds() for start, end in intervals)
+    connected += sum(gap for gap in gaps if gap <= rules.gap_grace_seconds)
+    window_seconds = max((window_end - window_start).total_seconds(), 0.0)
+    coverage = min(connected / window_seconds, 1.0) if window_seconds > 0 else 0.0
+
+    status: Status
+    if connected <= 0:
+        status = "absent"
+    elif coverage >= rules.present_coverage:
+        status = "present"
+    else:
+        status = "partial"
+    attended = status != "absent"
+    late = attended and (intervals[0][0] - window_start).total_seconds() > rules.late_after_seconds
+    left_early = (
+        attended and (window_end - intervals[-1][1]).total_seconds() > rules.early_before_seconds
+    )
+    expected = site.expected
+    return SiteAttendance(
+        site=site.id,
+        name=site.name,
+        kind=site.kind,
+        expected=expected,
+        status=status,
+        late=late,
+        left_early=left_early,
+        first_join=first_join,
+        last_leave=last_leave,
+        connected_seconds=connected,
+        coverage=coverage,
+        interruptions=len(gaps),
+        longest_outage_seconds=max(gaps, default=0.0),
+        headcount=headcount,
+        headcount_rate=_ratio(headcount, expected) if headcount is not None else None,
+        intervals=tuple(intervals),
+    )
+
+
+def sessions_in(events: Iterable[LogEvent]) -> list[str]:
+    """The distinct session ids named in a log, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for event in events:
+        if event.session is not None:
+            seen.setdefault(event.session, None)
+    return list(seen)
+
+
+def attendance(
+    events: Iterable[LogEvent],
+    roster: Sequence[RosterSite],
+    rules: Rules = Rules(),
+    session: str | None = None,
+    skipped_lines: int = 0,
+    now: datetime | None = None,
+) -> Report:
+    """The attendance report of one session.
+
+    `session` picks the session's events when the log holds several (events with no session
+    belong to any). `now`, for a session still running, ends the window when the log has no
+    `session_end` yet; offline the window then ends at the session's latest event.
+    """
+    chosen = [e for e in events if session is None or e.session in (None, session)]
+    if session is None:
+        named = sessions_in(chosen)
+        if len(named) > 1:
+            raise AttendanceError(
+                f"the log holds {len(named)} sessions ({', '.join(named[:5])}): choose one"
+            )
+        session = named[0] if named else None
+    ordered = sorted(chosen, key=lambda e: (e.ts, e.index))
+    starts = [e.ts for e in ordered if e.type == "session_start"]
+    if not starts:
+        raise AttendanceError(
+            "the log has no session_start for this session, so the report has no window"
+        )
+    window_start = starts[0]
+    ends = [e.ts for e in ordered if e.type == "session_end"]
+    if ends:
+        window_end = ends[-1]
+    elif now is not None:
+        window_end = max(now, ordered[-1].ts)
+    else:
+        window_end = ordered[-1].ts
+    window_end = max(window_end, window_start)
+
+    by_site: dict[str, list[LogEvent]] = {}
+    for event in ordered:
+        if event.site is not None:
+            by_site.setdefault(event.site, []).append(event)
+    rostered = {site.id for site in roster}
+    sites = tuple(
+        _site_attendance(site, by_site.get(site.id, []), window_start, window_end, rules)
+        for site in roster
+    )
+    unknown = tuple(sorted(s for s in by_site if s not in rostered))
+
+    present = sum(1 for s in sites if s.status == "present")
+    partial = sum(1 for s in sites if s.status == "partial")
+    expected = sum(s.expected or 0 for s in sites)
+    headcount = sum(s.headcount or 0 for s in sites if s.status != "absent")
+    totals = Totals(
+        invited=len(sites),
+        present=present,
+        partial=partial,
+        absent=len(sites) - present - partial,
+        expected=expected,
+        headcount=headcount,
+        participation_rate=_ratio(headcount, expected),
+        connected_rate=_ratio(present + partial, len(sites)),
+    )
+    return Report(
+        session=session,
+        window_start=window_start,
+        window_end=window_end,
+        rules=rules,
+        skipped_lines=skipped_lines,
+        sites=sites,
+        unknown_sites=unknown,
+        totals=totals,
+    )
+
+
+# -- the JSON shape (public contract) ----------------------------------------------------------
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    utc = moment.astimezone(UTC)
+    text = utc.isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _seconds(value: float) -> float:
+    return round(float(value), 3)
+
+
+def report_json(report: Report, title: str | None = None, intervals: bool = False) -> dict:
+    sites = []
+    for s in report.sites:
+        entry: dict[str, Any] = {
+            "site": s.site,
+            "name": s.name,
+            "kind": s.kind,
+            "expected": s.expected,
+            "status": s.status,
+            "late": s.late,
+            "left_early": s.left_early,
+            "first_join": rfc3339(s.first_join),
+            "last_leave": rfc3339(s.last_leave),
+            "connected_seconds": _seconds(s.connected_seconds),
+            "coverage": round(s.coverage, 6),
+            "interruptions": s.interruptions,
+            "longest_outage_seconds": _seconds(s.longest_outage_seconds),
+            "headcount": s.headcount,
+            "headcount_rate": None if s.headcount_rate is None else round(s.headcount_rate, 6),
+        }
+        if intervals:
+            entry["intervals"] = [[rfc3339(a), rfc3339(b)] for a, b in s.intervals]
+        sites.append(entry)
+    t = report.totals
+    body: dict[str, Any] = {
+        "session": report.session,
+        "window": {
+            "start": rfc3339(report.window_start),
+            "end": rfc3339(report.window_end),
+            "seconds": _seconds(report.window_seconds),
+        },
+        "rules": report.rules.as_dict(),
+        "skipped_lines": report.skipped_lines,
+        "sites": sites,
+        "unknown_sites": list(report.unknown_sites),
+        "totals": {
+            "invited": t.invited,
+            "present": t.present,
+            "partial": t.partial,
+            "absent": t.absent,
+            "expected": t.expected,
+            "headcount": t.headcount,
+            "participation_rate": None
+            if t.participation_rate is None
+            else round(t.participation_rate, 6),
+            "connected_rate": None if t.connected_rate is None else round(t.connected_rate, 6),
+        },
+    }
+    if title is not None:
+        body["title"] = title
+    return body

@@ -1,0 +1,287 @@
+"""The attendance record over HTTP: reports, the join log, headcounts, and a period's figures.
+
+GET  /api/sessions/{id}/attendance?format=json|csv|xlsx   admin or the session's host
+GET  /api/sessions/{id}/events                           the log as JSON Lines
+POST /api/sessions/{id}/sites/{site}/headcount           the site itself, its host, admin
+GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD       admin: sessions held in a period
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from ..signaling.session import SessionState
+from .api import _count, _raise_problems, _reject_unknown_fields, format_time, read_json_object
+from .attendance import AttendanceError, Report, RosterSite, Rules, attendance, report_json
+from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
+from .config import Config
+from .errors import ApiError
+from .joinlog import from_store, write_jsonl
+from .reports import to_csv, to_xlsx
+from .store import Session, Store
+
+# Query parameters that override the server's rules for one report.
+RULE_PARAMS = {
+    "present_coverage": "present_coverage",
+    "late_after": "late_after_seconds",
+    "early_before": "early_before_seconds",
+    "gap_grace": "gap_grace_seconds",
+}
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/sessions/{session_id}/attendance", session_attendance, methods=["GET"]),
+        Route("/api/sessions/{session_id}/events", session_events, methods=["GET"]),
+        Route("/api/sessions/{session_id}/sites/{site_id}/headcount", headcount, methods=["POST"]),
+        Route("/api/attendance", period, methods=["GET"]),
+    ]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _config(request: Request) -> Config:
+    config: Config = request.app.state.config
+    return config
+
+
+def _rules(request: Request) -> Rules:
+    rules = _config(request).rules
+    overrides: dict[str, float] = {}
+    problems: dict[str, str] = {}
+    for param, field in RULE_PARAMS.items():
+        text = request.query_params.get(param)
+        if text is None:
+            continue
+        try:
+            value = float(text)
+            if not value >= 0 or value == float("inf"):
+                raise ValueError(text)
+            if param == "present_coverage" and value > 1:
+                raise ValueError(text)
+        except ValueError:
+            problems[param] = "must be a number >= 0 (present_coverage at most 1)"
+            continue
+        overrides[field] = value
+    if problems:
+        raise ApiError(
+            422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
+        )
+    return replace(rules, **overrides)
+
+
+def session_report(store: Store, session: Session, rules: Rules, now: datetime) -> Report:
+    """The report of one session from the store; a live one ends at `now`."""
+    roster = [
+        RosterSite(i.site_id, i.site_name, i.site_kind, i.expected)
+        for i in store.invites(session.id)
+    ]
+    live = session.state == SessionState.LIVE
+    return attendance(
+        from_store(store.events(session.id)),
+        roster,
+        rules,
+        session=session.id,
+        now=now if live else None,
+    )
+
+
+def _report_or_409(store: Store, session: Session, rules: Rules) -> Report:
+    try:
+        return session_report(store, session, rules, datetime.now(UTC))
+    except AttendanceError as exc:
+        raise ApiError(
+            409, "not_started", "This session has not started, so it has no attendance yet."
+        ) from exc
+
+
+async def session_attendance(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    store = _store(request)
+    session = store.get_session(session_id)
+    assert session is not None  # authorize answered 404 otherwise
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv", "xlsx"):
+        raise ApiError(422, "invalid_query", "format must be json, csv or xlsx.")
+    report = _report_or_409(store, session, _rules(request))
+    filename = f"diemdanh-{session.id}"
+    if fmt == "csv":
+        return Response(
+            to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+    if fmt == "xlsx":
+        return Response(
+            to_xlsx(report, session.title, _config(request).timezone),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        )
+    body = report_json(report, intervals=request.query_params.get("intervals") in ("1", "true"))
+    body["title"] = session.title
+    body["live"] = session.state == SessionState.LIVE
+    body["timezone"] = _config(request).timezone
+    return JSONResponse(body)
+
+
+async def session_events(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    events = _store(request).events(session_id)
+    return StreamingResponse(
+        iter(list(write_jsonl(events))),
+        media_type="application/x-ndjson; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="joinlog-{session_id}.jsonl"'},
+    )
+
+
+async def headcount(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    site_id = request.path_params["site_id"]
+    authorize(request, session_id, allow=ANY_ROLE, site_id=site_id)
+    store = _store(request)
+    session = store.get_session(session_id)
+    assert session is not None
+    if site_id not in {i.site_id for i in store.invites(session_id)}:
+        raise ApiError(404, "not_found", "This site is not invited to the session.")
+    body = await read_json_object(request)
+    problems: dict[str, str] = {}
+    _reject_unknown_fields(body, {"present"}, problems)
+    present = _count(body, "present", problems)
+    _raise_problems(problems)
+    assert present is not None
+    if session.state == SessionState.ENDED:
+        raise ApiError(409, "session_ended", "This session has ended; its record is closed.")
+    now = datetime.now(UTC)
+    store.append_event(session_id, "headcount", now, site_id=site_id, present=present)
+    return JSONResponse(
+        {"site": site_id, "present": present, "ts": format_time(now)}, status_code=201
+    )
+
+
+def _day(text: str | None, default: date, field: str, problems: dict[str, str]) -> date:
+    if text is None:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problems[field] = "must be a date, YYYY-MM-DD"
+        return default
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+async def period(request: Request) -> Response:
+    """The figures a year-end report quotes, for the sessions held between two dates."""
+    authorize(request, None, allow=ADMIN_ONLY)
+    config = _config(request)
+    zone = ZoneInfo(config.timezone)
+    today = datetime.now(zone).date()
+    problems: dict[str, str] = {}
+    first = _day(request.query_params.get("from"), date(today.year, 1, 1), "from", problems)
+    last = _day(request.query_params.get("to"), date(today.year, 12, 31), "to", problems)
+    if not problems and last < first:
+        problems["to"] = "must not be before from"
+    if problems:
+        raise ApiError(
+            422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
+        )
+    rules = _rules(request)
+    store = _store(request)
+    start = datetime.combine(first, time(), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
+    now = datetime.now(UTC)
+
+    sessions: list[dict[str, Any]] = []
+    per_site: dict[str, dict[str, Any]] = {}
+    coverages: list[float] = []
+    invited = expected = people = attended = 0
+    for session in store.sessions_started_between(start, end):
+        try:
+            report = session_report(store, session, rules, now)
+        except AttendanceError:
+            continue
+        body = report_json(report)
+        t = body["totals"]
+        site_coverages = [s.coverage for s in report.sites]
+        coverages.extend(site_coverages)
+        invited += t["invited"]
+        expected += t["expected"]
+        people += t["headcount"]
+        attended += t["present"] + t["partial"]
+        sessions.append(
+            {
+                "id": session.id,
+                "title": session.title,
+                "window": body["window"],
+                "live": session.state == SessionState.LIVE,
+                **{k: t[k] for k in ("invited", "present", "partial", "absent", "expected")},
+                "headcount": t["headcount"],
+                "average_coverage": _mean(site_coverages),
+                "participation_rate": t["participation_rate"],
+                "connected_rate": t["connected_rate"],
+            }
+        )
+        for s in report.sites:
+            entry = per_site.setdefault(
+                s.site,
+                {
+                    "site": s.site,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "sessions": 0,
+                    "present": 0,
+                    "partial": 0,
+                    "absent": 0,
+                    "_coverage": [],
+                },
+            )
+            entry["name"], entry["kind"] = s.name, s.kind  # the latest snapshot
+            entry["sessions"] += 1
+            entry[s.status] += 1
+            entry["_coverage"].append(s.coverage)
+    sites = []
+    for entry in sorted(
+        per_site.values(), key=lambda e: (-(e["absent"] + e["partial"]), e["site"])
+    ):
+        coverage = entry.pop("_coverage")
+        entry["average_coverage"] = _mean(coverage)
+        # Twice or more: once can be a power cut; a pattern is what the district follows up.
+        entry["repeatedly_absent_or_partial"] = entry["absent"] + entry["partial"] >= 2
+        sites.append(entry)
+    return JSONResponse(
+        {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "timezone": config.timezone,
+            "rules": rules.as_dict(),
+            "totals": {
+                "sessions_held": len(sessions),
+                "average_coverage": _mean(coverages),
+                "participation_rate": _rate(people, expected),
+                "connected_rate": _rate(attended, invited),
+                "invited": invited,
+                "expected": expected,
+                "headcount": people,
+            },
+            "sessions": sessions,
+            "sites": sites,
+        }
+    )

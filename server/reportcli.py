@@ -1,0 +1,108 @@
+"""`diemcau report`: the attendance report offline, from a log and a roster or a server's data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .attendance import AttendanceError, Report, Rules, attendance, report_json
+from .joinlog import read_jsonl
+from .reports import to_csv, to_xlsx
+from .roster import RosterError, read_roster
+
+
+class ReportFailure(Exception):
+    """Says why no report could be made; the command exits 2."""
+
+
+def _rules(args: argparse.Namespace) -> Rules:
+    rules = Rules(
+        present_coverage=args.present_coverage,
+        late_after_seconds=args.late_after,
+        early_before_seconds=args.early_before,
+        gap_grace_seconds=args.gap_grace,
+    )
+    if not 0 <= rules.present_coverage <= 1:
+        raise ReportFailure("--present-coverage must be between 0 and 1")
+    if min(rules.late_after_seconds, rules.early_before_seconds, rules.gap_grace_seconds) < 0:
+        raise ReportFailure("--late-after, --early-before and --gap-grace must be >= 0")
+    return rules
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ReportFailure(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
+    if not args.events or not args.sites:
+        raise ReportFailure("give --events FILE and --sites FILE.csv, or SESSION_ID --data DIR")
+    events, skipped = read_jsonl(_read(args.events).decode("utf-8-sig").splitlines())
+    for line in skipped:
+        print(f"{args.events}: line {line.number} skipped: {line.reason}", file=sys.stderr)
+    try:
+        roster, problems = read_roster(_read(args.sites))
+    except RosterError as exc:
+        raise ReportFailure(f"{args.sites}: {exc}") from exc
+    for problem in problems:
+        print(f"{args.sites}: {problem}", file=sys.stderr)
+    try:
+        report = attendance(events, roster, rules, session=args.session, skipped_lines=len(skipped))
+    except AttendanceError as exc:
+        hint = " (use --session ID)" if "choose one" in str(exc) else ""
+        raise ReportFailure(f"{args.events}: {exc}{hint}") from exc
+    return report, args.title or f"Điểm danh phiên {report.session or ''}".strip()
+
+
+def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
+    from .records import session_report
+    from .store import Store
+
+    database = Path(args.data) / "diemcau.sqlite3"
+    if not database.exists():
+        raise ReportFailure(f"{args.data} holds no diemcau database")
+    store = Store.open(database)
+    try:
+        session = store.get_session(args.session_id)
+        if session is None:
+            raise ReportFailure(f"there is no session {args.session_id} in {args.data}")
+        try:
+            report = session_report(store, session, rules, datetime.now(UTC))
+        except AttendanceError as exc:
+            raise ReportFailure(f"session {args.session_id} has not started") from exc
+        return report, args.title or session.title
+    finally:
+        store.close()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    try:
+        rules = _rules(args)
+        if args.session_id is not None:
+            if args.data is None:
+                raise ReportFailure("a SESSION_ID needs --data DIR, the server's data directory")
+            report, title = _from_data(args, rules)
+        else:
+            report, title = _from_files(args, rules)
+    except ReportFailure as exc:
+        print(f"diemcau report: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        output = (json.dumps(report_json(report), ensure_ascii=False, indent=2) + "\n").encode()
+    elif args.format == "csv":
+        output = to_csv(report)
+    else:
+        output = to_xlsx(report, title, args.timezone)
+    if args.out is not None:
+        args.out.write_bytes(output)
+    else:
+        sys.stdout.buffer.write(output)
+        sys.stdout.buffer.flush()
+    return 0

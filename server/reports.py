@@ -1,0 +1,157 @@
+"""The attendance report as files: CSV (UTF-8 with BOM) and XLSX, for clerks' spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from .attendance import Report, report_json
+
+COLUMNS = (
+    "site",
+    "name",
+    "kind",
+    "expected",
+    "status",
+    "late",
+    "left_early",
+    "first_join",
+    "last_leave",
+    "connected_seconds",
+    "coverage",
+    "interruptions",
+    "longest_outage_seconds",
+    "headcount",
+    "headcount_rate",
+)
+TOTAL_ROW_ID = "TOTAL"
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def _totals_row(body: dict) -> dict[str, object]:
+    """The totals in the site columns: counts by status, sums, and the two rates."""
+    t = body["totals"]
+    return {
+        "site": TOTAL_ROW_ID,
+        "name": f"{t['invited']} invited",
+        "kind": "",
+        "expected": t["expected"],
+        "status": f"present {t['present']}, partial {t['partial']}, absent {t['absent']}",
+        "late": sum(1 for s in body["sites"] if s["late"]),
+        "left_early": sum(1 for s in body["sites"] if s["left_early"]),
+        "first_join": "",
+        "last_leave": "",
+        "connected_seconds": "",
+        # Of the invited sites, the share that connected at all.
+        "coverage": t["connected_rate"],
+        "interruptions": sum(s["interruptions"] for s in body["sites"]),
+        "longest_outage_seconds": max(
+            (s["longest_outage_seconds"] for s in body["sites"]), default=0
+        ),
+        "headcount": t["headcount"],
+        # People present of people expected: the participation rate.
+        "headcount_rate": t["participation_rate"],
+    }
+
+
+def to_csv(report: Report) -> bytes:
+    body = report_json(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for site in body["sites"]:
+        writer.writerow([_cell(site[c]) for c in COLUMNS])
+    totals = _totals_row(body)
+    writer.writerow([_cell(totals[c]) for c in COLUMNS])
+    # The BOM makes Excel read the file as UTF-8, so Vietnamese names show as written.
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _local(text: str | None, zone: ZoneInfo) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).replace(tzinfo=None)
+
+
+HEADERS_VI = {
+    "site": "Mã điểm cầu",
+    "name": "Tên điểm cầu",
+    "kind": "Loại",
+    "expected": "Số người dự kiến",
+    "status": "Tình trạng",
+    "late": "Vào muộn",
+    "left_early": "Rời sớm",
+    "first_join": "Kết nối đầu tiên",
+    "last_leave": "Ngắt kết nối cuối",
+    "connected_seconds": "Thời gian kết nối (giây)",
+    "coverage": "Tỷ lệ thời gian",
+    "interruptions": "Số lần gián đoạn",
+    "longest_outage_seconds": "Gián đoạn dài nhất (giây)",
+    "headcount": "Số người dự",
+    "headcount_rate": "Tỷ lệ người dự",
+}
+
+
+def to_xlsx(report: Report, title: str, timezone: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    zone = ZoneInfo(timezone)
+    body = report_json(report)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Điểm danh"
+    start = _local(body["window"]["start"], zone)
+    end = _local(body["window"]["end"], zone)
+    sheet.append([title])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append(
+        [
+            f"Phiên {body['session']}",
+            f"Bắt đầu {start:%d/%m/%Y %H:%M:%S}",
+            f"Kết thúc {end:%d/%m/%Y %H:%M:%S}",
+            f"Giờ {timezone}",
+        ]
+    )
+    sheet.append([])
+    sheet.append([HEADERS_VI[c] for c in COLUMNS])
+    header_row = sheet.max_row
+    for cell in sheet[header_row]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDE6F0")
+    for site in body["sites"]:
+        row = []
+        for column in COLUMNS:
+            value = site[column]
+            if column in ("first_join", "last_leave"):
+                value = _local(value, zone)
+            row.append(_cell(value) if not isinstance(value, datetime) else value)
+        sheet.append(row)
+    totals = _totals_row(body)
+    sheet.append([_cell(totals[c]) for c in COLUMNS])
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    for index, column in enumerate(COLUMNS, start=1):
+        letter = get_column_letter(index)
+        if column in ("coverage", "headcount_rate"):
+            for cell in sheet[letter][header_row:]:
+                cell.number_format = "0.0%"
+        if column in ("first_join", "last_leave"):
+            for cell in sheet[letter][header_row:]:
+                cell.number_format = "dd/mm/yyyy hh:mm:ss"
+        sheet.column_dimensions[letter].width = 22 if column in ("name", "status") else 16
+    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
