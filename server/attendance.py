@@ -9,9 +9,9 @@ session, and the totals. Time enters only through the events, or `now` for a liv
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 Status = Literal["present", "partial", "absent"]
@@ -36,9 +36,13 @@ class RosterSite:
     expected: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LogEvent:
-    """One line of the join log. `index` keeps the order of lines with equal timestamps."""
+    """One line of the join log. `index` keeps the order of lines with equal timestamps.
+
+    Slotted and not frozen: a year's log is about a million of these, and a frozen dataclass
+    costs several times more to build. Treat it as immutable all the same.
+    """
 
     ts: datetime
     type: str
@@ -46,7 +50,7 @@ class LogEvent:
     session: str | None = None
     site: str | None = None
     conn: str | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AttendanceError(ValueError):
@@ -157,11 +161,13 @@ def _site_attendance(
         if min(end, window_end) > max(start, window_start)
     ]
     intervals = _union(clipped)
-    gaps = [
-        (later[0] - earlier[1]).total_seconds() for earlier, later in itertools.pairwise(intervals)
-    ]
-    connected = sum((end - start).total_seconds() for start, end in intervals)
-    connected += sum(gap for gap in gaps if gap <= rules.gap_grace_seconds)
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(intervals)]
+    # Summed as timedeltas (exact microseconds): a sum of floats can overshoot the window.
+    bridged = sum((end - start for start, end in intervals), timedelta())
+    bridged += sum(
+        (gap for gap in gaps if gap.total_seconds() <= rules.gap_grace_seconds), timedelta()
+    )
+    connected = bridged.total_seconds()
     window_seconds = max((window_end - window_start).total_seconds(), 0.0)
     coverage = min(connected / window_seconds, 1.0) if window_seconds > 0 else 0.0
 
@@ -191,7 +197,7 @@ def _site_attendance(
         connected_seconds=connected,
         coverage=coverage,
         interruptions=len(gaps),
-        longest_outage_seconds=max(gaps, default=0.0),
+        longest_outage_seconds=max(gaps, default=timedelta()).total_seconds(),
         headcount=headcount,
         headcount_rate=_ratio(headcount, expected) if headcount is not None else None,
         intervals=tuple(intervals),
