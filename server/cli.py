@@ -7,7 +7,9 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .attendance import Rules
 from .config import Config
 
 
@@ -23,11 +25,51 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
         help="absolute base URL for the links handed out, e.g. https://hoinghi.example.vn",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    _add_rule_options(parser)
+
+
+def _add_rule_options(parser: argparse.ArgumentParser) -> None:
+    rules = parser.add_argument_group("attendance rules (docs/attendance.md)")
+    rules.add_argument("--present-coverage", type=float, default=0.8)
+    rules.add_argument("--late-after", type=float, default=300.0, help="seconds")
+    rules.add_argument("--early-before", type=float, default=300.0, help="seconds")
+    rules.add_argument("--gap-grace", type=float, default=60.0, help="seconds")
+    parser.add_argument(
+        "--timezone", default="Asia/Ho_Chi_Minh", help="zone of the times pages and files show"
+    )
+
+
+def rules_from_args(args: argparse.Namespace) -> Rules:
+    """The rules the flags give; ValueError says which flag is wrong."""
+    rules = Rules(
+        present_coverage=args.present_coverage,
+        late_after_seconds=args.late_after,
+        early_before_seconds=args.early_before,
+        gap_grace_seconds=args.gap_grace,
+    )
+    if not 0 <= rules.present_coverage <= 1:
+        raise ValueError("--present-coverage must be between 0 and 1")
+    if min(rules.late_after_seconds, rules.early_before_seconds, rules.gap_grace_seconds) < 0:
+        raise ValueError("--late-after, --early-before and --gap-grace must be >= 0")
+    return rules
 
 
 def _config(args: argparse.Namespace) -> Config:
     public_url = args.public_url.rstrip("/") if args.public_url else None
-    return Config(data_dir=args.data, host=args.host, port=args.port, public_url=public_url)
+    try:
+        ZoneInfo(args.timezone)
+        rules = rules_from_args(args)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        problem = f"unknown time zone {args.timezone!r}" if "zone" in repr(exc).lower() else exc
+        raise SystemExit(f"diemcau: {problem}") from None
+    return Config(
+        data_dir=args.data,
+        host=args.host,
+        port=args.port,
+        public_url=public_url,
+        rules=rules,
+        timezone=args.timezone,
+    )
 
 
 def _logging(level: str) -> None:
@@ -95,11 +137,7 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
     parser.add_argument("--out", type=Path, help="write here instead of standard output")
     parser.add_argument("--title", help="title of the XLSX sheet")
-    parser.add_argument("--timezone", default="Asia/Ho_Chi_Minh", help="for XLSX times")
-    parser.add_argument("--present-coverage", type=float, default=0.8)
-    parser.add_argument("--late-after", type=float, default=300.0, help="seconds")
-    parser.add_argument("--early-before", type=float, default=300.0, help="seconds")
-    parser.add_argument("--gap-grace", type=float, default=60.0, help="seconds")
+    _add_rule_options(parser)
 
 
 def main(argv: list[str] | None = None) -> None:

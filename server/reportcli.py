@@ -19,17 +19,12 @@ class ReportFailure(Exception):
 
 
 def _rules(args: argparse.Namespace) -> Rules:
-    rules = Rules(
-        present_coverage=args.present_coverage,
-        late_after_seconds=args.late_after,
-        early_before_seconds=args.early_before,
-        gap_grace_seconds=args.gap_grace,
-    )
-    if not 0 <= rules.present_coverage <= 1:
-        raise ReportFailure("--present-coverage must be between 0 and 1")
-    if min(rules.late_after_seconds, rules.early_before_seconds, rules.gap_grace_seconds) < 0:
-        raise ReportFailure("--late-after, --early-before and --gap-grace must be >= 0")
-    return rules
+    from .cli import rules_from_args
+
+    try:
+        return rules_from_args(args)
+    except ValueError as exc:
+        raise ReportFailure(str(exc)) from exc
 
 
 def _read(path: str) -> bytes:
