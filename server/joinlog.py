@@ -67,6 +67,8 @@ def read_jsonl(lines: Iterable[str | bytes]) -> tuple[list[LogEvent], list[Skipp
     skipped: list[SkippedLine] = []
     for number, raw in enumerate(lines, start=1):
         line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a BOM starts the file, not the first event
         if not line.strip():
             continue
         parsed = parse_line(line, number)
