@@ -8,6 +8,7 @@ GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD       admin: sessions held in
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -164,6 +165,8 @@ async def headcount(request: Request) -> Response:
     if session.state == SessionState.ENDED:
         raise ApiError(409, "session_ended", "This session has ended; its record is closed.")
     now = datetime.now(UTC)
+    # To the millisecond, as the store keeps it: the answer's ts is the one /me and /sites show.
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     store.append_event(session_id, "headcount", now, site_id=site_id, present=present)
     return JSONResponse(
         {"site": site_id, "present": present, "ts": format_time(now)}, status_code=201
@@ -174,9 +177,17 @@ def _day(text: str | None, default: date, field: str, problems: dict[str, str]) 
     if text is None:
         return default
     try:
-        return date.fromisoformat(text)
+        # fromisoformat also takes 20260101 and 2026-W01-1; the contract is YYYY-MM-DD.
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+        # Stored times sort as text only with four-digit years (in UTC, so not the year 1000
+        # itself); the period's end is the day after `to`.
+        if day.year < 1900 or day == date.max:
+            raise ValueError(text)
+        return day
     except ValueError:
-        problems[field] = "must be a date, YYYY-MM-DD"
+        problems[field] = "must be a date, YYYY-MM-DD, from 1900-01-01 to 9999-12-30"
         return default
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .attendance import AttendanceError, Report, Rules, attendance, report_json
 from .joinlog import read_jsonl
@@ -27,6 +28,13 @@ def _rules(args: argparse.Namespace) -> Rules:
         raise ReportFailure(str(exc)) from exc
 
 
+def _check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ReportFailure(f"unknown time zone {name!r}") from exc
+
+
 def _read(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
@@ -39,7 +47,11 @@ def _read(path: str) -> bytes:
 def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
     if not args.events or not args.sites:
         raise ReportFailure("give --events FILE and --sites FILE.csv, or SESSION_ID --data DIR")
-    events, skipped = read_jsonl(_read(args.events).decode("utf-8-sig").splitlines())
+    # A torn last line may end inside a UTF-8 sequence: replaced, it is skipped as not JSON.
+    text = _read(args.events).decode("utf-8-sig", errors="replace")
+    # JSON Lines ends lines with \n only; splitlines() would also cut at U+2028 or U+0085,
+    # which JSON strings may hold unescaped.
+    events, skipped = read_jsonl(text.split("\n"))
     for line in skipped:
         print(f"{args.events}: line {line.number} skipped: {line.reason}", file=sys.stderr)
     try:
@@ -80,6 +92,7 @@ def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
 def run_report(args: argparse.Namespace) -> int:
     try:
         rules = _rules(args)
+        _check_zone(args.timezone)
         if args.session_id is not None:
             if args.data is None:
                 raise ReportFailure("a SESSION_ID needs --data DIR, the server's data directory")
@@ -96,7 +109,11 @@ def run_report(args: argparse.Namespace) -> int:
     else:
         output = to_xlsx(report, title, args.timezone)
     if args.out is not None:
-        args.out.write_bytes(output)
+        try:
+            args.out.write_bytes(output)
+        except OSError as exc:
+            print(f"diemcau report: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            return 2
     else:
         sys.stdout.buffer.write(output)
         sys.stdout.buffer.flush()

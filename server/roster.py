@@ -46,9 +46,10 @@ def read_roster(data: bytes) -> tuple[list[RosterSite], list[str]]:
         expected: int | None = None
         if expected_text:
             try:
-                expected = int(expected_text)
-                if expected < 0:
+                count = int(expected_text)
+                if count < 0:
                     raise ValueError(expected_text)
+                expected = count
             except ValueError:
                 problems.append(f"line {line}: expected {expected_text!r} is not a count")
         seen.add(site_id)
