@@ -304,6 +304,7 @@ async def start_session(request: Request) -> Response:
         ) from None
     if changed:
         log.info("session %s started", session_id)
+        await announce_state(request.app.state, session_id, "live")
     return JSONResponse(_session_with_invites(request, session))
 
 
@@ -314,6 +315,7 @@ async def end_session(request: Request) -> Response:
     session, changed = _store(request).end_session(session_id, _now())
     if changed:
         log.info("session %s ended", session_id)
+        await announce_state(request.app.state, session_id, "ended")
     await _bridge(request).close_session(session_id, "closed")
     return JSONResponse(_session_with_invites(request, session))
 
@@ -383,6 +385,15 @@ async def me(request: Request) -> Response:
     else:
         answer["whip_url"] = links.whip
     return JSONResponse(answer)
+
+
+async def announce_state(state: Any, session_id: str, value: str) -> None:
+    """Tell every participant's control channel that the session went live or ended."""
+    bus = getattr(state, "bus", None)
+    if bus is not None:
+        await bus.publish(f"session:{session_id}", {"type": "session", "state": value})
+    if value == "ended" and getattr(state, "rooms", None) is not None:
+        state.rooms.discard(session_id)
 
 
 # Representations

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..media.bridge import Bridge
-from . import api, pages, records, whip
+from ..signaling.bus import LocalBus, create_bus
+from . import api, control, pages, records, whip
 from .config import Config
 from .errors import install_error_handlers
 from .store import Store
@@ -60,11 +61,14 @@ def create_app(config: Config, admin_token: str) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.redis_url:
+            app.state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive())
         try:
             yield
         finally:
             beating.cancel()
+            await app.state.bus.close()
             # Open connections leave with reason server_shutdown, logged before the store closes.
             await bridge.close()
             store.mark_alive(datetime.now(UTC))
@@ -76,6 +80,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *api.routes(),
             *records.routes(),
             *whip.routes(),
+            *control.routes(),
             *pages.routes(),
         ],
         lifespan=lifespan,
@@ -85,4 +90,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     app.state.admin_token = admin_token
     app.state.store = store
     app.state.bridge = bridge
+    # The embedded default; with --redis-url the lifespan puts the Redis bus in its place.
+    app.state.bus = LocalBus()
+    app.state.rooms = control.Rooms(store)
     return app

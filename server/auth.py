@@ -109,9 +109,27 @@ def authorize(
     wrong_site, revoked; 404 not_found when the session (or the site's invite) does not exist,
     which only the admin gets to learn: other tokens get wrong_session first.
     """
-    store: Store = request.app.state.store
-    token = bearer_token(request)
-    admin_token: str = request.app.state.admin_token
+    return authorize_token(
+        request.app.state.store,
+        request.app.state.admin_token,
+        bearer_token(request),
+        session_id,
+        allow=allow,
+        site_id=site_id,
+    )
+
+
+def authorize_token(
+    store: Store,
+    admin_token: str,
+    token: str,
+    session_id: str | None,
+    *,
+    allow: frozenset[str],
+    site_id: str | None = None,
+) -> Grant:
+    """The same checks for a token that came another way than a header (the control channel's
+    first message)."""
     # Bytes, because compare_digest refuses non-ASCII str and a header may hold any latin-1.
     if hmac.compare_digest(token.encode(), admin_token.encode()):
         if "admin" not in allow:

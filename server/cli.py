@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +26,11 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
         help="absolute base URL for the links handed out, e.g. https://hoinghi.example.vn",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis for the event bus between several nodes (default: in-process, one node)",
+    )
     _add_rule_options(parser)
 
 
@@ -49,8 +55,10 @@ def rules_from_args(args: argparse.Namespace) -> Rules:
     )
     if not 0 <= rules.present_coverage <= 1:
         raise ValueError("--present-coverage must be between 0 and 1")
-    if min(rules.late_after_seconds, rules.early_before_seconds, rules.gap_grace_seconds) < 0:
-        raise ValueError("--late-after, --early-before and --gap-grace must be >= 0")
+    seconds = (rules.late_after_seconds, rules.early_before_seconds, rules.gap_grace_seconds)
+    # Written so that nan fails too; inf would put Infinity, which is not JSON, in reports.
+    if not all(0 <= value < math.inf for value in seconds):
+        raise ValueError("--late-after, --early-before and --gap-grace must be finite and >= 0")
     return rules
 
 
@@ -69,6 +77,7 @@ def _config(args: argparse.Namespace) -> Config:
         public_url=public_url,
         rules=rules,
         timezone=args.timezone,
+        redis_url=args.redis_url,
     )
 
 

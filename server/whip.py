@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..media.bridge import Bridge, OfferError
 from ..signaling.session import SessionState, SessionStateError
+from .api import announce_state
 from .auth import ADMIN_OR_HOST, authorize
 from .errors import ApiError
 from .store import Store
@@ -130,6 +131,7 @@ async def whip_endpoint(request: Request) -> Response:
         # Publishing is going live: the operator's one action, as with OBS's "Start streaming".
         try:
             store.start_session(session_id, datetime.now(UTC))
+            await announce_state(request.app.state, session_id, "live")
         except SessionStateError as exc:
             await bridge.delete(session_id, answer.resource_id)
             raise ApiError(409, "session_ended", "This session has ended.") from exc
