@@ -1,4 +1,5 @@
-"""The browser pages: the district console, the commune page, and the files they load.
+"""The browser pages: the district console, the commune page, the attendance record, and the
+files they load.
 
 The files come from the installed ``diemcau.web`` package, so a plain ``pip install .``
 serves them without the repository. The pages hold no secret: the token travels in the
@@ -52,9 +53,11 @@ COMMON_HEADERS = {
 
 PAGE_HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
-# The console needs the camera and microphone; the commune page only plays.
+# The console needs the camera and microphone; the commune page only plays; the attendance
+# record only reads and prints.
 CONSOLE_PERMISSIONS = "camera=(self), microphone=(self), fullscreen=(self), geolocation=()"
 JOIN_PERMISSIONS = "camera=(), microphone=(), fullscreen=(self), geolocation=()"
+ATTENDANCE_PERMISSIONS = "camera=(), microphone=(), fullscreen=(), geolocation=()"
 
 
 def web_directory() -> Path:
@@ -92,9 +95,16 @@ async def join_page(request: Request) -> Response:
     return _page("join.html", JOIN_PERMISSIONS)
 
 
+async def attendance_page(request: Request) -> Response:
+    # One page for both views: a period (/attendance) and one session (/attendance/{session}).
+    return _page("attendance.html", ATTENDANCE_PERMISSIONS)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/console/{session}", console_page, methods=["GET"]),
         Route("/join/{session}/{site}", join_page, methods=["GET"]),
+        Route("/attendance", attendance_page, methods=["GET"]),
+        Route("/attendance/{session}", attendance_page, methods=["GET"]),
         Mount("/static", app=WebFiles(directory=web_directory()), name="static"),
     ]

@@ -22,6 +22,9 @@ from diemcau.server import pages
 WEB = Path(__file__).resolve().parents[2] / "web"
 PYPROJECT = WEB.parent / "pyproject.toml"
 
+# The pages, each with the module that drives it.
+PAGES = {"console.html": "console.js", "join.html": "join.js", "attendance.html": "attendance.js"}
+
 # Served files that are not the pages, with the type each must carry.
 STATIC_TYPES = {
     ".js": "text/javascript",
@@ -61,7 +64,12 @@ def test_pages_come_from_the_installed_package() -> None:
 
 @pytest.mark.parametrize(
     ("path", "page"),
-    [("/console/s-123", "console.html"), ("/join/s-123/nga-an", "join.html")],
+    [
+        ("/console/s-123", "console.html"),
+        ("/join/s-123/nga-an", "join.html"),
+        ("/attendance", "attendance.html"),
+        ("/attendance/s-123", "attendance.html"),
+    ],
 )
 async def test_pages_are_served_with_their_headers(
     client: httpx.AsyncClient, path: str, page: str
@@ -83,8 +91,33 @@ async def test_pages_are_served_with_their_headers(
     assert "unsafe" not in policy
 
 
+@pytest.mark.parametrize(
+    ("path", "camera"),
+    [
+        ("/console/s-123", "camera=(self)"),
+        ("/join/s-1/a", "camera=()"),
+        ("/attendance", "camera=()"),
+    ],
+)
+async def test_only_the_console_may_use_the_camera(
+    client: httpx.AsyncClient, path: str, camera: str
+) -> None:
+    response = await client.get(path)
+    permissions = [p.strip() for p in response.headers["permissions-policy"].split(",")]
+    assert camera in permissions
+    assert "geolocation=()" in permissions
+
+
+async def test_the_attendance_page_takes_no_more_path_than_a_session(
+    client: httpx.AsyncClient,
+) -> None:
+    # Whatever follows the session id is not a page; the fragment (#token=…) never arrives.
+    assert (await client.get("/attendance/s-123/extra")).status_code == 404
+    assert (await client.post("/attendance")).status_code == 405
+
+
 def test_pages_need_no_inline_script_or_style_and_nothing_from_elsewhere() -> None:
-    for page in ("console.html", "join.html"):
+    for page in PAGES:
         html = (WEB / page).read_text(encoding="utf-8")
         assert re.search(r"<script(?![^>]*\bsrc=)", html) is None, page
         assert "<style" not in html and " style=" not in html, page
@@ -95,7 +128,7 @@ def test_pages_need_no_inline_script_or_style_and_nothing_from_elsewhere() -> No
 
 async def test_every_file_the_pages_load_is_served(client: httpx.AsyncClient) -> None:
     referenced: set[str] = set()
-    for page in ("console.html", "join.html"):
+    for page in PAGES:
         html = (WEB / page).read_text(encoding="utf-8")
         referenced.update(re.findall(r'(?:src|href)="/static/([^"]+)"', html))
     for script in (WEB / "js").glob("*.js"):
@@ -104,7 +137,7 @@ async def test_every_file_the_pages_load_is_served(client: httpx.AsyncClient) ->
     referenced.update(f"i18n/{language}.json" for language in ("vi", "en"))
     missing = sorted(name for name in referenced if not (WEB / name).is_file())
     assert not missing
-    for name in sorted(referenced | set(web_files()) - {"console.html", "join.html"}):
+    for name in sorted(referenced | set(web_files()) - set(PAGES)):
         response = await client.get(f"/static/{name}")
         assert response.status_code == 200, name
         expected = STATIC_TYPES[Path(name).suffix]
@@ -116,6 +149,7 @@ async def test_every_file_the_pages_load_is_served(client: httpx.AsyncClient) ->
 async def test_only_web_assets_are_served(client: httpx.AsyncClient) -> None:
     assert (await client.get("/static/__init__.py")).status_code == 404
     assert (await client.get("/static/console.html")).status_code == 404
+    assert (await client.get("/static/attendance.html")).status_code == 404
     assert (await client.get("/static/js/nothing.js")).status_code == 404
     assert (await client.get("/static/../pages.py")).status_code == 404
 
@@ -155,7 +189,7 @@ def test_vietnamese_is_written_with_its_diacritics() -> None:
 def keys_used() -> dict[str, set[str]]:
     """Every key the pages name: data-i18n* attributes in HTML, t('…') calls in the modules."""
     used: dict[str, set[str]] = {}
-    for page in ("console.html", "join.html"):
+    for page in PAGES:
         html = (WEB / page).read_text(encoding="utf-8")
         for key in re.findall(r'data-i18n(?:-[a-z]+)?="([^"]+)"', html):
             used.setdefault(key, set()).add(page)
@@ -164,7 +198,16 @@ def keys_used() -> dict[str, set[str]]:
         # A whole literal only: t('kind.' + kind) is a prefix, looked up with hasText().
         for key in re.findall(r"""\bt\(\s*(['"])([\w.-]+)\1\s*[,)]""", source):
             used.setdefault(key[1], set()).add(script.name)
+        # Keys chosen before the call: t(live ? 'a.b' : 'a.c'), {key: 'a.b'}. Any literal
+        # shaped like a key of one of the catalog's namespaces counts.
+        for key in re.findall(rf"""['"]((?:{"|".join(namespaces())})\.[a-z0-9_]+)['"]""", source):
+            used.setdefault(key, set()).add(script.name)
     return used
+
+
+def namespaces() -> set[str]:
+    """The first parts of the catalog's keys: 'join' of 'join.unmute'."""
+    return {key.split(".", 1)[0] for key in catalog("vi")}
 
 
 def test_every_key_used_is_in_both_catalogs() -> None:
@@ -179,3 +222,24 @@ def test_every_key_used_is_in_both_catalogs() -> None:
 def test_every_module_is_type_checked() -> None:
     for script in (WEB / "js").glob("*.js"):
         assert script.read_text(encoding="utf-8").startswith("// @ts-check\n"), script.name
+
+
+def test_the_modules_reach_only_elements_their_page_has() -> None:
+    # $('id') and getElementById('id'): a misspelt id would be null at run time.
+    for page, module in PAGES.items():
+        ids = set(re.findall(r'\bid="([^"]+)"', (WEB / page).read_text(encoding="utf-8")))
+        source = (WEB / "js" / module).read_text(encoding="utf-8")
+        wanted = set(re.findall(r"""(?:\$|getElementById)\(\s*'([\w-]+)'\s*\)""", source))
+        assert wanted, module
+        assert sorted(wanted - ids) == [], module
+
+
+def test_the_new_words_of_attendance_are_translated() -> None:
+    vi, en = catalog("vi"), catalog("en")
+    assert vi["headcount.submit"] == "Cập nhật"
+    assert vi["status.present"] == "Có mặt" and en["status.present"] == "Present"
+    assert vi["status.absent"] == "Vắng"
+    assert vi["sites.count"] == "{connected} / {total} điểm cầu đã kết nối"
+    # Multi-line tips break at the same places in both languages.
+    for key in (k for k in vi if k.startswith("timeline.tip_")):
+        assert vi[key].count("\n") == en[key].count("\n") == 1, key

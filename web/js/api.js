@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * The JSON API of one session, called with a bearer token. No DOM here.
+ * The JSON API, called with a bearer token: one session (SessionApi), and the attendance over
+ * a period (PeriodApi). No DOM here.
  *
  * Every failure is thrown as an ApiError: {status, error, message}, where status is 0 and
  * error 'network' when the server could not be reached at all.
@@ -40,6 +41,22 @@ const REQUEST_TIMEOUT = 8000;
  * @property {Site|null} site
  * @property {string} [whip_url] host only
  * @property {string} [whep_url] site only
+ * @property {Headcount|null} [headcount] site only: the last count the hall reported
+ */
+
+/**
+ * How many people a hall said are present, and when it said so.
+ * @typedef {Object} Headcount
+ * @property {number} present
+ * @property {string} ts RFC 3339
+ */
+
+/**
+ * The answer to a headcount report.
+ * @typedef {Object} HeadcountReport
+ * @property {string} site
+ * @property {number} present
+ * @property {string} ts RFC 3339
  */
 
 /**
@@ -54,6 +71,18 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number} connections
  * @property {number} packets_sent
  * @property {number} bytes_sent
+ * @property {number|null} [headcount] the last count the hall reported
+ * @property {string|null} [headcount_at] RFC 3339, when it did
+ */
+
+/**
+ * The sites of a session added up, as the console shows them.
+ * @typedef {Object} SitesTotals
+ * @property {number} invited
+ * @property {number} connected
+ * @property {number} expected people expected, all sites
+ * @property {number} headcount people reported present, in the sites connected now
+ * @property {number|null} participation_rate headcount / expected
  */
 
 /**
@@ -61,7 +90,149 @@ const REQUEST_TIMEOUT = 8000;
  * @property {string} session
  * @property {SessionState} state
  * @property {SiteStatus[]} sites
+ * @property {SitesTotals} [totals]
  */
+
+/** @typedef {'present'|'partial'|'absent'} AttendanceStatus */
+
+/**
+ * @typedef {Object} AttendanceWindow
+ * @property {string} start RFC 3339
+ * @property {string} end RFC 3339
+ * @property {number} seconds
+ */
+
+/**
+ * The rules the report applied, as the server configured them.
+ * @typedef {Object} AttendanceRules
+ * @property {number} present_coverage share of the window a site must be connected to be present
+ * @property {number} late_after_seconds
+ * @property {number} early_before_seconds
+ * @property {number} gap_grace_seconds outages this short count as connected
+ */
+
+/**
+ * One invited site in an attendance report.
+ * @typedef {Object} SiteAttendance
+ * @property {string} site
+ * @property {string} name
+ * @property {string} kind
+ * @property {number|null} expected
+ * @property {AttendanceStatus} status
+ * @property {boolean} late
+ * @property {boolean} left_early
+ * @property {string|null} first_join RFC 3339
+ * @property {string|null} last_leave RFC 3339; null while still connected
+ * @property {number} connected_seconds
+ * @property {number} coverage 0 to 1
+ * @property {number} interruptions
+ * @property {number} longest_outage_seconds
+ * @property {number|null} headcount
+ * @property {number|null} headcount_rate
+ * @property {Array<[string, string]>} [intervals] connected intervals, with intervals=1
+ */
+
+/**
+ * @typedef {Object} AttendanceTotals
+ * @property {number} invited
+ * @property {number} present
+ * @property {number} partial
+ * @property {number} absent
+ * @property {number} expected
+ * @property {number} headcount
+ * @property {number|null} participation_rate headcount / expected
+ * @property {number|null} connected_rate (present + partial) / invited
+ */
+
+/**
+ * The attendance of one session, from GET /api/sessions/{id}/attendance.
+ * @typedef {Object} AttendanceReport
+ * @property {string} session
+ * @property {string} [title]
+ * @property {boolean} live
+ * @property {string} [timezone] IANA zone the district reports in
+ * @property {AttendanceWindow} window
+ * @property {AttendanceRules} rules
+ * @property {number} skipped_lines join log lines that could not be read
+ * @property {SiteAttendance[]} sites
+ * @property {string[]} unknown_sites sites in the log that were not invited
+ * @property {AttendanceTotals} totals
+ */
+
+/**
+ * One session in a period report.
+ * @typedef {Object} PeriodSession
+ * @property {string} id
+ * @property {string} title
+ * @property {AttendanceWindow} window
+ * @property {boolean} live
+ * @property {number} invited
+ * @property {number} present
+ * @property {number} partial
+ * @property {number} absent
+ * @property {number} expected
+ * @property {number} headcount
+ * @property {number|null} average_coverage
+ * @property {number|null} participation_rate
+ * @property {number|null} connected_rate
+ */
+
+/**
+ * One site across the sessions of a period.
+ * @typedef {Object} PeriodSite
+ * @property {string} site
+ * @property {string} name
+ * @property {string} kind
+ * @property {number} sessions invited to
+ * @property {number} present
+ * @property {number} partial
+ * @property {number} absent
+ * @property {number|null} average_coverage
+ * @property {boolean} repeatedly_absent_or_partial
+ */
+
+/**
+ * @typedef {Object} PeriodTotals
+ * @property {number} sessions_held
+ * @property {number|null} average_coverage
+ * @property {number|null} participation_rate
+ * @property {number|null} connected_rate
+ * @property {number} invited
+ * @property {number} expected
+ * @property {number} headcount
+ */
+
+/**
+ * The attendance over a period, from GET /api/attendance (admin).
+ * @typedef {Object} PeriodReport
+ * @property {string} from YYYY-MM-DD
+ * @property {string} to YYYY-MM-DD
+ * @property {string} [timezone]
+ * @property {AttendanceRules} [rules]
+ * @property {PeriodTotals} totals
+ * @property {PeriodSession[]} sessions
+ * @property {PeriodSite[]} sites
+ */
+
+/**
+ * The files a session's attendance can be downloaded as.
+ * @typedef {'csv'|'xlsx'|'json'|'log'} ExportFormat
+ */
+
+/**
+ * A downloaded file.
+ * @typedef {Object} Download
+ * @property {Blob} blob
+ * @property {string} filename as the server named it, else one made here
+ */
+
+/** Where each export comes from, and the name it gets when the server gives none. */
+const EXPORTS = /** @type {Record<ExportFormat, {action: string, name: (id: string) => string}>} */ ({
+    csv: {action: 'attendance?format=csv', name: id => `diemdanh-${id}.csv`},
+    xlsx: {action: 'attendance?format=xlsx', name: id => `diemdanh-${id}.xlsx`},
+    json: {action: 'attendance?format=json&intervals=1', name: id => `diemdanh-${id}.json`},
+    log: {action: 'events', name: id => `joinlog-${id}.jsonl`},
+});
 
 /** A failed API call. */
 export class ApiError extends Error {
@@ -119,47 +290,182 @@ export class SessionApi {
     }
 
     /**
-     * @param {string} method
-     * @param {string} action the last path segment
-     * @returns {Promise<any>}
+     * Reports (or corrects) how many people are present in a hall; with the site's token.
+     * @param {string} siteId
+     * @param {number} present a whole number from 0
+     * @returns {Promise<HeadcountReport>}
      */
-    async request(method, action) {
-        const url = `/api/sessions/${encodeURIComponent(this.sessionId)}/${action}`;
-        const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT);
-        /** @type {Response} */
-        let response;
+    reportHeadcount(siteId, present) {
+        return this.request('POST', `sites/${encodeURIComponent(siteId)}/headcount`, {present});
+    }
+
+    /**
+     * The attendance report with each site's connected intervals; 409 'not_started' before
+     * the session began.
+     * @returns {Promise<AttendanceReport>}
+     */
+    attendance() {
+        return this.request('GET', 'attendance?format=json&intervals=1');
+    }
+
+    /**
+     * The attendance as a file (or the raw join log), fetched with the token, which a plain
+     * link could not carry.
+     * @param {ExportFormat} format
+     * @returns {Promise<Download>}
+     */
+    async download(format) {
+        const {action, name} = EXPORTS[format];
+        const response = await send('GET', this.url(action), this.token, undefined, '*/*', 60_000);
+        if (!response.ok)
+            throw await failure(response);
+        let blob;
         try {
-            response = await fetch(url, {
-                method,
-                headers: {
-                    Accept: 'application/json',
-                    Authorization: `Bearer ${this.token}`,
-                },
-                cache: 'no-store',
-                signal: controller.signal,
-            });
+            blob = await response.blob();
         } catch (e) {
             throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
-        } finally {
-            clearTimeout(timer);
         }
-        /** @type {any} */
-        let body = null;
-        try {
-            body = await response.json();
-        } catch {
-            // An empty or non-JSON body (a proxy's error page): keep the status.
-        }
-        if (!response.ok) {
-            throw new ApiError(
-                response.status,
-                body && typeof body.error === 'string' ? body.error : `http_${response.status}`,
-                body && typeof body.message === 'string' ? body.message : response.statusText,
-            );
-        }
-        if (body === null)
-            throw new ApiError(response.status, 'bad_response', 'the server answered without JSON');
-        return body;
+        const filename = attachmentName(response.headers.get('Content-Disposition'))
+            || name(this.sessionId);
+        return {blob, filename};
     }
+
+    /**
+     * @param {string} method
+     * @param {string} action the path below the session, with its query if any
+     * @param {unknown} [body] sent as JSON
+     * @returns {Promise<any>}
+     */
+    request(method, action, body) {
+        return requestJson(method, this.url(action), this.token, body);
+    }
+
+    /**
+     * @param {string} action
+     * @returns {string}
+     */
+    url(action) {
+        return `/api/sessions/${encodeURIComponent(this.sessionId)}/${action}`;
+    }
+}
+
+/** The attendance across sessions, as the admin token sees it. */
+export class PeriodApi {
+    /** @param {string} token the admin token */
+    constructor(token) {
+        /** @type {string} */
+        this.token = token;
+    }
+
+    /**
+     * Every session held between two dates (both included, in the district's zone).
+     * @param {string} from YYYY-MM-DD
+     * @param {string} to YYYY-MM-DD
+     * @returns {Promise<PeriodReport>}
+     */
+    attendance(from, to) {
+        const query = new URLSearchParams({from, to});
+        return requestJson('GET', `/api/attendance?${query}`, this.token);
+    }
+}
+
+/**
+ * One call that answers JSON.
+ * @param {string} method
+ * @param {string} url
+ * @param {string} token
+ * @param {unknown} [body] sent as JSON
+ * @returns {Promise<any>}
+ */
+async function requestJson(method, url, token, body) {
+    const response = await send(method, url, token, body, 'application/json', REQUEST_TIMEOUT);
+    if (!response.ok)
+        throw await failure(response);
+    /** @type {any} */
+    let answer = null;
+    try {
+        answer = await response.json();
+    } catch {
+        // An empty or non-JSON body.
+    }
+    if (answer === null)
+        throw new ApiError(response.status, 'bad_response', 'the server answered without JSON');
+    return answer;
+}
+
+/**
+ * Sends a request with the bearer token; a network failure or a timeout is an ApiError.
+ * @param {string} method
+ * @param {string} url
+ * @param {string} token
+ * @param {unknown} body sent as JSON when not undefined
+ * @param {string} accept
+ * @param {number} timeout ms until the headers must have come
+ * @returns {Promise<Response>}
+ */
+async function send(method, url, token, body, accept, timeout) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeout);
+    /** @type {Record<string, string>} */
+    const headers = {Accept: accept, Authorization: `Bearer ${token}`};
+    if (body !== undefined)
+        headers['Content-Type'] = 'application/json';
+    try {
+        return await fetch(url, {
+            method,
+            headers,
+            body: body === undefined ? undefined : JSON.stringify(body),
+            cache: 'no-store',
+            signal: controller.signal,
+        });
+    } catch (e) {
+        throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+/**
+ * The ApiError of a refused request, from the server's error body when it sent one.
+ * @param {Response} response
+ * @returns {Promise<ApiError>}
+ */
+async function failure(response) {
+    /** @type {any} */
+    let body = null;
+    try {
+        body = await response.json();
+    } catch {
+        // An empty or non-JSON body (a proxy's error page): keep the status.
+    }
+    return new ApiError(
+        response.status,
+        body && typeof body.error === 'string' ? body.error : `http_${response.status}`,
+        body && typeof body.message === 'string' ? body.message : response.statusText,
+    );
+}
+
+/**
+ * The file name a Content-Disposition header gives, '' when none usable.
+ * @param {string|null} header
+ * @returns {string}
+ */
+export function attachmentName(header) {
+    if (!header)
+        return '';
+    const extended = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
+    let name = '';
+    if (extended) {
+        try {
+            name = decodeURIComponent(extended[1].trim());
+        } catch {
+            name = '';
+        }
+    }
+    if (!name) {
+        const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/.exec(header);
+        name = plain ? (plain[1] ?? plain[2] ?? '').replace(/\\(.)/g, '$1') : '';
+    }
+    // A name, not a path.
+    return name.replace(/[\\/]/g, '_').replace(/^\.+/, '').trim();
 }

@@ -10,7 +10,7 @@
 import {ApiError, SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatBytes, formatDateTime, formatDuration, formatNumber,
-    formatTime, hasText, initI18n, onLanguageChange, t,
+    formatPercent, formatTime, hasText, initI18n, onLanguageChange, t,
 } from './i18n.js';
 import {forgetToken, takeToken} from './token.js';
 import {backoff, publish, WhipError} from './whip.js';
@@ -666,11 +666,21 @@ function renderSites() {
             siteRows.delete(id);
         }
     }
-    const connected = sites.filter(site => site.connected).length;
+    const totals = sitesTotals(report);
     setText($('sites-count'), report
-        ? t('sites.count', {connected, total: sites.length})
+        ? t('sites.count', {connected: totals.connected, total: totals.invited})
         : t('sites.loading'));
-    $('sites-count').dataset.all = String(sites.length > 0 && connected === sites.length);
+    $('sites-count').dataset.all = String(totals.invited > 0 && totals.connected === totals.invited);
+    const people = $('people-count');
+    const reported = sites.some(site => typeof site.headcount === 'number');
+    setText(people, !report ? '' : reported
+        ? t('sites.people', {
+            headcount: formatNumber(totals.headcount),
+            expected: formatNumber(totals.expected),
+            rate: formatPercent(totals.participation_rate),
+        })
+        : t('sites.people_none', {expected: formatNumber(totals.expected)}));
+    people.dataset.reported = String(reported);
     $('sites-empty').hidden = !report || sites.length > 0;
     const updated = $('sites-updated');
     if (sitesFreshness.failing)
@@ -686,8 +696,28 @@ function renderSites() {
 }
 
 /**
+ * The sites added up: as the server adds them when it does, else counted here.
+ * @param {import('./api.js').SitesReport|null} report
+ * @returns {import('./api.js').SitesTotals}
+ */
+function sitesTotals(report) {
+    if (report && report.totals)
+        return report.totals;
+    const sites = report ? report.sites : [];
+    const expected = sites.reduce((sum, site) => sum + (site.expected || 0), 0);
+    const headcount = sites.reduce((sum, site) => sum + (site.headcount || 0), 0);
+    return {
+        invited: sites.length,
+        connected: sites.filter(site => site.connected).length,
+        expected,
+        headcount,
+        participation_rate: expected ? headcount / expected : null,
+    };
+}
+
+/**
  * An empty row: the site (name, and kind below it), the connection (word and dot, and since
- * when below it), then the counts.
+ * when below it), then the people reported present, then the counts.
  * @returns {HTMLTableRowElement}
  */
 function siteRow() {
@@ -711,7 +741,8 @@ function siteRow() {
     connection.append(dot, element('span'));
     const status = element('td');
     status.append(connection, element('span', 'since'));
-    row.append(site, status, element('td', 'num'), element('td', 'num'), element('td', 'num'));
+    row.append(site, status, element('td', 'num'), element('td', 'num'), element('td', 'num'),
+        element('td', 'num'));
     return row;
 }
 
@@ -737,9 +768,18 @@ function fillSiteRow(row, site) {
         });
     }
     setText(sinceText, since);
-    setText(row.cells[2], formatNumber(site.connections || 0));
-    setText(row.cells[3], formatNumber(site.packets_sent || 0));
-    setText(row.cells[4], formatBytes(site.bytes_sent || 0));
+    const people = row.cells[2];
+    const reported = typeof site.headcount === 'number';
+    setText(people, t('sites.headcount_value', {
+        headcount: reported ? formatNumber(/** @type {number} */ (site.headcount)) : '—',
+        expected: formatNumber(site.expected || 0),
+    }));
+    people.dataset.reported = String(reported);
+    people.title = reported && site.headcount_at
+        ? t('sites.headcount_at', {time: formatTime(site.headcount_at)}) : '';
+    setText(row.cells[3], formatNumber(site.connections || 0));
+    setText(row.cells[4], formatNumber(site.packets_sent || 0));
+    setText(row.cells[5], formatBytes(site.bytes_sent || 0));
 }
 
 // ---- outbound measures ----
@@ -818,6 +858,19 @@ function bindControls() {
         void endSession();
     });
     $('camera-retry').addEventListener('click', () => void startCamera());
+    // The report opens with the host token, put in the link only as it is followed, so that
+    // it never shows in the status bar on the projected screen.
+    const attendanceLink = /** @type {HTMLAnchorElement} */ ($('attendance-link'));
+    attendanceLink.href = `/attendance/${encodeURIComponent(sessionId)}`;
+    const openReport = (/** @type {MouseEvent} */ event) => {
+        if (!token || (event.type === 'auxclick' && event.button !== 1))
+            return;
+        event.preventDefault();
+        const url = `${attendanceLink.pathname}#token=${encodeURIComponent(token)}`;
+        window.open(url, '_blank', 'noopener');
+    };
+    attendanceLink.addEventListener('click', openReport);
+    attendanceLink.addEventListener('auxclick', openReport);
     cameraSelect.addEventListener('change', () => {
         saveChoices();
         void startCamera('video');
@@ -912,6 +965,8 @@ function render() {
 
     const blocked = phase === 'invalid' || phase === 'not_found' || phase === 'unreachable'
         || phase === 'loading';
+    // The report exists once the session has started.
+    $('attendance-link').hidden = blocked || !session || session.state === 'scheduled';
     $('console').hidden = blocked;
     $('blocker').hidden = !blocked;
     if (blocked) {

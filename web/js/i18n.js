@@ -142,32 +142,75 @@ function locale() {
 }
 
 /**
+ * A moment as a Date, or null when there is none or it is not a time.
+ * @param {string|number|null|undefined} when RFC 3339, or ms since the epoch
+ * @returns {Date|null}
+ */
+function toDate(when) {
+    const date = when || when === 0 ? new Date(when) : null;
+    return date && !Number.isNaN(date.getTime()) ? date : null;
+}
+
+/**
  * A time and date such as "08:00, Thứ Hai 01/12/2025".
- * @param {string|null|undefined} iso RFC 3339
+ * @param {string|number|null|undefined} when RFC 3339, or ms since the epoch
+ * @param {string} [timeZone] IANA zone; the browser's own when omitted
  * @returns {string}
  */
-export function formatDateTime(iso) {
-    const date = iso ? new Date(iso) : null;
-    if (!date || Number.isNaN(date.getTime()))
+export function formatDateTime(when, timeZone) {
+    const date = toDate(when);
+    if (!date)
         return '';
-    const time = new Intl.DateTimeFormat(locale(), {hour: '2-digit', minute: '2-digit', hour12: false});
-    const weekday = new Intl.DateTimeFormat(locale(), {weekday: 'long'}).format(date);
-    const day = new Intl.DateTimeFormat(locale(), {day: '2-digit', month: '2-digit', year: 'numeric'});
-    const capital = weekday.charAt(0).toLocaleUpperCase(locale()) + weekday.slice(1);
-    return `${time.format(date)}, ${capital} ${day.format(date)}`;
+    return `${formatClock(date.getTime(), timeZone)}, ${formatDate(date.getTime(), timeZone, true)}`;
+}
+
+/**
+ * A date such as "01/12/2025", or "Thứ Hai 01/12/2025" with the weekday.
+ * @param {string|number|null|undefined} when RFC 3339, or ms since the epoch
+ * @param {string} [timeZone] IANA zone; the browser's own when omitted
+ * @param {boolean} [weekday]
+ * @returns {string}
+ */
+export function formatDate(when, timeZone, weekday = false) {
+    const date = toDate(when);
+    if (!date)
+        return '';
+    const day = new Intl.DateTimeFormat(locale(), {
+        day: '2-digit', month: '2-digit', year: 'numeric', timeZone,
+    }).format(date);
+    if (!weekday)
+        return day;
+    const name = new Intl.DateTimeFormat(locale(), {weekday: 'long', timeZone}).format(date);
+    return `${name.charAt(0).toLocaleUpperCase(locale()) + name.slice(1)} ${day}`;
 }
 
 /**
  * A time of day such as "08:03:12".
  * @param {string|number|null|undefined} when RFC 3339, or ms since the epoch
+ * @param {string} [timeZone] IANA zone; the browser's own when omitted
  * @returns {string}
  */
-export function formatTime(when) {
-    const date = when || when === 0 ? new Date(when) : null;
-    if (!date || Number.isNaN(date.getTime()))
+export function formatTime(when, timeZone) {
+    const date = toDate(when);
+    if (!date)
         return '';
     return new Intl.DateTimeFormat(locale(), {
-        hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+        hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone,
+    }).format(date);
+}
+
+/**
+ * A time of day to the minute, such as "08:03".
+ * @param {string|number|null|undefined} when RFC 3339, or ms since the epoch
+ * @param {string} [timeZone] IANA zone; the browser's own when omitted
+ * @returns {string}
+ */
+export function formatClock(when, timeZone) {
+    const date = toDate(when);
+    if (!date)
+        return '';
+    return new Intl.DateTimeFormat(locale(), {
+        hour: '2-digit', minute: '2-digit', hour12: false, timeZone,
     }).format(date);
 }
 
@@ -180,6 +223,20 @@ export function formatNumber(value, digits = 0) {
     return new Intl.NumberFormat(locale(), {
         minimumFractionDigits: digits, maximumFractionDigits: digits,
     }).format(value);
+}
+
+/**
+ * A share such as "82%" or "82,5%"; '—' when there is none (nothing to divide by).
+ * @param {number|null|undefined} ratio 0 to 1 (or more)
+ * @param {number} [digits] fraction digits
+ * @returns {string}
+ */
+export function formatPercent(ratio, digits = 0) {
+    if (typeof ratio !== 'number' || !Number.isFinite(ratio))
+        return '—';
+    return new Intl.NumberFormat(locale(), {
+        style: 'percent', minimumFractionDigits: 0, maximumFractionDigits: digits,
+    }).format(ratio);
 }
 
 /**
@@ -210,4 +267,20 @@ export function formatDuration(ms) {
     const s = seconds % 60;
     const mm = h ? String(m).padStart(2, '0') : String(m);
     return `${h ? `${h}:` : ''}${mm}:${String(s).padStart(2, '0')}`;
+}
+
+/**
+ * A duration in words such as "3 giờ 5 phút" or "45 giây", for headings and sentences.
+ * @param {number} seconds
+ * @returns {string}
+ */
+export function formatSpan(seconds) {
+    const whole = Math.max(0, Math.round(seconds));
+    const h = Math.floor(whole / 3600);
+    const m = Math.floor(whole / 60) % 60;
+    if (h)
+        return m ? t('span.hours_minutes', {h, m}) : t('span.hours', {h});
+    if (m)
+        return t('span.minutes', {m});
+    return t('span.seconds', {s: whole});
 }

@@ -6,11 +6,15 @@
  * the session is scheduled or live (so the picture comes up by itself when the broadcast
  * begins), plays it full-screen, and reconnects by itself with backoff until the session
  * ends or the link turns out to be invalid.
+ *
+ * The hall also reports how many people are present (and corrects it) from a small button
+ * in the toolbar, which hides with the toolbar while the broadcast plays.
  */
 
 import {ApiError, SessionApi} from './api.js';
 import {
-    applyI18n, bindLanguageButtons, formatDateTime, formatTime, initI18n, onLanguageChange, t,
+    applyI18n, bindLanguageButtons, formatDateTime, formatNumber, formatTime, initI18n,
+    onLanguageChange, t,
 } from './i18n.js';
 import {forgetToken, takeToken} from './token.js';
 import {backoff, play, WhipError} from './whip.js';
@@ -29,6 +33,10 @@ const STATE_CHANGE_GRACE = 5000;
 const STATUS_LINGER = 3000;
 /** Controls hide after this long without the pointer moving, while media flows, in ms. */
 const IDLE_AFTER = 3000;
+/** How long the status line confirms a headcount just reported, in ms. */
+const HEADCOUNT_NOTICE = 5000;
+/** The largest count the server takes. */
+const HEADCOUNT_MAX = 1_000_000;
 
 /**
  * What the page shows in its card. The last four are final: nothing is tried any more.
@@ -51,6 +59,8 @@ const token = takeToken(tokenKey);
 /** @param {string} id */
 const $ = id => /** @type {HTMLElement} */ (document.getElementById(id));
 const video = /** @type {HTMLVideoElement} */ ($('video'));
+const headcountDialog = /** @type {HTMLDialogElement} */ ($('headcount'));
+const headcountInput = /** @type {HTMLInputElement} */ ($('headcount-input'));
 
 /**
  * Sets an element's text only when it changes, so live regions don't repeat themselves.
@@ -96,6 +106,20 @@ let muted = false;
 
 /** When the pointer or keyboard was last used (ms): controls hide after IDLE_AFTER. */
 let lastActivity = Date.now();
+
+/**
+ * The hall's headcount: the last count reported (by this page or another in the hall, as
+ * /me tells), whether a report is under way, what went wrong with the last one (a catalog
+ * key), and until when the status line confirms it (ms).
+ */
+const headcount = {
+    /** @type {import('./api.js').Headcount|null} */
+    last: null,
+    sending: false,
+    /** @type {{key: string, vars?: Record<string, string|number>}|null} */
+    problem: null,
+    noticeUntil: 0,
+};
 
 /** @returns {boolean} */
 function flowing() {
@@ -164,6 +188,7 @@ async function refresh(api) {
         finish('invalid');
         return;
     }
+    takeHeadcount(answer.headcount);
     const before = me ? me.session.state : null;
     const wasUnreachable = phase === 'unreachable' || (retryTimer !== null && retryReason === 'server');
     me = answer;
@@ -368,6 +393,116 @@ function unmute() {
     render();
 }
 
+// ---- headcount ----
+
+/** @returns {boolean} */
+function canReportHeadcount() {
+    return api !== null && me !== null && (phase === 'scheduled' || phase === 'live');
+}
+
+/**
+ * Keeps the newer of the count known here and the one the server tells.
+ * @param {import('./api.js').Headcount|null|undefined} reported
+ */
+function takeHeadcount(reported) {
+    if (!reported || typeof reported.present !== 'number')
+        return;
+    const known = headcount.last;
+    if (!known || !(Date.parse(known.ts) > Date.parse(reported.ts)))
+        headcount.last = {present: reported.present, ts: reported.ts};
+}
+
+function openHeadcount() {
+    if (!canReportHeadcount() || headcountDialog.open)
+        return;
+    headcount.problem = null;
+    headcountInput.value = headcount.last ? String(headcount.last.present) : '';
+    render();
+    headcountDialog.showModal();
+    headcountInput.focus();
+    headcountInput.select();
+}
+
+/**
+ * Sends the number typed in the dialog; closes it once the server has it.
+ * @param {SubmitEvent} event
+ */
+async function submitHeadcount(event) {
+    event.preventDefault();
+    if (headcount.sending || !api || !siteId)
+        return;
+    const text = headcountInput.value.trim();
+    const present = Number(text);
+    if (!/^[0-9]{1,7}$/.test(text) || present > HEADCOUNT_MAX) {
+        headcount.problem = {key: 'headcount.invalid'};
+        render();
+        headcountInput.focus();
+        return;
+    }
+    headcount.sending = true;
+    headcount.problem = null;
+    render();
+    try {
+        const answer = await api.reportHeadcount(siteId, present);
+        headcount.last = {present: answer.present, ts: answer.ts};
+        headcount.noticeUntil = Date.now() + HEADCOUNT_NOTICE;
+        headcountDialog.close();
+    } catch (e) {
+        if (!(e instanceof ApiError))
+            throw e;
+        if (e.invalidLink) {
+            headcountDialog.close();
+            forgetToken(tokenKey);
+            finish('invalid');
+            return;
+        }
+        if (e.error === 'session_ended') {
+            headcount.problem = {key: 'headcount.ended'};
+            void poll();
+        } else if (e.status === 422) {
+            headcount.problem = {key: 'headcount.invalid'};
+        } else if (e.status === 0) {
+            headcount.problem = {key: 'headcount.network'};
+        } else {
+            headcount.problem = {key: 'headcount.failed', vars: {message: e.message || e.error}};
+        }
+    } finally {
+        headcount.sending = false;
+        render();
+    }
+}
+
+function renderHeadcount() {
+    const open = $('headcount-open');
+    const allowed = canReportHeadcount();
+    open.hidden = !allowed;
+    const last = headcount.last;
+    setText($('headcount-label'), last
+        ? t('headcount.button', {n: formatNumber(last.present)})
+        : t('headcount.button_none'));
+    const site = me && me.site ? me.site : null;
+    setText($('headcount-site'), site
+        ? (site.expected > 0
+            ? t('headcount.site_expected', {site: site.name, expected: formatNumber(site.expected)})
+            : site.name)
+        : '');
+    setText($('headcount-last'), last
+        ? t('headcount.last', {n: formatNumber(last.present), time: formatTime(last.ts)})
+        : t('headcount.none'));
+    const error = $('headcount-error');
+    setText(error, headcount.problem ? t(headcount.problem.key, headcount.problem.vars) : '');
+    error.hidden = !headcount.problem;
+    headcountInput.setAttribute('aria-invalid', String(headcount.problem?.key === 'headcount.invalid'));
+    const submit = /** @type {HTMLButtonElement} */ ($('headcount-submit'));
+    submit.disabled = headcount.sending || !allowed;
+    setText(submit, headcount.sending ? t('headcount.sending') : t('headcount.submit'));
+    submit.dataset.i18n = headcount.sending ? 'headcount.sending' : 'headcount.submit';
+    // The session ended or the link went bad meanwhile: nothing left to report, unless the
+    // dialog is saying why.
+    if (!allowed && headcountDialog.open && !headcount.problem)
+        headcountDialog.close();
+}
+
 function toggleFullscreen() {
     if (document.fullscreenElement)
         void document.exitFullscreen().catch(() => {});
@@ -421,6 +556,13 @@ function bindControls() {
     fullscreen.addEventListener('click', toggleFullscreen);
     video.addEventListener('dblclick', toggleFullscreen);
     document.addEventListener('fullscreenchange', render);
+    $('headcount-open').addEventListener('click', openHeadcount);
+    $('headcount-close').addEventListener('click', () => headcountDialog.close());
+    $('headcount-form').addEventListener('submit', event => void submitHeadcount(event));
+    headcountDialog.addEventListener('close', () => {
+        headcount.problem = null;
+        render();
+    });
     // The first frame: show the picture without waiting for the next tick.
     video.addEventListener('resize', render);
     const wake = () => {
@@ -454,8 +596,9 @@ function render() {
     label.dataset.i18n = document.fullscreenElement ? 'join.fullscreen_exit' : 'join.fullscreen';
     setText(label, document.fullscreenElement ? t('join.fullscreen_exit') : t('join.fullscreen'));
     const idle = showPicture && Date.now() - lastActivity > IDLE_AFTER
-        && !document.querySelector('.toolbar:focus-within');
+        && !document.querySelector('.toolbar:focus-within') && !headcountDialog.open;
     document.body.classList.toggle('idle', idle);
+    renderHeadcount();
     renderStatus();
 }
 
@@ -500,6 +643,8 @@ function renderStatus() {
     /** @type {string} */
     let text = '';
     let quiet = false;
+    /** Just reported a headcount: say it was taken. */
+    const notice = Date.now() < headcount.noticeUntil;
     if (FINAL.has(phase) || phase === 'loading') {
         text = '';
     } else if (retryTimer) {
@@ -507,6 +652,10 @@ function renderStatus() {
         text = retryReason === 'server'
             ? t('status.server_retry', {seconds})
             : t('status.reconnecting', {seconds});
+    } else if (notice && headcount.last) {
+        text = t('headcount.saved', {
+            n: formatNumber(headcount.last.present), time: formatTime(headcount.last.ts),
+        });
     } else if (connecting || !media || media.state === 'new' || media.state === 'connecting') {
         text = t('status.connecting');
     } else if (media.state === 'disconnected') {
@@ -518,8 +667,8 @@ function renderStatus() {
         text = t('status.waiting');
     }
     setText(status, text);
-    status.hidden = !text || quiet;
-    status.dataset.tone = retryTimer ? 'warn' : flowing() ? 'ok' : 'info';
+    status.hidden = !text || (quiet && !notice);
+    status.dataset.tone = retryTimer ? 'warn' : notice || flowing() ? 'ok' : 'info';
 }
 
 // The attributes are applied once the catalogs load; render() fills the rest.
