@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpReceiver,
@@ -81,7 +82,16 @@ class Answer:
 
 def _configuration() -> RTCConfiguration:
     # No STUN or TURN server unless configured: aiortc would otherwise ask a public one.
-    return RTCConfiguration(iceServers=[])
+    # One transport for every m-line, as browsers do: aiortc's default bundles per kind, which
+    # leaves a second audio or video section (the floor slot) without a transport.
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+# Slots: what a subscriber track carries.
+PROGRAM = "program"  # the district hall's broadcast
+FLOOR = "floor"  # the hall that has the floor, switched by the chair
+UPLINK = "uplink"  # one site's return feed, for the console's mosaic
+HOST = "host"  # the district hall as a receiver (its mosaic and floor viewers)
 
 
 # -- publisher side ----------------------------------------------------------------------------
@@ -98,6 +108,8 @@ class UpTrack:
         self.media_ssrc: int | None = None
         self.keyframes = KeyframeRequests()
         self.packets_received = 0
+        # The subscriber tracks this track feeds now; Broadcast.reroute keeps it current.
+        self.sinks: set[SubscriberTrack] = set()
         self._timer: asyncio.TimerHandle | None = None
 
     def set_codec(self, codec: RTCRtpCodecParameters) -> None:
@@ -214,9 +226,13 @@ class PeerUpTrack(UpTrack):
 class Publisher:
     """Whatever feeds a broadcast: a WHIP peer, or a local source such as the demo's pattern."""
 
-    def __init__(self, resource_id: str, pc: RTCPeerConnection | None = None) -> None:
+    def __init__(
+        self, resource_id: str, pc: RTCPeerConnection | None = None, site: str | None = None
+    ) -> None:
         self.resource_id = resource_id
         self.pc = pc
+        # None for the district hall's program; a site id for that hall's return feed.
+        self.site = site
         self.tracks: dict[str, UpTrack] = {}
         self.on_close: Callable[[], None] | None = None
 
@@ -235,9 +251,14 @@ class Publisher:
 class SubscriberTrack:
     """One sender of a subscriber: negotiated codecs, the DownTrack, and the socket."""
 
-    def __init__(self, subscriber: Subscriber, transceiver: RTCRtpTransceiver) -> None:
+    def __init__(
+        self, subscriber: Subscriber, transceiver: RTCRtpTransceiver, slot: str = PROGRAM
+    ) -> None:
         self.subscriber = subscriber
         self.kind = transceiver.kind
+        # Which source this track follows: the program, the floor, or one site's return feed.
+        self.slot = slot
+        self.source: UpTrack | None = None
         self.sender: RTCRtpSender = transceiver.sender
         self.codecs: list[RTCRtpCodecParameters] = seams.negotiated_codecs(transceiver)
         self.cname = ""
@@ -257,7 +278,7 @@ class SubscriberTrack:
         self.codecs = list(parameters.codecs)
         self.sink = seams.RtpSink(self.sender.transport)
         self.started = True
-        self.subscriber.broadcast.subscriber_track_ready(self)
+        self.subscriber.broadcast.reroute()
 
     def bind(self, up: UpTrack, now: float) -> None:
         """Follow the publisher's track `up`: same codec, our numbering."""
@@ -293,15 +314,13 @@ class SubscriberTrack:
         up.request_keyframe(now)
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
-        broadcast = self.subscriber.broadcast
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             if self.down is not None and self.sink is not None:
                 for data in self.down.retransmit(packet.lost):
                     self.sink.send(data)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-            up = broadcast.uptrack(self.kind)
-            if up is not None:
-                up.request_keyframe(time.monotonic())
+            if self.source is not None:
+                self.source.request_keyframe(time.monotonic())
         elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc != self.sender._ssrc:
@@ -340,13 +359,21 @@ class SubscriberTrack:
 
 class Subscriber:
     def __init__(
-        self, broadcast: Broadcast, resource_id: str, site_id: str, pc: RTCPeerConnection
+        self,
+        broadcast: Broadcast,
+        resource_id: str,
+        site_id: str,
+        pc: RTCPeerConnection,
+        watches: str | None = None,
     ) -> None:
         self.broadcast = broadcast
         self.resource_id = resource_id
+        # The site that receives, or HOST for the district hall's own viewers.
         self.site_id = site_id
+        # For a mosaic tile: the site whose return feed it shows.
+        self.watches = watches
         self.pc = pc
-        self.tracks: dict[str, SubscriberTrack] = {}
+        self.tracks: list[SubscriberTrack] = []
         self.joined_at: datetime | None = None
         self.closed = False
 
@@ -354,13 +381,13 @@ class Subscriber:
     def packets_sent(self) -> int:
         return sum(
             t.down.stats.packets_sent + t.down.stats.packets_retransmitted
-            for t in self.tracks.values()
+            for t in self.tracks
             if t.down is not None
         )
 
     @property
     def bytes_sent(self) -> int:
-        return sum(t.down.stats.bytes_sent for t in self.tracks.values() if t.down is not None)
+        return sum(t.down.stats.bytes_sent for t in self.tracks if t.down is not None)
 
 
 # -- one session's broadcast -------------------------------------------------------------------
@@ -378,41 +405,84 @@ class Broadcast:
     session_id: str
     publisher: Publisher | None = None
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    # Each site's return feed (its hall camera and microphone), and who has the floor.
+    uplinks: dict[str, Publisher] = field(default_factory=dict)
+    floor: str | None = None
     # Totals of subscribers that have left, so /sites keeps what was sent.
     departed: dict[str, SiteCounters] = field(default_factory=dict)
 
     def uptrack(self, kind: str) -> UpTrack | None:
         return self.publisher.tracks.get(kind) if self.publisher else None
 
-    def uptrack_ready(self, up: UpTrack) -> None:
+    def find_publisher(self, resource_id: str) -> Publisher | None:
+        for publisher in [self.publisher, *self.uplinks.values()]:
+            if publisher is not None and publisher.resource_id == resource_id:
+                return publisher
+        return None
+
+    def source_for(self, track: SubscriberTrack) -> UpTrack | None:
+        """What a subscriber track should carry now, by its slot."""
+        if track.slot == PROGRAM:
+            return self.uptrack(track.kind)
+        if track.slot == FLOOR:
+            holder = self.floor
+            if holder is None or holder == track.subscriber.site_id:
+                return None  # nobody speaks, or the speaker would hear itself
+            uplink = self.uplinks.get(holder)
+            return uplink.tracks.get(track.kind) if uplink else None
+        if track.slot == UPLINK and track.kind == "video":
+            # Mosaic tiles show pictures; a hall is heard only when it has the floor.
+            uplink = self.uplinks.get(track.subscriber.watches or "")
+            return uplink.tracks.get("video") if uplink else None
+        return None
+
+    def reroute(self) -> None:
+        """Point every subscriber track at its source; a track that changes source continues
+        its numbering and starts the new source on a keyframe, with no renegotiation."""
         now = time.monotonic()
         for sub in self.subscribers.values():
-            track = sub.tracks.get(up.kind)
-            if track is not None and track.started:
-                track.bind(up, now)
+            for track in sub.tracks:
+                if not track.started:
+                    continue
+                up = self.source_for(track)
+                if up is not None and up.codec is None:
+                    up = None  # its codec is known once its peer connection is up
+                if up is track.source:
+                    continue
+                if track.source is not None:
+                    track.source.sinks.discard(track)
+                    if track.down is not None:
+                        track.down.source_ended()
+                track.source = up
+                if up is not None:
+                    up.sinks.add(track)
+                    track.bind(up, now)
 
-    def subscriber_track_ready(self, track: SubscriberTrack) -> None:
-        up = self.uptrack(track.kind)
-        if up is not None and up.codec is not None:
-            track.bind(up, time.monotonic())
+    def uptrack_ready(self, up: UpTrack) -> None:
+        self.reroute()
+
+    def set_floor(self, holder: str | None) -> None:
+        self.floor = holder
+        self.reroute()
 
     def fan_out(
         self, up: UpTrack, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes
     ) -> None:
-        """One publisher packet to every subscriber of its kind; nothing here awaits."""
+        """One publisher packet to every subscriber track it feeds; nothing here awaits."""
+        if not up.sinks:
+            return
         now = time.monotonic()
-        kind = up.kind
         needs_keyframe = False
         starts_keyframe = up.is_keyframe is not None and up.is_keyframe(payload)
         if starts_keyframe:
             up.keyframes.keyframe_arrived()
-        for sub in self.subscribers.values():
-            track = sub.tracks.get(kind)
-            if track is None or track.down is None or track.bound_codec is None:
+        for track in up.sinks:
+            down = track.down
+            if down is None or track.bound_codec is None:
                 continue
-            data = track.down.forward(ssrc, seq, timestamp, marker, payload, now)
+            data = down.forward(ssrc, seq, timestamp, marker, payload, now)
             if data is None:
-                needs_keyframe = needs_keyframe or track.down.waiting_for_keyframe
+                needs_keyframe = needs_keyframe or down.waiting_for_keyframe
             elif track.sink is not None:
                 track.sink.send(data)
         if needs_keyframe and not starts_keyframe:
@@ -423,6 +493,8 @@ class Broadcast:
         for site_id, counters in self.departed.items():
             links[site_id] = SiteLink(False, None, 0, counters.packets_sent, counters.bytes_sent)
         for sub in self.subscribers.values():
+            if sub.site_id == HOST:
+                continue
             prev = links.get(site_id := sub.site_id) or SiteLink(False, None, 0, 0, 0)
             connected = sub.joined_at is not None
             since = prev.connected_since
@@ -469,12 +541,13 @@ class Bridge:
 
     # -- WHIP
 
-    async def publish(self, session_id: str, offer_sdp: str) -> Answer:
-        """Accept the publisher's offer; a new publisher replaces the previous one."""
+    async def publish(self, session_id: str, offer_sdp: str, site: str | None = None) -> Answer:
+        """Accept a publisher's offer: the district hall's program, or with `site` that hall's
+        return feed. A new publisher replaces the previous one of the same place."""
         broadcast = self._broadcast(session_id)
         pc = RTCPeerConnection(_configuration())
         resource_id = secrets.token_urlsafe(12)
-        publisher = Publisher(resource_id, pc)
+        publisher = Publisher(resource_id, pc, site=site)
         try:
             await self._apply_offer(pc, offer_sdp)
             kinds = set()
@@ -494,9 +567,11 @@ class Bridge:
                 ]
                 seams.restrict_codecs(transceiver, [media, *rtx])
                 transceiver.direction = "recvonly"
-                publisher.tracks[transceiver.kind] = PeerUpTrack(
-                    broadcast, transceiver, rtcp_ssrc=transceiver.sender._ssrc
-                )
+                up = PeerUpTrack(broadcast, transceiver, rtcp_ssrc=transceiver.sender._ssrc)
+                # Known from the answer on: a viewer arriving before the publisher's media
+                # connection is up is already offered exactly this codec.
+                up.set_codec(media)
+                publisher.tracks[transceiver.kind] = up
                 kinds.add(transceiver.kind)
             if "video" not in kinds and "audio" not in kinds:
                 raise OfferError(400, "invalid_offer", "the offer has no audio or video")
@@ -505,14 +580,17 @@ class Bridge:
             await pc.close()
             raise
 
-        previous = broadcast.publisher
-        broadcast.publisher = publisher
+        if site is None:
+            previous, broadcast.publisher = broadcast.publisher, publisher
+        else:
+            previous = broadcast.uplinks.get(site)
+            broadcast.uplinks[site] = publisher
         if previous is not None:
-            self.spawn(self._close_publisher(previous))
+            self.spawn(self._drop_publisher(broadcast, previous))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed") and broadcast.publisher is publisher:
+            if pc.connectionState in ("failed", "closed"):
                 await self._drop_publisher(broadcast, publisher)
 
         return Answer(resource_id, pc.localDescription.sdp)
@@ -520,10 +598,15 @@ class Bridge:
     async def _drop_publisher(self, broadcast: Broadcast, publisher: Publisher) -> None:
         if broadcast.publisher is publisher:
             broadcast.publisher = None
-            for sub in broadcast.subscribers.values():
-                for track in sub.tracks.values():
-                    if track.down is not None:
-                        track.down.source_ended()
+        elif publisher.site is not None and broadcast.uplinks.get(publisher.site) is publisher:
+            del broadcast.uplinks[publisher.site]
+        for up in publisher.tracks.values():
+            for track in list(up.sinks):
+                track.source = None
+                if track.down is not None:
+                    track.down.source_ended()
+            up.sinks.clear()
+        broadcast.reroute()
         await self._close_publisher(publisher)
 
     async def _close_publisher(self, publisher: Publisher) -> None:
@@ -534,26 +617,49 @@ class Bridge:
         broadcast = self._broadcast(session_id)
         previous, broadcast.publisher = broadcast.publisher, publisher
         if previous is not None:
-            self.spawn(self._close_publisher(previous))
+            self.spawn(self._drop_publisher(broadcast, previous))
         for up in publisher.tracks.values():
             up.broadcast = broadcast
-            broadcast.uptrack_ready(up)
+        broadcast.reroute()
 
     def broadcast(self, session_id: str) -> Broadcast:
         return self._broadcast(session_id)
 
+    def set_floor(self, session_id: str, holder: str | None) -> None:
+        """The chair gave the floor to `holder` (None: took it back): every floor slot switches
+        to that hall's return feed, with a keyframe requested, and no renegotiation."""
+        broadcast = self.broadcasts.get(session_id)
+        if broadcast is not None:
+            broadcast.set_floor(holder)
+
     # -- WHEP
 
-    async def subscribe(self, session_id: str, site_id: str, offer_sdp: str) -> Answer:
+    def _slots(self, site_id: str, watches: str | None, kinds: list[str]) -> list[str]:
+        """The slot of each m-line. A hall's player: program, then floor, per kind. The district
+        hall: the floor, or with `watches` one site's return feed (a mosaic tile)."""
+        if site_id == HOST:
+            return [UPLINK if watches else FLOOR for _ in kinds]
+        seen: dict[str, int] = {}
+        slots = []
+        for kind in kinds:
+            slots.append(PROGRAM if seen.get(kind, 0) == 0 else FLOOR)
+            seen[kind] = seen.get(kind, 0) + 1
+        return slots
+
+    async def subscribe(
+        self, session_id: str, site_id: str, offer_sdp: str, watches: str | None = None
+    ) -> Answer:
         broadcast = self._broadcast(session_id)
         pc = RTCPeerConnection(_configuration())
         resource_id = secrets.token_urlsafe(12)
-        sub = Subscriber(broadcast, resource_id, site_id, pc)
+        sub = Subscriber(broadcast, resource_id, site_id, pc, watches=watches)
         try:
             await self._apply_offer(pc, offer_sdp)
-            for transceiver in pc.getTransceivers():
+            transceivers = pc.getTransceivers()
+            slots = self._slots(site_id, watches, [t.kind for t in transceivers])
+            for transceiver, slot in zip(transceivers, slots, strict=True):
                 codecs = forwardable(transceiver.kind, seams.negotiated_codecs(transceiver))
-                up = broadcast.uptrack(transceiver.kind)
+                up = broadcast.uptrack(transceiver.kind) if slot == PROGRAM else None
                 if up is not None and up.codec is not None:
                     # Live already: offer only what the publisher sends.
                     codecs = [
@@ -580,7 +686,7 @@ class Bridge:
                     )
                 seams.restrict_codecs(transceiver, codecs)
                 transceiver.direction = "sendonly"
-                sub.tracks[transceiver.kind] = SubscriberTrack(sub, transceiver)
+                sub.tracks.append(SubscriberTrack(sub, transceiver, slot))
             if not sub.tracks:
                 raise OfferError(400, "invalid_offer", "the offer has no audio or video")
             await pc.setLocalDescription(await pc.createAnswer())
@@ -594,7 +700,8 @@ class Bridge:
             state = pc.connectionState
             if state == "connected" and sub.joined_at is None and not sub.closed:
                 sub.joined_at = datetime.now(UTC)
-                if self.on_join is not None:
+                # The district hall's own viewers are not a site's attendance.
+                if self.on_join is not None and site_id != HOST:
                     await self.on_join(session_id, site_id, resource_id)
             elif state in ("failed", "closed"):
                 await self._close_subscriber(
@@ -607,11 +714,15 @@ class Bridge:
         if sub.closed:
             return
         sub.closed = True
-        if broadcast.subscribers.pop(sub.resource_id, None) is not None:
+        for track in sub.tracks:
+            if track.source is not None:
+                track.source.sinks.discard(track)
+                track.source = None
+        if broadcast.subscribers.pop(sub.resource_id, None) is not None and sub.site_id != HOST:
             counters = broadcast.departed.setdefault(sub.site_id, SiteCounters())
             counters.packets_sent += sub.packets_sent
             counters.bytes_sent += sub.bytes_sent
-        if sub.joined_at is not None and self.on_leave is not None:
+        if sub.joined_at is not None and self.on_leave is not None and sub.site_id != HOST:
             await self.on_leave(broadcast.session_id, sub.site_id, sub.resource_id, reason)
         await sub.pc.close()
 
@@ -634,8 +745,9 @@ class Bridge:
         broadcast = self.broadcasts.get(session_id)
         if broadcast is None:
             return False
-        if broadcast.publisher is not None and broadcast.publisher.resource_id == resource_id:
-            await self._drop_publisher(broadcast, broadcast.publisher)
+        publisher = broadcast.find_publisher(resource_id)
+        if publisher is not None:
+            await self._drop_publisher(broadcast, publisher)
             return True
         sub = broadcast.subscribers.get(resource_id)
         if sub is None:
@@ -644,12 +756,14 @@ class Bridge:
         return True
 
     def resource_site(self, session_id: str, resource_id: str) -> str | None:
-        """The site a WHEP resource belongs to; "" for the publisher; None if unknown."""
+        """Whose resource this is: "" for the program publisher, a site id for a site's
+        return feed or player, HOST for the district hall's viewers; None if unknown."""
         broadcast = self.broadcasts.get(session_id)
         if broadcast is None:
             return None
-        if broadcast.publisher is not None and broadcast.publisher.resource_id == resource_id:
-            return ""
+        publisher = broadcast.find_publisher(resource_id)
+        if publisher is not None:
+            return publisher.site or ""
         sub = broadcast.subscribers.get(resource_id)
         return sub.site_id if sub is not None else None
 
@@ -667,6 +781,9 @@ class Bridge:
             return
         for sub in [s for s in broadcast.subscribers.values() if s.site_id == site_id]:
             await self._close_subscriber(broadcast, sub, reason)
+        uplink = broadcast.uplinks.get(site_id)
+        if uplink is not None:
+            await self._drop_publisher(broadcast, uplink)
 
     async def close_session(self, session_id: str, reason: str = "closed") -> None:
         broadcast = self.broadcasts.pop(session_id, None)
@@ -674,9 +791,11 @@ class Bridge:
             return
         for sub in list(broadcast.subscribers.values()):
             await self._close_subscriber(broadcast, sub, reason)
-        if broadcast.publisher is not None:
-            publisher, broadcast.publisher = broadcast.publisher, None
-            await self._close_publisher(publisher)
+        for publisher in [broadcast.publisher, *broadcast.uplinks.values()]:
+            if publisher is not None:
+                await self._close_publisher(publisher)
+        broadcast.publisher = None
+        broadcast.uplinks.clear()
 
     async def close(self) -> None:
         """Server shutdown: every open connection leaves with reason server_shutdown."""

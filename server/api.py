@@ -34,6 +34,8 @@ log = logging.getLogger("diemcau.api")
 
 SITE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SITE_FIELDS = ("id", "name", "kind", "expected")
+# Path words of the district hall's own WHEP and WHIP addresses (/whep/{session}/host/...).
+RESERVED_SITE_IDS = frozenset({"host", "r"})
 NAME_MAX = 200
 KIND_MAX = 40
 TITLE_MAX = 200
@@ -87,7 +89,7 @@ async def put_site(request: Request) -> Response:
     site_id = request.path_params["site_id"]
     body = await read_json_object(request)
     problems: dict[str, str] = {}
-    if not SITE_ID.fullmatch(site_id):
+    if not SITE_ID.fullmatch(site_id) or site_id in RESERVED_SITE_IDS:
         problems["id"] = _SITE_ID_RULE
     _reject_unknown_fields(body, {"name", "kind", "expected"}, problems)
     name = _text(body, "name", NAME_MAX, problems)
@@ -202,7 +204,7 @@ def _csv_row_error(row: list[str], seen: Mapping[str, int]) -> str | None:
     if len(row) != len(SITE_FIELDS):
         return f"expected {len(SITE_FIELDS)} fields, found {len(row)}"
     site_id, name, kind, expected = (field.strip() for field in row)
-    if not SITE_ID.fullmatch(site_id):
+    if not SITE_ID.fullmatch(site_id) or site_id in RESERVED_SITE_IDS:
         return f"id {_SITE_ID_RULE}"
     if site_id in seen:
         return f"duplicate of line {seen[site_id]}"
@@ -510,7 +512,8 @@ def _reject_constant(name: str) -> Any:
 
 
 _SITE_ID_RULE = (
-    "must be 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+    "must be 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit,"
+    " and not 'host' or 'r'"
 )
 _TIME_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2025-03-01T08:00:00+07:00"
 _EXPECTED_RULE = f"must be a whole number from 0 to {EXPECTED_MAX}"

@@ -39,7 +39,7 @@ from ..signaling.protocol import (
     parse_client_message,
 )
 from ..signaling.ratelimit import TokenBucket
-from ..signaling.room import HOST, Room, RoomError, RoomEvent
+from ..signaling.room import HOST, FloorChanged, Room, RoomError, RoomEvent
 from ..signaling.session import SessionState
 from .auth import ANY_ROLE, authorize_token
 from .errors import ApiError
@@ -106,8 +106,13 @@ class Participant:
         await self.send({"type": "error", "code": code, "message": message})
 
 
-async def _publish(bus: Bus, session_id: str, events: list[RoomEvent]) -> None:
+async def _publish(
+    bus: Bus, session_id: str, events: list[RoomEvent], bridge: Bridge | None = None
+) -> None:
     for event in events:
+        if isinstance(event, FloorChanged) and bridge is not None:
+            # The floor slots follow the room: the speaking hall's feed goes to everyone.
+            bridge.set_floor(session_id, event.holder)
         await bus.publish(topic(session_id), event_message(event))
 
 
@@ -210,7 +215,9 @@ async def control(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await relaying
         subscription.close()
-        await _publish(bus, session_id, room.disconnect(me.id, me.conn, time.monotonic()))
+        await _publish(
+            bus, session_id, room.disconnect(me.id, me.conn, time.monotonic()), state.bridge
+        )
 
 
 async def _apply(
@@ -247,7 +254,7 @@ async def _apply(
         await bridge.close_site(me.session_id, message.site, "kicked")
     else:  # pragma: no cover - parse_client_message returns only the types above
         raise ProtocolError("unknown_type", "unknown message")
-    await _publish(bus, me.session_id, events)
+    await _publish(bus, me.session_id, events, bridge)
 
 
 def routes() -> list[BaseRoute]:

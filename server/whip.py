@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..media.bridge import Bridge, OfferError
+from ..media.bridge import HOST, Bridge, OfferError
 from ..signaling.session import SessionState, SessionStateError
 from .api import announce_state
 from .auth import ADMIN_OR_HOST, authorize
@@ -178,8 +178,62 @@ async def whep_resource(request: Request) -> Response:
         return Response(
             status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
         )
-    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+    if site_id == HOST:
+        authorize(request, session_id, allow=ADMIN_OR_HOST)
+    else:
+        authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
     return await _resource(request, session_id, resource_id, site_id=site_id)
+
+
+# -- the hybrid meeting: return feeds from the halls, the floor, the mosaic ----------------------
+
+
+async def uplink_endpoint(request: Request) -> Response:
+    """WHIP from a commune page: its hall camera and microphone (the return feed)."""
+    session_id = request.path_params["session"]
+    site_id = request.path_params["site"]
+    if (early := _endpoint_options(request)) is not None:
+        return early
+    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+    store: Store = request.app.state.store
+    bridge: Bridge = request.app.state.bridge
+    _require_not_ended(store, session_id)
+    offer = await _read_offer(request)
+    try:
+        answer = await bridge.publish(session_id, offer, site=site_id)
+    except OfferError as exc:
+        raise _offer_error(exc) from exc
+    return _answer(request, f"/whip/{session_id}/{site_id}/r/{answer.resource_id}", answer.sdp)
+
+
+async def uplink_resource(request: Request) -> Response:
+    session_id = request.path_params["session"]
+    site_id = request.path_params["site"]
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
+        )
+    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+    return await _resource(request, session_id, request.path_params["resource"], site_id=site_id)
+
+
+async def host_view_endpoint(request: Request) -> Response:
+    """WHEP for the district hall: the floor (/host/floor) or one hall's return feed
+    (/host/uplink/{site}, a mosaic tile)."""
+    session_id = request.path_params["session"]
+    watches = request.path_params.get("site")
+    if (early := _endpoint_options(request)) is not None:
+        return early
+    authorize(request, session_id, allow=ADMIN_OR_HOST, site_id=watches)
+    store: Store = request.app.state.store
+    bridge: Bridge = request.app.state.bridge
+    _require_not_ended(store, session_id)
+    offer = await _read_offer(request)
+    try:
+        answer = await bridge.subscribe(session_id, HOST, offer, watches=watches)
+    except OfferError as exc:
+        raise _offer_error(exc) from exc
+    return _answer(request, f"/whep/{session_id}/{HOST}/r/{answer.resource_id}", answer.sdp)
 
 
 async def _resource(request: Request, session_id: str, resource_id: str, site_id: str) -> Response:
@@ -206,6 +260,10 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/whip/{session}", whip_endpoint, methods=ALL_METHODS),
         Route("/whip/{session}/r/{resource}", whip_resource, methods=ALL_METHODS),
+        Route("/whip/{session}/{site}", uplink_endpoint, methods=ALL_METHODS),
+        Route("/whip/{session}/{site}/r/{resource}", uplink_resource, methods=ALL_METHODS),
+        Route(f"/whep/{{session}}/{HOST}/floor", host_view_endpoint, methods=ALL_METHODS),
+        Route(f"/whep/{{session}}/{HOST}/uplink/{{site}}", host_view_endpoint, methods=ALL_METHODS),
         Route("/whep/{session}/{site}", whep_endpoint, methods=ALL_METHODS),
         Route("/whep/{session}/{site}/r/{resource}", whep_resource, methods=ALL_METHODS),
     ]

@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 from aiortc import (
     MediaStreamTrack,
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpTransceiver,
@@ -88,7 +89,7 @@ class CountingVideoTrack(VideoStreamTrack):
 
 
 def _configuration() -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[])
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 async def _post_offer(
@@ -149,6 +150,8 @@ class Viewer:
     response: httpx.Response
     location: str | None
     packets: dict[str, list[RtpPacket]] = field(default_factory=lambda: {"audio": [], "video": []})
+    # Packets per transceiver, in offer order: [video, audio] for one slot, then the floor's.
+    by_slot: list[list[RtpPacket]] = field(default_factory=list)
     codecs: dict[str, dict[int, RTCRtpCodecParameters]] = field(default_factory=dict)
     decoded: dict[str, int] = field(default_factory=lambda: {"audio": 0, "video": 0})
     first_decoded_at: dict[str, float] = field(default_factory=dict)
@@ -184,12 +187,17 @@ class Viewer:
         await self.pc.close()
 
 
-async def play(url: str, token: str, codec: str | None = None) -> Viewer:
+async def play(
+    url: str, token: str, codec: str | None = None, slots: int = 1, audio: bool = True
+) -> Viewer:
+    """A WHEP player; `slots=2` adds the floor slot (a second video and audio)."""
     pc = RTCPeerConnection(_configuration())
-    video = pc.addTransceiver("video", direction="recvonly")
-    if codec is not None:
-        _prefer(video, codec)
-    pc.addTransceiver("audio", direction="recvonly")
+    for _ in range(slots):
+        video = pc.addTransceiver("video", direction="recvonly")
+        if codec is not None:
+            _prefer(video, codec)
+        if audio:
+            pc.addTransceiver("audio", direction="recvonly")
     viewer = Viewer(pc, httpx.Response(0), None)
 
     @pc.on("connectionstatechange")
@@ -198,15 +206,21 @@ async def play(url: str, token: str, codec: str | None = None) -> Viewer:
             viewer.connected_at = time.monotonic()
 
     consumers = []
-    for transceiver in pc.getTransceivers():
+    for index, transceiver in enumerate(pc.getTransceivers()):
         receiver = transceiver.receiver
         kind = transceiver.kind
         original = receiver._handle_rtp_packet
+        viewer.by_slot.append([])
 
         async def tap(
-            packet: RtpPacket, arrival_time_ms: int, kind: str = kind, original=original
+            packet: RtpPacket,
+            arrival_time_ms: int,
+            kind: str = kind,
+            original=original,
+            index: int = index,
         ) -> None:  # type: ignore[no-untyped-def]
             viewer.packets[kind].append(packet)
+            viewer.by_slot[index].append(packet)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = tap  # type: ignore[method-assign]
