@@ -408,6 +408,8 @@ class Broadcast:
     # Each site's return feed (its hall camera and microphone), and who has the floor.
     uplinks: dict[str, Publisher] = field(default_factory=dict)
     floor: str | None = None
+    # Halls the chair muted: their sound goes nowhere, even with the floor.
+    muted: set[str] = field(default_factory=set)
     # Totals of subscribers that have left, so /sites keeps what was sent.
     departed: dict[str, SiteCounters] = field(default_factory=dict)
 
@@ -428,6 +430,8 @@ class Broadcast:
             holder = self.floor
             if holder is None or holder == track.subscriber.site_id:
                 return None  # nobody speaks, or the speaker would hear itself
+            if track.kind == "audio" and holder in self.muted:
+                return None
             uplink = self.uplinks.get(holder)
             return uplink.tracks.get(track.kind) if uplink else None
         if track.slot == UPLINK and track.kind == "video":
@@ -463,6 +467,13 @@ class Broadcast:
 
     def set_floor(self, holder: str | None) -> None:
         self.floor = holder
+        self.reroute()
+
+    def set_muted(self, site: str, muted: bool) -> None:
+        if muted:
+            self.muted.add(site)
+        else:
+            self.muted.discard(site)
         self.reroute()
 
     def fan_out(
@@ -631,6 +642,10 @@ class Bridge:
         broadcast = self.broadcasts.get(session_id)
         if broadcast is not None:
             broadcast.set_floor(holder)
+
+    def set_muted(self, session_id: str, site: str, muted: bool) -> None:
+        """The chair muted a hall: the bridge enforces it, whatever the hall's page does."""
+        self._broadcast(session_id).set_muted(site, muted)
 
     # -- WHEP
 

@@ -39,7 +39,7 @@ from ..signaling.protocol import (
     parse_client_message,
 )
 from ..signaling.ratelimit import TokenBucket
-from ..signaling.room import HOST, FloorChanged, Room, RoomError, RoomEvent
+from ..signaling.room import HOST, FloorChanged, MuteChanged, Room, RoomError, RoomEvent
 from ..signaling.session import SessionState
 from .auth import ANY_ROLE, authorize_token
 from .errors import ApiError
@@ -113,6 +113,8 @@ async def _publish(
         if isinstance(event, FloorChanged) and bridge is not None:
             # The floor slots follow the room: the speaking hall's feed goes to everyone.
             bridge.set_floor(session_id, event.holder)
+        elif isinstance(event, MuteChanged) and bridge is not None:
+            bridge.set_muted(session_id, event.site, event.muted)
         await bus.publish(topic(session_id), event_message(event))
 
 

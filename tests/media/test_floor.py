@@ -105,6 +105,17 @@ async def test_the_floor_carries_the_granted_hall_to_everyone_else(
         first = listeners[0].by_slot[FLOOR_VIDEO][0].payload
         assert first[0] & 0x10 and not (first[0] & 0x07)
 
+        # Muted by the chair: the hall's sound stops at the bridge, its picture goes on.
+        await chair.send(json.dumps({"type": "mute", "site": two["site"], "muted": True}))
+        await asyncio.sleep(1.0)
+        audio_counts = [len(p.by_slot[FLOOR_AUDIO]) for p in listeners]
+        video_counts = [len(p.by_slot[FLOOR_VIDEO]) for p in listeners]
+        await asyncio.sleep(1.5)
+        assert [len(p.by_slot[FLOOR_AUDIO]) for p in listeners] == audio_counts
+        assert all(
+            len(p.by_slot[FLOOR_VIDEO]) > c for p, c in zip(listeners, video_counts, strict=True)
+        )
+
         await chair.send(json.dumps({"type": "take_back"}))
         await asyncio.sleep(1.0)
         counts = [len(p.by_slot[FLOOR_VIDEO]) for p in listeners]
