@@ -608,9 +608,7 @@ async def test_session_sites_reports_the_bridge(
     }
     store.append_event(world.a, "headcount", since, site_id="tan-loc", present=15)
     # A correction overwrites.
-    store.append_event(
-        world.a, "headcount", since.replace(minute=5), site_id="tan-loc", present=20
-    )
+    store.append_event(world.a, "headcount", since.replace(minute=5), site_id="tan-loc", present=20)
     store.append_event(world.a, "headcount", since.replace(minute=6), site_id="ubnd", present=9)
     response = await client.get(f"/api/sessions/{world.a}/sites", headers=bearer(world.host_a))
     assert response.status_code == 200
