@@ -53,10 +53,10 @@ COMMON_HEADERS = {
 
 PAGE_HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
-# The console needs the camera and microphone; the commune page only plays; the attendance
-# record only reads and prints.
+# The console and the commune page send their hall's camera and microphone (the commune's
+# return feed); the attendance record only reads and prints.
 CONSOLE_PERMISSIONS = "camera=(self), microphone=(self), fullscreen=(self), geolocation=()"
-JOIN_PERMISSIONS = "camera=(), microphone=(), fullscreen=(self), geolocation=()"
+JOIN_PERMISSIONS = "camera=(self), microphone=(self), fullscreen=(self), geolocation=()"
 ATTENDANCE_PERMISSIONS = "camera=(), microphone=(), fullscreen=(), geolocation=()"
 
 

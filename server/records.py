@@ -19,10 +19,17 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ..signaling.session import SessionState
-from .api import _count, _raise_problems, _reject_unknown_fields, format_time, read_json_object
+from .api import (
+    _config,
+    _count,
+    _raise_problems,
+    _reject_unknown_fields,
+    _store,
+    format_time,
+    read_json_object,
+)
 from .attendance import AttendanceError, Report, RosterSite, Rules, attendance, report_json
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
-from .config import Config
 from .errors import ApiError
 from .joinlog import from_store, write_jsonl
 from .reports import to_csv, to_xlsx
@@ -44,16 +51,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/sessions/{session_id}/sites/{site_id}/headcount", headcount, methods=["POST"]),
         Route("/api/attendance", period, methods=["GET"]),
     ]
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _config(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config
 
 
 def _rules(request: Request) -> Rules:

@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..media.bridge import HOST, Bridge, OfferError
+from ..media.bridge import HOST, Answer, Bridge, OfferError
 from ..signaling.session import SessionState, SessionStateError
 from .api import announce_state
 from .auth import ADMIN_OR_HOST, authorize
@@ -111,6 +112,23 @@ def _endpoint_options(request: Request) -> Response | None:
     return None
 
 
+async def _negotiate(
+    request: Request,
+    session_id: str,
+    offer_to_answer: Callable[[str], Awaitable[Answer]],
+    location: Callable[[str], str],
+) -> Response:
+    """The common end of every WHIP and WHEP POST, once the token is checked: the session must
+    not have ended, the body must be an offer, and the bridge answers or refuses it."""
+    _require_not_ended(request.app.state.store, session_id)
+    offer = await _read_offer(request)
+    try:
+        answer = await offer_to_answer(offer)
+    except OfferError as exc:
+        raise _offer_error(exc) from exc
+    return _answer(request, location(answer.resource_id), answer.sdp)
+
+
 # -- WHIP ---------------------------------------------------------------------------------------
 
 
@@ -159,15 +177,13 @@ async def whep_endpoint(request: Request) -> Response:
     if (early := _endpoint_options(request)) is not None:
         return early
     authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
-    store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
-    _require_not_ended(store, session_id)
-    offer = await _read_offer(request)
-    try:
-        answer = await bridge.subscribe(session_id, site_id, offer)
-    except OfferError as exc:
-        raise _offer_error(exc) from exc
-    return _answer(request, f"/whep/{session_id}/{site_id}/r/{answer.resource_id}", answer.sdp)
+    return await _negotiate(
+        request,
+        session_id,
+        lambda offer: bridge.subscribe(session_id, site_id, offer),
+        lambda resource: f"/whep/{session_id}/{site_id}/r/{resource}",
+    )
 
 
 async def whep_resource(request: Request) -> Response:
@@ -195,15 +211,13 @@ async def uplink_endpoint(request: Request) -> Response:
     if (early := _endpoint_options(request)) is not None:
         return early
     authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
-    store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
-    _require_not_ended(store, session_id)
-    offer = await _read_offer(request)
-    try:
-        answer = await bridge.publish(session_id, offer, site=site_id)
-    except OfferError as exc:
-        raise _offer_error(exc) from exc
-    return _answer(request, f"/whip/{session_id}/{site_id}/r/{answer.resource_id}", answer.sdp)
+    return await _negotiate(
+        request,
+        session_id,
+        lambda offer: bridge.publish(session_id, offer, site=site_id),
+        lambda resource: f"/whip/{session_id}/{site_id}/r/{resource}",
+    )
 
 
 async def uplink_resource(request: Request) -> Response:
@@ -225,15 +239,13 @@ async def host_view_endpoint(request: Request) -> Response:
     if (early := _endpoint_options(request)) is not None:
         return early
     authorize(request, session_id, allow=ADMIN_OR_HOST, site_id=watches)
-    store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
-    _require_not_ended(store, session_id)
-    offer = await _read_offer(request)
-    try:
-        answer = await bridge.subscribe(session_id, HOST, offer, watches=watches)
-    except OfferError as exc:
-        raise _offer_error(exc) from exc
-    return _answer(request, f"/whep/{session_id}/{HOST}/r/{answer.resource_id}", answer.sdp)
+    return await _negotiate(
+        request,
+        session_id,
+        lambda offer: bridge.subscribe(session_id, HOST, offer, watches=watches),
+        lambda resource: f"/whep/{session_id}/{HOST}/r/{resource}",
+    )
 
 
 async def _resource(request: Request, session_id: str, resource_id: str, site_id: str) -> Response:
