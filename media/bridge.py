@@ -87,6 +87,9 @@ def _configuration() -> RTCConfiguration:
     return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
+# Sequence numbers remembered per publisher track to drop duplicates (a power of two).
+_SEEN_SLOTS = 1024
+
 # Slots: what a subscriber track carries.
 PROGRAM = "program"  # the district hall's broadcast
 FLOOR = "floor"  # the hall that has the floor, switched by the chair
@@ -158,6 +161,7 @@ class PeerUpTrack(UpTrack):
         self._streams: dict[int, StreamStatistics] = {}
         self._nacks = NackGenerator() if self.kind == "video" else None
         self._remb = RemoteBitrateEstimator() if self.kind == "video" else None
+        self._seen: dict[int, list[int]] = {}  # media SSRC -> the last sequence numbers seen
         seams.take_over_receiver(self.receiver, self._on_receive, self._on_rtp)
 
     def _on_receive(self, parameters: RTCRtpReceiveParameters) -> None:
@@ -201,6 +205,15 @@ class PeerUpTrack(UpTrack):
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
         elif self.media_ssrc != packet.ssrc:
             self.media_ssrc = packet.ssrc
+
+        # A retransmission that crosses its late original: forward the sequence number once.
+        slot = packet.sequence_number & (_SEEN_SLOTS - 1)
+        seen = self._seen.get(packet.ssrc)
+        if seen is None:
+            seen = self._seen[packet.ssrc] = [-1] * _SEEN_SLOTS
+        if seen[slot] == packet.sequence_number:
+            return
+        seen[slot] = packet.sequence_number
 
         if self._nacks is not None and self._nacks.add(packet):
             # The bridge repairs its own link to the publisher, for every subscriber at once.

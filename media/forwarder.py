@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from .codecs import KeyframeTest
 from .history import PacketHistory
-from .rtp import build_packet, seq_add, seq_diff, ts_add, wrap_rtx
+from .rtp import RTP_HEADER, RTP_VERSION_BITS, seq_add, ts_add, wrap_rtx
 
 # Packets later than this many sequence numbers behind the newest are dropped, not forwarded.
 REORDER_WINDOW = 1000
+_pack_header = RTP_HEADER.pack
 
 
 @dataclass
@@ -92,22 +93,26 @@ class DownTrack:
                 return None
             self._awaiting_keyframe = False
             self._start_source(in_ssrc, seq, timestamp, now)
-        elif seq_diff(seq, self._first_in_seq) < 0:
+        # seq_diff(seq, first) inlined, as the others below: this runs per packet and subscriber.
+        since_first = ((seq - self._first_in_seq + 0x8000) & 0xFFFF) - 0x8000
+        if since_first < 0:
             return None  # older than where this subscriber started, or far too late to help
 
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        packet = build_packet(self.payload_type, marker, out_seq, out_ts, self.ssrc, payload)
+        second = self.payload_type | 0x80 if marker else self.payload_type
+        packet = _pack_header(RTP_VERSION_BITS, second, out_seq, out_ts, self.ssrc) + payload
         self.history.put(out_seq, packet)
-        if seq_diff(out_seq, self._highest_out_seq) > 0:
+        if ((out_seq - self._highest_out_seq + 0x8000) & 0xFFFF) - 0x8000 > 0:
             self._highest_out_seq = out_seq
             self.last_out_ts = out_ts
             self.last_out_time = now
-            if seq_diff(seq, self._first_in_seq) > REORDER_WINDOW:
+            if since_first > REORDER_WINDOW:
                 # Trail the newest packet so the signed comparison above never wraps.
                 self._first_in_seq = seq_add(seq, -REORDER_WINDOW)
-        self.stats.packets_sent += 1
-        self.stats.bytes_sent += len(packet)
+        stats = self.stats
+        stats.packets_sent += 1
+        stats.bytes_sent += len(packet)
         return packet
 
     def _start_source(self, in_ssrc: int, seq: int, timestamp: int, now: float) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpReceiveParameters,
@@ -22,6 +23,7 @@ from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import AnyRtcpPacket, RtpPacket
 
 AIORTC_VERSION = "1.16.0"
+_DTLS_CONNECTED = DtlsState.CONNECTED
 
 RtpHandler = Callable[[RtpPacket, int], Coroutine[Any, Any, None]]
 RtcpHandler = Callable[[AnyRtcpPacket], Coroutine[Any, Any, None]]
@@ -147,23 +149,32 @@ class RtpSink:
     SRTP session and writes to the nominated ICE pair's datagram transport directly.
     """
 
-    __slots__ = ("_dtls", "max_buffered")
+    __slots__ = ("_addr", "_dtls", "_pair", "_protect", "max_buffered")
 
     def __init__(self, dtls: RTCDtlsTransport, max_buffered: int = 256 * 1024) -> None:
         self._dtls = dtls
+        self._pair: Any = None
+        self._addr: tuple[str, int] | None = None
+        self._protect: Callable[[bytes], bytes] | None = None
         # Beyond this many bytes waiting in the socket's user-space buffer, drop rather than grow.
         self.max_buffered = max_buffered
 
     def send(self, packet: bytes) -> bool:
         """False when the packet was not sent (not connected yet, or the link is backed up)."""
         dtls = self._dtls
-        if dtls.state != "connected":
+        # The enum, not dtls.state, which formats a string on every call.
+        if dtls._state is not _DTLS_CONNECTED:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
+        pair = self._pair
         if pair is None:
-            return False
+            # Nominated once per connection: aiortc does no ICE restart.
+            pair = dtls.transport._connection._nominated.get(1)
+            if pair is None:
+                return False
+            self._pair, self._addr, self._protect = pair, pair.remote_addr, dtls._tx_srtp.protect
         transport = pair.protocol.transport
-        if transport is None or transport.get_write_buffer_size() > self.max_buffered:  # type: ignore[attr-defined]
+        if transport is None or transport.get_write_buffer_size() > self.max_buffered:
             return False
-        transport.sendto(dtls._tx_srtp.protect(packet), pair.remote_addr)
+        assert self._protect is not None
+        transport.sendto(self._protect(packet), self._addr)
         return True
