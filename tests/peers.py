@@ -159,25 +159,31 @@ class Viewer:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def frames(self) -> list[tuple[bytes, bool]]:
-        """Encoded VP8 frames reassembled from the packets received: (bytes, complete)."""
-        by_ts: dict[int, list[RtpPacket]] = {}
+        """Encoded VP8 frames reassembled from the packets received, retransmissions (RTX)
+        unwrapped into their places: (bytes, complete)."""
+        codecs = self.codecs.get("video", {})
+        media = next(c for c in codecs.values() if c.mimeType.lower() != "video/rtx")
+        by_ts: dict[int, dict[int, bytes]] = {}
+        markers: set[int] = set()
         order: list[int] = []
         for packet in self.packets["video"]:
+            seq, payload = packet.sequence_number, packet.payload
+            if codecs[packet.payload_type].mimeType.lower() == "video/rtx":
+                seq, payload = int.from_bytes(payload[:2], "big"), payload[2:]
             if packet.timestamp not in by_ts:
-                by_ts[packet.timestamp] = []
+                by_ts[packet.timestamp] = {}
                 order.append(packet.timestamp)
-            by_ts[packet.timestamp].append(packet)
-        codec = next(iter(self.codecs.get("video", {}).values()), None)
-        assert codec is not None
+            by_ts[packet.timestamp][seq] = payload
+            if packet.marker:
+                markers.add(packet.timestamp)
         out = []
         for ts in order:
-            packets = sorted(
-                {p.sequence_number: p for p in by_ts[ts]}.values(), key=lambda p: p.sequence_number
-            )
-            seqs = [p.sequence_number for p in packets]
+            packets = sorted(by_ts[ts].items())
+            seqs = [seq for seq, _ in packets]
             contiguous = all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
-            complete = contiguous and bool(packets[-1].marker)
-            data = b"".join(depayload(codec, p.payload) for p in packets)
+            starts = bool(packets[0][1][0] & 0x10)  # VP8 S bit: the frame's first packet
+            complete = contiguous and starts and ts in markers
+            data = b"".join(depayload(media, payload) for _, payload in packets)
             out.append((data, complete))
         return out
 
