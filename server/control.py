@@ -71,6 +71,7 @@ class Rooms:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._rooms: dict[str, Room] = {}
+        self._names: dict[str, dict[str, str]] = {}
 
     def get(self, session_id: str) -> Room:
         room = self._rooms.get(session_id)
@@ -83,8 +84,17 @@ class Rooms:
             self._rooms[session_id] = room
         return room
 
+    def names(self, session_id: str) -> dict[str, str]:
+        """Site id to the name the invite gave it."""
+        names = self._names.get(session_id)
+        if names is None:
+            names = {i.site_id: i.site_name for i in self._store.invites(session_id)}
+            self._names[session_id] = names
+        return names
+
     def discard(self, session_id: str) -> None:
         self._rooms.pop(session_id, None)
+        self._names.pop(session_id, None)
 
 
 class Participant:
@@ -107,15 +117,25 @@ class Participant:
 
 
 async def _publish(
-    bus: Bus, session_id: str, events: list[RoomEvent], bridge: Bridge | None = None
+    bus: Bus,
+    session_id: str,
+    events: list[RoomEvent],
+    bridge: Bridge | None = None,
+    names: dict[str, str] | None = None,
 ) -> None:
     for event in events:
-        if isinstance(event, FloorChanged) and bridge is not None:
-            # The floor slots follow the room: the speaking hall's feed goes to everyone.
-            bridge.set_floor(session_id, event.holder)
+        message = event_message(event)
+        if isinstance(event, FloorChanged):
+            if bridge is not None:
+                # The floor slots follow the room: the speaking hall's feed goes to everyone.
+                bridge.set_floor(session_id, event.holder)
+            # A commune page cannot list the other halls: tell it who speaks, by name.
+            if names is not None:
+                message["holder_name"] = names.get(event.holder or "")
+                message["previous_name"] = names.get(event.previous or "")
         elif isinstance(event, MuteChanged) and bridge is not None:
             bridge.set_muted(session_id, event.site, event.muted)
-        await bus.publish(topic(session_id), event_message(event))
+        await bus.publish(topic(session_id), message)
 
 
 async def control(websocket: WebSocket) -> None:
@@ -205,7 +225,7 @@ async def control(websocket: WebSocket) -> None:
                 continue
             try:
                 message = parse_client_message(text)
-                await _apply(me, message, room, store, bus, state.bridge)
+                await _apply(me, message, room, store, bus, state.bridge, rooms.names(session_id))
             except ProtocolError as exc:
                 await me.error(exc.code, exc.message)
             except RoomError as exc:
@@ -218,12 +238,22 @@ async def control(websocket: WebSocket) -> None:
             await relaying
         subscription.close()
         await _publish(
-            bus, session_id, room.disconnect(me.id, me.conn, time.monotonic()), state.bridge
+            bus,
+            session_id,
+            room.disconnect(me.id, me.conn, time.monotonic()),
+            state.bridge,
+            rooms.names(session_id),
         )
 
 
 async def _apply(
-    me: Participant, message: ClientMessage, room: Room, store: Store, bus: Bus, bridge: Bridge
+    me: Participant,
+    message: ClientMessage,
+    room: Room,
+    store: Store,
+    bus: Bus,
+    bridge: Bridge,
+    names: dict[str, str],
 ) -> None:
     allowed = HOST_MESSAGES if me.id == HOST else SITE_MESSAGES
     if not isinstance(message, allowed):
@@ -256,7 +286,7 @@ async def _apply(
         await bridge.close_site(me.session_id, message.site, "kicked")
     else:  # pragma: no cover - parse_client_message returns only the types above
         raise ProtocolError("unknown_type", "unknown message")
-    await _publish(bus, me.session_id, events, bridge)
+    await _publish(bus, me.session_id, events, bridge, names)
 
 
 def routes() -> list[BaseRoute]:

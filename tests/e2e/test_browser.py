@@ -6,64 +6,21 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser
 
 from tests.conftest import Server, free_port, start_server, stop_server
+from tests.e2e.conftest import video_state, wait_playing
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    # Host candidates as plain addresses inside the test namespace, not mDNS names.
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 SITES = [
     {"id": "nga-thanh", "name": "Xã Nga Thạnh"},
     {"id": "nga-hai", "name": "Xã Nga Hải"},
     {"id": "thi-tran", "name": "Thị trấn Nga Sơn"},
 ]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-async def _video_state(page: Page) -> dict[str, float]:
-    return await page.evaluate(
-        """() => { const v = document.querySelector('video');
-                   return {w: v.videoWidth, h: v.videoHeight, t: v.currentTime}; }"""
-    )
-
-
-async def _wait_playing(page: Page, within: float = 30) -> dict[str, float]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    state = await _video_state(page)
-    while loop.time() < deadline:
-        state = await _video_state(page)
-        if state["w"] > 0 and state["t"] > 0.5:
-            return state
-        await asyncio.sleep(0.25)
-    return state
 
 
 async def test_console_goes_live_and_three_commune_pages_play(
@@ -86,10 +43,10 @@ async def test_console_goes_live_and_three_commune_pages_play(
 
     await console.locator("#go-live").click()
     for page in communes:
-        first = await _wait_playing(page)
+        first = await wait_playing(page)
         assert first["w"] > 0 and first["t"] > 0.5, first
         await asyncio.sleep(1.0)
-        later = await _video_state(page)
+        later = await video_state(page)
         assert later["t"] > first["t"], "the picture must keep advancing"
 
     with server.admin() as client:
@@ -118,7 +75,7 @@ async def test_pages_come_back_by_themselves_after_a_server_restart(
         commune = await context.new_page()
         await commune.goto(session["invites"][0]["join_url"])
         await console.locator("#go-live").click()
-        assert (await _wait_playing(commune))["w"] > 0
+        assert (await wait_playing(commune))["w"] > 0
 
         stop_server(server)
         await asyncio.sleep(2)
@@ -132,9 +89,9 @@ async def test_pages_come_back_by_themselves_after_a_server_restart(
             await asyncio.sleep(0.5)
             sites = await _sites(server, session["id"])
         assert sites[0]["connected"] and sites[0]["packets_sent"] > 0, sites
-        before = await _video_state(commune)
+        before = await video_state(commune)
         await asyncio.sleep(1.5)
-        after = await _video_state(commune)
+        after = await video_state(commune)
         assert after["w"] > 0 and after["t"] > before["t"]
         await context.close()
     finally:
@@ -204,7 +161,7 @@ async def test_demo_broadcast_plays_in_a_commune_page(tmp_path: Path, browser: B
         assert join_url, "the demo printed no join link"
         page = await browser.new_page()
         await page.goto(join_url)
-        state = await _wait_playing(page)
+        state = await wait_playing(page)
         assert state["w"] == 640 and state["h"] == 360, state
         await page.close()
     finally:

@@ -79,6 +79,7 @@ async def test_a_commune_asks_the_chair_grants_and_takes_the_floor_back(server: 
         for ws in (host, one, two, three):
             floor = await receive(ws, "floor")
             assert (floor["holder"], floor["previous"]) == ("nga-hai", None)
+            assert floor["holder_name"] == "Xã Nga Hải"
         await host.send(json.dumps({"type": "take_back"}))
         for ws in (host, one, three):
             assert (await receive(ws, "floor"))["holder"] is None

@@ -2,9 +2,10 @@
 against a fake API.
 
 Every request of the page goes to Playwright's router: the pages and their files come from
-web/ with the headers the server sends (so the real Content-Security-Policy applies), and
-/api/ answers from a table. No server, no socket: what is checked is the pages' own logic —
-tokens, requests, times in the district's zone, the timeline, downloads, errors said plainly.
+web/ with the headers the server sends (so the real Content-Security-Policy applies), /api/
+answers from a table, and the control channel's WebSocket is answered with a welcome. No
+server, no socket: what is checked is the pages' own logic — tokens, requests, times in the
+district's zone, the timeline, downloads, errors said plainly.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, Page, Request, Route, WebSocketRoute, async_playwright
 
 from diemcau.server import pages
 
@@ -57,6 +58,28 @@ class FakeApi:
 
     answers: dict[tuple[str, str], Any] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    # The control channel: the room its welcome carries, and the messages the page sent.
+    room: dict[str, Any] = field(
+        default_factory=lambda: {
+            "present": [],
+            "requests": [],
+            "floor": None,
+            "muted": [],
+            "removed": [],
+            "headcounts": {},
+        }
+    )
+    messages: list[Any] = field(default_factory=list)
+
+    def control(self, ws: WebSocketRoute) -> None:
+        def received(text: str | bytes) -> None:
+            message = json.loads(text)
+            self.messages.append(message)
+            if message.get("type") == "hello":
+                welcome = {"type": "welcome", "session": session(), "room": self.room}
+                ws.send(json.dumps(welcome))
+
+        ws.on_message(received)
 
     def called(self, method: str, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]
@@ -130,6 +153,7 @@ async def open_page(browser: Browser, api: FakeApi, url: str, timezone: str = "U
         timezone_id=timezone, locale="vi-VN", accept_downloads=True, base_url=ORIGIN
     )
     await context.route("**/*", api.handle)
+    await context.route_web_socket(re.compile(r"/ws/"), api.control)
     page = await context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"error: {exc}"))
@@ -563,9 +587,19 @@ async def test_the_console_shows_people_and_opens_the_record(browser: Browser) -
     api.answers[("GET", "/api/sessions/s1/attendance")] = attendance_report(live=True)
     opened = await open_page(browser, api, "/console/s1#token=host-token")
     page = opened.page
-    await page.wait_for_selector("#sites tr")
+    await page.wait_for_selector("#sites tr", state="attached")
     assert await page.locator("#sites-count").text_content() == "1 / 2 điểm cầu đã kết nối"
     assert await page.locator("#people-count").text_content() == "Người dự: 36 / 75 (48%)"
+    # Each hall's tile: its state and the people it reported, of those expected.
+    tile = page.locator('#mosaic .tile[data-site="nga-thanh"]')
+    assert await tile.get_attribute("data-state") == "connected"
+    assert await tile.locator(".tile-people").text_content() == "36/40"
+    absent = page.locator('#mosaic .tile[data-site="nga-hai"]')
+    assert await absent.get_attribute("data-state") == "absent"
+    assert await absent.locator(".tile-state").text_content() == "Chưa tham gia"
+    assert api.messages[0] == {"type": "hello", "token": "host-token"}
+    # The connection details are folded away under the mosaic.
+    await page.locator(".site-details summary").click()
     cells = await page.locator("#sites tr").first.locator("td").all_text_contents()
     assert cells[1] == "36 / 40"
     link = page.locator("#attendance-link")

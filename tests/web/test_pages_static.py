@@ -25,6 +25,9 @@ PYPROJECT = WEB.parent / "pyproject.toml"
 # The pages, each with the module that drives it.
 PAGES = {"console.html": "console.js", "join.html": "join.js", "attendance.html": "attendance.js"}
 
+# Modules that speak a protocol and touch no DOM, so that they can be read (and reused) alone.
+PROTOCOL_MODULES = ["api.js", "whip.js", "control.js"]
+
 # Served files that are not the pages, with the type each must carry.
 STATIC_TYPES = {
     ".js": "text/javascript",
@@ -92,19 +95,21 @@ async def test_pages_are_served_with_their_headers(
 
 
 @pytest.mark.parametrize(
-    ("path", "camera"),
+    ("path", "devices"),
     [
-        ("/console/s-123", "camera=(self)"),
-        ("/join/s-1/a", "camera=()"),
-        ("/attendance", "camera=()"),
+        ("/console/s-123", "(self)"),
+        # A hall sends its own camera and microphone (its return feed) to the meeting.
+        ("/join/s-1/a", "(self)"),
+        ("/attendance", "()"),
     ],
 )
-async def test_only_the_console_may_use_the_camera(
-    client: httpx.AsyncClient, path: str, camera: str
+async def test_only_the_halls_pages_may_use_the_camera_and_microphone(
+    client: httpx.AsyncClient, path: str, devices: str
 ) -> None:
     response = await client.get(path)
     permissions = [p.strip() for p in response.headers["permissions-policy"].split(",")]
-    assert camera in permissions
+    assert f"camera={devices}" in permissions
+    assert f"microphone={devices}" in permissions
     assert "geolocation=()" in permissions
 
 
@@ -224,14 +229,51 @@ def test_every_module_is_type_checked() -> None:
         assert script.read_text(encoding="utf-8").startswith("// @ts-check\n"), script.name
 
 
+def imported(module: str) -> list[str]:
+    """The module and every module it imports, directly or not."""
+    found = [module]
+    for name in found:
+        source = (WEB / "js" / name).read_text(encoding="utf-8")
+        for target in re.findall(r"""from\s+'\./([\w.-]+\.js)'""", source):
+            if target not in found:
+                found.append(target)
+    return found
+
+
 def test_the_modules_reach_only_elements_their_page_has() -> None:
     # $('id') and getElementById('id'): a misspelt id would be null at run time.
     for page, module in PAGES.items():
         ids = set(re.findall(r'\bid="([^"]+)"', (WEB / page).read_text(encoding="utf-8")))
-        source = (WEB / "js" / module).read_text(encoding="utf-8")
-        wanted = set(re.findall(r"""(?:\$|getElementById)\(\s*'([\w-]+)'\s*\)""", source))
-        assert wanted, module
-        assert sorted(wanted - ids) == [], module
+        for name in imported(module):
+            source = (WEB / "js" / name).read_text(encoding="utf-8")
+            wanted = set(re.findall(r"""(?:\$|getElementById)\(\s*'([\w-]+)'\s*\)""", source))
+            assert wanted or name != module, module
+            assert sorted(wanted - ids) == [], (page, name)
+
+
+def test_the_pages_of_the_meeting_use_the_control_channel_module() -> None:
+    assert "control.js" in imported("console.js")
+    assert "control.js" in imported("join.js")
+    assert "mosaic.js" in imported("console.js")
+    assert "mosaic.js" not in imported("join.js")
+
+
+@pytest.mark.parametrize("module", PROTOCOL_MODULES)
+def test_protocol_modules_touch_no_dom(module: str) -> None:
+    source = (WEB / "js" / module).read_text(encoding="utf-8")
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)  # comments may speak of it
+    for name in ("document", "window", "HTMLElement", "querySelector", "innerHTML"):
+        assert re.search(rf"\b{name}\b", code) is None, (module, name)
+    # Only what the protocol needs from the page is imported.
+    assert set(imported(module)) <= set(PROTOCOL_MODULES), module
+
+
+def test_the_control_channel_never_puts_the_token_in_the_address() -> None:
+    source = (WEB / "js" / "control.js").read_text(encoding="utf-8")
+    assert "type: 'hello', token" in source
+    url_builder = source[source.index("export function controlUrl") :]
+    url_builder = url_builder[: url_builder.index("\n}\n")]
+    assert "token" not in url_builder
 
 
 def test_the_new_words_of_attendance_are_translated() -> None:
@@ -243,3 +285,32 @@ def test_the_new_words_of_attendance_are_translated() -> None:
     # Multi-line tips break at the same places in both languages.
     for key in (k for k in vi if k.startswith("timeline.tip_")):
         assert vi[key].count("\n") == en[key].count("\n") == 1, key
+
+
+def test_the_words_of_the_meeting_are_translated() -> None:
+    vi, en = catalog("vi"), catalog("en")
+    # The hall's one button, and what its page says while it has the floor.
+    assert vi["floor.request"] == "Xin phát biểu" and en["floor.request"] == "Ask to speak"
+    assert vi["floor.on_air"] == "ĐANG PHÁT BIỂU" and en["floor.on_air"] == "ON AIR"
+    assert vi["floor.cancel"] == "Hủy xin phát biểu"
+    # The chair's buttons.
+    assert vi["chair.grant"] == "Cho phát biểu"
+    assert vi["floor.take_back"] == "Lấy lại quyền phát biểu"
+    assert vi["chair.mute"] == "Tắt micrô" and vi["chair.unmute"] == "Bật micrô"
+    assert vi["chair.remove"] == "Mời rời hội nghị"
+    # A tile's states, in words as well as colours.
+    assert [vi[f"tile.{state}"] for state in ("connected", "reconnecting", "absent")] == [
+        "Đã kết nối",
+        "Đang kết nối lại",
+        "Chưa tham gia",
+    ]
+    assert [en[f"tile.{state}"] for state in ("connected", "reconnecting", "absent")] == [
+        "Connected",
+        "Reconnecting",
+        "Not joined",
+    ]
+    # A removed hall is told so, not that its link is wrong.
+    assert vi["join.removed"] != vi["join.invalid"]
+    assert "mời rời" in vi["join.removed"]
+    namespaces_used = {key.split(".", 1)[0] for key in keys_used()}
+    assert {"floor", "chair", "tile", "uplink", "channel", "remove"} <= namespaces_used

@@ -1,10 +1,16 @@
 // @ts-check
 /**
- * The district hall's console: preview the camera, go live over WHIP, watch the sites, end.
+ * The district hall's console: preview the camera, go live over WHIP, watch the halls in the
+ * mosaic, chair the meeting (the floor, requests, mutes, removals), end.
  *
  * Going live is an intent: once the operator has pressed "Phát trực tiếp", a broken
  * connection (network, server restart) is made again with backoff until the session ends,
  * and a reload of the tab resumes it.
+ *
+ * The meeting runs from the moment the page opens, live or not: the control channel
+ * (control.js) tells who is here, who asks for the floor and who has it; the mosaic
+ * (mosaic.js) plays each hall's camera; the floor player plays the hall that has the floor,
+ * picture and sound, so that the district hall hears it through its loudspeakers.
  */
 
 import {ApiError, SessionApi} from './api.js';
@@ -12,11 +18,17 @@ import {
     applyI18n, bindLanguageButtons, formatBytes, formatDateTime, formatDuration, formatNumber,
     formatPercent, formatTime, hasText, initI18n, onLanguageChange, t,
 } from './i18n.js';
+import {ControlChannel, controlUrl} from './control.js';
+import {arrange, Mosaic, qualityText, stateText as tileStateText} from './mosaic.js';
 import {forgetToken, takeToken} from './token.js';
-import {backoff, publish, WhipError} from './whip.js';
+import {backoff, play, publish, ReconnectingSession, receivedBy, WhipError} from './whip.js';
 
 /** How often the sites list is asked for, in ms. */
 const SITES_INTERVAL = 2000;
+/** How long a refusal of the chair's action stays on screen, in ms. */
+const CHAIR_PROBLEM_SHOWN = 8000;
+/** The floor shows a picture while frames arrived this recently, in ms. */
+const FLOOR_PICTURE_WINDOW = 3000;
 /** How long 'disconnected' may last before publishing is started afresh, in ms. */
 const DISCONNECTED_GRACE = 4000;
 
@@ -59,6 +71,10 @@ const resolutionSelect = /** @type {HTMLSelectElement} */ ($('resolution'));
 const codecSelect = /** @type {HTMLSelectElement} */ ($('codec'));
 const levelMeter = /** @type {HTMLMeterElement} */ ($('level'));
 const confirmDialog = /** @type {HTMLDialogElement} */ ($('confirm-end'));
+const floorVideo = /** @type {HTMLVideoElement} */ ($('floor-video'));
+const spotlight = /** @type {HTMLDialogElement} */ ($('spotlight'));
+const spotlightVideo = /** @type {HTMLVideoElement} */ ($('spotlight-video'));
+const removeDialog = /** @type {HTMLDialogElement} */ ($('confirm-remove'));
 
 /** @type {SessionApi|null} */
 let api = null;
@@ -100,6 +116,38 @@ let sitesReport = null;
 const sitesFreshness = {at: 0, failing: false};
 /** @type {Map<string, HTMLTableRowElement>} */
 const siteRows = new Map();
+
+/** @type {ControlChannel|null} */
+let channel = null;
+/** @type {Mosaic|null} */
+let mosaic = null;
+/** @type {ReconnectingSession|null} the floor as the district hall receives it */
+let floorPlayer = null;
+/** The floor's flow: frames decoded so far, and when they last advanced (ms). */
+const floorFlow = {frames: 0, pictureAt: 0};
+/** True when the browser would not play the floor's sound before a click. */
+let floorSoundBlocked = false;
+/** @type {string|null} the hall shown enlarged */
+let spotlightSite = null;
+/** @type {string|null} the hall the chair is asked to confirm removing */
+let removing = null;
+/**
+ * The chair's last refused action, in words, and until when it shows (ms).
+ * @type {{key: string, vars?: Record<string, string|number>, until: number}|null}
+ */
+let chairProblem = null;
+/** Halls seen connected since this page opened: one that is not any more is reconnecting. */
+const everConnected = new Set();
+/**
+ * Headcounts as last changed, by either source: the sites list (with the time it gives) or
+ * the control channel (at once).
+ */
+const headcounts = {
+    /** @type {Map<string, number|null>} */
+    shown: new Map(),
+    /** @type {Map<string, string|null>} the sites list's headcount_at, as last seen */
+    listedAt: new Map(),
+};
 
 /** Outbound measures from getStats(), the previous sample kept to make rates. */
 const outbound = {
@@ -151,10 +199,15 @@ async function main() {
         renderDeviceLists();
         render();
         renderSites();
+        mosaic?.render();
     });
     restoreChoices();
     bindControls();
-    window.addEventListener('pagehide', () => media?.stop());
+    bindChair();
+    window.addEventListener('pagehide', () => {
+        void media?.stop();
+        stopMeeting();
+    });
 
     if (!sessionId || !token) {
         phase = 'invalid';
@@ -170,8 +223,11 @@ async function main() {
         await new Promise(resolve => setTimeout(resolve, 5000));
     }
     render();
+    if (phase === 'ready')
+        startMeeting();
     void pollSites(sessionApi);
     setInterval(() => void sampleOutbound(), 1000);
+    setInterval(() => void sampleFloor(), 1000);
     setInterval(updateLevel, 100);
     if (phase === 'ready') {
         await startCamera();
@@ -590,6 +646,7 @@ async function endSession() {
 function toEnded() {
     stopLive();
     stopCamera();
+    stopMeeting();
     phase = 'ended';
     if (api)
         void refreshMe(api);
@@ -621,6 +678,7 @@ async function pollSites(api) {
     try {
         const report = await api.sites();
         sitesReport = report;
+        takeListedHeadcounts(report);
         sitesFreshness.at = Date.now();
         sitesFreshness.failing = false;
         if (me && report.state !== me.session.state) {
@@ -635,6 +693,7 @@ async function pollSites(api) {
         if (e instanceof ApiError && e.invalidLink) {
             stopLive();
             stopCamera();
+            stopMeeting();
             phase = 'invalid';
             render();
             return;
@@ -649,6 +708,9 @@ function renderSites() {
     const report = sitesReport;
     const body = $('sites');
     const sites = report ? report.sites : [];
+    const infos = tileInfos();
+    mosaic?.update(infos);
+    renderMeeting();
     const seen = new Set();
     for (const site of sites) {
         seen.add(site.site);
@@ -667,10 +729,12 @@ function renderSites() {
         }
     }
     const totals = sitesTotals(report);
+    // Connected as the tiles say: the hall's page is open, or its player is.
+    const connected = channel ? infos.filter(info => info.state === 'connected').length : totals.connected;
     setText($('sites-count'), report
-        ? t('sites.count', {connected: totals.connected, total: totals.invited})
+        ? t('sites.count', {connected, total: totals.invited})
         : t('sites.loading'));
-    $('sites-count').dataset.all = String(totals.invited > 0 && totals.connected === totals.invited);
+    $('sites-count').dataset.all = String(totals.invited > 0 && connected === totals.invited);
     const people = $('people-count');
     const reported = sites.some(site => typeof site.headcount === 'number');
     setText(people, !report ? '' : reported
@@ -780,6 +844,499 @@ function fillSiteRow(row, site) {
     setText(row.cells[3], formatNumber(site.connections || 0));
     setText(row.cells[4], formatNumber(site.packets_sent || 0));
     setText(row.cells[5], formatBytes(site.bytes_sent || 0));
+}
+
+// ---- the meeting: control channel, mosaic, floor ----
+
+/** Opens the control channel, the mosaic's players and the floor player. */
+function startMeeting() {
+    if (!token || channel)
+        return;
+    const session = encodeURIComponent(sessionId);
+    channel = new ControlChannel(controlUrl(sessionId, location.href), token);
+    channel.addEventListener('statechange', channelChanged);
+    channel.addEventListener('message', event => {
+        heard(/** @type {CustomEvent} */ (event).detail);
+    });
+    channel.start();
+    mosaic = new Mosaic($('mosaic'), {
+        url: site => `/whep/${session}/host/uplink/${encodeURIComponent(site)}`,
+        token,
+        onOpen: openSpotlight,
+    });
+    const player = new ReconnectingSession(() => play(`/whep/${session}/host/floor`, token));
+    player.addEventListener('session', () => attachFloor(player));
+    player.addEventListener('statechange', renderMeeting);
+    floorPlayer = player;
+    player.start();
+    renderSites();
+}
+
+/** Closes them all: the session ended, the link is invalid, or the page goes away. */
+function stopMeeting() {
+    channel?.stop();
+    mosaic?.stop();
+    floorPlayer?.stop();
+    floorPlayer = null;
+    floorVideo.srcObject = null;
+    closeSpotlight();
+}
+
+function channelChanged() {
+    const end = channel ? channel.end : null;
+    if (end === 'ended' && phase === 'ready') {
+        toEnded();
+    } else if ((end === 'unauthorized' || end === 'forbidden') && phase === 'ready') {
+        stopLive();
+        stopCamera();
+        stopMeeting();
+        forgetToken(tokenKey);
+        phase = 'invalid';
+    }
+    render();
+    renderSites();
+}
+
+/**
+ * One message of the control channel (the room copy is already updated).
+ * @param {any} message
+ */
+function heard(message) {
+    switch (message.type) {
+    case 'welcome':
+        for (const participant of channel ? channel.room.present : [])
+            everConnected.add(participant);
+        if (me && message.session && message.session.state !== me.session.state)
+            sessionChanged(message.session.state);
+        break;
+    case 'presence':
+        if (message.present)
+            everConnected.add(message.participant);
+        break;
+    case 'headcount':
+        headcounts.shown.set(message.site, message.present);
+        break;
+    case 'session':
+        sessionChanged(message.state);
+        break;
+    case 'error':
+        chairProblem = {
+            key: chairErrorKey(message.code),
+            vars: {message: message.message || message.code || ''},
+            until: Date.now() + CHAIR_PROBLEM_SHOWN,
+        };
+        setTimeout(renderMeeting, CHAIR_PROBLEM_SHOWN + 50);
+        break;
+    }
+    renderSites();
+}
+
+/**
+ * The session went live or ended, as the channel says (the sites poll would say it later).
+ * @param {string} state
+ */
+function sessionChanged(state) {
+    if (!me || phase !== 'ready')
+        return;
+    if (state === 'ended') {
+        toEnded();
+    } else if (state === 'live' && me.session.state !== 'live') {
+        me.session.state = 'live';
+        if (api)
+            void refreshMe(api);
+    }
+    render();
+}
+
+/**
+ * @param {string} code
+ * @returns {string}
+ */
+function chairErrorKey(code) {
+    switch (code) {
+    case 'not_present':
+        return 'chair.error_not_present';
+    case 'has_floor':
+        return 'chair.error_has_floor';
+    case 'no_floor':
+        return 'chair.error_no_floor';
+    case 'removed':
+        return 'chair.error_removed';
+    case 'rate_limited':
+        return 'chair.error_rate';
+    default:
+        return 'chair.error';
+    }
+}
+
+/**
+ * Sends one of the chair's messages, or says why it can't.
+ * @param {Record<string, unknown> & {type: string}} message
+ */
+function chair(message) {
+    if (!channel || !channel.send(message)) {
+        chairProblem = {key: 'chair.offline', until: Date.now() + CHAIR_PROBLEM_SHOWN};
+        setTimeout(renderMeeting, CHAIR_PROBLEM_SHOWN + 50);
+    } else {
+        chairProblem = null;
+    }
+    renderMeeting();
+}
+
+/**
+ * What each tile shows, from the sites list and the room.
+ * @returns {import('./mosaic.js').TileInfo[]}
+ */
+function tileInfos() {
+    const sites = sitesReport ? sitesReport.sites : [];
+    const room = channel ? channel.room : null;
+    return sites.map(site => {
+        const removed = room ? room.removed.has(site.site) : false;
+        const connected = !removed && ((room ? room.present.has(site.site) : false) || site.connected);
+        if (connected)
+            everConnected.add(site.site);
+        /** @type {import('./mosaic.js').TileState} */
+        const state = removed ? 'removed'
+            : connected ? 'connected'
+            : everConnected.has(site.site) || site.connections > 0 ? 'reconnecting'
+            : 'absent';
+        const counted = headcounts.shown.get(site.site);
+        return {
+            site: site.site,
+            name: site.name,
+            kindText: hasText(`kind.${site.kind}`) ? t(`kind.${site.kind}`) : site.kind || '',
+            expected: site.expected || 0,
+            state,
+            headcount: typeof counted === 'number' ? counted : null,
+            floor: room ? room.floor === site.site : false,
+            request: room ? room.requestPosition(site.site) : 0,
+            muted: room ? room.muted.has(site.site) : false,
+        };
+    });
+}
+
+/**
+ * Takes the headcounts of the sites list where they changed since it was last seen.
+ * @param {import('./api.js').SitesReport} report
+ */
+function takeListedHeadcounts(report) {
+    for (const site of report.sites) {
+        const at = site.headcount_at ?? null;
+        if (headcounts.listedAt.has(site.site) && headcounts.listedAt.get(site.site) === at)
+            continue;
+        headcounts.listedAt.set(site.site, at);
+        headcounts.shown.set(site.site, typeof site.headcount === 'number' ? site.headcount : null);
+    }
+}
+
+/**
+ * @param {string} site
+ * @returns {string} the hall's name, or its id while the sites list has not come
+ */
+function siteName(site) {
+    const listed = sitesReport ? sitesReport.sites.find(s => s.site === site) : null;
+    return listed ? listed.name : site;
+}
+
+/**
+ * A new floor connection: play it, with sound.
+ * @param {ReconnectingSession} player
+ */
+function attachFloor(player) {
+    floorFlow.frames = 0;
+    floorFlow.pictureAt = 0;
+    floorVideo.srcObject = player.session ? player.session.stream : null;
+    void playFloor();
+}
+
+/** Plays the floor with its sound, or muted until a click if the browser insists. */
+async function playFloor() {
+    floorVideo.muted = false;
+    try {
+        await floorVideo.play();
+        floorSoundBlocked = false;
+    } catch (e) {
+        if (e instanceof DOMException && e.name === 'NotAllowedError') {
+            floorSoundBlocked = true;
+            floorVideo.muted = true;
+            void floorVideo.play().catch(() => {});
+        }
+    }
+    renderMeeting();
+}
+
+/** Every second: whether the floor brings a picture. */
+async function sampleFloor() {
+    const session = floorPlayer ? floorPlayer.session : null;
+    if (!session || session.state !== 'connected')
+        return;
+    try {
+        const counts = await receivedBy(session.pc.getReceivers());
+        if (counts.video.frames > floorFlow.frames)
+            floorFlow.pictureAt = Date.now();
+        floorFlow.frames = counts.video.frames;
+    } catch {
+        // Closed meanwhile.
+    }
+    renderMeeting();
+}
+
+/**
+ * The floor's inbound bytes and packets by kind, as the district hall receives them; null
+ * while there is no floor connection. For people checking the sound, and for the tests.
+ * @returns {Promise<{video: import('./whip.js').ReceivedCounts, audio: import('./whip.js').ReceivedCounts}|null>}
+ */
+async function floorStats() {
+    const session = floorPlayer ? floorPlayer.session : null;
+    return session ? receivedBy(session.pc.getReceivers()) : null;
+}
+
+/** The floor panel, the requests, the spotlight. */
+function renderMeeting() {
+    renderChannel();
+    renderFloor();
+    renderRequests();
+    renderSpotlight();
+}
+
+function renderChannel() {
+    const line = $('channel');
+    const state = channel ? channel.state : 'closed';
+    line.dataset.state = state;
+    /** @type {string} */
+    let text;
+    switch (state) {
+    case 'open':
+        text = t('channel.open');
+        break;
+    case 'waiting':
+        text = t('channel.waiting', {
+            seconds: Math.max(1, Math.ceil(((channel ? channel.retryAt : 0) - Date.now()) / 1000)),
+        });
+        break;
+    case 'connecting':
+        text = t('channel.connecting');
+        break;
+    default:
+        text = t('channel.closed');
+    }
+    setText(line, text);
+}
+
+function renderFloor() {
+    const room = channel ? channel.room : null;
+    const holder = room ? room.floor : null;
+    const open = channel !== null && channel.isOpen;
+    const picture = holder !== null && Date.now() - floorFlow.pictureAt < FLOOR_PICTURE_WINDOW;
+    const now = $('floor-now');
+    now.dataset.holder = String(holder !== null);
+    now.dataset.picture = String(picture);
+    setText($('floor-holder'), holder
+        ? t('floor.holder', {site: siteName(holder)})
+        : t('floor.nobody'));
+    const empty = $('floor-empty');
+    setText(empty, picture ? '' : holder ? t('floor.waiting_picture') : t('floor.nobody_detail'));
+    empty.hidden = picture;
+    $('floor-tag').hidden = holder === null;
+    const takeBack = /** @type {HTMLButtonElement} */ ($('take-back'));
+    takeBack.hidden = holder === null;
+    takeBack.disabled = !open;
+    const mute = /** @type {HTMLButtonElement} */ ($('floor-mute'));
+    const muted = holder !== null && room !== null && room.muted.has(holder);
+    mute.hidden = holder === null;
+    mute.disabled = !open;
+    mute.dataset.muted = String(muted);
+    setText(mute, muted ? t('chair.unmute') : t('chair.mute'));
+    $('floor-sound').hidden = !floorSoundBlocked;
+
+    const problem = $('floor-error');
+    const shown = chairProblem && chairProblem.until > Date.now() ? chairProblem : null;
+    setText(problem, shown ? t(shown.key, shown.vars) : '');
+    problem.hidden = !shown;
+}
+
+function renderRequests() {
+    const room = channel ? channel.room : null;
+    const requests = room ? room.requests : [];
+    const open = channel !== null && channel.isOpen;
+    const list = $('requests');
+    /** @type {Map<string, HTMLElement>} */
+    const rows = new Map();
+    for (const row of /** @type {HTMLElement[]} */ ([...list.children]))
+        rows.set(row.dataset.site || '', row);
+    /** @type {HTMLElement[]} */
+    const order = [];
+    requests.forEach((site, index) => {
+        const row = rows.get(site) || requestRow(site);
+        rows.delete(site);
+        order.push(row);
+        const [place, name, grant] = /** @type {HTMLElement[]} */ ([...row.children]);
+        setText(place, formatNumber(index + 1));
+        setText(name, siteName(site));
+        setText(grant, t('chair.grant'));
+        /** @type {HTMLButtonElement} */ (grant).disabled = !open;
+        grant.setAttribute('aria-label', t('chair.grant_site', {site: siteName(site)}));
+    });
+    for (const row of rows.values())
+        row.remove();
+    arrange(list, order); // in the order of the queue
+    setText($('requests-count'), requests.length ? `(${formatNumber(requests.length)})` : '');
+    $('requests-empty').hidden = requests.length > 0;
+}
+
+/**
+ * A row of the queue: its place, the hall (opens its tile), and the grant button.
+ * @param {string} site
+ * @returns {HTMLElement}
+ */
+function requestRow(site) {
+    const row = document.createElement('li');
+    row.dataset.site = site;
+    const place = document.createElement('span');
+    place.className = 'request-place';
+    const name = document.createElement('button');
+    name.type = 'button';
+    name.className = 'request-name';
+    name.addEventListener('click', () => openSpotlight(site));
+    const grant = document.createElement('button');
+    grant.type = 'button';
+    grant.className = 'button primary request-grant';
+    grant.addEventListener('click', () => chair({type: 'grant', site}));
+    row.append(place, name, grant);
+    return row;
+}
+
+/**
+ * Shows one hall enlarged, with the chair's buttons for it.
+ * @param {string} site
+ */
+function openSpotlight(site) {
+    spotlightSite = site;
+    if (!spotlight.open)
+        spotlight.show();
+    renderSpotlight();
+    $('spotlight-close').focus();
+}
+
+function closeSpotlight() {
+    spotlightSite = null;
+    spotlightVideo.srcObject = null;
+    if (spotlight.open)
+        spotlight.close();
+}
+
+function renderSpotlight() {
+    const site = spotlightSite;
+    const tile = site && mosaic ? mosaic.tile(site) : undefined;
+    if (!site || !tile) {
+        if (spotlight.open)
+            closeSpotlight();
+        return;
+    }
+    const info = tile.info;
+    const open = channel !== null && channel.isOpen;
+    setText($('spotlight-name'), info.kindText ? `${info.name} · ${info.kindText}` : info.name);
+    const state = $('spotlight-state');
+    state.dataset.state = info.state;
+    setText(state, tileStateText(info.state));
+    if (spotlightVideo.srcObject !== tile.stream) {
+        spotlightVideo.srcObject = tile.stream;
+        if (tile.stream)
+            void spotlightVideo.play().catch(() => {});
+    }
+    const picture = tile.hasPicture && info.state !== 'removed';
+    const empty = $('spotlight-empty');
+    setText(empty, picture ? '' : info.state === 'connected' ? t('tile.no_picture')
+        : tileStateText(info.state));
+    empty.hidden = picture;
+    const details = [
+        t('tile.people_long', {
+            headcount: typeof info.headcount === 'number' ? formatNumber(info.headcount) : '—',
+            expected: formatNumber(info.expected),
+        }),
+        t('tile.quality_long', {quality: qualityText(tile.link)}),
+    ];
+    if (info.request)
+        details.push(t('tile.request', {n: info.request}));
+    setText($('spotlight-details'), details.join(' · '));
+    const grant = /** @type {HTMLButtonElement} */ ($('spotlight-grant'));
+    grant.dataset.action = info.floor ? 'take_back' : 'grant';
+    setText(grant, info.floor ? t('floor.take_back') : t('chair.grant'));
+    grant.disabled = !open || info.state === 'removed';
+    const mute = /** @type {HTMLButtonElement} */ ($('spotlight-mute'));
+    setText(mute, info.muted ? t('chair.unmute') : t('chair.mute'));
+    mute.dataset.muted = String(info.muted);
+    mute.disabled = !open || info.state === 'removed';
+    /** @type {HTMLButtonElement} */ ($('spotlight-remove')).disabled = !open || info.state === 'removed';
+}
+
+/**
+ * Asks the chair to confirm removing a hall.
+ * @param {string} site
+ */
+function askRemove(site) {
+    removing = site;
+    setText($('remove-title'), t('remove.title', {site: siteName(site)}));
+    if (typeof removeDialog.showModal === 'function')
+        removeDialog.showModal();
+    else if (window.confirm(`${t('remove.title', {site: siteName(site)})}\n${t('remove.text')}`))
+        confirmRemove();
+}
+
+function confirmRemove() {
+    const site = removing;
+    removing = null;
+    if (removeDialog.open)
+        removeDialog.close();
+    if (site) {
+        chair({type: 'remove', site});
+        if (spotlightSite === site)
+            closeSpotlight();
+    }
+}
+
+function bindChair() {
+    $('take-back').addEventListener('click', () => chair({type: 'take_back'}));
+    $('floor-mute').addEventListener('click', () => {
+        const holder = channel ? channel.room.floor : null;
+        if (holder)
+            chair({type: 'mute', site: holder, muted: $('floor-mute').dataset.muted !== 'true'});
+    });
+    $('floor-sound').addEventListener('click', () => void playFloor());
+    $('spotlight-close').addEventListener('click', closeSpotlight);
+    $('spotlight-grant').addEventListener('click', () => {
+        if (!spotlightSite)
+            return;
+        if ($('spotlight-grant').dataset.action === 'take_back')
+            chair({type: 'take_back'});
+        else
+            chair({type: 'grant', site: spotlightSite});
+    });
+    $('spotlight-mute').addEventListener('click', () => {
+        if (spotlightSite)
+            chair({type: 'mute', site: spotlightSite, muted: $('spotlight-mute').dataset.muted !== 'true'});
+    });
+    $('spotlight-remove').addEventListener('click', () => {
+        if (spotlightSite)
+            askRemove(spotlightSite);
+    });
+    $('remove-cancel').addEventListener('click', () => {
+        removing = null;
+        removeDialog.close();
+    });
+    $('remove-ok').addEventListener('click', confirmRemove);
+    document.addEventListener('keydown', event => {
+        if (event.key === 'Escape' && spotlight.open && !removeDialog.open && !confirmDialog.open)
+            closeSpotlight();
+    });
+    // A click anywhere lets the browser play the floor's sound.
+    document.addEventListener('pointerdown', () => {
+        if (floorSoundBlocked)
+            void playFloor();
+    }, {passive: true});
+    setInterval(renderChannel, 1000);
+    // For people checking the sound from the browser's console, and for the tests.
+    Object.assign(window, {diemcau: {floorStats}});
 }
 
 // ---- outbound measures ----

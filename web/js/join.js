@@ -9,6 +9,16 @@
  *
  * The hall also reports how many people are present (and corrects it) from a small button
  * in the toolbar, which hides with the toolbar while the broadcast plays.
+ *
+ * The hybrid meeting: from the moment it joins, the page also sends the hall's camera (small,
+ * at a low bitrate) and its microphone, silent until the chair gives the hall the floor, over
+ * WHIP to /whip/{session}/{site}; with no camera it still joins and receives. One button asks
+ * for the floor ("Xin phát biểu") over the control channel (control.js). While another hall
+ * has the floor, its picture shows beside the broadcast and its sound plays; while this hall
+ * has it, the page says plainly that it is on air.
+ *
+ * The return feed's size and bitrate come from the link's query, e.g. ?camera=180&kbps=200:
+ * camera 180, 270 or 360 (lines; 640x360 unless said), kbps 100 to 1000 (300 unless said).
  */
 
 import {ApiError, SessionApi} from './api.js';
@@ -16,8 +26,9 @@ import {
     applyI18n, bindLanguageButtons, formatDateTime, formatNumber, formatTime, initI18n,
     onLanguageChange, t,
 } from './i18n.js';
+import {ControlChannel, controlUrl} from './control.js';
 import {forgetToken, takeToken} from './token.js';
-import {backoff, play, WhipError} from './whip.js';
+import {backoff, play, publish, ReconnectingSession, receivedBy, WhipError} from './whip.js';
 
 /** How often to ask the server about the session, in ms. */
 const POLL_INTERVAL = 5000;
@@ -38,13 +49,30 @@ const HEADCOUNT_NOTICE = 5000;
 /** The largest count the server takes. */
 const HEADCOUNT_MAX = 1_000_000;
 
+/** The return feed's sizes, by lines. */
+const UPLINK_SIZES = /** @type {Record<string, {width: number, height: number}>} */ ({
+    180: {width: 320, height: 180},
+    270: {width: 480, height: 270},
+    360: {width: 640, height: 360},
+});
+/** The return feed's bitrate limits, kbit/s. */
+const UPLINK_KBPS = {min: 100, max: 1000, default: 300};
+/** The return feed's frame rate: a hall, not a sports field. */
+const UPLINK_FPS = 15;
+
 /**
- * What the page shows in its card. The last four are final: nothing is tried any more.
- * @typedef {'loading'|'unreachable'|'scheduled'|'live'|'ended'|'invalid'|'not_found'|'unsupported'} Phase
+ * What the page shows in its card. The last five are final: nothing is tried any more.
+ * 'removed': the chair removed this hall from the session (or its invitation was withdrawn).
+ * @typedef {'loading'|'unreachable'|'scheduled'|'live'|'ended'|'invalid'|'not_found'|'unsupported'|'removed'} Phase
  */
 
 /** @type {ReadonlySet<Phase>} */
-const FINAL = new Set(['ended', 'invalid', 'not_found', 'unsupported']);
+const FINAL = new Set(['ended', 'invalid', 'not_found', 'unsupported', 'removed']);
+
+/**
+ * Why the hall sends no camera or microphone: the keys of the 'uplink.*' messages.
+ * @typedef {'starting'|'denied'|'none'|'insecure'|'failed'} DeviceProblem
+ */
 
 const [sessionId, siteId] = location.pathname.split('/').slice(2, 4).map(part => {
     try {
@@ -59,6 +87,8 @@ const token = takeToken(tokenKey);
 /** @param {string} id */
 const $ = id => /** @type {HTMLElement} */ (document.getElementById(id));
 const video = /** @type {HTMLVideoElement} */ ($('video'));
+const floorVideo = /** @type {HTMLVideoElement} */ ($('floor-video'));
+const selfVideo = /** @type {HTMLVideoElement} */ ($('self-video'));
 const headcountDialog = /** @type {HTMLDialogElement} */ ($('headcount'));
 const headcountInput = /** @type {HTMLInputElement} */ ($('headcount-input'));
 
@@ -104,6 +134,26 @@ const flow = {frames: 0, audioBytes: 0, lastAt: 0, flowingSince: 0, deadline: In
 /** Set when the browser refused to play with sound until someone clicks. */
 let muted = false;
 
+/** @type {ControlChannel|null} */
+let channel = null;
+/** Whether a request or its cancellation was just sent, until the queue says. */
+let requestSent = false;
+/** The floor's flow: frames decoded so far, and when they last advanced (ms). */
+const floorFlow = {frames: 0, pictureAt: 0};
+
+/**
+ * The hall's return feed: its camera and microphone, and the connection that sends them.
+ */
+const uplink = {
+    /** @type {MediaStream|null} */
+    stream: null,
+    /** @type {ReconnectingSession|null} */
+    sender: null,
+    started: false,
+    /** @type {DeviceProblem|null} */
+    problem: null,
+};
+
 /** When the pointer or keyboard was last used (ms): controls hide after IDLE_AFTER. */
 let lastActivity = Date.now();
 
@@ -131,8 +181,14 @@ async function main() {
     bindLanguageButtons(document);
     onLanguageChange(render);
     bindControls();
-    window.addEventListener('pagehide', () => media?.stop());
+    window.addEventListener('pagehide', () => {
+        void media?.stop();
+        uplink.sender?.stop();
+        channel?.stop();
+    });
     setInterval(tick, 1000);
+    // For people checking the sound from the browser's console, and for the tests.
+    Object.assign(window, {diemcau: {floorStats, uplinkState}});
 
     if (!sessionId || !siteId || !token) {
         finish('invalid');
@@ -170,7 +226,10 @@ async function refresh(api) {
     } catch (e) {
         if (!(e instanceof ApiError))
             throw e;
-        if (e.invalidLink) {
+        if (e.error === 'revoked') {
+            forgetToken(tokenKey);
+            finish('removed');
+        } else if (e.invalidLink) {
             forgetToken(tokenKey);
             finish('invalid');
         } else if (e.status === 404) {
@@ -198,6 +257,7 @@ async function refresh(api) {
         return;
     }
     phase = state;
+    startMeeting();
     if (!media && !connecting) {
         // First time, or the server is back while we wait to retry: don't wait longer.
         if (!retryTimer || wasUnreachable)
@@ -227,7 +287,7 @@ async function connect() {
     connecting = true;
     renderStatus();
     try {
-        const session = await play(me.whep_url, token);
+        const session = await play(me.whep_url, token, {floor: true});
         if (FINAL.has(phase)) {
             void session.stop({tellServer: false});
             return;
@@ -238,7 +298,7 @@ async function connect() {
             switch (e.failure) {
             case 'invalid_link':
                 forgetToken(tokenKey);
-                finish('invalid');
+                finish(e.error === 'revoked' ? 'removed' : 'invalid');
                 return;
             case 'ended':
                 finish('ended');
@@ -298,6 +358,9 @@ function attach(session) {
         renderStatus();
     });
     video.srcObject = session.stream;
+    floorVideo.srcObject = session.floorStream;
+    floorFlow.frames = 0;
+    floorFlow.pictureAt = 0;
     void startPlayback();
 }
 
@@ -364,12 +427,17 @@ function finish(final) {
         clearTimeout(pollTimer);
     pollTimer = null;
     video.srcObject = null;
+    floorVideo.srcObject = null;
+    stopUplink();
+    channel?.stop();
     render();
 }
 
 /** Plays with sound if the browser lets us; muted with the one big button otherwise. */
 async function startPlayback() {
     video.muted = muted;
+    floorVideo.muted = muted;
+    void floorVideo.play().catch(() => {});
     try {
         await video.play();
     } catch (e) {
@@ -377,9 +445,11 @@ async function startPlayback() {
             return; // AbortError: a newer stream replaced this one.
         muted = true;
         video.muted = true;
+        floorVideo.muted = true;
         render();
         try {
             await video.play();
+            await floorVideo.play();
         } catch {
             // Replaced meanwhile; the next attach plays again.
         }
@@ -389,8 +459,379 @@ async function startPlayback() {
 function unmute() {
     muted = false;
     video.muted = false;
+    floorVideo.muted = false;
     void video.play().catch(() => {});
+    void floorVideo.play().catch(() => {});
     render();
+}
+
+// ---- the meeting: control channel, the floor, the return feed ----
+
+/** Opens the control channel and starts sending the hall's camera, once. */
+function startMeeting() {
+    if (!token || FINAL.has(phase))
+        return;
+    if (!channel) {
+        channel = new ControlChannel(controlUrl(sessionId, location.href), token);
+        channel.addEventListener('statechange', channelChanged);
+        channel.addEventListener('message', event => heard(/** @type {CustomEvent} */ (event).detail));
+        channel.start();
+    }
+    if (!uplink.started) {
+        uplink.started = true;
+        void startUplink();
+    }
+}
+
+function channelChanged() {
+    if (!channel)
+        return;
+    switch (channel.end) {
+    case 'removed':
+        forgetToken(tokenKey);
+        finish('removed');
+        return;
+    case 'unauthorized':
+    case 'forbidden':
+        forgetToken(tokenKey);
+        finish('invalid');
+        return;
+    case 'ended':
+        finish('ended');
+        void fetchEndedAt();
+        return;
+    }
+    if (!channel.isOpen)
+        requestSent = false;
+    applyMicrophone();
+    render();
+}
+
+/**
+ * One message of the control channel (the room copy is already updated).
+ * @param {any} message
+ */
+function heard(message) {
+    switch (message.type) {
+    case 'removed':
+        if (message.site === siteId) {
+            forgetToken(tokenKey);
+            finish('removed');
+            return;
+        }
+        break;
+    case 'requests':
+    case 'floor':
+        requestSent = false;
+        break;
+    case 'error':
+        requestSent = false;
+        break;
+    case 'session':
+        sessionChanged(message.state);
+        break;
+    }
+    applyMicrophone();
+    render();
+}
+
+/**
+ * The session went live or ended, as the channel says (the /me poll would say it later).
+ * @param {string} state
+ */
+function sessionChanged(state) {
+    if (!me || FINAL.has(phase))
+        return;
+    if (state === 'ended') {
+        me.session.state = 'ended';
+        finish('ended');
+        void fetchEndedAt();
+    } else if (state === 'live' && phase !== 'live') {
+        void poll();
+    }
+}
+
+/** The end time, for the card, once the session has ended. */
+async function fetchEndedAt() {
+    if (!api)
+        return;
+    try {
+        me = await api.me();
+    } catch {
+        // The card says it ended; the time is a detail.
+    }
+    render();
+}
+
+/** True while this hall has the floor. */
+function onAir() {
+    return channel !== null && channel.isOpen && channel.room.floor === siteId;
+}
+
+/** The microphone is heard only while this hall has the floor and the chair has not muted it. */
+function applyMicrophone() {
+    const open = onAir() && !(channel && channel.room.muted.has(siteId));
+    if (uplink.stream)
+        for (const track of uplink.stream.getAudioTracks())
+            track.enabled = open;
+}
+
+function toggleRequest() {
+    if (!channel || !channel.isOpen || onAir() || requestSent)
+        return;
+    const asked = channel.room.requestPosition(siteId) > 0;
+    if (channel.send({type: asked ? 'cancel_request' : 'request_floor'}))
+        requestSent = true;
+    render();
+}
+
+/**
+ * The hall that has the floor, when it is another one than this; as last told while the
+ * channel reconnects (the floor slots keep playing meanwhile).
+ */
+function floorHolder() {
+    const holder = channel ? channel.room.floor : null;
+    return holder && holder !== siteId ? holder : null;
+}
+
+/** True while another hall's picture and sound are shown beside the broadcast. */
+function floorShown() {
+    return floorHolder() !== null && media !== null && media.floorStream !== null
+        && !FINAL.has(phase);
+}
+
+/**
+ * The floor's picture and caption, the on-air sign, the request button.
+ * @param {boolean} shown
+ */
+function renderFloor(shown) {
+    document.body.dataset.floor = String(shown);
+    const figure = $('floor');
+    figure.hidden = !shown;
+    const holder = floorHolder();
+    const picture = shown && Date.now() - floorFlow.pictureAt < FLOW_WINDOW;
+    figure.dataset.picture = String(picture);
+    const name = holder ? holderName(holder) : '';
+    setText($('floor-caption'), holder ? t('floor.speaking', {site: name}) : '');
+    const waiting = $('floor-waiting');
+    setText(waiting, shown && !picture ? t('floor.listening', {site: name}) : '');
+    waiting.hidden = picture || !shown;
+
+    const live = !FINAL.has(phase) && onAir();
+    const mutedByChair = channel !== null && channel.room.muted.has(siteId);
+    $('on-air').hidden = !live;
+    document.body.dataset.onAir = String(live);
+    const mic = $('on-air-mic');
+    mic.dataset.muted = String(mutedByChair || !hasMicrophone());
+    setText(mic, !hasMicrophone() ? t('floor.no_microphone')
+        : mutedByChair ? t('floor.mic_muted') : t('floor.mic_on'));
+
+    const request = /** @type {HTMLButtonElement} */ ($('request'));
+    const usable = channel !== null && !FINAL.has(phase) && phase !== 'loading';
+    const place = channel ? channel.room.requestPosition(siteId) : 0;
+    request.hidden = !usable || live;
+    request.disabled = !channel || !channel.isOpen || requestSent;
+    request.dataset.asked = String(place > 0);
+    const label = $('request-label');
+    label.dataset.i18n = place ? 'floor.cancel' : 'floor.request';
+    setText(label, place ? t('floor.cancel') : t('floor.request'));
+
+    const state = $('floor-state');
+    /** @type {string} */
+    let text = '';
+    if (!FINAL.has(phase) && !live) {
+        if (place)
+            text = t('floor.requested', {n: formatNumber(place)});
+        else if (mutedByChair)
+            text = t('floor.muted_by_chair');
+        else if (channel && channel.state === 'waiting')
+            text = t('floor.channel_lost');
+    }
+    setText(state, text);
+    state.hidden = !text;
+    state.dataset.kind = place ? 'requested' : 'notice';
+}
+
+/**
+ * The name of the hall that has the floor: the server's, when the message carries it, else
+ * its id (a hall's page is not told the other halls' names).
+ * @param {string} holder
+ * @returns {string}
+ */
+function holderName(holder) {
+    const room = channel ? channel.room : null;
+    return room && room.floor === holder && room.floorName ? room.floorName : holder;
+}
+
+/** @returns {boolean} */
+function hasMicrophone() {
+    return uplink.stream !== null && uplink.stream.getAudioTracks().length > 0;
+}
+
+/**
+ * The floor's inbound bytes and packets by kind, as this hall receives them; null while
+ * there is no connection. For people checking the sound, and for the tests.
+ * @returns {Promise<{video: import('./whip.js').ReceivedCounts, audio: import('./whip.js').ReceivedCounts}|null>}
+ */
+async function floorStats() {
+    const session = media;
+    return session ? receivedBy(session.floorTransceivers.map(x => x.receiver)) : null;
+}
+
+/**
+ * What the hall sends: whether its camera goes out, whether its microphone is heard, how
+ * the connection stands. For people checking from the browser's console, and for the tests.
+ * @returns {{camera: boolean, microphone: 'on'|'off'|'none', sending: string}}
+ */
+function uplinkState() {
+    const stream = uplink.stream;
+    const audio = stream ? stream.getAudioTracks() : [];
+    return {
+        camera: stream !== null && stream.getVideoTracks().length > 0,
+        microphone: audio.length === 0 ? 'none' : audio.some(x => x.enabled) ? 'on' : 'off',
+        sending: uplink.sender ? uplink.sender.state : 'idle',
+    };
+}
+
+/**
+ * The return feed's size and bitrate, from the link's query (?camera=180&kbps=200).
+ * @param {string} search
+ * @returns {{width: number, height: number, kbps: number}}
+ */
+function uplinkSettings(search) {
+    const query = new URLSearchParams(search);
+    const size = UPLINK_SIZES[query.get('camera') || ''] || UPLINK_SIZES[360];
+    const asked = Number(query.get('kbps'));
+    const kbps = Number.isFinite(asked) && asked > 0
+        ? Math.min(UPLINK_KBPS.max, Math.max(UPLINK_KBPS.min, Math.round(asked)))
+        : UPLINK_KBPS.default;
+    return {...size, kbps};
+}
+
+/**
+ * Opens the hall's camera and microphone, whichever it has, and sends them; the
+ * microphone stays silent until the hall has the floor.
+ */
+async function startUplink() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        uplink.problem = window.isSecureContext ? 'failed' : 'insecure';
+        render();
+        return;
+    }
+    const settings = uplinkSettings(location.search);
+    const videoWanted = {
+        width: {ideal: settings.width, max: 640},
+        height: {ideal: settings.height, max: 360},
+        frameRate: {ideal: UPLINK_FPS, max: 30},
+    };
+    const audioWanted = {echoCancellation: true, noiseSuppression: true, autoGainControl: true};
+    uplink.problem = 'starting';
+    render();
+    /** @type {MediaStream|null} */
+    let stream = null;
+    /** @type {unknown} */
+    let refusal = null;
+    // Both, else whichever the hall has: a hall without a camera still joins and listens.
+    for (const constraints of [
+        {video: videoWanted, audio: audioWanted},
+        {video: false, audio: audioWanted},
+        {video: videoWanted, audio: false},
+    ]) {
+        try {
+            stream = await navigator.mediaDevices.getUserMedia(constraints);
+            break;
+        } catch (e) {
+            refusal = refusal || e;
+            if (e instanceof DOMException && (e.name === 'NotAllowedError' || e.name === 'SecurityError'))
+                break; // Asking again for less would not change the answer.
+        }
+    }
+    if (FINAL.has(phase)) {
+        stream?.getTracks().forEach(x => x.stop());
+        return;
+    }
+    if (!stream) {
+        uplink.problem = refusal instanceof DOMException && refusal.name === 'NotAllowedError'
+            ? 'denied'
+            : refusal instanceof DOMException && refusal.name === 'NotFoundError' ? 'none' : 'failed';
+        render();
+        return;
+    }
+    uplink.problem = null;
+    uplink.stream = stream;
+    applyMicrophone();
+    selfVideo.srcObject = stream.getVideoTracks().length ? stream : null;
+    void selfVideo.play().catch(() => {});
+    const url = `/whip/${encodeURIComponent(sessionId)}/${encodeURIComponent(siteId)}`;
+    const sender = new ReconnectingSession(() => publish(url, token || '', stream, {
+        videoCodec: 'VP8',
+        maxVideoBitrate: settings.kbps * 1000,
+        maxFramerate: UPLINK_FPS,
+    }));
+    sender.addEventListener('statechange', () => {
+        const failure = sender.failure;
+        if (failure && failure.failure === 'invalid_link')
+            void poll(); // /me says whether this hall was removed or the link is wrong
+        render();
+    });
+    uplink.sender = sender;
+    sender.start();
+    render();
+}
+
+/**
+ * @param {DeviceProblem} problem
+ * @returns {string}
+ */
+function deviceProblemText(problem) {
+    switch (problem) {
+    case 'starting':
+        return t('uplink.starting');
+    case 'denied':
+        return t('uplink.denied');
+    case 'none':
+        return t('uplink.none');
+    case 'insecure':
+        return t('uplink.insecure');
+    default:
+        return t('uplink.failed');
+    }
+}
+
+function stopUplink() {
+    uplink.sender?.stop({tellServer: false});
+    uplink.sender = null;
+    if (uplink.stream)
+        for (const track of uplink.stream.getTracks())
+            track.stop();
+    uplink.stream = null;
+    selfVideo.srcObject = null;
+}
+
+/** The small picture of what the hall sends, and whether its microphone is heard. */
+function renderUplink() {
+    const figure = $('self');
+    const stream = uplink.stream;
+    const camera = stream !== null && stream.getVideoTracks().length > 0;
+    const showing = !FINAL.has(phase) && phase !== 'loading' && (stream !== null || uplink.problem !== null);
+    figure.hidden = !showing;
+    figure.dataset.camera = String(camera);
+    const sender = uplink.sender;
+    figure.dataset.sending = String(sender !== null && sender.state === 'connected');
+    /** @type {string} */
+    let caption;
+    if (uplink.problem)
+        caption = deviceProblemText(uplink.problem);
+    else if (!camera)
+        caption = t('uplink.no_camera');
+    else if (sender && (sender.state === 'waiting' || sender.state === 'unstable'))
+        caption = t('uplink.reconnecting');
+    else if (sender && sender.state !== 'connected')
+        caption = t('uplink.connecting');
+    else
+        caption = onAir() && hasMicrophone() && !(channel && channel.room.muted.has(siteId))
+            ? t('uplink.sending_mic_on') : t('uplink.sending');
+    setText($('self-caption'), caption);
 }
 
 // ---- headcount ----
@@ -515,17 +956,15 @@ async function tick() {
     const session = media;
     if (session && session.state === 'connected') {
         try {
-            const stats = await session.pc.getStats();
-            let frames = 0;
-            let audioBytes = 0;
-            stats.forEach(report => {
-                if (report.type !== 'inbound-rtp')
-                    return;
-                if (report.kind === 'video')
-                    frames += report.framesDecoded || 0;
-                else if (report.kind === 'audio')
-                    audioBytes += report.bytesReceived || 0;
-            });
+            const floorReceivers = session.floorTransceivers.map(x => x.receiver);
+            const program = await receivedBy(
+                session.pc.getReceivers().filter(x => !floorReceivers.includes(x)));
+            const frames = program.video.frames;
+            const audioBytes = program.audio.bytes;
+            const floor = await receivedBy(floorReceivers);
+            if (floor.video.frames > floorFlow.frames)
+                floorFlow.pictureAt = Date.now();
+            floorFlow.frames = floor.video.frames;
             const now = Date.now();
             if (frames > flow.frames || audioBytes > flow.audioBytes) {
                 if (!flowing())
@@ -557,6 +996,7 @@ function bindControls() {
     video.addEventListener('dblclick', toggleFullscreen);
     document.addEventListener('fullscreenchange', render);
     $('headcount-open').addEventListener('click', openHeadcount);
+    $('request').addEventListener('click', toggleRequest);
     $('headcount-close').addEventListener('click', () => headcountDialog.close());
     $('headcount-form').addEventListener('submit', event => void submitHeadcount(event));
     headcountDialog.addEventListener('close', () => {
@@ -580,10 +1020,13 @@ function render() {
     setText($('title'), title);
     setText($('site'), me && me.site ? me.site.name : '');
 
-    const showPicture = (phase === 'live' || phase === 'scheduled') && flowing();
+    const floor = floorShown();
+    const showPicture = (phase === 'live' || phase === 'scheduled') && (flowing() || floor);
     $('card').hidden = showPicture;
     document.body.dataset.phase = phase;
     document.body.dataset.picture = String(showPicture);
+    renderFloor(floor);
+    renderUplink();
 
     const [headline, detail, note] = cardText(session);
     setText($('phase'), headline);
@@ -596,7 +1039,8 @@ function render() {
     label.dataset.i18n = document.fullscreenElement ? 'join.fullscreen_exit' : 'join.fullscreen';
     setText(label, document.fullscreenElement ? t('join.fullscreen_exit') : t('join.fullscreen'));
     const idle = showPicture && Date.now() - lastActivity > IDLE_AFTER
-        && !document.querySelector('.toolbar:focus-within') && !headcountDialog.open;
+        && !document.querySelector('.toolbar:focus-within') && !headcountDialog.open
+        && !requestSent;
     document.body.classList.toggle('idle', idle);
     renderHeadcount();
     renderStatus();
@@ -634,6 +1078,8 @@ function cardText(session) {
         return [t('join.not_found'), t('join.not_found_detail'), ''];
     case 'unsupported':
         return [t('join.unsupported'), t('join.unsupported_detail'), ''];
+    case 'removed':
+        return [t('join.removed'), t('join.removed_detail'), t('join.removed_note')];
     }
 }
 

@@ -2,6 +2,10 @@
 /**
  * WHIP and WHEP clients (RFC 9725): publish a local stream, or play the broadcast.
  *
+ * A hall's player may also receive the floor (the hall that has been given the floor): its
+ * offer then holds two pairs of receivers, video and audio for the program, then video and
+ * audio for the floor, and the server maps the second pair to the floor slot.
+ *
  * No DOM here. The server does not trickle ICE, so the offer is sent once ICE gathering
  * is complete (or after two seconds, with the candidates found so far).
  */
@@ -88,6 +92,10 @@ export class MediaSession extends EventTarget {
         this.pc = pc;
         /** @type {MediaStream} */
         this.stream = stream;
+        /** @type {MediaStream|null} the floor's tracks, for a player that asked for them */
+        this.floorStream = null;
+        /** @type {RTCRtpTransceiver[]} the floor slot's receivers (video, audio), if any */
+        this.floorTransceivers = [];
         /** @type {string|null} the resource created by the server (Location), null until answered */
         this.resourceUrl = null;
         /** @type {boolean} */
@@ -150,6 +158,8 @@ export class MediaSession extends EventTarget {
 /**
  * @typedef {Object} PublishOptions
  * @property {'VP8'|'H264'} [videoCodec] preferred video codec, VP8 unless said
+ * @property {number} [maxVideoBitrate] bits per second the video may use (a hall's return feed)
+ * @property {number} [maxFramerate] frames per second the video may use
  * @property {AbortSignal} [signal]
  */
 
@@ -167,9 +177,68 @@ export async function publish(url, token, stream, options = {}) {
     const session = new MediaSession(pc, token, stream);
     try {
         for (const track of stream.getTracks()) {
-            const transceiver = pc.addTransceiver(track, {direction: 'sendonly', streams: [stream]});
+            /** @type {RTCRtpEncodingParameters} */
+            const encoding = {};
+            if (track.kind === 'video' && options.maxVideoBitrate)
+                encoding.maxBitrate = options.maxVideoBitrate;
+            if (track.kind === 'video' && options.maxFramerate)
+                encoding.maxFramerate = options.maxFramerate;
+            const transceiver = pc.addTransceiver(track, {
+                direction: 'sendonly',
+                streams: [stream],
+                sendEncodings: Object.keys(encoding).length ? [encoding] : undefined,
+            });
             if (track.kind === 'video')
                 preferCodec(transceiver, options.videoCodec || 'VP8');
+        }
+        await negotiate(session, url, options.signal);
+        if (firstTrack(stream, 'video') && (options.maxVideoBitrate || options.maxFramerate))
+            await limitVideo(pc, options.maxVideoBitrate, options.maxFramerate);
+        return session;
+    } catch (e) {
+        pc.close();
+        throw e;
+    }
+}
+
+/**
+ * @typedef {Object} PlayOptions
+ * @property {boolean} [audio] false for a picture only (a mosaic tile); true unless said
+ * @property {boolean} [floor] also receive the floor (a hall's player): a second video and
+ *     audio pair, after the program's
+ * @property {AbortSignal} [signal]
+ */
+
+/**
+ * Plays over WHEP: the broadcast, the floor, or one hall's return feed, as the URL says. The
+ * returned session's `stream` receives the remote tracks (and `floorStream` the floor's,
+ * when asked); they may carry no frames until their source begins.
+ * @param {string} url the WHEP endpoint
+ * @param {string} token bearer token
+ * @param {PlayOptions} [options]
+ * @returns {Promise<MediaSession>}
+ */
+export async function play(url, token, options = {}) {
+    const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle'});
+    const stream = new MediaStream();
+    const session = new MediaSession(pc, token, stream);
+    const floorStream = options.floor ? new MediaStream() : null;
+    session.floorStream = floorStream;
+    pc.addEventListener('track', e => {
+        const target = floorStream && session.floorTransceivers.includes(e.transceiver)
+            ? floorStream : stream;
+        if (!target.getTracks().includes(e.track))
+            target.addTrack(e.track);
+    });
+    try {
+        // The order is the contract: the server gives the first pair the program (or the one
+        // source the URL names), the second pair the floor.
+        const kinds = options.audio === false ? ['video'] : ['video', 'audio'];
+        for (const kind of kinds)
+            pc.addTransceiver(kind, {direction: 'recvonly'});
+        if (floorStream) {
+            for (const kind of kinds)
+                session.floorTransceivers.push(pc.addTransceiver(kind, {direction: 'recvonly'}));
         }
         await negotiate(session, url, options.signal);
         return session;
@@ -180,34 +249,73 @@ export async function publish(url, token, stream, options = {}) {
 }
 
 /**
- * @typedef {Object} PlayOptions
- * @property {AbortSignal} [signal]
+ * Bytes and packets received so far by some receivers, by kind, from their own statistics.
+ * @param {RTCRtpReceiver[]} receivers
+ * @returns {Promise<{video: ReceivedCounts, audio: ReceivedCounts}>}
+ */
+export async function receivedBy(receivers) {
+    const counts = {
+        video: {bytes: 0, packets: 0, lost: 0, frames: 0},
+        audio: {bytes: 0, packets: 0, lost: 0, frames: 0},
+    };
+    for (const receiver of receivers) {
+        const kind = receiver.track.kind === 'audio' ? 'audio' : 'video';
+        (await receiver.getStats()).forEach(report => {
+            if (report.type !== 'inbound-rtp')
+                return;
+            counts[kind].bytes += report.bytesReceived || 0;
+            counts[kind].packets += report.packetsReceived || 0;
+            counts[kind].lost += Math.max(0, report.packetsLost || 0);
+            counts[kind].frames += report.framesDecoded || 0;
+        });
+    }
+    return counts;
+}
+
+/**
+ * @typedef {Object} ReceivedCounts
+ * @property {number} bytes
+ * @property {number} packets
+ * @property {number} lost packets the sender sent that never arrived
+ * @property {number} frames decoded (video)
  */
 
 /**
- * Plays the broadcast over WHEP. The returned session's `stream` receives the remote
- * audio and video tracks; they may carry no frames until the broadcast begins.
- * @param {string} url the WHEP endpoint
- * @param {string} token bearer token
- * @param {PlayOptions} [options]
- * @returns {Promise<MediaSession>}
+ * The first track of a kind in a stream, or null.
+ * @param {MediaStream} stream
+ * @param {'audio'|'video'} kind
+ * @returns {MediaStreamTrack|null}
  */
-export async function play(url, token, options = {}) {
-    const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle'});
-    const stream = new MediaStream();
-    const session = new MediaSession(pc, token, stream);
-    pc.addEventListener('track', e => {
-        if (!stream.getTracks().includes(e.track))
-            stream.addTrack(e.track);
-    });
-    try {
-        pc.addTransceiver('video', {direction: 'recvonly'});
-        pc.addTransceiver('audio', {direction: 'recvonly'});
-        await negotiate(session, url, options.signal);
-        return session;
-    } catch (e) {
-        pc.close();
-        throw e;
+function firstTrack(stream, kind) {
+    return stream.getTracks().find(t => t.kind === kind) || null;
+}
+
+/**
+ * Caps the video sender's bitrate and frame rate through its parameters; for browsers that
+ * ignored the encodings given when the transceiver was made.
+ * @param {RTCPeerConnection} pc
+ * @param {number} [maxBitrate] bits per second
+ * @param {number} [maxFramerate]
+ */
+async function limitVideo(pc, maxBitrate, maxFramerate) {
+    for (const sender of pc.getSenders()) {
+        if (!sender.track || sender.track.kind !== 'video')
+            continue;
+        const parameters = sender.getParameters();
+        if (!parameters.encodings || !parameters.encodings.length)
+            parameters.encodings = [{}];
+        const encoding = parameters.encodings[0];
+        if (encoding.maxBitrate === maxBitrate && encoding.maxFramerate === maxFramerate)
+            continue;
+        if (maxBitrate)
+            encoding.maxBitrate = maxBitrate;
+        if (maxFramerate)
+            encoding.maxFramerate = maxFramerate;
+        try {
+            await sender.setParameters(parameters);
+        } catch {
+            // Not supported here: the browser's own rate control applies.
+        }
     }
 }
 
@@ -351,4 +459,185 @@ function gathered(pc, timeout) {
 export function backoff(attempt, random = Math.random) {
     const base = Math.min(10000, 1000 * 2 ** Math.max(0, attempt - 1));
     return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** How long 'disconnected' may last before a kept connection is made again, in ms. */
+const DISCONNECTED_GRACE = 4000;
+
+/** Refusals that no retry changes: the link, the session or the codec is wrong for good. */
+const FINAL_FAILURES = new Set(['invalid_link', 'not_found', 'ended', 'codec']);
+
+/**
+ * Where a kept connection stands: 'idle' (not started), 'connecting', 'connected',
+ * 'unstable' (disconnected, within the grace), 'waiting' (to connect again, see `retryAt`),
+ * 'ended' (stopped, or refused for good: see `failure`).
+ * @typedef {'idle'|'connecting'|'connected'|'unstable'|'waiting'|'ended'} KeptState
+ */
+
+/**
+ * Keeps one WHIP or WHEP resource up: connects, and whenever the connection fails, stays
+ * disconnected past a grace period, or is refused for a reason a retry may cure (network,
+ * server restarting), connects again with backoff. The refusals in FINAL_FAILURES end it.
+ *
+ * Dispatches 'session' when a new MediaSession is made (read `session`), and 'statechange'.
+ */
+export class ReconnectingSession extends EventTarget {
+    /**
+     * @param {() => Promise<MediaSession>} connect makes one connection (publish() or play())
+     * @param {{grace?: number, delay?: (attempt: number) => number}} [options]
+     */
+    constructor(connect, options = {}) {
+        super();
+        /** @private */
+        this.connect = connect;
+        /** @private */
+        this.grace = options.grace ?? DISCONNECTED_GRACE;
+        /** @private */
+        this.delay = options.delay || backoff;
+        /** @type {KeptState} */
+        this.state = 'idle';
+        /** @type {MediaSession|null} the connection now, if any */
+        this.session = null;
+        /** @type {WhipError|null} why it ended, when refused for good */
+        this.failure = null;
+        /** Attempts since the last connection that came up. */
+        this.attempt = 0;
+        /** When the next attempt starts (ms since the epoch), while 'waiting'. */
+        this.retryAt = 0;
+        /** @private @type {ReturnType<typeof setTimeout>|null} */
+        this.retryTimer = null;
+        /** @private @type {ReturnType<typeof setTimeout>|null} */
+        this.graceTimer = null;
+    }
+
+    start() {
+        if (this.state === 'idle')
+            void this.open();
+    }
+
+    /**
+     * Stops for good, deleting the resource on the server unless told not to.
+     * @param {{tellServer?: boolean}} [options]
+     */
+    stop(options = {}) {
+        this.clearTimers();
+        const session = this.session;
+        this.session = null;
+        this.setState('ended');
+        void session?.stop(options);
+    }
+
+    /** Drops the connection (or the wait for the next attempt) and connects again at once. */
+    restart() {
+        if (this.state === 'ended' || this.state === 'connecting')
+            return;
+        this.clearTimers();
+        const session = this.session;
+        this.session = null;
+        void session?.stop();
+        this.attempt = 0;
+        void this.open();
+    }
+
+    /** @private */
+    async open() {
+        this.setState('connecting');
+        /** @type {MediaSession} */
+        let session;
+        try {
+            session = await this.connect();
+        } catch (e) {
+            if (this.state === 'ended')
+                return;
+            if (e instanceof WhipError && FINAL_FAILURES.has(e.failure)) {
+                this.failure = e;
+                this.stop({tellServer: false});
+                return;
+            }
+            this.retry();
+            return;
+        }
+        if (this.state === 'ended') {
+            void session.stop();
+            return;
+        }
+        this.session = session;
+        session.addEventListener('connectionstatechange', () => this.watch(session));
+        this.dispatchEvent(new Event('session'));
+        this.watch(session);
+    }
+
+    /**
+     * @private
+     * @param {MediaSession} session
+     */
+    watch(session) {
+        if (session !== this.session)
+            return;
+        if (this.graceTimer)
+            clearTimeout(this.graceTimer);
+        this.graceTimer = null;
+        switch (session.state) {
+        case 'connected':
+            this.attempt = 0;
+            this.setState('connected');
+            break;
+        case 'disconnected':
+            this.setState('unstable');
+            this.graceTimer = setTimeout(() => this.lost(session), this.grace);
+            break;
+        case 'failed':
+        case 'closed':
+            this.lost(session);
+            break;
+        default:
+            this.setState('connecting');
+        }
+    }
+
+    /**
+     * @private
+     * @param {MediaSession} session
+     */
+    lost(session) {
+        if (session !== this.session)
+            return;
+        this.session = null;
+        void session.stop();
+        this.retry();
+    }
+
+    /** @private */
+    retry() {
+        this.clearTimers();
+        this.attempt += 1;
+        const wait = this.delay(this.attempt);
+        this.retryAt = Date.now() + wait;
+        this.retryTimer = setTimeout(() => {
+            this.retryTimer = null;
+            void this.open();
+        }, wait);
+        this.setState('waiting');
+    }
+
+    /** @private */
+    clearTimers() {
+        if (this.retryTimer)
+            clearTimeout(this.retryTimer);
+        if (this.graceTimer)
+            clearTimeout(this.graceTimer);
+        this.retryTimer = null;
+        this.graceTimer = null;
+    }
+
+    /**
+     * @private
+     * @param {KeptState} state
+     */
+    setState(state) {
+        if (state === this.state)
+            return;
+        this.state = state;
+        this.dispatchEvent(new Event('statechange'));
+    }
 }
