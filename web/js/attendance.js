@@ -13,6 +13,7 @@
  * a plain link could not carry it. Times are shown in the zone the API names.
  */
 
+import {byId as $, pathPart, setText} from './dom.js';
 import {ApiError, PeriodApi, SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatClock, formatDate, formatDateTime, formatDuration,
@@ -47,8 +48,6 @@ const sessionId = pathPart(2);
 const view = sessionId ? 'session' : 'period';
 const tokenKey = view === 'session' ? `diemcau.token.attendance.${sessionId}` : ADMIN_KEY;
 
-/** @param {string} id */
-const $ = id => /** @type {HTMLElement} */ (document.getElementById(id));
 const tip = $('tip');
 
 /** @type {Phase} */
@@ -74,29 +73,6 @@ let exportStatus = null;
 let range = {from: '', to: ''};
 /** @type {{key: string}|null} */
 let rangeProblem = null;
-
-/**
- * One segment of the page's path (/attendance/{session}), '' when absent or malformed.
- * @param {number} index
- * @returns {string}
- */
-function pathPart(index) {
-    try {
-        return decodeURIComponent(location.pathname.split('/')[index] || '');
-    } catch {
-        return '';
-    }
-}
-
-/**
- * Sets an element's text only when it changes, so live regions don't repeat themselves.
- * @param {Element} element
- * @param {string} text
- */
-function setText(element, text) {
-    if (element.textContent !== text)
-        element.textContent = text;
-}
 
 /**
  * An HTML element with a class and text.

@@ -13,6 +13,7 @@
  * picture and sound, so that the district hall hears it through its loudspeakers.
  */
 
+import {byId as $, pathPart, setText} from './dom.js';
 import {ApiError, SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatBytes, formatDateTime, formatDuration, formatNumber,
@@ -62,8 +63,6 @@ const onAirKey = `diemcau.console.on-air.${sessionId}`;
 const choicesKey = 'diemcau.console.choices';
 const token = takeToken(tokenKey);
 
-/** @param {string} id */
-const $ = id => /** @type {HTMLElement} */ (document.getElementById(id));
 const preview = /** @type {HTMLVideoElement} */ ($('preview'));
 const cameraSelect = /** @type {HTMLSelectElement} */ ($('camera'));
 const microphoneSelect = /** @type {HTMLSelectElement} */ ($('microphone'));
@@ -168,29 +167,6 @@ let audioContext = null;
 let analyser = null;
 /** @type {MediaStreamAudioSourceNode|null} */
 let analyserSource = null;
-
-/**
- * One segment of the page's path (/console/{session}), '' when absent or malformed.
- * @param {number} index
- * @returns {string}
- */
-function pathPart(index) {
-    try {
-        return decodeURIComponent(location.pathname.split('/')[index] || '');
-    } catch {
-        return '';
-    }
-}
-
-/**
- * Sets an element's text only when it changes, so live regions don't repeat themselves.
- * @param {HTMLElement} element
- * @param {string} text
- */
-function setText(element, text) {
-    if (element.textContent !== text)
-        element.textContent = text;
-}
 
 async function main() {
     await initI18n();

@@ -21,6 +21,7 @@
  * camera 180, 270 or 360 (lines; 640x360 unless said), kbps 100 to 1000 (300 unless said).
  */
 
+import {byId as $, setText} from './dom.js';
 import {ApiError, SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatDateTime, formatNumber, formatTime, initI18n,
@@ -84,23 +85,11 @@ const [sessionId, siteId] = location.pathname.split('/').slice(2, 4).map(part =>
 const tokenKey = `diemcau.token.join.${sessionId}.${siteId}`;
 const token = takeToken(tokenKey);
 
-/** @param {string} id */
-const $ = id => /** @type {HTMLElement} */ (document.getElementById(id));
 const video = /** @type {HTMLVideoElement} */ ($('video'));
 const floorVideo = /** @type {HTMLVideoElement} */ ($('floor-video'));
 const selfVideo = /** @type {HTMLVideoElement} */ ($('self-video'));
 const headcountDialog = /** @type {HTMLDialogElement} */ ($('headcount'));
 const headcountInput = /** @type {HTMLInputElement} */ ($('headcount-input'));
-
-/**
- * Sets an element's text only when it changes, so live regions don't repeat themselves.
- * @param {HTMLElement} element
- * @param {string} text
- */
-function setText(element, text) {
-    if (element.textContent !== text)
-        element.textContent = text;
-}
 
 /** @type {SessionApi|null} */
 let api = null;

@@ -9,6 +9,7 @@
  * a tile connects once and waits; a connection that fails is made again with backoff.
  */
 
+import {setText} from './dom.js';
 import {formatNumber, t} from './i18n.js';
 import {play, ReconnectingSession} from './whip.js';
 
@@ -81,15 +82,6 @@ function icon(name) {
     path.setAttribute('d', ICONS[name]);
     svg.append(path);
     return svg;
-}
-
-/**
- * @param {HTMLElement} target
- * @param {string} text
- */
-function setText(target, text) {
-    if (target.textContent !== text)
-        target.textContent = text;
 }
 
 /**

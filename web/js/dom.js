@@ -1,0 +1,36 @@
+// @ts-check
+/**
+ * The few DOM helpers every page uses, in one place.
+ */
+
+/**
+ * The element with this id (the pages' markup guarantees it; tests check every id exists).
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+export function byId(id) {
+    return /** @type {HTMLElement} */ (document.getElementById(id));
+}
+
+/**
+ * One segment of the page's path (/console/{session}), '' when absent or malformed.
+ * @param {number} index
+ * @returns {string}
+ */
+export function pathPart(index) {
+    try {
+        return decodeURIComponent(location.pathname.split('/')[index] || '');
+    } catch {
+        return '';
+    }
+}
+
+/**
+ * Sets an element's text only when it changes, so live regions don't repeat themselves.
+ * @param {Element} element
+ * @param {string} text
+ */
+export function setText(element, text) {
+    if (element.textContent !== text)
+        element.textContent = text;
+}
