@@ -507,8 +507,12 @@ class Broadcast:
             data = down.forward(ssrc, seq, timestamp, marker, payload, now)
             if data is None:
                 needs_keyframe = needs_keyframe or down.waiting_for_keyframe
-            elif track.sink is not None:
-                track.sink.send(data)
+            elif track.sink is not None and not track.sink.send(data) and track.sink.backed_up:
+                # One slow hall must not slow the others: its packets are dropped, not queued,
+                # and its picture starts again cleanly on the next keyframe once it drains.
+                if up.is_keyframe is not None:
+                    down.source_ended()
+                    needs_keyframe = True
         if needs_keyframe and not starts_keyframe:
             up.request_keyframe(now)
 

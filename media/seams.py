@@ -149,7 +149,7 @@ class RtpSink:
     SRTP session and writes to the nominated ICE pair's datagram transport directly.
     """
 
-    __slots__ = ("_addr", "_dtls", "_pair", "_protect", "max_buffered")
+    __slots__ = ("_addr", "_dtls", "_pair", "_protect", "backed_up", "dropped", "max_buffered")
 
     def __init__(self, dtls: RTCDtlsTransport, max_buffered: int = 256 * 1024) -> None:
         self._dtls = dtls
@@ -158,6 +158,8 @@ class RtpSink:
         self._protect: Callable[[bytes], bytes] | None = None
         # Beyond this many bytes waiting in the socket's user-space buffer, drop rather than grow.
         self.max_buffered = max_buffered
+        self.backed_up = False  # the last packet was dropped because the link is backed up
+        self.dropped = 0
 
     def send(self, packet: bytes) -> bool:
         """False when the packet was not sent (not connected yet, or the link is backed up)."""
@@ -174,7 +176,10 @@ class RtpSink:
             self._pair, self._addr, self._protect = pair, pair.remote_addr, dtls._tx_srtp.protect
         transport = pair.protocol.transport
         if transport is None or transport.get_write_buffer_size() > self.max_buffered:
+            self.backed_up = True
+            self.dropped += 1
             return False
+        self.backed_up = False
         assert self._protect is not None
         transport.sendto(self._protect(packet), self._addr)
         return True
