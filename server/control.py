@@ -192,7 +192,11 @@ async def control(websocket: WebSocket) -> None:
             "role": me.role,
             "participant": me.id,
             "session": {"id": session.id, "title": session.title, "state": session.state.value},
-            "room": room.snapshot(),
+            # A hall that joins while another speaks is told who, by name.
+            "room": {
+                **room.snapshot(),
+                "floor_name": rooms.names(session_id).get(room.floor or ""),
+            },
         }
     )
     await _publish(bus, session_id, joined)

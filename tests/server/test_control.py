@@ -80,6 +80,12 @@ async def test_a_commune_asks_the_chair_grants_and_takes_the_floor_back(server: 
             floor = await receive(ws, "floor")
             assert (floor["holder"], floor["previous"]) == ("nga-hai", None)
             assert floor["holder_name"] == "Xã Nga Hải"
+        # A hall that connects while another speaks learns who, by name.
+        async with websockets.connect(ws_url(server, session)) as late:
+            await late.send(json.dumps({"type": "hello", "token": host_token}))
+            welcome = await receive(late, "welcome")
+            assert welcome["room"]["floor"] == "nga-hai"
+            assert welcome["room"]["floor_name"] == "Xã Nga Hải"
         await host.send(json.dumps({"type": "take_back"}))
         for ws in (host, one, three):
             assert (await receive(ws, "floor"))["holder"] is None

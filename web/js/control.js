@@ -59,6 +59,7 @@ const SILENCE_LIMIT = 50000;
  * @property {string[]} present participants with an open control connection ('host', site ids)
  * @property {string[]} requests site ids, oldest first
  * @property {string|null} floor the site that has the floor, null for the district hall
+ * @property {string|null} [floor_name] its name
  * @property {string[]} muted
  * @property {string[]} removed
  * @property {Record<string, number>} headcounts
@@ -102,7 +103,7 @@ export class Room {
             this.present = new Set(room.present || []);
             this.requests = [...(room.requests || [])];
             this.floor = room.floor ?? null;
-            this.floorName = null;
+            this.floorName = typeof room.floor_name === 'string' ? room.floor_name : null;
             this.muted = new Set(room.muted || []);
             this.removed = new Set(room.removed || []);
             this.headcounts = new Map(Object.entries(room.headcounts || {}));
