@@ -91,7 +91,10 @@ async def put_site(request: Request) -> Response:
     problems: dict[str, str] = {}
     if not SITE_ID.fullmatch(site_id) or site_id in RESERVED_SITE_IDS:
         problems["id"] = _SITE_ID_RULE
-    _reject_unknown_fields(body, {"name", "kind", "expected"}, problems)
+    # The site object as GET returns it may be sent back: its id must then be the path's.
+    if "id" in body and body["id"] != site_id:
+        problems["id"] = "differs from the id in the path"
+    _reject_unknown_fields(body, {"id", "name", "kind", "expected"}, problems)
     name = _text(body, "name", NAME_MAX, problems)
     kind = _text(body, "kind", KIND_MAX, problems)
     expected = _count(body, "expected", problems)

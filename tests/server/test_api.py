@@ -796,3 +796,17 @@ async def test_tokens_never_reach_the_log(
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
     for token in [host, site, ADMIN_TOKEN, *(i["token"] for i in created["invites"])]:
         assert token not in logged
+
+
+async def test_put_site_accepts_the_object_get_returns(client: httpx.AsyncClient) -> None:
+    body = {"id": "nga-an", "name": "Xã Nga An", "kind": "commune", "expected": 30}
+    created = await client.put("/api/sites/nga-an", json=body, headers=ADMIN)
+    assert created.status_code == 201
+    again = await client.put("/api/sites/nga-an", json=created.json(), headers=ADMIN)
+    assert again.status_code == 200
+    other = await client.put("/api/sites/nga-an", json={**body, "id": "nga-hai"}, headers=ADMIN)
+    assert (other.status_code, other.json()["details"]["fields"]["id"]) == (
+        422,
+        "differs from the id in the path",
+    )
+    assert (await client.get("/api/sites/nga-hai", headers=ADMIN)).status_code == 404
