@@ -35,6 +35,7 @@ CORS = {
     "Access-Control-Expose-Headers": "Location, Accept-Post, Link, ETag",
 }
 SITE_ONLY = frozenset({"site"})
+SITE_OR_ADMIN = frozenset({"site", "admin"})
 
 
 def _cors(methods: str) -> dict[str, str]:
@@ -197,7 +198,8 @@ async def whep_resource(request: Request) -> Response:
     if site_id == HOST:
         authorize(request, session_id, allow=ADMIN_OR_HOST)
     else:
-        authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+        # The admin may end a hall's playback too (an operator clearing a stuck player).
+        authorize(request, session_id, allow=SITE_OR_ADMIN, site_id=site_id)
     return await _resource(request, session_id, resource_id, site_id=site_id)
 
 

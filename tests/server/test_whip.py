@@ -163,3 +163,13 @@ async def test_whip_and_whep_answer_cors_preflight(client: httpx.AsyncClient, wo
     assert response.headers["access-control-allow-origin"] == "*"
     assert "Location" in response.headers["access-control-expose-headers"]
     assert "Authorization" in response.headers["access-control-allow-headers"]
+
+
+async def test_the_admin_may_end_a_halls_playback_a_host_may_not(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    path = f"/whep/{world.a}/nga-thanh/r/nothing-here"
+    as_admin = await client.delete(path, headers=admin_headers())
+    assert (as_admin.status_code, as_admin.json()["error"]) == (404, "not_found")
+    as_host = await client.delete(path, headers=bearer(world.host_a))
+    assert (as_host.status_code, as_host.json()["error"]) == (403, "forbidden_role")
