@@ -173,7 +173,7 @@ class PeerUpTrack(UpTrack):
             if encoding.rtx:
                 self.rtx_ssrcs[encoding.rtx.ssrc] = encoding.ssrc
         self._streams = seams.receiver_stream_statistics(self.receiver)
-        self.broadcast.uptrack_ready(self)
+        self.broadcast.reroute()  # its codec is known now
 
     async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = self.codecs.get(packet.payload_type)
@@ -474,9 +474,6 @@ class Broadcast:
                 if up is not None:
                     up.sinks.add(track)
                     track.bind(up, now)
-
-    def uptrack_ready(self, up: UpTrack) -> None:
-        self.reroute()
 
     def set_floor(self, holder: str | None) -> None:
         self.floor = holder
@@ -802,10 +799,6 @@ class Bridge:
     def site_links(self, session_id: str) -> dict[str, SiteLink]:
         broadcast = self.broadcasts.get(session_id)
         return broadcast.site_links() if broadcast is not None else {}
-
-    def is_publishing(self, session_id: str) -> bool:
-        broadcast = self.broadcasts.get(session_id)
-        return broadcast is not None and broadcast.publisher is not None
 
     async def close_site(self, session_id: str, site_id: str, reason: str) -> None:
         broadcast = self.broadcasts.get(session_id)

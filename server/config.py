@@ -17,8 +17,6 @@ class Config:
     public_url: str | None = None
     # Largest JSON or CSV body accepted by the API, in bytes.
     max_body_bytes: int = 1_000_000
-    # Addresses the bridge offers as ICE host candidates; empty = every interface but loopback.
-    ice_addresses: tuple[str, ...] = field(default_factory=tuple)
     redis_url: str | None = None
     # The attendance rules the server applies, and the zone its pages and files show times in.
     rules: Rules = field(default_factory=Rules)

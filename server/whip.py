@@ -130,6 +130,10 @@ async def _negotiate(
     return _answer(request, location(answer.resource_id), answer.sdp)
 
 
+def _resource_options() -> Response:
+    return Response(status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)})
+
+
 # -- WHIP ---------------------------------------------------------------------------------------
 
 
@@ -162,9 +166,7 @@ async def whip_resource(request: Request) -> Response:
     session_id = request.path_params["session"]
     resource_id = request.path_params["resource"]
     if request.method == "OPTIONS":
-        return Response(
-            status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
-        )
+        return _resource_options()
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     return await _resource(request, session_id, resource_id, site_id="")
 
@@ -192,9 +194,7 @@ async def whep_resource(request: Request) -> Response:
     site_id = request.path_params["site"]
     resource_id = request.path_params["resource"]
     if request.method == "OPTIONS":
-        return Response(
-            status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
-        )
+        return _resource_options()
     if site_id == HOST:
         authorize(request, session_id, allow=ADMIN_OR_HOST)
     else:
@@ -226,9 +226,7 @@ async def uplink_resource(request: Request) -> Response:
     session_id = request.path_params["session"]
     site_id = request.path_params["site"]
     if request.method == "OPTIONS":
-        return Response(
-            status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
-        )
+        return _resource_options()
     authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
     return await _resource(request, session_id, request.path_params["resource"], site_id=site_id)
 
