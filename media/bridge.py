@@ -53,7 +53,7 @@ from aiortc.rtp import (
 
 from . import seams
 from .codecs import KeyframeTest, forwardable, is_rtx, keyframe_test, rtx_for, same_codec
-from .forwarder import DownTrack
+from .forwarder import RTP_HEADER_SIZE, DownTrack
 from .keyframe import KeyframeRequests
 from .links import SiteLink
 
@@ -367,7 +367,8 @@ class SubscriberTrack:
             )
             self._lsr = (ntp >> 16) & 0xFFFFFFFF
             self._lsr_time = time.time()
-            await seams.send_rtcp(self.sender.transport, bytes(sr) + bytes(sdes))
+            if self.sink is not None:
+                self.sink.send_rtcp(bytes(sr) + bytes(sdes))
 
 
 class Subscriber:
@@ -489,22 +490,34 @@ class Broadcast:
     def fan_out(
         self, up: UpTrack, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes
     ) -> None:
-        """One publisher packet to every subscriber track it feeds; nothing here awaits."""
+        """One publisher packet to every subscriber track it feeds; nothing here awaits.
+
+        Each subscriber's packet is assembled in the sinks' scratch buffer, its header written
+        by its DownTrack and the payload copied behind it, then protected and sent in place.
+        """
         if not up.sinks:
             return
+        length = RTP_HEADER_SIZE + len(payload)
+        if length > seams.MAX_RTP_SIZE:
+            return  # larger than any link's MTU: nobody could receive it whole
         now = time.monotonic()
         needs_keyframe = False
         starts_keyframe = up.is_keyframe is not None and up.is_keyframe(payload)
         if starts_keyframe:
             up.keyframes.keyframe_arrived()
+        buf = seams.scratch()
         for track in up.sinks:
             down = track.down
             if down is None or track.bound_codec is None:
                 continue
-            data = down.forward(ssrc, seq, timestamp, marker, payload, now)
-            if data is None:
+            if not down.write_header(buf, ssrc, seq, timestamp, marker, payload, now):
                 needs_keyframe = needs_keyframe or down.waiting_for_keyframe
-            elif track.sink is not None and not track.sink.send(data) and track.sink.backed_up:
+                continue
+            sink = track.sink
+            if sink is None:
+                continue
+            buf[RTP_HEADER_SIZE:length] = payload  # again for each: protection is in place
+            if not sink.send_scratch(length) and sink.backed_up:
                 # One slow hall must not slow the others: its packets are dropped, not queued,
                 # and its picture starts again cleanly on the next keyframe once it drains.
                 if up.is_keyframe is not None:

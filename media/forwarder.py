@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .codecs import KeyframeTest
 from .history import PacketHistory
 from .rtp import RTP_HEADER, RTP_VERSION_BITS, seq_add, ts_add, wrap_rtx
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer as WritableBuffer
+
 # Packets later than this many sequence numbers behind the newest are dropped, not forwarded.
 REORDER_WINDOW = 1000
-_pack_header = RTP_HEADER.pack
+_pack_header_into = RTP_HEADER.pack_into
+RTP_HEADER_SIZE = RTP_HEADER.size
 
 
 @dataclass
@@ -49,7 +54,7 @@ class DownTrack:
         self.is_keyframe = is_keyframe
         self.rtx_ssrc = rtx_ssrc
         self.rtx_payload_type = rtx_payload_type
-        self.history = PacketHistory(history_size)
+        self.history = PacketHistory(history_size, ssrc)
         self.stats = DownTrackStats()
         # Lower half of the space, as browsers do, so SRTP's rollover guess never goes wrong early.
         self._next_seq = rng.randrange(0, 0x8000)
@@ -84,36 +89,54 @@ class DownTrack:
         self, in_ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes, now: float
     ) -> bytes | None:
         """The packet to send to this subscriber, or None to drop it."""
+        header = bytearray(RTP_HEADER.size)
+        if not self.write_header(header, in_ssrc, seq, timestamp, marker, payload, now):
+            return None
+        return bytes(header) + payload
+
+    def write_header(
+        self,
+        buf: WritableBuffer,
+        in_ssrc: int,
+        seq: int,
+        timestamp: int,
+        marker: bool,
+        payload: bytes,
+        now: float,
+    ) -> bool:
+        """Write this subscriber's RTP header for the packet at the start of buf, to go in front
+        of the publisher's payload; False to drop the packet. The fast path: no allocation but
+        the history's entry, which shares the payload rather than copying it."""
         if in_ssrc != self._source:
             # A new source: video starts cleanly on a keyframe; then continue our numbering
             # right after what this subscriber last received, so its decoder sees no jump.
             if self.is_keyframe is not None and not self.is_keyframe(payload):
                 self.stats.packets_dropped_before_keyframe += 1
                 self._awaiting_keyframe = True
-                return None
+                return False
             self._awaiting_keyframe = False
             self._start_source(in_ssrc, seq, timestamp, now)
         # seq_diff(seq, first) inlined, as the others below: this runs per packet and subscriber.
         since_first = ((seq - self._first_in_seq + 0x8000) & 0xFFFF) - 0x8000
         if since_first < 0:
-            return None  # older than where this subscriber started, or far too late to help
+            return False  # older than where this subscriber started, or far too late to help
 
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         second = self.payload_type | 0x80 if marker else self.payload_type
-        packet = _pack_header(RTP_VERSION_BITS, second, out_seq, out_ts, self.ssrc) + payload
-        self.history.put(out_seq, packet)
+        _pack_header_into(buf, 0, RTP_VERSION_BITS, second, out_seq, out_ts, self.ssrc)
+        self.history.put(out_seq, second, out_ts, payload)
         if ((out_seq - self._highest_out_seq + 0x8000) & 0xFFFF) - 0x8000 > 0:
             self._highest_out_seq = out_seq
             self.last_out_ts = out_ts
             self.last_out_time = now
             if since_first > REORDER_WINDOW:
                 # Trail the newest packet so the signed comparison above never wraps.
-                self._first_in_seq = seq_add(seq, -REORDER_WINDOW)
+                self._first_in_seq = (seq - REORDER_WINDOW) & 0xFFFF
         stats = self.stats
         stats.packets_sent += 1
-        stats.bytes_sent += len(packet)
-        return packet
+        stats.bytes_sent += RTP_HEADER_SIZE + len(payload)
+        return True
 
     def _start_source(self, in_ssrc: int, seq: int, timestamp: int, now: float) -> None:
         out_seq = seq_add(self._highest_out_seq, 1)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from diemcau.media import seams
 from diemcau.media.bridge import Bridge, Broadcast, UpTrack
 from diemcau.media.codecs import vp8_keyframe_start
 from diemcau.media.forwarder import DownTrack
@@ -33,10 +34,11 @@ class FakeSink:
     backed_up: bool = False
     sent: list[bytes] = field(default_factory=list)
 
-    def send(self, packet: bytes) -> bool:
+    def send_scratch(self, length: int) -> bool:
+        """What RtpSink sends: the packet fan_out assembled at the start of the scratch buffer."""
         if self.backed_up:
             return False
-        self.sent.append(packet)
+        self.sent.append(bytes(seams.scratch()[:length]))
         return True
 
 

@@ -13,12 +13,14 @@ import asyncio
 import importlib.metadata
 import inspect
 import os
+import socket
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 import pytest
 from aiortc import (
     RTCConfiguration,
@@ -45,6 +47,8 @@ from aiortc.rtp import (
     RtcpPacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
     RtpPacket,
 )
 from pylibsrtp import Policy, Session
@@ -91,6 +95,9 @@ def test_pyproject_pins_the_same_version() -> None:
     requirements = importlib.metadata.requires("diemcau") or []
     pins = [r.replace(" ", "") for r in requirements if r.startswith("aiortc")]
     assert pins == [f"aiortc=={seams.AIORTC_VERSION}"]
+    pins = [r.replace(" ", "") for r in requirements if r.startswith("pylibsrtp")]
+    assert pins == [f"pylibsrtp=={seams.PYLIBSRTP_VERSION}"]
+    assert importlib.metadata.version("pylibsrtp") == seams.PYLIBSRTP_VERSION
 
 
 # -- attributes on real objects ----------------------------------------------------------------
@@ -380,7 +387,7 @@ def test_aiortc_sends_rtp_protected_through_the_ice_connection() -> None:
     assert "self._tx_srtp.protect(data)" in send_rtp
     assert "await self.transport._send(data)" in send_rtp
     assert "self._send = self._connection.send" in source_of(RTCIceTransport.__init__)
-    # RtpSink takes the same path as aioice, one call shorter: nominated pair, its protocol's
+    # RtpSink takes the path aioice takes, to its end: the nominated pair, its protocol's
     # datagram transport, the pair's remote address.
     assert "self._nominated.get(component)" in source_of(aioice.ice.Connection.sendto)
     assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in source_of(
@@ -389,16 +396,62 @@ def test_aiortc_sends_rtp_protected_through_the_ice_connection() -> None:
     assert "self.transport.sendto(data, addr)" in source_of(aioice.ice.StunProtocol.send_data)
 
 
+def test_libsrtp_protect_through_the_binding() -> None:
+    """RtpSink's three pylibsrtp internals: the binding's srtp_protect, in place, with the
+    signature of libsrtp 2; a Session's context behind `_srtp`; room for the trailer."""
+    from pylibsrtp._binding import ffi, lib
+
+    assert ffi.typeof(lib.srtp_protect).cname == (
+        "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+    )
+    tx, rx = srtp_pair()
+    assert ffi.typeof(private(tx, "_srtp")).cname == "struct srtp_ctx_t_ * *"
+    assert "SRTP_MAX_TRAILER_LEN" in dir(pylibsrtp)
+    packet = build_packet(96, False, 9, 9, 0xABC, b"x" * 1000)
+    buf = ffi.new("char[]", 1500 + pylibsrtp.SRTP_MAX_TRAILER_LEN)
+    buf[0 : len(packet)] = packet
+    length = ffi.new("int *", len(packet))
+    assert lib.srtp_protect(tx._srtp[0], buf, length) == 0
+    assert rx.unprotect(ffi.buffer(buf, length[0])[:]) == packet
+
+
+async def test_asyncio_datagram_transport_keeps_its_socket() -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        sock = private(transport, "_sock")
+        assert isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM
+        assert sock.getsockname() == transport.get_extra_info("sockname")
+    finally:
+        transport.close()
+
+
+class FakeSocket:
+    """The datagram transport's socket, as RtpSink uses it: connected once, then send()."""
+
+    def __init__(self) -> None:
+        self.peer: tuple[str, int] | None = None
+        self.sent: list[bytes] = []
+        self.full = False
+        self.closed = False
+
+    def connect(self, addr: tuple[str, int]) -> None:
+        self.peer = addr
+
+    def send(self, data: memoryview) -> int:
+        if self.closed:
+            raise OSError(9, "Bad file descriptor")
+        if self.full:
+            raise BlockingIOError
+        self.sent.append(bytes(data))
+        return len(data)
+
+
 class FakeDatagramTransport:
     def __init__(self) -> None:
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
-        self.buffered = 0
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.sent.append((data, addr))
+        self._sock = FakeSocket()
 
 
 class FakeProtocol:
@@ -414,21 +467,8 @@ def srtp_pair() -> tuple[Session, Session]:
     return tx, rx
 
 
-async def test_rtp_sink_protects_and_writes_to_the_nominated_pair() -> None:
-    dtls = RTCDtlsTransport(
-        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
-    )
-    sink = seams.RtpSink(dtls, max_buffered=1000)
-    packet = build_packet(96, True, 1, 2, 0x5EED, b"payload")
-    assert dtls.state == "new"
-    assert not sink.send(packet)  # not connected yet
-
-    # What the DTLS handshake and ICE nomination leave behind, on the real aiortc/aioice objects.
-    dtls._state = State.CONNECTED
-    assert dtls.state == "connected"
-    tx, rx = srtp_pair()
-    dtls._tx_srtp = tx
-    assert not sink.send(packet)  # connected, but no nominated pair
+def nominate(dtls: RTCDtlsTransport) -> FakeDatagramTransport:
+    """What ICE nomination leaves behind: a pair to 192.0.2.7:50000 whose socket is ours."""
     datagrams = FakeDatagramTransport()
     remote = aioice.Candidate(
         foundation="1",
@@ -441,14 +481,61 @@ async def test_rtp_sink_protects_and_writes_to_the_nominated_pair() -> None:
     )
     pair = aioice.ice.CandidatePair(FakeProtocol(datagrams), remote)  # type: ignore[arg-type]
     dtls.transport._connection._nominated[1] = pair
+    return datagrams
+
+
+async def test_rtp_sink_protects_and_writes_to_the_nominated_pair() -> None:
+    dtls = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+    sink = seams.RtpSink(dtls)
+    packet = build_packet(96, True, 1, 2, 0x5EED, b"payload")
+    assert dtls.state == "new"
+    assert not sink.send(packet)  # not connected yet
+
+    # What the DTLS handshake and ICE nomination leave behind, on the real aiortc/aioice objects.
+    dtls._state = State.CONNECTED
+    assert dtls.state == "connected"
+    tx, rx = srtp_pair()
+    dtls._tx_srtp = tx
+    assert not sink.send(packet)  # connected, but no nominated pair
+    datagrams = nominate(dtls)
 
     assert sink.send(packet)
-    ((data, addr),) = datagrams.sent
-    assert addr == ("192.0.2.7", 50_000)
+    sock = datagrams._sock
+    assert sock.peer == ("192.0.2.7", 50_000)  # the socket is connected to the nominated pair
+    (data,) = sock.sent
     assert data != packet and rx.unprotect(data) == packet
+    sock.full = True  # the kernel takes no more: drop rather than queue
+    assert not sink.send(build_packet(96, False, 2, 3, 0x5EED, b"dropped"))
+    assert sink.backed_up and sink.dropped == 1 and len(sock.sent) == 1
+    sock.full = False
+    third = build_packet(96, False, 3, 3, 0x5EED, b"more")
+    assert sink.send(third) and not sink.backed_up
+    assert rx.unprotect(sock.sent[-1]) == third
+    report = bytes(RtcpSrPacket(ssrc=0x5EED, sender_info=RtcpSenderInfo(1, 2, 3, 4)))
+    assert sink.send_rtcp(report)
+    assert rx.unprotect_rtcp(sock.sent[-1]) == report
+    sock.closed = True  # the connection went away under us
+    assert not sink.send(build_packet(96, False, 4, 3, 0x5EED, b"gone"))
+    assert not sink.send_rtcp(report)
+    assert not sink.backed_up and len(sock.sent) == 3
 
-    datagrams.buffered = 1001  # the link is backed up: drop rather than queue
-    assert not sink.send(packet)
-    assert len(datagrams.sent) == 1
-    pair.protocol = FakeProtocol(None)  # type: ignore[assignment]  # socket closed
-    assert not sink.send(packet)
+
+def test_rtp_sink_output_matches_pylibsrtp_protect() -> None:
+    """The in-place path through libsrtp gives the very bytes Session.protect gives."""
+    key = os.urandom(44)
+    profile = Policy.SRTP_PROFILE_AEAD_AES_256_GCM
+    ours = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    theirs = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    dtls = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+    dtls._state = State.CONNECTED
+    dtls._tx_srtp = ours
+    datagrams = nominate(dtls)
+    sink = seams.RtpSink(dtls)
+    for seq in range(5):
+        packet = build_packet(96, seq == 4, seq, seq * 3000, 0xCAFE, os.urandom(1100))
+        assert sink.send(packet)
+        assert datagrams._sock.sent[-1] == theirs.protect(packet)
