@@ -38,6 +38,3 @@ class PacketHistory:
             return None
         _, second, timestamp, payload = entry
         return _pack_header(RTP_VERSION_BITS, second, seq, timestamp, self.ssrc) + payload
-
-    def clear(self) -> None:
-        self._entries = [None] * self._size

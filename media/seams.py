@@ -147,7 +147,7 @@ def rtx_ssrc(sender: RTCRtpSender) -> int:
 # -- sending without a coroutine per packet ----------------------------------------------------
 
 # One scratch buffer for every sink: the bridge runs on one thread and the kernel copies the
-# datagram during sendto, so the buffer is free again as soon as a send returns. libsrtp protects
+# datagram during the send, so the buffer is free again as soon as a send returns. libsrtp protects
 # in place; the trailer is the room pylibsrtp leaves for the tag (and an MKI).
 MAX_RTP_SIZE = 1500
 _SCRATCH = _srtp_ffi.new("char[]", MAX_RTP_SIZE + SRTP_MAX_TRAILER_LEN)
@@ -200,9 +200,13 @@ class RtpSink:
         self._send = sock.send
         return True
 
+    def _ready(self) -> bool:
+        # The enum, not dtls.state, which formats a string on every call.
+        return self._dtls._state is _DTLS_CONNECTED and (self._send is not None or self._connect())
+
     def send_rtcp(self, packets: bytes) -> bool:
         """Send a compound RTCP packet (the sender reports) the same way, without awaiting."""
-        if self._dtls._state is not _DTLS_CONNECTED or (self._send is None and not self._connect()):
+        if not self._ready():
             return False
         try:
             self._send(self._session.protect_rtcp(packets))  # type: ignore[misc]
@@ -220,8 +224,7 @@ class RtpSink:
 
     def send_scratch(self, length: int) -> bool:
         """Send the RTP packet of this length that lies at the start of scratch()."""
-        # The enum, not dtls.state, which formats a string on every call.
-        if self._dtls._state is not _DTLS_CONNECTED or (self._send is None and not self._connect()):
+        if not self._ready():
             return False
         _LENGTH[0] = length
         if _srtp_protect(self._ctx, _SCRATCH, _LENGTH):

@@ -119,15 +119,23 @@ async def _negotiate(
     offer_to_answer: Callable[[str], Awaitable[Answer]],
     location: Callable[[str], str],
 ) -> Response:
-    """The common end of every WHIP and WHEP POST, once the token is checked: the session must
-    not have ended, the body must be an offer, and the bridge answers or refuses it."""
-    _require_not_ended(request.app.state.store, session_id)
+    """The common end of every WHIP and WHEP POST, once the token is checked."""
+    _, answer = await _answer_offer(request, session_id, offer_to_answer)
+    return _answer(request, location(answer.resource_id), answer.sdp)
+
+
+async def _answer_offer(
+    request: Request, session_id: str, offer_to_answer: Callable[[str], Awaitable[Answer]]
+) -> tuple[SessionState, Answer]:
+    """The session must not have ended, the body must be an offer, and the bridge answers or
+    refuses it; with the session's state as it was before the offer."""
+    state = _require_not_ended(request.app.state.store, session_id)
     offer = await _read_offer(request)
     try:
         answer = await offer_to_answer(offer)
     except OfferError as exc:
         raise _offer_error(exc) from exc
-    return _answer(request, location(answer.resource_id), answer.sdp)
+    return state, answer
 
 
 def _resource_options() -> Response:
@@ -144,12 +152,9 @@ async def whip_endpoint(request: Request) -> Response:
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
-    state = _require_not_ended(store, session_id)
-    offer = await _read_offer(request)
-    try:
-        answer = await bridge.publish(session_id, offer)
-    except OfferError as exc:
-        raise _offer_error(exc) from exc
+    state, answer = await _answer_offer(
+        request, session_id, lambda offer: bridge.publish(session_id, offer)
+    )
     if state == SessionState.SCHEDULED:
         # Publishing is going live: the operator's one action, as with OBS's "Start streaming".
         try:

@@ -15,7 +15,6 @@ from array import array
 from typing import Any
 
 import av
-import httpx
 import numpy as np
 from aiortc import (
     MediaStreamTrack,
@@ -25,7 +24,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from . import control, recording
+from . import control, recording, whip
 from .rtp import is_rtcp, payload_key
 
 
@@ -109,15 +108,8 @@ async def run() -> None:
         pc.addTransceiver(
             PacedTrack("audio", rec.audio, recording.AUDIO_CLOCK, clock), direction="sendonly"
         )
-        await pc.setLocalDescription(await pc.createOffer())
-        async with httpx.AsyncClient(timeout=20) as client:
-            response = await client.post(
-                url,
-                content=pc.localDescription.sdp,
-                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
-            )
-        response.raise_for_status()
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        answer = await whip.post_offer(pc, url, token, http_timeout=20)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         log.tap(pc.getTransceivers()[0].sender.transport)
         state["pc"] = pc
         try:

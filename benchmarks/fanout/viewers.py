@@ -20,14 +20,13 @@ from array import array
 from typing import Any
 from zlib import crc32
 
-import httpx
 import numpy as np
 import pylibsrtp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, sdp
 
 from diemcau.media import seams
 
-from . import control
+from . import control, whip
 from .rtp import payload_offset
 
 CONCURRENT_SETUPS = 8
@@ -99,15 +98,8 @@ class LightViewer:
         for kind in ("video", "audio"):
             transceiver = pc.addTransceiver(kind, direction="recvonly")
             seams.take_over_receiver(transceiver.receiver, lambda parameters: None, _ignore)
-        await pc.setLocalDescription(await pc.createOffer())
-        async with httpx.AsyncClient(timeout=30) as client:
-            response = await client.post(
-                url,
-                content=pc.localDescription.sdp,
-                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
-            )
-        response.raise_for_status()
-        for media in sdp.SessionDescription.parse(response.text).media:
+        answer = await whip.post_offer(pc, url, token, http_timeout=30)
+        for media in sdp.SessionDescription.parse(answer).media:
             if not media.ssrc or not media.rtp.codecs:
                 continue
             ssrc = media.ssrc[0].ssrc
@@ -122,7 +114,7 @@ class LightViewer:
             if pc.connectionState == "connected" and not connected.done():
                 connected.set_result(True)
 
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         await asyncio.wait_for(connected, 20)
         self._take_over_sockets()
         await asyncio.wait_for(self.first_video, 20)

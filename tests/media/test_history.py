@@ -33,9 +33,6 @@ class Ring:
         assert packet[:12] == header(seq)
         return packet[12:]
 
-    def clear(self) -> None:
-        self.history.clear()
-
 
 def test_the_packet_comes_back_byte_for_byte() -> None:
     history = PacketHistory(8, SSRC)
@@ -101,16 +98,6 @@ def test_default_size_divides_the_sequence_space() -> None:
     history.put(0xFFFF, b"last")
     history.put(0, b"first")
     assert (history.get(0xFFFF), history.get(0)) == (b"last", b"first")
-
-
-def test_clear() -> None:
-    history = Ring(4)
-    for seq in range(4):
-        history.put(seq, b"x")
-    history.clear()
-    assert [history.get(seq) for seq in range(4)] == [None] * 4
-    history.put(1, b"again")
-    assert history.get(1) == b"again"
 
 
 @given(
