@@ -114,6 +114,67 @@ class UpTrack:
         # The subscriber tracks this track feeds now; Broadcast.reroute keeps it current.
         self.sinks: set[SubscriberTrack] = set()
         self._timer: asyncio.TimerHandle | None = None
+        # The burst being received, fanned out by flush(): (ssrc, seq, timestamp, marker,
+        # payload, its index in the burst). Bounded by seams.MAX_BURST.
+        self._staged: list[tuple[int, int, int, bool, bytes, int]] = []
+        self._last_keyframe_start = -1  # index in the burst of the last keyframe start
+
+    def forward(self, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes) -> None:
+        """One packet to every subscriber track this track feeds, now."""
+        self.stage(ssrc, seq, timestamp, marker, payload)
+        self.flush()
+
+    def stage(self, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes) -> None:
+        """One more packet of the burst being received; flush() sends the burst."""
+        if not self.sinks or RTP_HEADER_SIZE + len(payload) > seams.MAX_RTP_SIZE:
+            return  # nobody to send to; or larger than any link's MTU: nobody could receive it
+        index = len(self._staged)
+        if self.is_keyframe is not None and self.is_keyframe(payload):
+            self.keyframes.keyframe_arrived()
+            self._last_keyframe_start = index
+        self._staged.append((ssrc, seq, timestamp, marker, payload, index))
+
+    def flush(self) -> None:
+        """The staged burst to every subscriber track, each one's packets back to back;
+        nothing here awaits.
+
+        Each packet is assembled in the sinks' scratch buffer, its header written by the
+        subscriber's DownTrack and the payload copied behind it, then protected and sent in
+        place.
+        """
+        staged = self._staged
+        if not staged:
+            return
+        last_keyframe_start = self._last_keyframe_start
+        self._staged = []
+        self._last_keyframe_start = -1
+        now = time.monotonic()
+        needs_keyframe = -1  # index of the last packet after which a subscriber needs one
+        video = self.is_keyframe is not None
+        buf = seams.scratch()
+        for track in self.sinks:
+            down, sink = track.down, track.sink
+            if down is None or sink is None or track.bound_codec is None or not sink.ready():
+                continue
+            write_header, send = down.write_header, sink.send_scratch
+            for ssrc, seq, timestamp, marker, payload, index in staged:
+                if not write_header(buf, ssrc, seq, timestamp, marker, payload, now):
+                    if down.waiting_for_keyframe and index > needs_keyframe:
+                        needs_keyframe = index
+                    continue
+                length = RTP_HEADER_SIZE + len(payload)
+                buf[RTP_HEADER_SIZE:length] = payload  # again for each: protected in place
+                if not send(length) and sink.backed_up and video:
+                    # One slow hall must not slow the others: its packets are dropped, not
+                    # queued, and its picture starts again cleanly on a keyframe once it drains.
+                    down.source_ended()
+                    if index > needs_keyframe:
+                        needs_keyframe = index
+            if now >= track.report_due:
+                track.send_report(now)
+        # A subscriber that missed a keyframe start in this burst gets one later in it, if any.
+        if needs_keyframe > last_keyframe_start:
+            self.request_keyframe(now)
 
     def set_codec(self, codec: RTCRtpCodecParameters) -> None:
         self.codec = codec
@@ -162,6 +223,9 @@ class PeerUpTrack(UpTrack):
         self._nacks = NackGenerator() if self.kind == "video" else None
         self._remb = RemoteBitrateEstimator() if self.kind == "video" else None
         self._seen: dict[int, list[int]] = {}  # media SSRC -> the last sequence numbers seen
+        self._rtcp: seams.RtpSink | None = None  # NACK and REMB toward the publisher
+        # Reads the publisher's socket once its media connection is up (shared by its tracks).
+        self.reader: seams.BurstReader | None = None
         seams.take_over_receiver(self.receiver, self._on_receive, self._on_rtp)
 
     def _on_receive(self, parameters: RTCRtpReceiveParameters) -> None:
@@ -176,6 +240,20 @@ class PeerUpTrack(UpTrack):
         self.broadcast.reroute()  # its codec is known now
 
     async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """aiortc's path, one packet a turn: until the reader takes the socket over."""
+        self.receive_rtp(packet, arrival_time_ms)
+        self.flush()
+        if self.reader is not None and not self.reader.installed:
+            self.reader.install(self.receiver.transport)
+
+    def _send_rtcp(self, packet: RtcpRtpfbPacket | RtcpPsfbPacket) -> None:
+        transport = self.receiver.transport
+        if self._rtcp is None or self._rtcp.transport is not transport:
+            self._rtcp = seams.RtpSink(transport)
+        self._rtcp.send_rtcp(bytes(packet))
+
+    def receive_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """One packet from the publisher, staged for the burst's fan-out (flush)."""
         codec = self.codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -195,7 +273,7 @@ class PeerUpTrack(UpTrack):
                 rtcp = RtcpPsfbPacket(
                     fmt=RTCP_PSFB_APP, ssrc=self.rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
                 )
-                await seams.send_rtcp(self.receiver.transport, bytes(rtcp))
+                self._send_rtcp(rtcp)
 
         if is_rtx(codec):
             original_ssrc = self.rtx_ssrcs.get(packet.ssrc)
@@ -217,13 +295,14 @@ class PeerUpTrack(UpTrack):
 
         if self._nacks is not None and self._nacks.add(packet):
             # The bridge repairs its own link to the publisher, for every subscriber at once.
-            await seams.send_nack(self.receiver, packet.ssrc, sorted(self._nacks.missing))
+            nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=self.rtcp_ssrc, media_ssrc=packet.ssrc)
+            nack.lost = sorted(self._nacks.missing)
+            self._send_rtcp(nack)
 
         if not packet.payload:
             return  # padding used by the publisher to probe bandwidth
         self.packets_received += 1
-        self.broadcast.fan_out(
-            self,
+        self.stage(
             packet.ssrc,
             packet.sequence_number,
             packet.timestamp,
@@ -248,6 +327,11 @@ class Publisher:
         self.site = site
         self.tracks: dict[str, UpTrack] = {}
         self.on_close: Callable[[], None] | None = None
+
+    def flush(self) -> None:
+        """The burst just received, out to the subscribers: see seams.BurstReader."""
+        for up in self.tracks.values():
+            up.flush()
 
     async def close(self) -> None:
         for up in self.tracks.values():
@@ -284,7 +368,8 @@ class SubscriberTrack:
         self.rtt: float | None = None
         self._lsr: int | None = None
         self._lsr_time = 0.0
-        seams.take_over_sender(self.sender, self._on_send, self._on_rtcp, self._run_rtcp)
+        self.report_due = 0.0  # monotonic time of the next sender report: the first at once
+        seams.take_over_sender(self.sender, self._on_send, self._on_rtcp, _reports_ride_the_fan_out)
 
     def _on_send(self, parameters: RTCRtpSendParameters) -> None:
         self.cname = parameters.rtcp.cname or ""
@@ -342,33 +427,39 @@ class SubscriberTrack:
                 if self._lsr is not None and report.lsr == self._lsr and report.dlsr:
                     self.rtt = max(time.time() - self._lsr_time - report.dlsr / 65536, 0.0)
 
-    async def _run_rtcp(self) -> None:
-        # Sender reports map our rewritten timestamps to wall-clock time so that the browser can
-        # keep picture and sound in sync.
-        while True:
-            await asyncio.sleep(0.5 + random.random())
-            down = self.down
-            if down is None or down.last_out_time is None or self.bound_codec is None:
-                continue
-            elapsed = time.monotonic() - down.last_out_time
-            ntp = aiortc_clock.current_ntp_time()
-            rtp_ts = (down.last_out_ts + int(elapsed * down.clock_rate)) & 0xFFFFFFFF
-            sr = RtcpSrPacket(
-                ssrc=down.ssrc,
-                sender_info=RtcpSenderInfo(
-                    ntp_timestamp=ntp,
-                    rtp_timestamp=rtp_ts,
-                    packet_count=down.stats.packets_sent & 0xFFFFFFFF,
-                    octet_count=down.stats.bytes_sent & 0xFFFFFFFF,
-                ),
-            )
-            sdes = RtcpSdesPacket(
-                chunks=[RtcpSourceInfo(ssrc=down.ssrc, items=[(1, self.cname.encode())])]
-            )
-            self._lsr = (ntp >> 16) & 0xFFFFFFFF
-            self._lsr_time = time.time()
-            if self.sink is not None:
-                self.sink.send_rtcp(bytes(sr) + bytes(sdes))
+    def send_report(self, now: float) -> None:
+        """A sender report, right after a burst: it maps our rewritten timestamps to wall-clock
+        time so that the browser keeps picture and sound in sync, and its echo gives the RTT.
+        Sent by the fan-out rather than by a timer of its own: a lone datagram on a timer costs
+        a cold path and a wake-up of the hall's end per report, here the path is warm."""
+        self.report_due = now + 0.5 + random.random()  # RFC 3550's randomized interval
+        down, sink = self.down, self.sink
+        if down is None or down.last_out_time is None or sink is None:
+            return
+        elapsed = now - down.last_out_time
+        ntp = aiortc_clock.current_ntp_time()
+        rtp_ts = (down.last_out_ts + int(elapsed * down.clock_rate)) & 0xFFFFFFFF
+        sr = RtcpSrPacket(
+            ssrc=down.ssrc,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=ntp,
+                rtp_timestamp=rtp_ts,
+                packet_count=down.stats.packets_sent & 0xFFFFFFFF,
+                octet_count=down.stats.bytes_sent & 0xFFFFFFFF,
+            ),
+        )
+        sdes = RtcpSdesPacket(
+            chunks=[RtcpSourceInfo(ssrc=down.ssrc, items=[(1, self.cname.encode())])]
+        )
+        self._lsr = (ntp >> 16) & 0xFFFFFFFF
+        self._lsr_time = time.time()
+        sink.send_rtcp(bytes(sr) + bytes(sdes))
+
+
+async def _reports_ride_the_fan_out() -> None:
+    """aiortc's sender-report loop, replaced: SubscriberTrack.send_report is called by
+    UpTrack.flush. A sender that sends nothing reports nothing (RFC 3550, 6.4)."""
+    await asyncio.Event().wait()
 
 
 class Subscriber:
@@ -487,45 +578,6 @@ class Broadcast:
             self.muted.discard(site)
         self.reroute()
 
-    def fan_out(
-        self, up: UpTrack, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes
-    ) -> None:
-        """One publisher packet to every subscriber track it feeds; nothing here awaits.
-
-        Each subscriber's packet is assembled in the sinks' scratch buffer, its header written
-        by its DownTrack and the payload copied behind it, then protected and sent in place.
-        """
-        if not up.sinks:
-            return
-        length = RTP_HEADER_SIZE + len(payload)
-        if length > seams.MAX_RTP_SIZE:
-            return  # larger than any link's MTU: nobody could receive it whole
-        now = time.monotonic()
-        needs_keyframe = False
-        starts_keyframe = up.is_keyframe is not None and up.is_keyframe(payload)
-        if starts_keyframe:
-            up.keyframes.keyframe_arrived()
-        buf = seams.scratch()
-        for track in up.sinks:
-            down = track.down
-            if down is None or track.bound_codec is None:
-                continue
-            if not down.write_header(buf, ssrc, seq, timestamp, marker, payload, now):
-                needs_keyframe = needs_keyframe or down.waiting_for_keyframe
-                continue
-            sink = track.sink
-            if sink is None:
-                continue
-            buf[RTP_HEADER_SIZE:length] = payload  # again for each: protection is in place
-            if not sink.send_scratch(length) and sink.backed_up:
-                # One slow hall must not slow the others: its packets are dropped, not queued,
-                # and its picture starts again cleanly on the next keyframe once it drains.
-                if up.is_keyframe is not None:
-                    down.source_ended()
-                    needs_keyframe = True
-        if needs_keyframe and not starts_keyframe:
-            up.request_keyframe(now)
-
     def site_links(self) -> dict[str, SiteLink]:
         links: dict[str, SiteLink] = {}
         for site_id, counters in self.departed.items():
@@ -586,6 +638,7 @@ class Bridge:
         pc = RTCPeerConnection(_configuration())
         resource_id = secrets.token_urlsafe(12)
         publisher = Publisher(resource_id, pc, site=site)
+        reader = seams.BurstReader(publisher.flush)
         try:
             await self._apply_offer(pc, offer_sdp)
             kinds = set()
@@ -606,6 +659,8 @@ class Bridge:
                 seams.restrict_codecs(transceiver, [media, *rtx])
                 transceiver.direction = "recvonly"
                 up = PeerUpTrack(broadcast, transceiver, rtcp_ssrc=transceiver.sender._ssrc)
+                up.reader = reader
+                reader.handlers[transceiver.receiver] = up.receive_rtp
                 # Known from the answer on: a viewer arriving before the publisher's media
                 # connection is up is already offered exactly this codec.
                 up.set_codec(media)

@@ -160,13 +160,14 @@ class TestPattern:
                 payloads = vp8_packetize(self.video[frame_no % len(self.video)], frame_no & 0x7FFF)
                 for i, payload in enumerate(payloads):
                     marker = i == len(payloads) - 1
-                    video.broadcast.fan_out(video, v_ssrc, v_seq, v_ts, marker, payload)
+                    video.stage(v_ssrc, v_seq, v_ts, marker, payload)
                     v_seq = seq_add(v_seq, 1)
+                video.flush()  # a frame's packets back to back, as a camera's encoder sends them
                 v_ts = ts_add(v_ts, 90000 // self.fps)
                 frame_no += 1
             while audio_no * 0.02 <= now:
                 payload = self.audio[audio_no % len(self.audio)]
-                audio.broadcast.fan_out(audio, a_ssrc, a_seq, a_ts, False, payload)
+                audio.forward(a_ssrc, a_seq, a_ts, False, payload)
                 a_seq = seq_add(a_seq, 1)
                 a_ts = ts_add(a_ts, 960)
                 audio_no += 1

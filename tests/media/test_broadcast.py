@@ -121,6 +121,37 @@ async def test_late_viewer_starts_on_requested_keyframe(server: Server) -> None:
         await publisher.pc.close()
 
 
+async def test_viewers_get_sender_reports_that_count_what_they_received(server: Server) -> None:
+    """Sender reports ride the fan-out: each viewer's tracks get them, with its own SSRC and
+    the bridge's count of packets sent, for lip sync and the RTT."""
+    session = server.create_session(SITES[:1], title="Báo cáo gửi")
+    publisher = await publish(
+        session["host"]["whip_url"],
+        session["host"]["token"],
+        video=CountingVideoTrack(),
+        audio=AudioStreamTrack(),
+    )
+    viewer = await play(session["invites"][0]["whep_url"], session["invites"][0]["token"])
+    try:
+        assert await wait_for(lambda: viewer.decoded["video"] > 10, 20)
+        await asyncio.sleep(2)  # a report every 0.5-1.5 s
+
+        async def reports() -> dict[str, object]:
+            stats = await viewer.pc.getStats()
+            return {s.kind: s for s in stats.values() if s.type == "remote-outbound-rtp"}
+
+        found = await reports()
+        assert set(found) == {"audio", "video"}
+        for kind, report in found.items():
+            received = viewer.packets[kind]
+            assert report.ssrc == received[-1].ssrc  # type: ignore[attr-defined]
+            # Sent no later than now: at most what has arrived since (and nothing lost here).
+            assert 0 < report.packetsSent <= len(received)  # type: ignore[attr-defined]
+    finally:
+        await viewer.close()
+        await publisher.pc.close()
+
+
 async def test_whep_refuses_wrong_tokens(server: Server) -> None:
     session = server.create_session(SITES[:2], title="Sai mã")
     other = server.create_session(SITES[2:4], title="Phiên khác")

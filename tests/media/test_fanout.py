@@ -1,4 +1,4 @@
-"""Broadcast.fan_out with fake sinks: one slow hall must not slow or spoil the others."""
+"""UpTrack.forward with fake sinks: one slow hall must not slow or spoil the others."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ class FakeSink:
     backed_up: bool = False
     sent: list[bytes] = field(default_factory=list)
 
+    def ready(self) -> bool:
+        return True
+
     def send_scratch(self, length: int) -> bool:
         """What RtpSink sends: the packet fan_out assembled at the start of the scratch buffer."""
         if self.backed_up:
@@ -51,6 +54,7 @@ class FakeTrack:
         )
         self.bound_codec = VP8
         self.sink = sink
+        self.report_due = float("inf")  # sender reports: tests/media/test_bridge.py
 
 
 def _track(sink: FakeSink) -> Any:
@@ -67,7 +71,7 @@ def test_a_backed_up_hall_drops_and_restarts_on_a_keyframe_while_others_go_on() 
 
     def send(payload: bytes) -> None:
         nonlocal seq
-        broadcast.fan_out(up, 1234, seq, seq * 3000, True, payload)
+        up.forward(1234, seq, seq * 3000, True, payload)
         seq += 1
 
     send(KEY)
@@ -88,3 +92,59 @@ def test_a_backed_up_hall_drops_and_restarts_on_a_keyframe_while_others_go_on() 
     # The slow hall's numbering goes on without a jump back.
     slow_seqs = [int.from_bytes(p[2:4], "big") for p in slow_sink.sent]
     assert all(0 < (b - a) & 0xFFFF < 10 for a, b in itertools.pairwise(slow_seqs))
+
+
+def test_a_burst_reaches_each_hall_back_to_back_and_in_order() -> None:
+    broadcast = Broadcast(Bridge(), "s1")
+    up = RecordingUpTrack(broadcast)
+    log: list[tuple[int, int]] = []
+
+    class LoggingSink(FakeSink):
+        def send_scratch(self, length: int) -> bool:
+            log.append((id(self), int.from_bytes(seams.scratch()[2:4], "big")))
+            return super().send_scratch(length)
+
+    sinks = [LoggingSink() for _ in range(3)]
+    up.sinks = {_track(sink) for sink in sinks}
+    for seq, payload in enumerate([KEY, INTER, INTER, INTER]):
+        up.stage(1234, seq, 0, seq == 3, payload)
+    assert log == []  # staged, not sent
+    up.flush()
+    # Each hall's four packets in one run: its SRTP context and socket stay warm.
+    runs = [who for who, _ in itertools.groupby(log, key=lambda entry: entry[0])]
+    assert sorted(runs) == sorted(id(sink) for sink in sinks)
+    for sink in sinks:
+        seqs = [seq for who, seq in log if who == id(sink)]
+        assert [(b - a) & 0xFFFF for a, b in itertools.pairwise(seqs)] == [1, 1, 1]
+        assert [p[12:] for p in sink.sent] == [KEY, INTER, INTER, INTER]
+    up.flush()  # nothing staged: nothing sent again
+    assert len(log) == 12 and up.requests == 0
+
+
+def test_a_keyframe_later_in_the_burst_is_waited_for_not_requested() -> None:
+    broadcast = Broadcast(Bridge(), "s1")
+    up = RecordingUpTrack(broadcast)
+    sink = FakeSink()
+    up.sinks = {_track(sink)}
+    for seq, payload in enumerate([INTER, KEY, INTER]):
+        up.stage(1234, seq, 0, False, payload)
+    up.flush()
+    # The new hall skipped the inter frame and started on the keyframe of the same burst.
+    assert [p[12:] for p in sink.sent] == [KEY, INTER] and up.requests == 0
+
+    # Backed up after the burst's keyframe start: that hall needs another one.
+    other = FakeSink()
+    up.sinks.add(_track(other))
+    up.stage(1234, 3, 0, False, KEY)
+    up.stage(1234, 4, 0, False, INTER)
+
+    class BacksUpOnInter(FakeSink):
+        def send_scratch(self, length: int) -> bool:
+            self.backed_up = bytes(seams.scratch()[12:length]) == INTER
+            return super().send_scratch(length)
+
+    slow = BacksUpOnInter()
+    up.sinks.add(_track(slow))
+    up.flush()
+    assert [p[12:] for p in other.sent] == [KEY, INTER]
+    assert [p[12:] for p in slow.sent] == [KEY] and up.requests == 1

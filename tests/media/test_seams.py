@@ -245,7 +245,7 @@ async def test_aiortc_routes_rtp_to_the_instance_handler() -> None:
     )
 
 
-async def test_send_pli_and_nack_go_through_the_transport(
+async def test_send_pli_goes_through_the_transport(
     pc: RTCPeerConnection, video: RTCRtpTransceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dtls = video.receiver.transport
@@ -256,19 +256,18 @@ async def test_send_pli_and_nack_go_through_the_transport(
 
     monkeypatch.setattr(dtls, "_send_rtp", capture)
     await seams.send_pli(video.receiver, 0xABCD)
-    await seams.send_nack(video.receiver, 0xABCD, [5, 6, 9])
-    pli, nack = (RtcpPacket.parse(data)[0] for data in sent)
+    (pli,) = (RtcpPacket.parse(data)[0] for data in sent)
     assert isinstance(pli, RtcpPsfbPacket) and pli.fmt == RTCP_PSFB_PLI
-    assert isinstance(nack, RtcpRtpfbPacket) and nack.fmt == RTCP_RTPFB_NACK
-    assert (pli.media_ssrc, nack.media_ssrc, nack.lost) == (0xABCD, 0xABCD, [5, 6, 9])
-    # The receiver reports as the sender of the same transceiver (set by the peer connection).
-    assert pli.ssrc == nack.ssrc == video.sender._ssrc
+    assert pli.media_ssrc == 0xABCD
+    # The receiver reports as the sender of the same transceiver (set by the peer connection):
+    # the bridge's own NACK and REMB toward the publisher use that SSRC too.
+    assert pli.ssrc == video.sender._ssrc
 
 
-async def test_send_rtcp_on_an_unconnected_transport_is_silent(video: RTCRtpTransceiver) -> None:
+async def test_rtcp_on_an_unconnected_transport_is_not_sent(video: RTCRtpTransceiver) -> None:
     with pytest.raises(ConnectionError):
         await video.sender.transport._send_rtp(b"\x81\xc9\x00\x01" + bytes(4))
-    await seams.send_rtcp(video.sender.transport, b"\x81\xc9\x00\x01" + bytes(4))
+    assert not seams.RtpSink(video.sender.transport).send_rtcp(b"\x81\xc9\x00\x01" + bytes(4))
 
 
 # -- the sender taken over ----------------------------------------------------------------------
@@ -467,20 +466,27 @@ def srtp_pair() -> tuple[Session, Session]:
     return tx, rx
 
 
-def nominate(dtls: RTCDtlsTransport) -> FakeDatagramTransport:
-    """What ICE nomination leaves behind: a pair to 192.0.2.7:50000 whose socket is ours."""
-    datagrams = FakeDatagramTransport()
-    remote = aioice.Candidate(
+def nominate_pair(
+    dtls: RTCDtlsTransport, protocol: object, remote: tuple[str, int] = ("192.0.2.7", 50_000)
+) -> None:
+    """What ICE nomination leaves behind: a pair from protocol's socket to remote."""
+    candidate = aioice.Candidate(
         foundation="1",
         component=1,
         transport="udp",
         priority=1,
-        host="192.0.2.7",
-        port=50_000,
+        host=remote[0],
+        port=remote[1],
         type="host",
     )
-    pair = aioice.ice.CandidatePair(FakeProtocol(datagrams), remote)  # type: ignore[arg-type]
+    pair = aioice.ice.CandidatePair(protocol, candidate)  # type: ignore[arg-type]
     dtls.transport._connection._nominated[1] = pair
+
+
+def nominate(dtls: RTCDtlsTransport) -> FakeDatagramTransport:
+    """A nominated pair to 192.0.2.7:50000 whose socket is ours."""
+    datagrams = FakeDatagramTransport()
+    nominate_pair(dtls, FakeProtocol(datagrams))
     return datagrams
 
 
@@ -539,3 +545,92 @@ def test_rtp_sink_output_matches_pylibsrtp_protect() -> None:
         packet = build_packet(96, seq == 4, seq, seq * 3000, 0xCAFE, os.urandom(1100))
         assert sink.send(packet)
         assert datagrams._sock.sent[-1] == theirs.protect(packet)
+
+
+# -- the publisher's socket read in bursts ------------------------------------------------------
+
+
+class RecordingProtocol(asyncio.DatagramProtocol):
+    """The ICE pair's protocol (aioice's StunProtocol): what the reader does not take."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.received: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received.append(data)
+
+
+def test_asyncio_loop_replaces_a_reader_in_place() -> None:
+    # BurstReader.install relies on _add_reader replacing the transport's own callback, and on
+    # the transport's close() removing whatever reads its socket.
+    source = source_of(asyncio.selector_events.BaseSelectorEventLoop._add_reader)
+    assert "self._selector.modify(fd, mask | selectors.EVENT_READ" in source
+    close = source_of(asyncio.selector_events._SelectorTransport.close)
+    assert "self._loop._remove_reader(self._sock_fd)" in close
+
+
+async def test_burst_reader_takes_every_waiting_datagram_in_one_turn() -> None:
+    loop = asyncio.get_running_loop()
+    dtls = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+    tx, rx = srtp_pair()
+    pt = VP8.payloadType
+    assert pt is not None
+    video_receiver = object()  # the router's key; the bridge registers its RTCRtpReceiver
+    dtls._register_rtp_receiver(
+        video_receiver,  # type: ignore[arg-type]
+        RTCRtpReceiveParameters(codecs=[VP8], encodings=[]),
+    )
+    transport, protocol = await loop.create_datagram_endpoint(
+        RecordingProtocol, local_addr=("127.0.0.1", 0)
+    )
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    nominate_pair(dtls, protocol, ("127.0.0.1", peer.getsockname()[1]))
+    got: list[tuple[int, bytes]] = []
+    bursts: list[int] = []
+    reader = seams.BurstReader(lambda: bursts.append(len(got)))
+    reader.handlers[video_receiver] = lambda packet, arrival_ms: got.append(
+        (packet.sequence_number, packet.payload)
+    )
+    try:
+        assert not reader.install(dtls)  # no handshake yet: aiortc's path reads
+        dtls._state = State.CONNECTED
+        dtls._rx_srtp = rx
+        assert reader.install(dtls) and reader.installed
+
+        address = transport.get_extra_info("sockname")
+        stun = bytes([0x00, 0x01, 0x00, 0x00]) + bytes(16)
+        report = tx.protect_rtcp(
+            bytes(RtcpSrPacket(ssrc=0x5EED, sender_info=RtcpSenderInfo(1, 2, 3, 4)))
+        )
+        forged = build_packet(pt, False, 9, 0, 0x5EED, b"x" * 40)
+        datagrams = [
+            tx.protect(build_packet(pt, False, 1, 3000, 0x5EED, b"one")),
+            stun,
+            tx.protect(build_packet(pt, False, 2, 3000, 0x5EED, b"two")),
+            report,
+            forged,  # no valid tag: dropped
+            tx.protect(build_packet(pt, True, 3, 3000, 0x5EED, b"three")),
+        ]
+        for data in datagrams:
+            peer.sendto(data, address)
+        await asyncio.sleep(0.1)
+        # All six were waiting: one turn read them, then one fan-out for the three packets.
+        assert got == [(1, b"one"), (2, b"two"), (3, b"three")]
+        assert bursts == [3] and (reader.bursts, reader.packets) == (1, 3)
+        assert protocol.received == [stun, report]  # STUN and SRTCP: aioice and aiortc, as ever
+
+        peer.sendto(tx.protect(build_packet(pt, False, 4, 6000, 0x5EED, b"four")), address)
+        await asyncio.sleep(0.1)
+        assert got[-1] == (4, b"four") and bursts == [3, 4]
+    finally:
+        transport.close()
+        peer.close()
+    await asyncio.sleep(0)
+    assert loop._selector.get_map().get(transport._sock_fd) is None  # type: ignore[attr-defined]
