@@ -129,6 +129,9 @@ class UpTrack:
         if not self.sinks or RTP_HEADER_SIZE + len(payload) > seams.MAX_RTP_SIZE:
             return  # nobody to send to; or larger than any link's MTU: nobody could receive it
         index = len(self._staged)
+        if index == seams.MAX_BURST:
+            self.flush()  # the scratch buffer holds this many a subscriber
+            index = 0
         if self.is_keyframe is not None and self.is_keyframe(payload):
             self.keyframes.keyframe_arrived()
             self._last_keyframe_start = index
@@ -156,20 +159,27 @@ class UpTrack:
             down, sink = track.down, track.sink
             if down is None or sink is None or track.bound_codec is None or not sink.ready():
                 continue
-            write_header, send = down.write_header, sink.send_scratch
+            write_header, push = down.write_header, sink.push
+            offset = 0
             for ssrc, seq, timestamp, marker, payload, index in staged:
-                if not write_header(buf, ssrc, seq, timestamp, marker, payload, now):
+                if not write_header(buf, offset, ssrc, seq, timestamp, marker, payload, now):
                     if down.waiting_for_keyframe and index > needs_keyframe:
                         needs_keyframe = index
                     continue
-                length = RTP_HEADER_SIZE + len(payload)
-                buf[RTP_HEADER_SIZE:length] = payload  # again for each: protected in place
-                if not send(length) and sink.backed_up and video:
-                    # One slow hall must not slow the others: its packets are dropped, not
-                    # queued, and its picture starts again cleanly on a keyframe once it drains.
-                    down.source_ended()
-                    if index > needs_keyframe:
-                        needs_keyframe = index
+                end = offset + RTP_HEADER_SIZE + len(payload)
+                buf[offset + RTP_HEADER_SIZE : end] = payload  # again for each: protected in place
+                offset = push(offset, end - offset)
+                if offset < 0:
+                    offset = 0
+                    if video:
+                        # One slow hall must not slow the others: its packets are dropped, not
+                        # queued, and its picture starts again cleanly on a keyframe once it drains.
+                        down.source_ended()
+                        if index > needs_keyframe:
+                            needs_keyframe = index
+            if not sink.finish() and sink.backed_up and video:
+                down.source_ended()
+                needs_keyframe = len(staged)  # whatever came last: ask for a fresh start
             if now >= track.report_due:
                 track.send_report(now)
         # A subscriber that missed a keyframe start in this burst gets one later in it, if any.

@@ -90,13 +90,14 @@ class DownTrack:
     ) -> bytes | None:
         """The packet to send to this subscriber, or None to drop it."""
         header = bytearray(RTP_HEADER.size)
-        if not self.write_header(header, in_ssrc, seq, timestamp, marker, payload, now):
+        if not self.write_header(header, 0, in_ssrc, seq, timestamp, marker, payload, now):
             return None
         return bytes(header) + payload
 
     def write_header(
         self,
         buf: WritableBuffer,
+        offset: int,
         in_ssrc: int,
         seq: int,
         timestamp: int,
@@ -104,7 +105,7 @@ class DownTrack:
         payload: bytes,
         now: float,
     ) -> bool:
-        """Write this subscriber's RTP header for the packet at the start of buf, to go in front
+        """Write this subscriber's RTP header for the packet at buf[offset:], to go in front
         of the publisher's payload; False to drop the packet. The fast path: no allocation but
         the history's entry, which shares the payload rather than copying it."""
         if in_ssrc != self._source:
@@ -124,7 +125,7 @@ class DownTrack:
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         second = self.payload_type | 0x80 if marker else self.payload_type
-        _pack_header_into(buf, 0, RTP_VERSION_BITS, second, out_seq, out_ts, self.ssrc)
+        _pack_header_into(buf, offset, RTP_VERSION_BITS, second, out_seq, out_ts, self.ssrc)
         self.history.put(out_seq, second, out_ts, payload)
         if ((out_seq - self._highest_out_seq + 0x8000) & 0xFFFF) - 0x8000 > 0:
             self._highest_out_seq = out_seq

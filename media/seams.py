@@ -9,6 +9,9 @@ checks each of them so that an upgrade that moves one fails loudly instead of si
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+import struct
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -138,18 +141,34 @@ def rtx_ssrc(sender: RTCRtpSender) -> int:
 
 # -- sending without a coroutine per packet ----------------------------------------------------
 
-# One scratch buffer for every sink: the bridge runs on one thread and the kernel copies the
-# datagram during the send, so the buffer is free again as soon as a send returns. libsrtp protects
-# in place; the trailer is the room pylibsrtp leaves for the tag (and an MKI).
 MAX_RTP_SIZE = 1500
-_SCRATCH = _srtp_ffi.new("char[]", MAX_RTP_SIZE + SRTP_MAX_TRAILER_LEN)
+# Packets staged per publisher track before they are fanned out, and read per wake-up at most
+# (BurstReader), so that one publisher cannot hold the loop for long.
+MAX_BURST = 64
+# One slot a packet: the RTP packet, then the room libsrtp needs for its tag (and an MKI).
+_SLOT = MAX_RTP_SIZE + SRTP_MAX_TRAILER_LEN
+# One scratch buffer for every sink: the bridge runs on one thread and the kernel copies the
+# datagrams during the send, so the buffer is free again as soon as a send returns. A burst for
+# one subscriber lies in it packet after packet, each protected in place.
+_SCRATCH = _srtp_ffi.new("char[]", MAX_BURST * _SLOT)
 _SCRATCH_VIEW = memoryview(_srtp_ffi.buffer(_SCRATCH))
 _LENGTH = _srtp_ffi.new("int *")
 _srtp_protect = _srtp_lib.srtp_protect
 
+# UDP generic segmentation offload (Linux 4.18, linux/udp.h): one sendmsg carries several
+# datagrams of one size (the last may be shorter), and the kernel walks its send path once for
+# all of them. A video frame's packets are mostly of one size, so a frame to one hall is one or
+# two system calls instead of one a packet.
+UDP_SEGMENT = 103
+_GSO_MAX_SEGMENTS = 64
+_GSO_MAX_BYTES = 60_000  # under the 64 KiB of one IP datagram, headers included
+_GSO_SIZES = [struct.pack("=H", size) for size in range(_SLOT + 1)]
+# What a kernel or device without UDP segmentation answers; anything else is about the datagram.
+_NO_SEGMENTATION = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
+
 
 def scratch() -> memoryview:
-    """The buffer send_scratch() protects and sends: write a whole RTP packet at its start."""
+    """The buffer the sinks protect and send from: write whole RTP packets into it."""
     return _SCRATCH_VIEW
 
 
@@ -160,17 +179,44 @@ class RtpSink:
     protects with the transport's own libsrtp context in one preallocated buffer and writes to the
     nominated ICE pair's socket directly: no await, no copy but the kernel's. What the kernel will
     not take at once (EAGAIN) is dropped, never queued: the socket buffer is the bounded queue.
+
+    A burst goes out in runs: push() protects each packet where it lies in the scratch buffer and
+    adds it to the run of same-size packets, sent with one segmented sendmsg when the next packet
+    does not fit the run, or by finish().
     """
 
-    __slots__ = ("_ctx", "_dtls", "_send", "_session", "backed_up", "dropped")
+    __slots__ = (
+        "_ctx",
+        "_dtls",
+        "_gso",
+        "_run_count",
+        "_run_end",
+        "_run_size",
+        "_run_start",
+        "_send",
+        "_sendmsg",
+        "_session",
+        "backed_up",
+        "dropped",
+        "sends",
+    )
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self._session: Any = None  # held so that its libsrtp context outlives our pointer to it
         self._ctx: Any = None  # that context (srtp_t)
         self._send: Callable[[Any], int] | None = None
+        self._sendmsg: Callable[..., int] | None = None
+        self._gso = True  # until the kernel or the device refuses segmentation
+        # The run waiting to be sent: where it starts in the scratch buffer, how many packets,
+        # and their size (all but the last are exactly that size).
+        self._run_start = 0
+        self._run_end = 0
+        self._run_count = 0
+        self._run_size = 0
         self.backed_up = False  # the last packet was dropped because the link is backed up
         self.dropped = 0
+        self.sends = 0  # system calls that carried RTP
 
     @property
     def transport(self) -> RTCDtlsTransport:
@@ -194,10 +240,11 @@ class RtpSink:
         self._session = self._dtls._tx_srtp
         self._ctx = self._session._srtp[0]
         self._send = sock.send
+        self._sendmsg = sock.sendmsg
         return True
 
     def ready(self) -> bool:
-        """Connected, with a socket to write to: send_scratch() may be called."""
+        """Connected, with a socket to write to: push() and send() may be called."""
         # The enum, not dtls.state, which formats a string on every call.
         return self._dtls._state is _DTLS_CONNECTED and (self._send is not None or self._connect())
 
@@ -212,39 +259,109 @@ class RtpSink:
         return True
 
     def send(self, packet: bytes) -> bool:
-        """Send one RTP packet. False when it was not sent (not connected, or backed up)."""
+        """Send one RTP packet now (a retransmission). False when it was not sent (not
+        connected, or backed up)."""
         length = len(packet)
-        if length > MAX_RTP_SIZE:
-            return False
-        if not self.ready():
+        if length > MAX_RTP_SIZE or not self.ready():
             return False
         _SCRATCH_VIEW[:length] = packet
-        return self.send_scratch(length)
-
-    def send_scratch(self, length: int) -> bool:
-        """Send the RTP packet of this length that lies at the start of scratch(). Only once
-        ready() said yes: the fan-out asks once per burst, not once per packet."""
-        _LENGTH[0] = length
-        if _srtp_protect(self._ctx, _SCRATCH, _LENGTH):
-            self.dropped += 1
+        if self.push(0, length) < 0:
             return False
+        return self.finish()
+
+    def push(self, offset: int, length: int) -> int:
+        """Protect the RTP packet at scratch()[offset:offset + length] and queue it in the run.
+
+        Returns where the next packet goes, or -1 when the link is backed up: then the run
+        before this packet and this packet are dropped. Only once ready() said yes: the fan-out
+        asks once a burst, not once a packet.
+        """
+        _LENGTH[0] = length
+        if _srtp_protect(self._ctx, _SCRATCH + offset, _LENGTH):
+            self.dropped += 1
+            return offset  # not protected, not sent: its room is free again
+        size = _LENGTH[0]
+        end = offset + size
+        count = self._run_count
+        if count:
+            run_size = self._run_size
+            start = self._run_start
+            if (
+                self._gso
+                and size <= run_size
+                and offset == start + run_size * count  # right behind a run of equal ones
+                and count < _GSO_MAX_SEGMENTS
+                and end - start <= _GSO_MAX_BYTES
+            ):
+                self._run_count = count + 1
+                self._run_end = end
+                if size < run_size and not self.finish() and self.backed_up:
+                    return -1  # a shorter one ends its run
+                return end
+            if not self.finish() and self.backed_up:
+                self.dropped += 1
+                return -1
+        self._run_start = offset
+        self._run_end = end
+        self._run_count = 1
+        self._run_size = size
+        return end
+
+    def finish(self) -> bool:
+        """Send the run queued by push(). False when it was not sent: dropped because the link
+        is backed up (then backed_up is set), filtered, or the socket is closing."""
+        count = self._run_count
+        if not count:
+            return True
+        self._run_count = 0
+        run = _SCRATCH_VIEW[self._run_start : self._run_end]
         try:
-            self._send(_SCRATCH_VIEW[: _LENGTH[0]])  # type: ignore[misc]
+            if count == 1:
+                self._send(run)  # type: ignore[misc]
+            else:
+                self._sendmsg(  # type: ignore[misc]
+                    [run], [(socket.SOL_UDP, UDP_SEGMENT, _GSO_SIZES[self._run_size])]
+                )
         except BlockingIOError:
             # One slow hall must not slow the others: drop, and let the caller restart it.
             self.backed_up = True
-            self.dropped += 1
+            self.dropped += count
             return False
-        except OSError:
-            return False  # the socket is closed: the connection is going away
+        except OSError as exc:
+            if count > 1 and self._gso and exc.errno in _NO_SEGMENTATION:
+                # No segmentation here (an old kernel, or a device without checksum offload):
+                # this run packet by packet, and every later one too.
+                self._gso = False
+                return self._send_one_by_one(run, self._run_size)
+            # Filtered (EPERM), an ICMP error reported late (ECONNREFUSED), or the socket is
+            # closing: lost like any datagram, and NACKs repair what matters.
+            self.backed_up = False
+            self.dropped += count
+            return False
+        self.sends += 1
         self.backed_up = False
         return True
+
+    def _send_one_by_one(self, run: memoryview, size: int) -> bool:
+        sent = True
+        for start in range(0, len(run), size):
+            try:
+                self._send(run[start : start + size])  # type: ignore[misc]
+            except BlockingIOError:
+                self.backed_up = True
+                self.dropped += (len(run) - start + size - 1) // size
+                return False
+            except OSError:
+                self.dropped += 1
+                sent = False
+                continue
+            self.sends += 1
+        self.backed_up = False
+        return sent
 
 
 # -- receiving a publisher without a turn of the event loop per packet -------------------------
 
-# Datagrams read per wake-up at most, so that one publisher cannot hold the loop for long.
-MAX_BURST = 64
 _RECV_SIZE = 2048
 
 

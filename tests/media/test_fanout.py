@@ -37,12 +37,15 @@ class FakeSink:
     def ready(self) -> bool:
         return True
 
-    def send_scratch(self, length: int) -> bool:
-        """What RtpSink sends: the packet fan_out assembled at the start of the scratch buffer."""
+    def push(self, offset: int, length: int) -> int:
+        """What RtpSink sends: the packet the fan-out assembled in the scratch buffer."""
         if self.backed_up:
-            return False
-        self.sent.append(bytes(seams.scratch()[:length]))
-        return True
+            return -1
+        self.sent.append(bytes(seams.scratch()[offset : offset + length]))
+        return offset + length
+
+    def finish(self) -> bool:
+        return not self.backed_up
 
 
 class FakeTrack:
@@ -100,9 +103,9 @@ def test_a_burst_reaches_each_hall_back_to_back_and_in_order() -> None:
     log: list[tuple[int, int]] = []
 
     class LoggingSink(FakeSink):
-        def send_scratch(self, length: int) -> bool:
-            log.append((id(self), int.from_bytes(seams.scratch()[2:4], "big")))
-            return super().send_scratch(length)
+        def push(self, offset: int, length: int) -> int:
+            log.append((id(self), int.from_bytes(seams.scratch()[offset + 2 : offset + 4], "big")))
+            return super().push(offset, length)
 
     sinks = [LoggingSink() for _ in range(3)]
     up.sinks = {_track(sink) for sink in sinks}
@@ -139,9 +142,9 @@ def test_a_keyframe_later_in_the_burst_is_waited_for_not_requested() -> None:
     up.stage(1234, 4, 0, False, INTER)
 
     class BacksUpOnInter(FakeSink):
-        def send_scratch(self, length: int) -> bool:
-            self.backed_up = bytes(seams.scratch()[12:length]) == INTER
-            return super().send_scratch(length)
+        def push(self, offset: int, length: int) -> int:
+            self.backed_up = bytes(seams.scratch()[offset + 12 : offset + length]) == INTER
+            return super().push(offset, length)
 
     slow = BacksUpOnInter()
     up.sinks.add(_track(slow))

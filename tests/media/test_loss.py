@@ -29,7 +29,10 @@ def _nft(*args: str) -> None:
 
 @pytest.fixture
 def loss() -> Iterator[object]:
-    """drop(ports, percent): lose that share of UDP packets sent to those ports."""
+    """drop(ports, percent): lose that share of UDP packets sent to those ports.
+
+    The output hook sees a segmented send (media/seams.py: a run of one frame's packets to one
+    hall) as one packet, so a drop there loses the whole run: burstier than a link's loss."""
     if shutil.which("nft") is None:
         pytest.skip("nftables is not installed (tests/run installs it)")
     _nft("add", "table", "inet", TABLE)

@@ -14,6 +14,7 @@ import importlib.metadata
 import inspect
 import os
 import socket
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -435,6 +436,9 @@ class FakeSocket:
         self.sent: list[bytes] = []
         self.full = False
         self.closed = False
+        self.segments_refused = False  # no UDP segmentation on this kernel or device
+        self.filtered = False  # a firewall drops what is sent (the kernel says EPERM)
+        self.calls = 0
 
     def connect(self, addr: tuple[str, int]) -> None:
         self.peer = addr
@@ -442,9 +446,30 @@ class FakeSocket:
     def send(self, data: memoryview) -> int:
         if self.closed:
             raise OSError(9, "Bad file descriptor")
+        if self.filtered:
+            raise PermissionError(1, "Operation not permitted")
         if self.full:
             raise BlockingIOError
         self.sent.append(bytes(data))
+        self.calls += 1
+        return len(data)
+
+    def sendmsg(self, buffers: list[memoryview], ancdata: list[tuple[int, int, bytes]]) -> int:
+        """A segmented send: cut into datagrams of the given size, as the kernel does."""
+        ((level, kind, size),) = ancdata
+        assert (level, kind) == (socket.SOL_UDP, seams.UDP_SEGMENT)
+        if self.segments_refused:
+            raise OSError(5, "Input/output error")
+        if self.filtered:
+            raise PermissionError(1, "Operation not permitted")
+        if self.closed:
+            raise OSError(9, "Bad file descriptor")
+        if self.full:
+            raise BlockingIOError
+        (data,) = buffers
+        step = int.from_bytes(size, sys.byteorder)
+        self.sent.extend(bytes(data[i : i + step]) for i in range(0, len(data), step))
+        self.calls += 1
         return len(data)
 
 
@@ -634,3 +659,121 @@ async def test_burst_reader_takes_every_waiting_datagram_in_one_turn() -> None:
         peer.close()
     await asyncio.sleep(0)
     assert loop._selector.get_map().get(transport._sock_fd) is None  # type: ignore[attr-defined]
+
+
+def burst(sink: seams.RtpSink, packets: list[bytes]) -> bool:
+    """What the fan-out does with one subscriber's burst: lay out, push, finish."""
+    view = seams.scratch()
+    offset = 0
+    for packet in packets:
+        view[offset : offset + len(packet)] = packet
+        offset = sink.push(offset, len(packet))
+        if offset < 0:
+            return False
+    return sink.finish()
+
+
+def connected_sink() -> tuple[seams.RtpSink, FakeSocket, Session]:
+    dtls = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+    dtls._state = State.CONNECTED
+    tx, rx = srtp_pair()
+    dtls._tx_srtp = tx
+    sock = nominate(dtls)._sock
+    sink = seams.RtpSink(dtls)
+    assert sink.ready()
+    return sink, sock, rx
+
+
+def frame(sizes: list[int], first_seq: int = 0) -> list[bytes]:
+    return [
+        build_packet(96, i == len(sizes) - 1, first_seq + i, 3000, 0x5EED, os.urandom(size))
+        for i, size in enumerate(sizes)
+    ]
+
+
+def test_a_burst_of_equal_packets_is_one_segmented_send() -> None:
+    sink, sock, rx = connected_sink()
+    packets = frame([1100, 1100, 1100, 700])  # a frame: equal packets, a shorter last one
+    assert burst(sink, packets)
+    assert sock.calls == sink.sends == 1
+    assert [rx.unprotect(data) for data in sock.sent] == packets
+
+    # A larger packet after a shorter one, or a shorter one in the middle: new runs.
+    more = frame([900, 1100, 1100, 500, 500, 1100], first_seq=4)
+    assert burst(sink, more)
+    assert sock.calls == 1 + 4  # [900] [1100 1100 500] [500] [1100]
+    assert [rx.unprotect(data) for data in sock.sent[4:]] == more
+
+
+def test_a_backed_up_run_is_dropped_whole_and_the_next_goes_out() -> None:
+    sink, sock, rx = connected_sink()
+    sock.full = True
+    assert not burst(sink, frame([1000, 1000, 1000]))
+    assert sink.backed_up and sink.dropped == 3 and sock.sent == []
+    sock.full = False
+    packets = frame([1000, 1000], first_seq=3)
+    assert burst(sink, packets) and not sink.backed_up
+    assert [rx.unprotect(data) for data in sock.sent] == packets
+
+
+def test_a_filtered_run_is_lost_like_datagrams_not_taken_for_a_backed_up_link() -> None:
+    sink, sock, rx = connected_sink()
+    sock.filtered = True
+    assert not burst(sink, frame([1000, 1000, 1000]))
+    assert not sink.backed_up and sink.dropped == 3 and sock.sent == []
+    # Whether the run ends on a shorter packet or on one that does not fit it.
+    view = seams.scratch()
+    offset = 0
+    for packet in frame([1000, 1000, 600, 1000], first_seq=10):
+        view[offset : offset + len(packet)] = packet
+        offset = sink.push(offset, len(packet))
+        assert offset > 0  # never taken for a backed-up link
+    assert not sink.finish() and sink.dropped == 7
+    sock.filtered = False
+    packets = frame([1000, 1000], first_seq=3)
+    assert burst(sink, packets) and sock.calls == 1  # still one segmented send
+    assert [rx.unprotect(data) for data in sock.sent] == packets
+
+
+def test_without_segmentation_the_sink_sends_packet_by_packet() -> None:
+    sink, sock, rx = connected_sink()
+    sock.segments_refused = True
+    packets = frame([1000, 1000, 1000, 400])
+    assert burst(sink, packets)
+    assert [rx.unprotect(data) for data in sock.sent] == packets and sock.calls == 4
+    sock.segments_refused = False  # it is not asked again
+    assert burst(sink, frame([1000, 1000], first_seq=4)) and sock.calls == 6
+
+
+async def test_the_kernel_cuts_a_segmented_send_into_the_datagrams() -> None:
+    """Real sockets on loopback: one sendmsg with UDP_SEGMENT, separate datagrams out."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(("127.0.0.1", 0))
+    sender.setblocking(False)
+    dtls = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+    dtls._state = State.CONNECTED
+    tx, rx = srtp_pair()
+    dtls._tx_srtp = tx
+
+    class Transport:
+        _sock = sender
+
+    nominate_pair(dtls, FakeProtocol(Transport()), receiver.getsockname())  # type: ignore[arg-type]
+    sink = seams.RtpSink(dtls)
+    try:
+        assert sink.ready()
+        packets = frame([1180, 1180, 1180, 1180, 1180, 333])
+        assert burst(sink, packets)
+        assert sink.sends == 1  # one system call (linux >= 4.18 segments UDP)
+        got = [rx.unprotect(receiver.recv(2048)) for _ in packets]
+        assert got == packets
+    finally:
+        sender.close()
+        receiver.close()
