@@ -417,6 +417,7 @@ class BurstReader:
         router, extensions = dtls._rtp_router, dtls._rtp_header_extensions_map
         handlers = self.handlers
         packets = 0
+        arrival_ms = 0  # read together, arrived together: one clock reading a burst
         try:
             for _ in range(MAX_BURST):
                 try:
@@ -436,8 +437,10 @@ class BurstReader:
                     continue  # forged, replayed or malformed: dropped as aiortc would
                 handler = handlers.get(router.route_rtp(packet))
                 if handler is not None:
+                    if not packets:
+                        arrival_ms = current_ms()
                     packets += 1
-                    handler(packet, current_ms())
+                    handler(packet, arrival_ms)
         finally:
             if packets:
                 self.bursts += 1
