@@ -527,7 +527,8 @@ def report(run: Run) -> str:
         + f" -> {floor:.2f} µs"
     )
     lines.append(
-        f"Floor in the bridge's pattern ({run.floors[0]['fan_out_n']} sockets and SRTP sessions, "
+        "Floor in the one-packet fan-out pattern "
+        f"({run.floors[0]['fan_out_n']} sockets and SRTP sessions, "
         "a burst to all of them 264 times a second, receivers asleep in between): "
         + "; ".join(f"{f['fan_out_us']:.2f}" for f in run.floors)
         + f" -> {fan_floor:.2f} µs"

@@ -1,8 +1,9 @@
 """The forwarding bridge: one publisher per session (WHIP), many subscribers (WHEP).
 
 aiortc peers do ICE, DTLS, SRTP and SDP; media never reaches a decoder. The publisher's RTP is
-handed packet by packet to each subscriber's `DownTrack` (media/forwarder.py), rewritten there,
-and written to the subscriber's socket without awaiting (media/seams.py).
+read a burst at a time (seams.BurstReader), handed to each subscriber's `DownTrack`
+(media/forwarder.py) packet by packet, rewritten there, and written to the subscriber's socket
+without awaiting, a run of equal packets per system call (seams.RtpSink).
 """
 
 from __future__ import annotations

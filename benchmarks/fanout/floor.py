@@ -7,10 +7,11 @@ process on the namespace's other veth address. Two ways:
 - tight: one destination, 20,000 packets back to back, CPU time (`time.process_time`) per batch,
   the median of five batches. This is the floor of the issue; also timed apart, the protection
   alone and the send alone.
-- fan-out: the bridge's pattern at N=50: every 1/264 s (the stream's packet rate) one packet to
-  each of 50 sockets with a session each, the receiving process asleep between bursts. The same
+- fan-out: one packet to all halls as it comes (the bridge's pattern before bursts), N=50:
+  every 1/264 s (the stream's packet rate) one packet to each of 50 sockets with a session
+  each, the receiving process asleep in between. The same
   two calls cost more here (cold caches after each sleep, a wake-up of the receiver per
-  datagram): it is the floor of the bridge's own access pattern, CPU time of the sends only.
+  datagram): the floor of that access pattern, CPU time of the sends only.
 
 Also the one-way delay of one UDP hop between two processes (the sink an asyncio endpoint, as
 the bridge and the viewers are), since publisher -> bridge -> viewer crosses two such hops.
@@ -185,7 +186,7 @@ def measure(profile: str) -> dict[str, Any]:
 
 
 def _fan_out(profile: str, payload: bytes, ports: list[int]) -> dict[str, Any]:
-    """The bridge's pattern: a burst of one packet per subscriber, FAN_OUT_RATE bursts a second."""
+    """One packet to every subscriber as it comes, FAN_OUT_RATE times a second."""
     targets = [(_sender(), _session(profile).protect, (SINK, port)) for port in ports]
     pack = HEADER.pack
     cpu = 0.0
