@@ -160,27 +160,12 @@ class UpTrack:
             down, sink = track.down, track.sink
             if down is None or sink is None or track.bound_codec is None or not sink.ready():
                 continue
-            write_header, push = down.write_header, sink.push
-            offset = 0
-            for ssrc, seq, timestamp, marker, payload, index in staged:
-                if not write_header(buf, offset, ssrc, seq, timestamp, marker, payload, now):
-                    if down.waiting_for_keyframe and index > needs_keyframe:
-                        needs_keyframe = index
-                    continue
-                end = offset + RTP_HEADER_SIZE + len(payload)
-                buf[offset + RTP_HEADER_SIZE : end] = payload  # again for each: protected in place
-                offset = push(offset, end - offset)
-                if offset < 0:
-                    offset = 0
-                    if video:
-                        # One slow hall must not slow the others: its packets are dropped, not
-                        # queued, and its picture starts again cleanly on a keyframe once it drains.
-                        down.source_ended()
-                        if index > needs_keyframe:
-                            needs_keyframe = index
+            needs = down.forward_burst(buf, staged, now, sink.push)
             if not sink.finish() and sink.backed_up and video:
-                down.source_ended()
-                needs_keyframe = len(staged)  # whatever came last: ask for a fresh start
+                down.source_ended()  # the burst's last run was dropped: a fresh start
+                needs = len(staged)
+            if needs > needs_keyframe:
+                needs_keyframe = needs
             if now >= track.report_due:
                 track.send_report(now)
         # A subscriber that missed a keyframe start in this burst gets one later in it, if any.

@@ -8,6 +8,7 @@ no clock: the adapter passes `now` (seconds, monotonic) and sends the bytes it r
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,13 @@ from .rtp import RTP_HEADER, RTP_VERSION_BITS, seq_add, ts_add, wrap_rtx
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer as WritableBuffer
+
+# One publisher packet of a burst: (SSRC, sequence number, timestamp, marker, payload, its index
+# in the burst).
+BurstPacket = tuple[int, int, int, bool, bytes, int]
+# Takes the packet written at buf[offset:offset + length]; returns where the next one goes, or
+# -1 when it was dropped because the link is backed up (RtpSink.push).
+Emit = Callable[[int, int], int]
 
 # Packets later than this many sequence numbers behind the newest are dropped, not forwarded.
 REORDER_WINDOW = 1000
@@ -89,55 +97,84 @@ class DownTrack:
         self, in_ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes, now: float
     ) -> bytes | None:
         """The packet to send to this subscriber, or None to drop it."""
-        header = bytearray(RTP_HEADER.size)
-        if not self.write_header(header, 0, in_ssrc, seq, timestamp, marker, payload, now):
-            return None
-        return bytes(header) + payload
+        buf = bytearray(RTP_HEADER_SIZE + len(payload))
+        out: list[bytes] = []
 
-    def write_header(
-        self,
-        buf: WritableBuffer,
-        offset: int,
-        in_ssrc: int,
-        seq: int,
-        timestamp: int,
-        marker: bool,
-        payload: bytes,
-        now: float,
-    ) -> bool:
-        """Write this subscriber's RTP header for the packet at buf[offset:], to go in front
-        of the publisher's payload; False to drop the packet. The fast path: no allocation but
-        the history's entry, which shares the payload rather than copying it."""
-        if in_ssrc != self._source:
-            # A new source: video starts cleanly on a keyframe; then continue our numbering
-            # right after what this subscriber last received, so its decoder sees no jump.
-            if self.is_keyframe is not None and not self.is_keyframe(payload):
-                self.stats.packets_dropped_before_keyframe += 1
-                self._awaiting_keyframe = True
-                return False
-            self._awaiting_keyframe = False
-            self._start_source(in_ssrc, seq, timestamp, now)
-        # seq_diff(seq, first) inlined, as the others below: this runs per packet and subscriber.
-        since_first = ((seq - self._first_in_seq + 0x8000) & 0xFFFF) - 0x8000
-        if since_first < 0:
-            return False  # older than where this subscriber started, or far too late to help
+        def keep(offset: int, length: int) -> int:
+            out.append(bytes(buf[offset : offset + length]))
+            return offset + length
 
-        out_seq = (seq + self._seq_offset) & 0xFFFF
-        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        second = self.payload_type | 0x80 if marker else self.payload_type
-        _pack_header_into(buf, offset, RTP_VERSION_BITS, second, out_seq, out_ts, self.ssrc)
-        self.history.put(out_seq, second, out_ts, payload)
-        if ((out_seq - self._highest_out_seq + 0x8000) & 0xFFFF) - 0x8000 > 0:
-            self._highest_out_seq = out_seq
-            self.last_out_ts = out_ts
-            self.last_out_time = now
-            if since_first > REORDER_WINDOW:
-                # Trail the newest packet so the signed comparison above never wraps.
-                self._first_in_seq = (seq - REORDER_WINDOW) & 0xFFFF
+        self.forward_burst(buf, [(in_ssrc, seq, timestamp, marker, payload, 0)], now, keep)
+        return out[0] if out else None
+
+    def forward_burst(
+        self, buf: WritableBuffer, burst: Sequence[BurstPacket], now: float, emit: Emit
+    ) -> int:
+        """This subscriber's packets for a burst of the publisher's, one after the other in buf.
+
+        Each packet kept is written at the offset emit returned last (0 first): this
+        subscriber's header, then the publisher's payload; then emit(offset, length) takes it and
+        returns where the next one goes, or -1 when the link is backed up and it was dropped.
+        Returns the index in the burst of the last packet after which this subscriber needs a
+        keyframe (it waits for one, or it was dropped for a backed-up link), or -1.
+
+        The fast path, per packet and subscriber: one pack_into, a copy of the payload, and a
+        history entry that shares the payload rather than copying it.
+        """
+        needs_keyframe = -1
+        offset = 0
+        put = self.history.put
+        out_ssrc = self.ssrc
+        payload_type = self.payload_type
+        highest = self._highest_out_seq
+        sent = 0
+        sent_bytes = 0
+        for in_ssrc, seq, timestamp, marker, payload, index in burst:
+            if in_ssrc != self._source:
+                # A new source: video starts cleanly on a keyframe; then continue our numbering
+                # right after what this subscriber last received, so its decoder sees no jump.
+                if self.is_keyframe is not None and not self.is_keyframe(payload):
+                    self.stats.packets_dropped_before_keyframe += 1
+                    self._awaiting_keyframe = True
+                    needs_keyframe = index
+                    continue
+                self._awaiting_keyframe = False
+                self._highest_out_seq = highest
+                self._start_source(in_ssrc, seq, timestamp, now)
+            # seq_diff(seq, first) inlined, as the others below: this runs per packet and
+            # subscriber.
+            since_first = ((seq - self._first_in_seq + 0x8000) & 0xFFFF) - 0x8000
+            if since_first < 0:
+                continue  # older than where this subscriber started, or far too late to help
+            out_seq = (seq + self._seq_offset) & 0xFFFF
+            out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+            second = payload_type | 0x80 if marker else payload_type
+            _pack_header_into(buf, offset, RTP_VERSION_BITS, second, out_seq, out_ts, out_ssrc)
+            put(out_seq, second, out_ts, payload)
+            if ((out_seq - highest + 0x8000) & 0xFFFF) - 0x8000 > 0:
+                highest = out_seq
+                self.last_out_ts = out_ts
+                self.last_out_time = now
+                if since_first > REORDER_WINDOW:
+                    # Trail the newest packet so the signed comparison above never wraps.
+                    self._first_in_seq = (seq - REORDER_WINDOW) & 0xFFFF
+            end = offset + RTP_HEADER_SIZE + len(payload)
+            buf[offset + RTP_HEADER_SIZE : end] = payload  # type: ignore[index]
+            sent += 1
+            sent_bytes += end - offset
+            offset = emit(offset, end - offset)
+            if offset < 0:
+                offset = 0
+                if self.is_keyframe is not None:
+                    # One slow hall must not slow the others: its packets are dropped, not
+                    # queued, and its picture starts again cleanly on a keyframe once it drains.
+                    self.source_ended()
+                    needs_keyframe = index
+        self._highest_out_seq = highest
         stats = self.stats
-        stats.packets_sent += 1
-        stats.bytes_sent += RTP_HEADER_SIZE + len(payload)
-        return True
+        stats.packets_sent += sent
+        stats.bytes_sent += sent_bytes
+        return needs_keyframe
 
     def _start_source(self, in_ssrc: int, seq: int, timestamp: int, now: float) -> None:
         out_seq = seq_add(self._highest_out_seq, 1)
