@@ -478,3 +478,58 @@ def test_history_size_must_divide_the_sequence_space() -> None:
     for bad in (0, 1000, 3, 1 << 17):
         with pytest.raises(ValueError):
             PacketHistory(bad)
+
+
+def test_a_burst_is_laid_out_packet_after_packet_where_emit_says() -> None:
+    track = video_track()
+    buf = bytearray(4096)
+    placed: list[tuple[int, bytes]] = []
+
+    def emit(offset: int, length: int) -> int:
+        placed.append((offset, bytes(buf[offset : offset + length])))
+        return offset + length + 16  # as a sink does: room for the SRTP tag after each
+
+    burst = [
+        (1234, 10 + i, 9000, i == 3, payload, i)
+        for i, payload in enumerate([DELTA, KEY, CONTINUATION, CONTINUATION])
+    ]
+    # A new subscriber: the delta frame before the keyframe is dropped, and it needs a keyframe
+    # after index 0 only, which the same burst brings at index 1.
+    assert track.forward_burst(buf, burst, 1.0, emit) == 0
+    offsets = [offset for offset, _ in placed]
+    assert offsets == [
+        0,
+        RTP_HEADER_SIZE + len(KEY) + 16,
+        2 * (RTP_HEADER_SIZE + 16) + len(KEY) + len(CONTINUATION),
+    ]
+    headers = [parse_header(packet) for _, packet in placed]
+    assert [seq_diff(h[2], headers[0][2]) for h in headers] == [0, 1, 2]
+    assert [payload_of(packet) for _, packet in placed] == [KEY, CONTINUATION, CONTINUATION]
+    assert headers[-1][1] and not headers[0][1]
+    assert track.stats.packets_sent == 3
+    assert track.stats.packets_dropped_before_keyframe == 1
+
+
+def test_a_backed_up_link_in_mid_burst_restarts_the_hall_on_a_keyframe() -> None:
+    track = video_track()
+    buf = bytearray(4096)
+    taken: list[bytes] = []
+
+    def emit(offset: int, length: int) -> int:
+        if len(taken) == 1:
+            taken.append(b"dropped")
+            return -1  # the link is backed up: this one is lost
+        taken.append(bytes(buf[offset : offset + length]))
+        return offset + length
+
+    burst = [
+        (1234, 20 + i, 9000, False, payload, i)
+        for i, payload in enumerate([KEY, CONTINUATION, CONTINUATION, DELTA])
+    ]
+    # Index 1 was dropped: the hall waits for a keyframe from there, and asks for one.
+    assert track.forward_burst(buf, burst, 1.0, emit) == 3
+    assert len(taken) == 2 and track.waiting_for_keyframe
+    assert track.forward(1234, 24, 12000, False, DELTA, 1.1) is None
+    packet = track.forward(1234, 25, 12000, False, KEY, 1.1)
+    assert packet is not None  # and its numbering goes on, no jump back
+    assert seq_diff(parse_header(packet)[2], parse_header(taken[0])[2]) == 2
