@@ -428,7 +428,9 @@ class SubscriberTrack:
         time so that the browser keeps picture and sound in sync, and its echo gives the RTT.
         Sent by the fan-out rather than by a timer of its own: a lone datagram on a timer costs
         a cold path and a wake-up of the hall's end per report, here the path is warm."""
-        self.report_due = now + 0.5 + random.random()  # RFC 3550's randomized interval
+        # RFC 3550's randomized interval around libwebrtc's: 1 s for video, 5 s for sound.
+        interval = 1.0 if self.kind == "video" else 5.0
+        self.report_due = now + interval * (0.5 + random.random())
         down, sink = self.down, self.sink
         if down is None or down.last_out_time is None or sink is None:
             return

@@ -134,7 +134,7 @@ async def test_viewers_get_sender_reports_that_count_what_they_received(server: 
     viewer = await play(session["invites"][0]["whep_url"], session["invites"][0]["token"])
     try:
         assert await wait_for(lambda: viewer.decoded["video"] > 10, 20)
-        await asyncio.sleep(2)  # a report every 0.5-1.5 s
+        await asyncio.sleep(2)  # the first report at once, then video every 0.5-1.5 s
 
         async def reports() -> dict[str, object]:
             stats = await viewer.pc.getStats()
