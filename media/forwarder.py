@@ -123,7 +123,7 @@ class DownTrack:
         """
         needs_keyframe = -1
         offset = 0
-        put = self.history.put
+        history, mask = self.history.entries, self.history.mask
         out_ssrc = self.ssrc
         payload_type = self.payload_type
         highest = self._highest_out_seq
@@ -150,7 +150,7 @@ class DownTrack:
             out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
             second = payload_type | 0x80 if marker else payload_type
             _pack_header_into(buf, offset, RTP_VERSION_BITS, second, out_seq, out_ts, out_ssrc)
-            put(out_seq, second, out_ts, payload)
+            history[out_seq & mask] = (out_seq, second, out_ts, payload)  # history.put inlined
             if ((out_seq - highest + 0x8000) & 0xFFFF) - 0x8000 > 0:
                 highest = out_seq
                 self.last_out_ts = out_ts
