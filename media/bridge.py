@@ -54,7 +54,7 @@ from aiortc.rtp import (
 
 from . import seams
 from .codecs import KeyframeTest, forwardable, is_rtx, keyframe_test, rtx_for, same_codec
-from .forwarder import RTP_HEADER_SIZE, DownTrack
+from .forwarder import RTP_HEADER_SIZE, BurstPacket, DownTrack
 from .keyframe import KeyframeRequests
 from .links import SiteLink
 
@@ -115,9 +115,8 @@ class UpTrack:
         # The subscriber tracks this track feeds now; Broadcast.reroute keeps it current.
         self.sinks: set[SubscriberTrack] = set()
         self._timer: asyncio.TimerHandle | None = None
-        # The burst being received, fanned out by flush(): (ssrc, seq, timestamp, marker,
-        # payload, its index in the burst). Bounded by seams.MAX_BURST.
-        self._staged: list[tuple[int, int, int, bool, bytes, int]] = []
+        # The burst being received, fanned out by flush(). Bounded by seams.MAX_BURST.
+        self._staged: list[BurstPacket] = []
         self._last_keyframe_start = -1  # index in the burst of the last keyframe start
 
     def forward(self, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes) -> None:
@@ -142,9 +141,8 @@ class UpTrack:
         """The staged burst to every subscriber track, each one's packets back to back;
         nothing here awaits.
 
-        Each packet is assembled in the sinks' scratch buffer, its header written by the
-        subscriber's DownTrack and the payload copied behind it, then protected and sent in
-        place.
+        Each hall's packets are laid out one after the other in the sinks' scratch buffer by
+        its DownTrack (forward_burst), protected in place and sent in runs by its RtpSink.
         """
         staged = self._staged
         if not staged:
