@@ -265,8 +265,8 @@ class RtpSink:
         if length > MAX_RTP_SIZE or not self.ready():
             return False
         _SCRATCH_VIEW[:length] = packet
-        if self.push(0, length) < 0:
-            return False
+        if self.push(0, length) <= 0:
+            return False  # backed up (-1), or not protected (its room, 0, given back)
         return self.finish()
 
     def push(self, offset: int, length: int) -> int:
