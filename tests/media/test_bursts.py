@@ -1,0 +1,74 @@
+"""The fast path as it runs: a real aiortc publisher and viewer, the bridge in this process.
+
+The unit tests check BurstReader and RtpSink piece by piece (tests/media/test_seams.py); this
+checks that a real media connection actually switches to them: the publisher's socket read a
+burst at a time, and each viewer's frames sent in segmented runs, byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+from diemcau.media import seams
+from diemcau.media.bridge import Bridge, PeerUpTrack
+from tests.peers import EncodedVideoTrack, _configuration, _prefer, encode_vp8, wait_for
+
+pytestmark = pytest.mark.netns
+
+
+async def test_a_real_publisher_is_read_in_bursts_and_viewers_get_segmented_runs() -> None:
+    bridge = Bridge()
+    # 640x480 at 500 kbps: a keyframe spans several packets, and so do some inter frames.
+    frames = encode_vp8(frames=90, width=640, height=480, gop=30)
+    publisher = RTCPeerConnection(_configuration())
+    _prefer(publisher.addTransceiver(EncodedVideoTrack(frames), direction="sendonly"), "video/VP8")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await bridge.publish("s1", publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+
+    viewer = RTCPeerConnection(_configuration())
+    viewer.addTransceiver("video", direction="recvonly")
+    received: list[int] = []
+    pulls: list[asyncio.Task[None]] = []
+
+    @viewer.on("track")
+    def on_track(track: RemoteStreamTrack) -> None:
+        async def pull() -> None:
+            while True:
+                frame = await track.recv()
+                received.append(frame.width)
+
+        pulls.append(asyncio.ensure_future(pull()))
+
+    await viewer.setLocalDescription(await viewer.createOffer())
+    answer = await bridge.subscribe("s1", "nga-thanh", viewer.localDescription.sdp)
+    await viewer.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    try:
+        assert await wait_for(lambda: len(received) >= 40, 20)
+        assert set(received) == {640}
+
+        broadcast = bridge.broadcast("s1")
+        assert broadcast.publisher is not None
+        up = broadcast.publisher.tracks["video"]
+        assert isinstance(up, PeerUpTrack) and up.reader is not None
+        reader = up.reader
+        # The reader took the socket over, and a frame's packets came in one read.
+        assert reader.installed
+        assert reader.packets > reader.bursts > 0
+
+        (sub,) = broadcast.subscribers.values()
+        (track,) = sub.tracks
+        assert isinstance(track.sink, seams.RtpSink) and track.down is not None
+        # Fewer system calls than packets: the frames left in segmented runs.
+        assert 0 < track.sink.sends < track.down.stats.packets_sent
+        assert track.sink.dropped == 0
+    finally:
+        for task in pulls:
+            task.cancel()
+        await viewer.close()
+        await publisher.close()
+        await bridge.close()
