@@ -362,7 +362,9 @@ class RtpSink:
 
 # -- receiving a publisher without a turn of the event loop per packet -------------------------
 
-_RECV_SIZE = 2048
+# WebRTC peers keep datagrams under the path MTU (1,200-1,500 bytes; DTLS fragments its flights
+# to it): room to spare, without allocating asyncio's 256 KiB a read.
+_RECV_SIZE = 4096
 
 
 class BurstReader:
