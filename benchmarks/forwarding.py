@@ -324,7 +324,9 @@ def run_bridge(args: argparse.Namespace, out: Path, run: Run) -> None:
         publisher = Child("publisher-diemcau", _role_argv("publisher"), out)
         children.append(publisher)
         whip_url = base + httpx.URL(session["host"]["whip_url"]).path
-        started = publisher.call("start", url=whip_url, token=session["host"]["token"])
+        started = publisher.call(
+            "start", url=whip_url, token=session["host"]["token"], pace_ms=args.pace_ms
+        )
         run.machine["stream"] = started
         viewers = [
             Child(f"viewers-diemcau-{i}", _role_argv("viewers"), out)
@@ -373,7 +375,7 @@ def run_relay(mode: str, counts: list[int], args: argparse.Namespace, out: Path,
         _wait_healthy(base, server, log)
         publisher = Child(f"publisher-{mode}", _role_argv("publisher"), out)
         children.append(publisher)
-        publisher.call("start", url=f"{base}/whip/bench", token="-")
+        publisher.call("start", url=f"{base}/whip/bench", token="-", pace_ms=args.pace_ms)
         viewers = [
             Child(f"viewers-{mode}-{i}", _role_argv("viewers"), out)
             for i in range(min(args.viewer_processes, max(counts)))
@@ -516,7 +518,12 @@ def report(run: Run) -> str:
         s = m["stream"]
         lines.append(
             f"Publisher: 720p30 VP8 {s['video_bitrate'] / 1e6:.2f} Mbps (a keyframe every 2 s) "
-            f"+ Opus {s['audio_bitrate'] / 1e3:.0f} kbps; SRTP {s['srtp_profile']}"
+            f"+ Opus {s['audio_bitrate'] / 1e3:.0f} kbps; SRTP {s['srtp_profile']}; "
+            + (
+                f"paced: one packet every {s['pace_ms']:g} ms at most"
+                if s.get("pace_ms")
+                else "a frame's packets back to back (aiortc's sender, no pacer)"
+            )
         )
     lines.append(
         "Floor (SRTP protect + sendto of 1,200 bytes, µs CPU per packet): "
@@ -656,6 +663,12 @@ def main() -> None:
         type=_counts,
         default=[1, 2],
         help="N for aiortc's MediaRelay (1,2); empty to skip",
+    )
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=0.0,
+        help="space the publisher's packets this far apart, as a browser's pacer would (0: none)",
     )
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per N (10)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before each window (3)")

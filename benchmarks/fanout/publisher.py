@@ -75,10 +75,20 @@ class SendLog:
         self.times = array("d")
         self.started = asyncio.Event()
 
-    def tap(self, dtls: Any) -> None:
+    def tap(self, dtls: Any, pace: float = 0.0) -> None:
+        """Log every RTP packet sent; with pace (seconds), send one at most that often, as a
+        browser's pacer spreads a frame's packets (aiortc sends them back to back)."""
         original = dtls._send_rtp
+        next_send = 0.0
 
         async def send_rtp(data: bytes) -> None:
+            nonlocal next_send
+            if pace and not is_rtcp(data):
+                now = time.monotonic()
+                due = max(now, next_send)
+                next_send = due + pace
+                if due > now:
+                    await asyncio.sleep(due - now)
             # Stamped before the send: the bridge, woken by the datagram, may preempt this
             # process right after sendto and forward the packet before a later stamp is taken.
             if not is_rtcp(data):
@@ -96,7 +106,7 @@ async def run() -> None:
     log = SendLog()
     state: dict[str, Any] = {}
 
-    async def start(url: str, token: str) -> dict[str, Any]:
+    async def start(url: str, token: str, pace_ms: float = 0.0) -> dict[str, Any]:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         video = pc.addTransceiver(
             PacedTrack("video", rec.video, recording.VIDEO_CLOCK, clock), direction="sendonly"
@@ -110,7 +120,7 @@ async def run() -> None:
         )
         answer = await whip.post_offer(pc, url, token, http_timeout=20)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        log.tap(pc.getTransceivers()[0].sender.transport)
+        log.tap(pc.getTransceivers()[0].sender.transport, pace_ms / 1000)
         state["pc"] = pc
         try:
             await asyncio.wait_for(log.started.wait(), 20)
@@ -122,6 +132,7 @@ async def run() -> None:
             "audio_bitrate": rec.audio_bitrate,
             "keyframes_per_loop": rec.keyframes,
             "srtp_profile": dtls._ssl.get_selected_srtp_profile().decode(),
+            "pace_ms": pace_ms,
         }
 
     async def dump(path: str) -> dict[str, Any]:
