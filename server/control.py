@@ -230,9 +230,7 @@ async def control(websocket: WebSocket) -> None:
             try:
                 message = parse_client_message(text)
                 await _apply(me, message, room, store, bus, state.bridge, rooms.names(session_id))
-            except ProtocolError as exc:
-                await me.error(exc.code, exc.message)
-            except RoomError as exc:
+            except (ProtocolError, RoomError) as exc:
                 await me.error(exc.code, exc.message)
     except (WebSocketDisconnect, RuntimeError):
         pass

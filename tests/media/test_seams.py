@@ -443,13 +443,17 @@ class FakeSocket:
     def connect(self, addr: tuple[str, int]) -> None:
         self.peer = addr
 
-    def send(self, data: memoryview) -> int:
+    def _refuse(self) -> None:
+        """What the kernel answers instead of sending, in the state the test put it in."""
         if self.closed:
             raise OSError(9, "Bad file descriptor")
         if self.filtered:
             raise PermissionError(1, "Operation not permitted")
         if self.full:
             raise BlockingIOError
+
+    def send(self, data: memoryview) -> int:
+        self._refuse()
         self.sent.append(bytes(data))
         self.calls += 1
         return len(data)
@@ -460,12 +464,7 @@ class FakeSocket:
         assert (level, kind) == (socket.SOL_UDP, seams.UDP_SEGMENT)
         if self.segments_refused:
             raise OSError(5, "Input/output error")
-        if self.filtered:
-            raise PermissionError(1, "Operation not permitted")
-        if self.closed:
-            raise OSError(9, "Bad file descriptor")
-        if self.full:
-            raise BlockingIOError
+        self._refuse()
         (data,) = buffers
         step = int.from_bytes(size, sys.byteorder)
         self.sent.extend(bytes(data[i : i + step]) for i in range(0, len(data), step))
@@ -489,6 +488,22 @@ def srtp_pair() -> tuple[Session, Session]:
     tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
     rx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
     return tx, rx
+
+
+def new_dtls() -> RTCDtlsTransport:
+    return RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
+    )
+
+
+def keyed_dtls() -> tuple[RTCDtlsTransport, Session]:
+    """What the DTLS handshake leaves behind: connected, an outbound SRTP session; and the
+    session that unprotects what it sends."""
+    dtls = new_dtls()
+    dtls._state = State.CONNECTED
+    tx, rx = srtp_pair()
+    dtls._tx_srtp = tx
+    return dtls, rx
 
 
 def nominate_pair(
@@ -516,9 +531,7 @@ def nominate(dtls: RTCDtlsTransport) -> FakeDatagramTransport:
 
 
 async def test_rtp_sink_protects_and_writes_to_the_nominated_pair() -> None:
-    dtls = RTCDtlsTransport(
-        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
-    )
+    dtls = new_dtls()
     sink = seams.RtpSink(dtls)
     packet = build_packet(96, True, 1, 2, 0x5EED, b"payload")
     assert dtls.state == "new"
@@ -559,9 +572,7 @@ def test_rtp_sink_output_matches_pylibsrtp_protect() -> None:
     profile = Policy.SRTP_PROFILE_AEAD_AES_256_GCM
     ours = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
     theirs = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
-    dtls = RTCDtlsTransport(
-        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
-    )
+    dtls = new_dtls()
     dtls._state = State.CONNECTED
     dtls._tx_srtp = ours
     datagrams = nominate(dtls)
@@ -600,9 +611,7 @@ def test_asyncio_loop_replaces_a_reader_in_place() -> None:
 
 async def test_burst_reader_takes_every_waiting_datagram_in_one_turn() -> None:
     loop = asyncio.get_running_loop()
-    dtls = RTCDtlsTransport(
-        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
-    )
+    dtls = new_dtls()
     tx, rx = srtp_pair()
     pt = VP8.payloadType
     assert pt is not None
@@ -674,12 +683,7 @@ def burst(sink: seams.RtpSink, packets: list[bytes]) -> bool:
 
 
 def connected_sink() -> tuple[seams.RtpSink, FakeSocket, Session]:
-    dtls = RTCDtlsTransport(
-        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
-    )
-    dtls._state = State.CONNECTED
-    tx, rx = srtp_pair()
-    dtls._tx_srtp = tx
+    dtls, rx = keyed_dtls()
     sock = nominate(dtls)._sock
     sink = seams.RtpSink(dtls)
     assert sink.ready()
@@ -755,12 +759,7 @@ async def test_the_kernel_cuts_a_segmented_send_into_the_datagrams() -> None:
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender.bind(("127.0.0.1", 0))
     sender.setblocking(False)
-    dtls = RTCDtlsTransport(
-        RTCIceTransport(RTCIceGatherer(iceServers=[])), [RTCCertificate.generateCertificate()]
-    )
-    dtls._state = State.CONNECTED
-    tx, rx = srtp_pair()
-    dtls._tx_srtp = tx
+    dtls, rx = keyed_dtls()
 
     class Transport:
         _sock = sender
