@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import ipaddress
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,7 +34,78 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
         default=None,
         help="Redis for the event bus between several nodes (default: in-process, one node)",
     )
+    _add_network_options(parser)
     _add_rule_options(parser)
+
+
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    network = parser.add_argument_group("reaching the halls (docs/network.md)")
+    network.add_argument(
+        "--udp-port",
+        type=int,
+        default=8189,
+        help="the one UDP port for all media (8189; 0 picks a free one)",
+    )
+    network.add_argument(
+        "--public-ip",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="an address at which halls reach this server behind 1:1 NAT (repeatable)",
+    )
+    network.add_argument(
+        "--turn",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a TURN server for halls whose network blocks UDP, e.g. "
+        "turns:turn.example.vn:443?transport=tcp (repeatable)",
+    )
+    network.add_argument(
+        "--turn-secret",
+        default=None,
+        help="coturn's static-auth-secret (better: the environment variable DIEMCAU_TURN_SECRET)",
+    )
+    network.add_argument(
+        "--turn-ttl",
+        type=int,
+        default=86400,
+        help="lifetime of the TURN credentials handed out, in seconds (86400)",
+    )
+    network.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=20.0,
+        help="seconds a media connection may take to come up before it is dropped (20)",
+    )
+
+
+def network_from_args(args: argparse.Namespace, config: Config) -> Config:
+    """The network settings the flags give; ValueError says which flag is wrong."""
+    if not 0 <= args.udp_port <= 65535:
+        raise ValueError("--udp-port must be between 0 and 65535")
+    public_ips = []
+    for address in args.public_ip:
+        try:
+            public_ips.append(str(ipaddress.ip_address(address)))
+        except ValueError:
+            raise ValueError(f"--public-ip {address!r} is not an IP address") from None
+    secret = args.turn_secret or os.environ.get("DIEMCAU_TURN_SECRET") or None
+    if args.turn and not secret:
+        raise ValueError("--turn needs --turn-secret or DIEMCAU_TURN_SECRET (coturn's secret)")
+    if not 60 <= args.turn_ttl <= 7 * 86400:
+        raise ValueError("--turn-ttl must be between 60 and 604800 seconds")
+    if not 1 <= args.connect_timeout <= 300:
+        raise ValueError("--connect-timeout must be between 1 and 300 seconds")
+    return dataclasses.replace(
+        config,
+        udp_port=args.udp_port,
+        public_ips=tuple(public_ips),
+        turn_urls=tuple(args.turn),
+        turn_secret=secret,
+        turn_ttl=args.turn_ttl,
+        connect_timeout=args.connect_timeout,
+    )
 
 
 def _add_rule_options(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +144,7 @@ def _config(args: argparse.Namespace) -> Config:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         problem = f"unknown time zone {args.timezone!r}" if "zone" in repr(exc).lower() else exc
         raise SystemExit(f"diemcau: {problem}") from None
-    return Config(
+    config = Config(
         data_dir=args.data,
         host=args.host,
         port=args.port,
@@ -79,6 +153,10 @@ def _config(args: argparse.Namespace) -> Config:
         timezone=args.timezone,
         redis_url=args.redis_url,
     )
+    try:
+        return network_from_args(args, config)
+    except ValueError as exc:
+        raise SystemExit(f"diemcau: {exc}") from None
 
 
 def _logging(level: str) -> None:

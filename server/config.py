@@ -23,3 +23,17 @@ class Config:
     timezone: str = "Asia/Ho_Chi_Minh"
     # How often the server records that it is alive (see Store.mark_alive), in seconds.
     liveness_interval: float = 5.0
+    # The one UDP port that carries every media connection's ICE, DTLS and SRTP; 0 picks a free
+    # one (tests). Bound on each address the server listens on (docs/network.md).
+    udp_port: int = 8189
+    # Addresses at which halls reach the server when it sits behind 1:1 NAT (an elastic IP, a
+    # port forward): every answer's host candidates carry them, with udp_port.
+    public_ips: tuple[str, ...] = ()
+    # TURN servers handed to every client (turn:host:port?transport=udp, turns:...:443?...=tcp),
+    # with short-lived credentials minted from coturn's static-auth-secret (signaling/turn.py).
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl: int = 86400
+    # How long a media connection may take to complete ICE and DTLS before it is closed and
+    # logged as a failed attempt, in seconds.
+    connect_timeout: float = 20.0
