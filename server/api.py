@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import re
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ..media.bridge import Bridge
 from ..media.links import SiteLink
 from ..signaling.session import SessionStateError
 from ..signaling.tokens import hash_token, new_token
+from ..signaling.turn import IceServer, ice_servers
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .config import Config
 from .errors import ApiError
@@ -389,7 +391,17 @@ async def me(request: Request) -> Response:
         )
     else:
         answer["whip_url"] = links.whip
+    # Before their first offer the pages need what WHIP/WHEP answers carry as Link headers.
+    identity = grant.site_id if grant.role == "site" and grant.site_id else "host"
+    answer["ice_servers"] = [server.to_json() for server in ice_servers_for(request, identity)]
     return JSONResponse(answer)
+
+
+def ice_servers_for(request: Request, identity: str) -> list[IceServer]:
+    """The TURN servers of the configuration, with fresh credentials for `identity` (a site id,
+    or "host" for the district hall); none when no TURN server is configured."""
+    config: Config = request.app.state.config
+    return ice_servers(config.turn_urls, config.turn_secret, config.turn_ttl, identity, time.time())
 
 
 async def announce_state(state: Any, session_id: str, value: str) -> None:

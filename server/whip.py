@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..media.bridge import HOST, Answer, Bridge, OfferError
 from ..signaling.session import SessionState, SessionStateError
-from .api import announce_state
+from .api import announce_state, ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
 from .errors import ApiError
 from .store import Store
@@ -79,13 +79,20 @@ async def _read_offer(request: Request) -> str:
     return offer
 
 
-def _answer(request: Request, location: str, sdp: str) -> Response:
-    return Response(
+def _answer(request: Request, location: str, sdp: str, identity: str) -> Response:
+    """The 201 of every WHIP/WHEP POST; `identity` (a site id, or HOST) names whom the TURN
+    credentials of its Link headers are minted for."""
+    response = Response(
         sdp,
         status_code=201,
         media_type=SDP,
         headers={"Location": location, **CORS},
     )
+    # One Link header a TURN server (RFC 9725 section 4.6): several header lines, not one.
+    for server in ice_servers_for(request, identity):
+        for link in server.links():
+            response.headers.append("Link", link)
+    return response
 
 
 def _offer_error(exc: OfferError) -> ApiError:
@@ -118,10 +125,11 @@ async def _negotiate(
     session_id: str,
     offer_to_answer: Callable[[str], Awaitable[Answer]],
     location: Callable[[str], str],
+    identity: str,
 ) -> Response:
     """The common end of every WHIP and WHEP POST, once the token is checked."""
     _, answer = await _answer_offer(request, session_id, offer_to_answer)
-    return _answer(request, location(answer.resource_id), answer.sdp)
+    return _answer(request, location(answer.resource_id), answer.sdp, identity)
 
 
 async def _answer_offer(
@@ -164,7 +172,7 @@ async def whip_endpoint(request: Request) -> Response:
             await bridge.delete(session_id, answer.resource_id)
             raise ApiError(409, "session_ended", "This session has ended.") from exc
     log.info("session %s: publisher %s connected", session_id, answer.resource_id)
-    return _answer(request, f"/whip/{session_id}/r/{answer.resource_id}", answer.sdp)
+    return _answer(request, f"/whip/{session_id}/r/{answer.resource_id}", answer.sdp, HOST)
 
 
 async def whip_resource(request: Request) -> Response:
@@ -191,6 +199,7 @@ async def whep_endpoint(request: Request) -> Response:
         session_id,
         lambda offer: bridge.subscribe(session_id, site_id, offer),
         lambda resource: f"/whep/{session_id}/{site_id}/r/{resource}",
+        site_id,
     )
 
 
@@ -224,6 +233,7 @@ async def uplink_endpoint(request: Request) -> Response:
         session_id,
         lambda offer: bridge.publish(session_id, offer, site=site_id),
         lambda resource: f"/whip/{session_id}/{site_id}/r/{resource}",
+        site_id,
     )
 
 
@@ -250,6 +260,7 @@ async def host_view_endpoint(request: Request) -> Response:
         session_id,
         lambda offer: bridge.subscribe(session_id, HOST, offer, watches=watches),
         lambda resource: f"/whep/{session_id}/{HOST}/r/{resource}",
+        HOST,
     )
 
 
