@@ -76,6 +76,9 @@ class SiteAttendance:
     headcount_rate: float | None
     # The clipped connected intervals, for the timeline chart; not bridged by the grace.
     intervals: tuple[tuple[datetime, datetime], ...] = ()
+    # Media connections that never came up (attempt_failed), up to the window end: a site
+    # absent with attempts tried and met a failing network; one without never opened the link.
+    failed_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def _site_attendance(
     first_join: datetime | None = None
     last_leave: datetime | None = None
     headcount: int | None = None
+    failed_attempts = 0
     for event in events:
         if event.type == "join":
             if first_join is None or event.ts < first_join:
@@ -150,6 +154,8 @@ def _site_attendance(
             # A correction overwrites; a value that is not a count is not one.
             if isinstance(present, int) and not isinstance(present, bool) and present >= 0:
                 headcount = present
+        elif event.type == "attempt_failed" and event.ts <= window_end:
+            failed_attempts += 1  # not presence: it opens no conn
     for opened in open_conns.values():
         raw.append((opened, window_end))
     if open_conns:
@@ -201,6 +207,7 @@ def _site_attendance(
         headcount=headcount,
         headcount_rate=_ratio(headcount, expected) if headcount is not None else None,
         intervals=tuple(intervals),
+        failed_attempts=failed_attempts,
     )
 
 
@@ -303,7 +310,11 @@ def _seconds(value: float) -> float:
     return round(float(value), 3)
 
 
-def report_json(report: Report, title: str | None = None, intervals: bool = False) -> dict:
+def report_json(
+    report: Report, title: str | None = None, intervals: bool = False, attempts: bool = False
+) -> dict:
+    """The report's JSON; `intervals` and `attempts` add each site's connected intervals and
+    its failed attempts, both asked for, so that the default shape stays as it is."""
     sites = []
     for s in report.sites:
         entry: dict[str, Any] = {
@@ -323,6 +334,8 @@ def report_json(report: Report, title: str | None = None, intervals: bool = Fals
             "headcount": s.headcount,
             "headcount_rate": None if s.headcount_rate is None else round(s.headcount_rate, 6),
         }
+        if attempts:
+            entry["failed_attempts"] = s.failed_attempts
         if intervals:
             entry["intervals"] = [[rfc3339(a), rfc3339(b)] for a, b in s.intervals]
         sites.append(entry)

@@ -851,6 +851,71 @@ def test_report_json_rounds_seconds_to_3_and_ratios_to_6_decimals() -> None:
     assert site["headcount_rate"] == 0.333333
 
 
+# -- failed attempts ----------------------------------------------------------------------------
+
+
+def failed(t: float, conn: str = "a1", site: str = "nga-thanh") -> LogEvent:
+    return ev(t, "attempt_failed", site, conn, reason="ice_timeout", offered=["host"])
+
+
+def joined_via_relay(t: float, conn: str = "c1") -> LogEvent:
+    fields = {"candidate": "relay", "protocol": "tcp", "address": "198.51.100.20"}
+    return ev(t, "join", "nga-thanh", conn, **fields)
+
+
+ATTEMPT_CASES: list[tuple[str, list[LogEvent], dict[str, Any]]] = [
+    (
+        "attempts alone are no presence",
+        [start(), failed(60), failed(120, "a2"), end()],
+        {"status": "absent", "first_join": None, "connected_seconds": 0.0, "failed_attempts": 2},
+    ),
+    (
+        "an attempt that failed, then one that came up",
+        [start(), failed(60), joined_via_relay(90), leave(HOUR), end()],
+        {"status": "present", "first_join": at(90), "interruptions": 0, "failed_attempts": 1},
+    ),
+    (
+        "an attempt with an open conn's id neither closes nor reopens it",
+        [start(), join(0), failed(600, "c1"), leave(1200), join(1800), end()],
+        {"connected_seconds": 1200.0 + 1800.0, "last_leave": None, "failed_attempts": 1},
+    ),
+    (
+        "attempts before the start count; after the end they do not",
+        [failed(-300), start(), failed(HOUR + 60), end()],
+        {"status": "absent", "failed_attempts": 1},
+    ),
+    (
+        "a site that never tried has none",
+        [start(), end()],
+        {"status": "absent", "failed_attempts": 0},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"), [c[1:] for c in ATTEMPT_CASES], ids=[c[0] for c in ATTEMPT_CASES]
+)
+def test_failed_attempts(events: list[LogEvent], expected: dict[str, Any]) -> None:
+    check(site_of(attendance(log(*events), ROSTER)), expected)
+
+
+def test_failed_attempts_in_json_only_when_asked() -> None:
+    report = attendance(log(start(), failed(60), end()), ROSTER)
+    plain = report_json(report)
+    assert all("failed_attempts" not in site for site in plain["sites"])
+    asked = report_json(report, attempts=True)
+    assert [site["failed_attempts"] for site in asked["sites"]] == [1, 0]
+    for site in asked["sites"]:
+        site.pop("failed_attempts")
+    assert asked == plain
+
+
+def test_the_route_of_a_join_changes_no_figure() -> None:
+    plain = log(start(), join(30), leave(1800), join(1900, "c2"), end())
+    routed = log(start(), joined_via_relay(30), leave(1800), joined_via_relay(1900, "c2"), end())
+    assert report_json(attendance(routed, ROSTER)) == report_json(attendance(plain, ROSTER))
+
+
 # -- properties ---------------------------------------------------------------------------------
 
 SITES = ("nga-thanh", "tan-loc", "xa-la")  # xa-la is not in the roster
@@ -977,3 +1042,32 @@ def test_more_grace_never_lowers_coverage(lines: list[str], grace_a: float, grac
             a.interruptions,
             a.longest_outage_seconds,
         )
+
+
+@given(st.data())
+def test_failed_attempts_change_no_presence_figure(data: st.DataObject) -> None:
+    lines = data.draw(join_logs())
+    report = report_of(lines)
+    # Inside the window, so that none is the log's latest event (which ends a window with no
+    # session_end, as any event does).
+    start_ms = int((report.window_start - T0).total_seconds() * 1000)
+    end_ms = int((report.window_end - T0).total_seconds() * 1000)
+    attempts = [
+        json.dumps(
+            {
+                "ts": stamp(data.draw(st.integers(start_ms, end_ms))),
+                "session": "s1",
+                "type": "attempt_failed",
+                "site": data.draw(st.sampled_from(SITES)),
+                "conn": data.draw(st.sampled_from(CONNS)),  # even the id of a conn in use
+                "reason": data.draw(st.sampled_from(["ice_timeout", "ice_failed", "dtls_failed"])),
+                "offered": data.draw(st.lists(st.sampled_from(["host", "srflx", "relay"]))),
+            }
+        )
+        for _ in range(data.draw(st.integers(1, 4)))
+    ]
+    position = data.draw(st.integers(0, len(lines)))
+    with_attempts = report_of([*lines[:position], *attempts, *lines[position:]])
+    assert report_json(with_attempts) == report_json(report)
+    tried = sum(s.failed_attempts for s in with_attempts.sites)
+    assert tried == sum(1 for a in attempts if json.loads(a)["site"] in ("nga-thanh", "tan-loc"))
