@@ -1,4 +1,4 @@
-"""The `diemcau` command: serve, demo."""
+"""The `diemcau` command: serve, demo, doctor, report."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..signaling.turn import parse_turn_url
 from .attendance import Rules
 from .config import Config
 
@@ -90,6 +91,12 @@ def network_from_args(args: argparse.Namespace, config: Config) -> Config:
             public_ips.append(str(ipaddress.ip_address(address)))
         except ValueError:
             raise ValueError(f"--public-ip {address!r} is not an IP address") from None
+    turn_urls = []
+    for url in args.turn:
+        try:
+            turn_urls.append(str(parse_turn_url(url)))
+        except ValueError as exc:
+            raise ValueError(f"--turn {url!r}: {exc}") from None
     secret = args.turn_secret or os.environ.get("DIEMCAU_TURN_SECRET") or None
     if args.turn and not secret:
         raise ValueError("--turn needs --turn-secret or DIEMCAU_TURN_SECRET (coturn's secret)")
@@ -101,7 +108,7 @@ def network_from_args(args: argparse.Namespace, config: Config) -> Config:
         config,
         udp_port=args.udp_port,
         public_ips=tuple(public_ips),
-        turn_urls=tuple(args.turn),
+        turn_urls=tuple(turn_urls),
         turn_secret=secret,
         turn_ttl=args.turn_ttl,
         connect_timeout=args.connect_timeout,
@@ -209,6 +216,14 @@ def demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(_config(args)))
 
 
+def doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    if not 0 < args.timeout <= 60:
+        raise SystemExit("diemcau: --timeout must be more than 0 and at most 60 seconds")
+    return run_doctor(_config(args), args.timeout)
+
+
 def report(args: argparse.Namespace) -> int:
     from .reportcli import run_report
 
@@ -241,6 +256,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     _add_serve_options(demo_parser)
     demo_parser.set_defaults(run=demo, data=Path("demo-data"))
+    doctor_parser = commands.add_parser(
+        "doctor",
+        help="check, with serve's flags, what halls need: the public URL, the UDP port, "
+        "the TURN servers, the public IPs",
+    )
+    _add_serve_options(doctor_parser)
+    doctor_parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds each check may wait for an answer (5)"
+    )
+    doctor_parser.set_defaults(run=doctor)
     report_parser = commands.add_parser(
         "report", help="the attendance report of a session, from a log file or a server's data"
     )

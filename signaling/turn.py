@@ -51,9 +51,12 @@ class IceUrl:
 
 def parse_ice_url(text: str) -> IceUrl:
     """The STUN or TURN URL `text`; ValueError says in plain words what is wrong with it."""
-    match = _URL.fullmatch(text.strip())
+    text = text.strip()
+    if "[" not in text and text.count(":") > 2:
+        raise ValueError("an IPv6 address goes in brackets (turn:[2001:db8::1]:3478)")
+    match = _URL.fullmatch(text)
     if match is None:
-        raise ValueError("is not a STUN or TURN URL (turn:host:port?transport=udp)")
+        raise ValueError("not a STUN or TURN URL (turn:host:port?transport=udp)")
     scheme = match["scheme"].lower()
     if scheme not in DEFAULT_PORTS:
         raise ValueError("must start with turn:, turns:, stun: or stuns:")
@@ -79,7 +82,7 @@ def parse_turn_url(text: str) -> IceUrl:
     """A URL given to --turn: a TURN server (turn: or turns:), not a bare STUN one."""
     url = parse_ice_url(text)
     if not url.is_turn:
-        raise ValueError("is a STUN URL: --turn takes turn: or turns: URLs")
+        raise ValueError("a STUN URL, where a TURN one (turn: or turns:) is wanted")
     return url
 
 
@@ -90,7 +93,7 @@ def _host(text: str) -> str:
         except ValueError:
             raise ValueError(f"{text} is not an IPv6 address in brackets") from None
     if not text:
-        raise ValueError("has no host (turn:host:port)")
+        raise ValueError("no host (turn:host:port)")
     if "@" in text:
         raise ValueError("must not hold a user name (the credentials are minted per client)")
     try:
