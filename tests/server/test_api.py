@@ -19,6 +19,7 @@ from diemcau.server.app import create_app
 from diemcau.server.auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE
 from diemcau.server.config import Config
 from diemcau.server.store import Store
+from diemcau.signaling.turn import mint_credentials
 
 from .auth_cases import check_auth
 from .conftest import (
@@ -704,6 +705,25 @@ async def test_me_after_the_end(
         f"/api/sessions/{world.a}/me", headers=bearer(world.site(world.a, "nga-thanh"))
     )
     assert response.json()["session"]["state"] == "ended"
+
+
+async def test_me_gives_the_turn_servers_with_credentials_for_whom_it_is(
+    client: httpx.AsyncClient, world: World, app: Starlette
+) -> None:
+    path = f"/api/sessions/{world.a}/me"
+    site = bearer(world.site(world.a, "tan-loc"))
+    for headers in (site, bearer(world.host_a), ADMIN):
+        assert (await client.get(path, headers=headers)).json()["ice_servers"] == []
+
+    urls = ("turn:198.51.100.7:3478?transport=udp", "turns:198.51.100.7:443?transport=tcp")
+    app.state.config = replace(app.state.config, turn_urls=urls, turn_secret="north", turn_ttl=600)
+    for headers, identity in ((site, "tan-loc"), (bearer(world.host_a), "host"), (ADMIN, "host")):
+        servers = (await client.get(path, headers=headers)).json()["ice_servers"]
+        assert [server["urls"] for server in servers] == [[urls[0]], [urls[1]]]
+        for server in servers:
+            expiry, whom = server["username"].split(":")
+            assert whom == identity
+            assert server["credential"] == mint_credentials("north", identity, 0, int(expiry))[1]
 
 
 # Who may call what: every route against the whole token table

@@ -6,10 +6,15 @@ sees: methods, status codes, headers, and that a refused offer changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
+from aiortc import RTCPeerConnection
+from starlette.applications import Starlette
 
 from diemcau.server.store import Store
+from diemcau.signaling.turn import mint_credentials
 
 from .conftest import World, admin_headers, bearer
 
@@ -173,3 +178,42 @@ async def test_the_admin_may_end_a_halls_playback_a_host_may_not(
     assert (as_admin.status_code, as_admin.json()["error"]) == (404, "not_found")
     as_host = await client.delete(path, headers=bearer(world.host_a))
     assert (as_host.status_code, as_host.json()["error"]) == (403, "forbidden_role")
+
+
+@pytest.mark.netns
+async def test_every_201_carries_one_link_header_a_turn_server(
+    client: httpx.AsyncClient, world: World, app: Starlette
+) -> None:
+    urls = ("turn:198.51.100.7:3478?transport=udp", "turns:198.51.100.7:443?transport=tcp")
+    app.state.config = replace(app.state.config, turn_urls=urls, turn_secret="north", turn_ttl=600)
+    site = world.site(world.a, "nga-thanh")
+    # (address, token, direction, whom the credentials are for)
+    posts = [
+        (f"/whip/{world.a}", world.host_a, "sendonly", "host"),
+        (f"/whep/{world.a}/nga-thanh", site, "recvonly", "nga-thanh"),
+        (f"/whip/{world.a}/nga-thanh", site, "sendonly", "nga-thanh"),
+        (f"/whep/{world.a}/host/floor", world.host_a, "recvonly", "host"),
+    ]
+    for path, token, direction, identity in posts:
+        pc = RTCPeerConnection()
+        pc.addTransceiver("video", direction=direction)
+        pc.addTransceiver("audio", direction=direction)
+        await pc.setLocalDescription(await pc.createOffer())
+        try:
+            response = await client.post(
+                path, content=pc.localDescription.sdp, headers=sdp_headers(token)
+            )
+        finally:
+            await pc.close()
+        assert response.status_code == 201, response.text
+        links = response.headers.get_list("link")
+        assert len(links) == len(urls)
+        for link, url in zip(links, urls, strict=True):
+            assert link.startswith(f'<{url}>; rel="ice-server"; username="')
+            assert link.endswith('"; credential-type="password"')
+            # Minted for this client: `<expiry>:<identity>`, with coturn's HMAC of it.
+            expiry, whom = link.split('username="')[1].split('"')[0].split(":")
+            assert whom == identity
+            credential = mint_credentials("north", identity, 0, int(expiry))[1]
+            assert f'credential="{credential}"' in link
+        await client.delete(response.headers["location"], headers=bearer(token))
