@@ -42,6 +42,7 @@ const REQUEST_TIMEOUT = 8000;
  * @property {string} [whip_url] host only
  * @property {string} [whep_url] site only
  * @property {Headcount|null} [headcount] site only: the last count the hall reported
+ * @property {RTCIceServer[]} ice_servers the TURN servers to offer with (empty without TURN)
  */
 
 /**
