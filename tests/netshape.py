@@ -130,6 +130,10 @@ class NamespaceLoop:
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
+    def wait(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        """The same from blocking code (a fixture)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
     def __exit__(self, *exc: object) -> None:
         async def cancel_all() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

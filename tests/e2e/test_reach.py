@@ -6,15 +6,22 @@ in it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from aioice.stun import TransactionFailed
 from aioice.turn import create_turn_endpoint
 
+from tests.conftest import Server, stop_server
 from tests.netshape import (
     HALL_A_PUBLIC,
     HALL_B_PUBLIC,
@@ -27,9 +34,20 @@ from tests.netshape import (
     NetShape,
     ask_tcp,
     ask_udp,
+    call_in,
     echo,
     netshape,
     turn_credentials,
+)
+from tests.peers import (
+    AudioStreamTrack,
+    EncodedVideoTrack,
+    Publisher,
+    Viewer,
+    encode_vp8,
+    play,
+    publish,
+    wait_for,
 )
 
 pytestmark = pytest.mark.netns
@@ -120,3 +138,129 @@ def test_everything_is_removed_at_the_end(tmp_path: Path) -> None:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert names.isdisjoint(line.split()[0] for line in listed.splitlines() if line)
     assert process is not None and process.poll() is not None
+
+
+# A real `diemcau serve` in the server's namespace, behind the 1:1 NAT.
+
+HTTP_PORT = 8080
+UDP_PORT = 8189
+CONNECT_TIMEOUT = 6.0
+PUBLIC_URL = f"http://{SERVER_PUBLIC}:{HTTP_PORT}"
+TURN_URLS = (f"turn:{TURN}:{TURN_PORT}?transport=udp", f"turn:{TURN}:{TURN_PORT}?transport=tcp")
+SITES = [
+    {"id": "nga-thanh", "name": "Xã Nga Thạnh"},  # hall A, aiortc
+    {"id": "nga-hai", "name": "Xã Nga Hải"},  # hall B, aiortc
+    {"id": "nga-an", "name": "Xã Nga An"},  # hall A, Chromium
+    {"id": "nga-phu", "name": "Xã Nga Phú"},  # hall B, Chromium
+    {"id": "nga-dien", "name": "Xã Nga Điền"},  # hall B, with a wrong TURN secret
+]
+
+
+@pytest.fixture(scope="module")
+def server(shape: NetShape) -> Iterator[Server]:
+    """`diemcau serve` on 10.0.0.2, telling halls 203.0.113.10 and handing out both TURN URLs;
+    the admin API is reached from inside its namespace."""
+    data_dir = shape.directory / "data"
+    log_path = shape.directory / "server.log"
+    token = secrets.token_urlsafe(32)
+    argv = [str(Path(sys.executable).with_name("diemcau")), "serve", "--host", SERVER_PRIVATE]
+    argv += ["--port", str(HTTP_PORT), "--udp-port", str(UDP_PORT), "--data", str(data_dir)]
+    argv += ["--public-ip", SERVER_PUBLIC, "--public-url", PUBLIC_URL]
+    argv += ["--connect-timeout", str(CONNECT_TIMEOUT)]
+    for url in TURN_URLS:
+        argv += ["--turn", url]
+    env = {**os.environ, "DIEMCAU_ADMIN_TOKEN": token, "DIEMCAU_TURN_SECRET": TURN_SECRET}
+    with log_path.open("ab") as log_file:
+        process = shape.popen("srv", argv, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    running = Server(f"http://{SERVER_PRIVATE}:{HTTP_PORT}", token, data_dir, process, log_path)
+    deadline = time.monotonic() + 30
+    while not call_in(shape.srv, _healthy, running.base_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"diemcau serve did not come up: {running.log()}")
+        time.sleep(0.1)
+    yield running
+    stop_server(running)
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def session(shape: NetShape, server: Server) -> dict[str, Any]:
+    created: dict[str, Any] = call_in(shape.srv, server.create_session, SITES, "Hội nghị xa")
+    return created
+
+
+@pytest.fixture(scope="module")
+def broadcast(shape: NetShape, session: dict[str, Any]) -> Iterator[Publisher]:
+    """The district console on the open internet, publishing over WHIP for the whole module."""
+    video = EncodedVideoTrack(encode_vp8(90))
+    host = session["host"]
+    with NamespaceLoop(shape.console) as console:
+        publisher = console.wait(
+            publish(host["whip_url"], host["token"], video=video, audio=AudioStreamTrack())
+        )
+        assert publisher.response.status_code == 201, publisher.response.text
+        yield publisher
+        console.wait(publisher.pc.close())
+
+
+def _invite(session: dict[str, Any], site: str) -> dict[str, Any]:
+    return next(i for i in session["invites"] if i["site"] == site)
+
+
+def _events(shape: NetShape, server: Server, session_id: str) -> list[dict[str, Any]]:
+    def read() -> str:
+        with server.admin() as client:
+            response = client.get(f"/api/sessions/{session_id}/events")
+            response.raise_for_status()
+            return response.text
+
+    return [json.loads(line) for line in call_in(shape.srv, read).splitlines() if line]
+
+
+def _joins(shape: NetShape, server: Server, session_id: str, site: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in _events(shape, server, session_id)
+        if e["type"] == "join" and e.get("site") == site
+    ]
+
+
+async def _plays(viewer: Viewer) -> bool:
+    """Video packets came and frames decoded: the broadcast really plays."""
+    return await wait_for(lambda: viewer.decoded["video"] >= 10, within=20)
+
+
+async def test_hall_a_plays_through_the_public_ip(
+    shape: NetShape, server: Server, session: dict[str, Any], broadcast: Publisher
+) -> None:
+    invite = _invite(session, "nga-thanh")
+    with NamespaceLoop(shape.hall_a) as hall_a:
+        viewer = await hall_a.run(play(invite["whep_url"], invite["token"]))
+        try:
+            assert viewer.response.status_code == 201, viewer.response.text
+            # The answer offers the public address, at the one UDP port.
+            assert (SERVER_PUBLIC, UDP_PORT) in _candidate_addresses(viewer.response.text)
+            assert await _plays(viewer), viewer.decoded
+        finally:
+            await hall_a.run(viewer.close())
+    [join] = _joins(shape, server, session["id"], "nga-thanh")
+    # The hall's checks reach the server from the masquerade's address (masked in exports),
+    # an address the hall never signalled.
+    assert (join["candidate"], join["protocol"]) == ("prflx", "udp"), join
+    assert join["address"] == HALL_A_PUBLIC.rsplit(".", 1)[0] + ".x", join
+
+
+def _candidate_addresses(sdp: str) -> list[tuple[str, int]]:
+    """The (address, port) of every a=candidate line of an SDP."""
+    found = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            found.append((parts[4], int(parts[5])))
+    return found
