@@ -155,13 +155,22 @@ def udp_port_owners(port: int, proc: Path = Path("/proc")) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         try:
-            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
-            if links & inodes:
+            if _socket_links(entry / "fd") & inodes:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
                 owners[int(entry.name)] = cmdline.decode(errors="replace").strip()
         except OSError:
             continue  # gone, or not ours to read
     return owners
+
+
+def _socket_links(fds: Path) -> set[str]:
+    links = set()
+    for fd in fds.iterdir():
+        try:
+            links.add(os.readlink(fd))
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor, for one)
+    return links
 
 
 # -- TURN ---------------------------------------------------------------------------------------
