@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..media import route as media_route
 from ..media.bridge import Bridge
 from ..signaling.bus import LocalBus, create_bus
 from . import api, control, pages, records, whip
@@ -27,19 +28,104 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(config: Config, admin_token: str) -> Starlette:
-    store = Store.open(config.data_dir / "diemcau.sqlite3")
+# What the bridge reports of a connection that never came up (media/bridge.py).
+_FAILURES = {
+    "ice_timeout": "no candidate pair within {timeout:g} s",
+    "ice_failed": "every candidate pair failed",
+    "dtls_failed": "ICE connected but the DTLS handshake did not complete",
+}
 
-    # The join log is written before anything else learns of a join or a leave.
-    async def on_join(session_id: str, site_id: str, conn: str) -> None:
-        store.append_event(session_id, "join", datetime.now(UTC), site_id=site_id, conn=conn)
-        log.info("session %s: site %s joined (%s)", session_id, site_id, conn)
 
-    async def on_leave(session_id: str, site_id: str, conn: str, reason: str) -> None:
-        store.append_event(
+def attempt_failed_hint(site_id: str, reason: str, offered: tuple[str, ...], config: Config) -> str:
+    """One plain line for the operator: what failed, and what the candidates the hall offered
+    say about why."""
+    what = _FAILURES.get(reason, reason).format(timeout=config.connect_timeout)
+    turn = (
+        "check --turn and the TURN secret"
+        if config.turn_urls
+        else "the server hands out no TURN server: give --turn and --turn-secret"
+    )
+    kinds = " and ".join(offered)
+    if reason == "dtls_failed":
+        why = (
+            "the path works, so a firewall dropping large UDP datagrams, or a page closed"
+            " mid-handshake, is likely"
+        )
+    elif not offered:
+        why = (
+            "the hall offered no candidates: its browser found no network it could use, or its"
+            f" TURN server refused the credentials — {turn}"
+        )
+    elif "relay" in offered:
+        why = (
+            "the hall offered a relay candidate, so its TURN server answered, but the relay did"
+            " not reach this server — check that the TURN server can send UDP to --udp-port at"
+            " the address --public-ip gives"
+        )
+    elif "srflx" in offered:
+        why = (
+            f"the hall offered {kinds} candidates only: its UDP reaches the internet but not"
+            " this server — check --public-ip and that --udp-port is open in the firewall;"
+            f" and it had no TURN relay — {turn}"
+        )
+    else:
+        why = (
+            f"the hall offered {kinds} candidates only, so its network blocks UDP and it had"
+            f" no TURN relay — {turn}"
+        )
+    return f"site {site_id} could not connect: {what}; {why}"
+
+
+class ConnectionLog:
+    """A hall's media connections as the bridge reports them, into the join log first."""
+
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store
+        self.config = config
+
+    async def on_join(
+        self, session_id: str, site_id: str, conn: str, route: media_route.Route | None = None
+    ) -> None:
+        # The full address stays in the server's own record; exports and this log mask it.
+        fields = {} if route is None else route.fields()
+        self.store.append_event(
+            session_id, "join", datetime.now(UTC), site_id=site_id, conn=conn, **fields
+        )
+        how = "" if route is None else f", {route.candidate} over {route.protocol}"
+        if route is not None and route.address is not None:
+            how += f" from {media_route.masked(route.address)}"
+        log.info("session %s: site %s joined (%s%s)", session_id, site_id, conn, how)
+
+    async def on_leave(self, session_id: str, site_id: str, conn: str, reason: str) -> None:
+        self.store.append_event(
             session_id, "leave", datetime.now(UTC), site_id=site_id, conn=conn, reason=reason
         )
         log.info("session %s: site %s left (%s, %s)", session_id, site_id, conn, reason)
+
+    async def on_attempt_failed(
+        self, session_id: str, site_id: str, conn: str, reason: str, offered: tuple[str, ...]
+    ) -> None:
+        kinds = tuple(dict.fromkeys(offered))  # each type once, in the order offered
+        self.store.append_event(
+            session_id,
+            "attempt_failed",
+            datetime.now(UTC),
+            site_id=site_id,
+            conn=conn,
+            reason=reason,
+            offered=list(kinds),
+        )
+        hint = attempt_failed_hint(site_id, reason, kinds, self.config)
+        log.warning("session %s: %s (%s)", session_id, hint, conn)
+
+
+def create_app(config: Config, admin_token: str) -> Starlette:
+    store = Store.open(config.data_dir / "diemcau.sqlite3")
+
+    # The bridge's handlers: the join log is written before anything else learns of a join, a
+    # leave or an attempt that failed.
+    connections = ConnectionLog(store, config)
+    on_join, on_leave = connections.on_join, connections.on_leave
 
     bridge = Bridge(on_join=on_join, on_leave=on_leave)
 

@@ -1,4 +1,8 @@
-"""The join log as JSON Lines: one event per line, read leniently, written exactly."""
+"""The join log as JSON Lines: one event per line, read leniently, written exactly.
+
+Written for export, a hall's public address loses its last part (media.route.masked): the log
+says roughly where a hall came from, not which household line it was.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ..media.route import masked
 from .attendance import LogEvent, rfc3339
 from .store import Event
 
@@ -102,7 +107,17 @@ def to_json(event: Event) -> dict[str, Any]:
     if event.conn is not None:
         line["conn"] = event.conn
     line.update(event.body)
+    if "address" in line:
+        line["address"] = _masked_or_hidden(line["address"])
     return line
+
+
+def _masked_or_hidden(address: object) -> str:
+    # The server writes only IP addresses; anything else is hidden whole, not exported raw.
+    try:
+        return masked(address) if isinstance(address, str) else "x"
+    except ValueError:
+        return "x"
 
 
 def write_jsonl(events: Iterable[Event]) -> Iterator[str]:

@@ -1,7 +1,7 @@
 """The attendance record over HTTP: reports, the join log, headcounts, and a period's figures.
 
 GET  /api/sessions/{id}/attendance?format=json|csv|xlsx   admin or the session's host
-GET  /api/sessions/{id}/events                           the log as JSON Lines
+GET  /api/sessions/{id}/events                           the log as JSON Lines, addresses masked
 POST /api/sessions/{id}/sites/{site}/headcount           the site itself, its host, admin
 GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD       admin: sessions held in a period
 """
@@ -103,6 +103,11 @@ def _report_or_409(store: Store, session: Session, rules: Rules) -> Report:
         ) from exc
 
 
+def _asked(request: Request, flag: str) -> bool:
+    """A part of the report the default leaves out, asked for with `flag=1`."""
+    return request.query_params.get(flag) in ("1", "true")
+
+
 async def session_attendance(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
@@ -126,7 +131,9 @@ async def session_attendance(request: Request) -> Response:
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
-    body = report_json(report, intervals=request.query_params.get("intervals") in ("1", "true"))
+    body = report_json(
+        report, intervals=_asked(request, "intervals"), attempts=_asked(request, "attempts")
+    )
     body["title"] = session.title
     body["live"] = session.state == SessionState.LIVE
     body["timezone"] = _config(request).timezone

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diemcau.server.joinlog import read_jsonl
+from diemcau.server.joinlog import read_jsonl, to_json, write_jsonl
+from diemcau.server.store import Event
 
 JOIN = '{"ts": "2026-03-05T00:59:40.120Z", "session": "s1", "type": "join", "site": "nga-thanh", "conn": "c7"}'  # noqa: E501
 LEAVE = '{"ts": "2026-03-05T01:20:02.500Z", "session": "s1", "type": "leave", "site": "nga-thanh", "conn": "c7", "reason": "failed"}'  # noqa: E501
@@ -195,6 +196,80 @@ def test_vietnamese_text() -> None:
             assert skipped == []
             assert (event.session, event.site) == ("Họp giao ban tháng 3", "xã-ngã-thạnh")
             assert event.fields["note"] == "Mất kết nối ở Ủy ban nhân dân xã"
+
+
+# -- how a hall came in ------------------------------------------------------------------------
+
+ROUTED_JOIN = '{"ts": "2026-03-05T00:59:40.120Z", "session": "s1", "type": "join", "site": "nga-thanh", "conn": "c7", "candidate": "relay", "protocol": "tcp", "address": "198.51.100.x"}'  # noqa: E501
+ATTEMPT = '{"ts": "2026-03-05T00:59:10.000Z", "session": "s1", "type": "attempt_failed", "site": "nga-thanh", "conn": "c6", "reason": "ice_timeout", "offered": ["host"]}'  # noqa: E501
+
+
+def test_the_route_and_failed_attempts_are_read() -> None:
+    events, skipped = read_jsonl([START, ATTEMPT, ROUTED_JOIN, LEAVE])
+    assert skipped == []
+    assert [(e.type, e.conn) for e in events] == [
+        ("session_start", None),
+        ("attempt_failed", "c6"),
+        ("join", "c7"),
+        ("leave", "c7"),
+    ]
+    assert dict(events[1].fields) == {"reason": "ice_timeout", "offered": ["host"]}
+    assert dict(events[2].fields) == {
+        "candidate": "relay",
+        "protocol": "tcp",
+        "address": "198.51.100.x",
+    }
+
+
+def stored(type: str, **body: Any) -> Event:
+    return Event(7, datetime(2026, 3, 5, 1, tzinfo=UTC), "s1", type, "nga-thanh", "c7", body)
+
+
+@pytest.mark.parametrize(
+    ("address", "exported"),
+    [
+        ("203.0.113.7", "203.0.113.x"),
+        ("2001:db8:1:2::9", "2001:db8:1::x"),
+        ("::ffff:203.0.113.7", "203.0.113.x"),
+        # Never written by the server; hidden whole rather than exported raw.
+        ("hall.example.vn", "x"),
+        (None, "x"),
+        (["203.0.113.7"], "x"),
+    ],
+)
+def test_an_exported_address_is_masked(address: object, exported: str) -> None:
+    event = stored("join", candidate="srflx", protocol="udp", address=address)
+    assert to_json(event) == {
+        "ts": "2026-03-05T01:00:00.000Z",
+        "session": "s1",
+        "type": "join",
+        "site": "nga-thanh",
+        "conn": "c7",
+        "candidate": "srflx",
+        "protocol": "udp",
+        "address": exported,
+    }
+    assert event.body["address"] == address  # the event itself is left as it was
+
+
+def test_events_without_an_address_are_exported_as_they_are() -> None:
+    assert to_json(stored("leave", reason="failed"))["reason"] == "failed"
+    assert "address" not in to_json(stored("join"))
+    attempt = stored("attempt_failed", reason="dtls_failed", offered=["host", "srflx"])
+    assert {k: v for k, v in to_json(attempt).items() if k in attempt.body} == attempt.body
+
+
+def test_what_is_written_reads_back() -> None:
+    events = [
+        stored("join", candidate="relay", protocol="udp", address="198.51.100.20"),
+        stored("attempt_failed", reason="ice_failed", offered=[]),
+    ]
+    read, skipped = read_jsonl(list(write_jsonl(events)))
+    assert skipped == []
+    assert [dict(e.fields) for e in read] == [
+        {"candidate": "relay", "protocol": "udp", "address": "198.51.100.x"},
+        {"reason": "ice_failed", "offered": []},
+    ]
 
 
 # -- properties ---------------------------------------------------------------------------------

@@ -460,6 +460,200 @@ async def test_attendance_with_intervals(
     ]
 
 
+# How halls came in: routes on joins, failed attempts, and what the exports show of them
+
+# The halls' public addresses in the store, and what the exports may show of them.
+ADDRESSES = {
+    "198.51.100.20": "198.51.100.x",
+    "203.0.113.7": "203.0.113.x",
+    "2001:db8:1:2::9": "2001:db8:1::x",
+}
+
+
+def play_routed_session(store: Store, session_id: str) -> None:
+    """nga-thanh comes in through a TURN relay over TCP; tan-loc fails once, then comes in
+    behind NAT; ubnd tries twice and never gets through; xa-la (not invited) comes over IPv6."""
+    relay = {"candidate": "relay", "protocol": "tcp", "address": "198.51.100.20"}
+    store.start_session(session_id, T0)
+    store.append_event(session_id, "join", at(0.5), site_id="nga-thanh", conn="c1", **relay)
+    store.append_event(
+        session_id,
+        "attempt_failed",
+        at(1),
+        site_id="tan-loc",
+        conn="a1",
+        reason="ice_timeout",
+        offered=["host"],
+    )
+    store.append_event(
+        session_id,
+        "join",
+        at(5),
+        site_id="tan-loc",
+        conn="c2",
+        candidate="srflx",
+        protocol="udp",
+        address="203.0.113.7",
+    )
+    for minute, conn, reason, offered in (
+        (10, "a2", "ice_timeout", []),
+        (12, "a3", "ice_failed", ["host", "srflx"]),
+    ):
+        store.append_event(
+            session_id,
+            "attempt_failed",
+            at(minute),
+            site_id="ubnd",
+            conn=conn,
+            reason=reason,
+            offered=offered,
+        )
+    store.append_event(
+        session_id,
+        "join",
+        at(20),
+        site_id="xa-la",
+        conn="c9",
+        candidate="prflx",
+        protocol="udp",
+        address="2001:db8:1:2::9",
+    )
+    store.append_event(session_id, "leave", at(60), site_id="tan-loc", conn="c2", reason="closed")
+    store.append_event(
+        session_id, "leave", at(100), site_id="nga-thanh", conn="c1", reason="closed"
+    )
+    store.end_session(session_id, at(100))
+
+
+@pytest.fixture
+async def routed(client: httpx.AsyncClient, store: Store) -> dict[str, Any]:
+    await put_sites(client)
+    created = await create_session(client, ["nga-thanh", "tan-loc", "ubnd"], title=TITLE)
+    play_routed_session(store, created["id"])
+    return created
+
+
+async def test_the_exported_log_masks_addresses(
+    client: httpx.AsyncClient, routed: dict[str, Any]
+) -> None:
+    response = await client.get(f"/api/sessions/{routed['id']}/events", headers=ADMIN)
+    assert response.status_code == 200
+    for whole in ADDRESSES:
+        assert whole not in response.text
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [{k: v for k, v in line.items() if k not in ("ts", "session")} for line in lines] == [
+        {"type": "session_start"},
+        {
+            "type": "join",
+            "site": "nga-thanh",
+            "conn": "c1",
+            "candidate": "relay",
+            "protocol": "tcp",
+            "address": "198.51.100.x",
+        },
+        {
+            "type": "attempt_failed",
+            "site": "tan-loc",
+            "conn": "a1",
+            "reason": "ice_timeout",
+            "offered": ["host"],
+        },
+        {
+            "type": "join",
+            "site": "tan-loc",
+            "conn": "c2",
+            "candidate": "srflx",
+            "protocol": "udp",
+            "address": "203.0.113.x",
+        },
+        {
+            "type": "attempt_failed",
+            "site": "ubnd",
+            "conn": "a2",
+            "reason": "ice_timeout",
+            "offered": [],
+        },
+        {
+            "type": "attempt_failed",
+            "site": "ubnd",
+            "conn": "a3",
+            "reason": "ice_failed",
+            "offered": ["host", "srflx"],
+        },
+        {
+            "type": "join",
+            "site": "xa-la",
+            "conn": "c9",
+            "candidate": "prflx",
+            "protocol": "udp",
+            "address": "2001:db8:1::x",
+        },
+        {"type": "leave", "site": "tan-loc", "conn": "c2", "reason": "closed"},
+        {"type": "leave", "site": "nga-thanh", "conn": "c1", "reason": "closed"},
+        {"type": "session_end"},
+    ]
+
+
+async def test_the_server_keeps_the_whole_address(routed: dict[str, Any], store: Store) -> None:
+    stored = [e.body.get("address") for e in store.events(routed["id"]) if e.type == "join"]
+    assert stored == list(ADDRESSES)
+
+
+@pytest.mark.parametrize("flag", ["1", "true"])
+async def test_attendance_with_failed_attempts(
+    client: httpx.AsyncClient, routed: dict[str, Any], flag: str
+) -> None:
+    plain = (await get_attendance(client, routed)).json()
+    assert [list(s) for s in plain["sites"]] == [SITE_FIELDS] * 3
+    asked = (await get_attendance(client, routed, f"?attempts={flag}&intervals=1")).json()
+    # ubnd never got through but tried twice: not "never opened the link".
+    assert [(s["site"], s["status"], s["failed_attempts"]) for s in asked["sites"]] == [
+        ("nga-thanh", "present", 0),
+        ("tan-loc", "partial", 1),
+        ("ubnd", "absent", 2),
+    ]
+    assert [list(s) for s in asked["sites"]] == [[*SITE_FIELDS, "failed_attempts", "intervals"]] * 3
+    for site in asked["sites"]:
+        del site["failed_attempts"], site["intervals"]
+    assert asked == plain
+
+
+async def test_a_log_with_routes_and_attempts_gives_the_served_report(
+    client: httpx.AsyncClient, routed: dict[str, Any]
+) -> None:
+    exported = await client.get(f"/api/sessions/{routed['id']}/events", headers=ADMIN)
+    events, skipped = read_jsonl(exported.text.splitlines())
+    assert skipped == []
+    roster = [RosterSite(i["site"], i["name"], i["kind"], i["expected"]) for i in routed["invites"]]
+    offline = report_json(attendance(events, roster, Rules()), attempts=True)
+    served = (await get_attendance(client, routed, "?attempts=1")).json()
+    for key in ("title", "live", "timezone"):
+        served.pop(key)
+    assert served == offline
+    assert offline["unknown_sites"] == ["xa-la"]
+
+
+async def test_the_report_files_show_no_address(
+    client: httpx.AsyncClient, routed: dict[str, Any]
+) -> None:
+    csv_text = (await get_attendance(client, routed, "?format=csv")).content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(csv_text, newline="")))
+    assert rows[0] == SITE_FIELDS
+    book = openpyxl.load_workbook(
+        io.BytesIO((await get_attendance(client, routed, "?format=xlsx")).content)
+    )
+    sheet = book.active
+    assert sheet is not None
+    cells = [str(v) for row in sheet.iter_rows(values_only=True) for v in row if v is not None]
+    assert [HEADERS_VI[c] for c in COLUMNS] == [
+        cell for cell in cells if cell in HEADERS_VI.values()
+    ]
+    for text in (csv_text, "\n".join(cells)):
+        for whole, shown in ADDRESSES.items():
+            assert whole not in text
+            assert shown not in text
+
+
 def statuses(body: dict[str, Any]) -> list[tuple[str, bool, bool]]:
     return [(s["status"], s["late"], s["left_early"]) for s in body["sites"]]
 

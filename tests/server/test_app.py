@@ -1,0 +1,196 @@
+"""The bridge's handlers: each connection event in the join log, with its route, and a failed
+attempt as an event and one plain warning line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+
+from diemcau.media.route import Route
+from diemcau.server.app import ConnectionLog, attempt_failed_hint
+from diemcau.server.config import Config
+from diemcau.server.store import Store
+
+NOW = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
+TURN = ("turns:turn.example.vn:443?transport=tcp",)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store.open(tmp_path / "diemcau.sqlite3")
+    yield store
+    store.close()
+
+
+def live_session(store: Store) -> str:
+    session = store.create_session(
+        title="Họp giao ban",
+        scheduled_start=NOW,
+        scheduled_end=NOW,
+        host_token_hash="host",
+        invite_token_hashes={},
+        now=NOW,
+    )
+    store.start_session(session.id, NOW)
+    return session.id
+
+
+@pytest.fixture
+def session_id(store: Store) -> str:
+    return live_session(store)
+
+
+def bodies(store: Store, session_id: str) -> list[tuple[str, str | None, str | None, dict]]:
+    return [(e.type, e.site_id, e.conn, e.body) for e in store.events(session_id)[1:]]
+
+
+async def test_a_join_records_its_route(store: Store, session_id: str) -> None:
+    connections = ConnectionLog(store, Config())
+    await connections.on_join(session_id, "nga-thanh", "c1", Route("relay", "tcp", "198.51.100.20"))
+    await connections.on_join(session_id, "tan-loc", "c2", Route("host", "udp", None))
+    await connections.on_join(session_id, "ubnd", "c3", None)
+    assert bodies(store, session_id) == [
+        (
+            "join",
+            "nga-thanh",
+            "c1",
+            # Whole in the server's own record; exports mask it.
+            {"candidate": "relay", "protocol": "tcp", "address": "198.51.100.20"},
+        ),
+        ("join", "tan-loc", "c2", {"candidate": "host", "protocol": "udp"}),
+        ("join", "ubnd", "c3", {}),
+    ]
+
+
+async def test_a_join_logs_the_address_masked(
+    store: Store, session_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="diemcau"):
+        await ConnectionLog(store, Config()).on_join(
+            session_id, "nga-thanh", "c1", Route("srflx", "udp", "203.0.113.7")
+        )
+    [line] = [r.getMessage() for r in caplog.records if "joined" in r.getMessage()]
+    assert "srflx over udp from 203.0.113.x" in line
+    assert "203.0.113.7" not in line
+
+
+async def test_a_leave_records_its_reason(store: Store, session_id: str) -> None:
+    await ConnectionLog(store, Config()).on_leave(session_id, "nga-thanh", "c1", "failed")
+    assert bodies(store, session_id) == [("leave", "nga-thanh", "c1", {"reason": "failed"})]
+
+
+async def test_a_failed_attempt_is_an_event_and_one_warning(
+    store: Store, session_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    connections = ConnectionLog(store, Config(connect_timeout=20.0))
+    with caplog.at_level(logging.INFO, logger="diemcau"):
+        await connections.on_attempt_failed(
+            session_id, "nga-thanh", "c1", "ice_timeout", ("host", "host", "srflx")
+        )
+        await connections.on_attempt_failed(session_id, "tan-loc", "c2", "ice_failed", ())
+    assert bodies(store, session_id) == [
+        (
+            "attempt_failed",
+            "nga-thanh",
+            "c1",
+            {"reason": "ice_timeout", "offered": ["host", "srflx"]},
+        ),
+        ("attempt_failed", "tan-loc", "c2", {"reason": "ice_failed", "offered": []}),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    first = f"session {session_id}: site nga-thanh could not connect: no candidate pair within"
+    assert warnings[0].startswith(f"{first} 20 s;")
+    assert "site tan-loc could not connect: every candidate pair failed;" in warnings[1]
+
+
+async def test_failed_attempts_leave_nothing_open_after_a_crash(
+    store: Store, session_id: str
+) -> None:
+    connections = ConnectionLog(store, Config())
+    await connections.on_attempt_failed(session_id, "nga-thanh", "a1", "ice_timeout", ("host",))
+    await connections.on_join(session_id, "nga-thanh", "c1", Route("host", "udp", "192.168.1.5"))
+    await connections.on_attempt_failed(session_id, "nga-thanh", "c1", "dtls_failed", ())
+    store.mark_alive(NOW)
+    leaves = store.close_orphaned_connections(NOW, "server_shutdown")
+    # Only the join is closed: an attempt that failed never opened anything.
+    assert [(e.site_id, e.conn) for e in leaves] == [("nga-thanh", "c1")]
+    assert store.close_orphaned_connections(NOW, "server_shutdown") == []
+
+
+async def test_the_app_hands_the_bridge_its_handlers(app: Starlette) -> None:
+    store: Store = app.state.store
+    session_id = live_session(store)
+    bridge = app.state.bridge
+    await bridge.on_join(session_id, "nga-thanh", "c1", Route("prflx", "udp", "203.0.113.8"))
+    await bridge.on_attempt_failed(session_id, "tan-loc", "c2", "ice_timeout", ("relay",))
+    await bridge.on_leave(session_id, "nga-thanh", "c1", "closed")
+    assert [(e.type, e.site_id) for e in store.events(session_id)][1:] == [
+        ("join", "nga-thanh"),
+        ("attempt_failed", "tan-loc"),
+        ("leave", "nga-thanh"),
+    ]
+
+
+# What the operator is told: (reason, offered, TURN configured, what the line must say).
+HINTS: dict[str, tuple[str, tuple[str, ...], bool, str]] = {
+    "host only: UDP blocked and no relay": (
+        "ice_timeout",
+        ("host",),
+        True,
+        "site nga-thanh could not connect: no candidate pair within 20 s; the hall offered host"
+        " candidates only, so its network blocks UDP and it had no TURN relay — check --turn and"
+        " the TURN secret",
+    ),
+    "host only, and the server has no TURN server": (
+        "ice_failed",
+        ("host",),
+        False,
+        "give --turn and --turn-secret",
+    ),
+    "nothing offered: no network, or TURN refused the credentials": (
+        "ice_timeout",
+        (),
+        True,
+        "the hall offered no candidates: its browser found no network it could use, or its TURN"
+        " server refused the credentials — check --turn and the TURN secret",
+    ),
+    "a relay offered: the TURN server cannot reach the server": (
+        "ice_timeout",
+        ("host", "srflx", "relay"),
+        True,
+        "the TURN server can send UDP to --udp-port",
+    ),
+    "srflx without relay: the server's port is not reachable": (
+        "ice_failed",
+        ("host", "srflx"),
+        True,
+        "the hall offered host and srflx candidates only: its UDP reaches the internet but not"
+        " this server — check --public-ip and that --udp-port is open",
+    ),
+    "DTLS failed: the path works": (
+        "dtls_failed",
+        ("host", "srflx"),
+        True,
+        "could not connect: ICE connected but the DTLS handshake did not complete; the path works",
+    ),
+    "a reason the bridge may add later is still named": (
+        "consent_lost",
+        ("host",),
+        True,
+        "could not connect: consent_lost;",
+    ),
+}
+
+
+@pytest.mark.parametrize(("reason", "offered", "turn", "says"), HINTS.values(), ids=HINTS.keys())
+def test_attempt_failed_hint(reason: str, offered: tuple[str, ...], turn: bool, says: str) -> None:
+    config = Config(connect_timeout=20.0, turn_urls=TURN if turn else ())
+    hint = attempt_failed_hint("nga-thanh", reason, offered, config)
+    assert says in hint
+    assert "\n" not in hint
