@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -20,7 +21,9 @@ import httpx
 import pytest
 from aioice.stun import TransactionFailed
 from aioice.turn import create_turn_endpoint
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
+from tests import peers
 from tests.conftest import Server, stop_server
 from tests.netshape import (
     HALL_A_PUBLIC,
@@ -264,3 +267,64 @@ def _candidate_addresses(sdp: str) -> list[tuple[str, int]]:
             parts = line.split()
             found.append((parts[4], int(parts[5])))
     return found
+
+
+def _link_ice_servers(response: httpx.Response) -> list[RTCIceServer]:
+    """The TURN servers a WHIP or WHEP 201 names in its Link headers (RFC 9725 section 4.6)."""
+    servers = []
+    for value in response.headers.get_list("link"):
+        for link in _LINK.finditer(value):
+            params = {
+                name.lower(): re.sub(r"\\(.)", r"\1", quoted)
+                for name, quoted in _PARAM.findall(link["params"])
+            }
+            if params.get("rel") == "ice-server":
+                servers.append(
+                    RTCIceServer(link["url"], params.get("username"), params.get("credential"))
+                )
+    return servers
+
+
+_LINK = re.compile(r"<(?P<url>[^>]*)>(?P<params>(?:\s*;\s*[\w-]+=\"(?:[^\"\\]|\\.)*\")*)")
+_PARAM = re.compile(r"([\w-]+)=\"((?:[^\"\\]|\\.)*)\"")
+
+
+async def _play_through_turn(
+    url: str, token: str, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> Viewer:
+    """A WHEP player that cannot trickle: a first offer only to read the TURN servers from the
+    Link headers, deleted at once, then the offer with the relay candidate (aiortc takes one
+    TURN server: the one over `transport`)."""
+    probe = await play(url, token)
+    await probe.close()
+    assert probe.response.status_code == 201 and probe.location, probe.response.text
+    async with httpx.AsyncClient(base_url=PUBLIC_URL, timeout=10) as client:
+        deleted = await client.delete(probe.location, headers={"Authorization": f"Bearer {token}"})
+    assert deleted.status_code == 200, deleted.text
+    servers = [s for s in _link_ice_servers(probe.response) if f"transport={transport}" in s.urls]
+    assert servers, probe.response.headers.get_list("link")
+    configuration = RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    with monkeypatch.context() as patched:
+        patched.setattr(peers, "_configuration", lambda: configuration)
+        return await play(url, token)
+
+
+async def test_hall_b_plays_through_turn_over_tcp(
+    shape: NetShape,
+    server: Server,
+    session: dict[str, Any],
+    broadcast: Publisher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    invite = _invite(session, "nga-hai")
+    with NamespaceLoop(shape.hall_b) as hall_b:
+        viewer = await hall_b.run(
+            _play_through_turn(invite["whep_url"], invite["token"], "tcp", monkeypatch)
+        )
+        try:
+            assert viewer.response.status_code == 201, viewer.response.text
+            assert await _plays(viewer), viewer.decoded
+        finally:
+            await hall_b.run(viewer.close())
+    [join] = _joins(shape, server, session["id"], "nga-hai")
+    assert (join["candidate"], join["protocol"]) == ("relay", "tcp"), join
