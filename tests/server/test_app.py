@@ -109,20 +109,6 @@ async def test_a_failed_attempt_is_an_event_and_one_warning(
     assert "site tan-loc could not connect: every candidate pair failed;" in warnings[1]
 
 
-async def test_failed_attempts_leave_nothing_open_after_a_crash(
-    store: Store, session_id: str
-) -> None:
-    connections = ConnectionLog(store, Config())
-    await connections.on_attempt_failed(session_id, "nga-thanh", "a1", "ice_timeout", ("host",))
-    await connections.on_join(session_id, "nga-thanh", "c1", Route("host", "udp", "192.168.1.5"))
-    await connections.on_attempt_failed(session_id, "nga-thanh", "c1", "dtls_failed", ())
-    store.mark_alive(NOW)
-    leaves = store.close_orphaned_connections(NOW, "server_shutdown")
-    # Only the join is closed: an attempt that failed never opened anything.
-    assert [(e.site_id, e.conn) for e in leaves] == [("nga-thanh", "c1")]
-    assert store.close_orphaned_connections(NOW, "server_shutdown") == []
-
-
 async def test_the_app_hands_the_bridge_its_handlers(app: Starlette) -> None:
     store: Store = app.state.store
     session_id = live_session(store)

@@ -194,6 +194,48 @@ def test_skipped_lines_are_named(
     assert body["sites"] == expected_json(LOG)["sites"]
 
 
+# The same hour as a server that logs routes and failed attempts writes it (addresses masked,
+# as exported), and as one of each: a log from before the route and with it mixed.
+ROUTED_LOG = [
+    LOG[0],
+    line(0.2, "attempt_failed", site="nga-thanh", conn="a1", reason="ice_timeout", offered=[]),
+    line(
+        0.5,
+        "join",
+        site="nga-thanh",
+        conn="c1",
+        candidate="relay",
+        protocol="tcp",
+        address="198.51.100.x",
+    ),
+    LOG[2],
+    line(
+        20,
+        "join",
+        site="tan-loc",
+        conn="c2",
+        candidate="srflx",
+        protocol="udp",
+        address="203.0.113.x",
+    ),
+    *LOG[4:],
+]
+MIXED_LOG = [*LOG[:3], ROUTED_LOG[4], *LOG[4:], ROUTED_LOG[1]]
+
+
+@pytest.mark.parametrize("log", [ROUTED_LOG, MIXED_LOG], ids=["routed", "mixed"])
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_log_with_routes_and_failed_attempts_gives_the_same_report(
+    files: tuple[Path, Path], capsysbinary: pytest.CaptureFixture[bytes], log: list[str], fmt: str
+) -> None:
+    code, without, err = run([*file_args(files), "--format", fmt], capsysbinary)
+    assert (code, err) == (0, "")
+    files[0].write_text("\n".join(log) + "\n", encoding="utf-8")
+    code, routed, err = run([*file_args(files), "--format", fmt], capsysbinary)
+    assert (code, err) == (0, "")
+    assert routed == without
+
+
 @pytest.mark.parametrize(
     "torn",
     [

@@ -250,3 +250,19 @@ def test_times_come_back_in_utc(store: Store) -> None:
     # Kept to the millisecond, as the join log is exported.
     assert started.started_at == hanoi.replace(microsecond=123000)
     assert started.started_at is not None and started.started_at.utcoffset() == timedelta(0)
+
+
+def test_failed_attempts_are_not_left_open_by_a_crash(store: Store) -> None:
+    session = new_session(store, ["nga-thanh"])
+    at = T0 + timedelta(seconds=5)
+    attempt = {"reason": "ice_timeout", "offered": ["host"]}
+    store.append_event(session.id, "attempt_failed", at, "nga-thanh", "a1", **attempt)
+    store.append_event(session.id, "join", at, "nga-thanh", "c1", candidate="host", protocol="udp")
+    # The same id as the open join: an attempt neither closes nor opens a connection.
+    store.append_event(session.id, "attempt_failed", at, "nga-thanh", "c1", **attempt)
+    store.mark_alive(at + timedelta(seconds=5))
+    leaves = store.close_orphaned_connections(T0 + timedelta(hours=1), "server_shutdown")
+    assert [(e.conn, e.ts, e.body) for e in leaves] == [
+        ("c1", at + timedelta(seconds=5), {"reason": "server_shutdown"})
+    ]
+    assert store.close_orphaned_connections(T0 + timedelta(hours=1), "server_shutdown") == []
