@@ -28,6 +28,7 @@ from aiortc import (
 )
 from aiortc import clock as aiortc_clock
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcicetransport import candidate_from_aioice
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpReceiveParameters,
@@ -51,18 +52,23 @@ from aiortc.rtp import (
     pack_remb_fci,
     unwrap_rtx,
 )
+from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 
 from . import seams
 from .codecs import KeyframeTest, forwardable, is_rtx, keyframe_test, rtx_for, same_codec
 from .forwarder import RTP_HEADER_SIZE, BurstPacket, DownTrack
 from .keyframe import KeyframeRequests
 from .links import SiteLink
+from .port import UdpPort
+from .route import Route, route_of
 
 log = logging.getLogger("diemcau.media")
 
-# (session_id, site_id, conn_id) on join; the same plus a reason on leave.
-JoinHandler = Callable[[str, str, str], Awaitable[None]]
+# (session_id, site_id, conn_id, how it came in) on join; the first three and a reason on leave;
+# and on a connection that never came up, the reason and the candidate types the hall offered.
+JoinHandler = Callable[[str, str, str, "Route | None"], Awaitable[None]]
 LeaveHandler = Callable[[str, str, str, str], Awaitable[None]]
+AttemptFailedHandler = Callable[[str, str, str, str, tuple[str, ...]], Awaitable[None]]
 
 
 class OfferError(Exception):
@@ -79,6 +85,16 @@ class OfferError(Exception):
 class Answer:
     resource_id: str
     sdp: str
+
+
+@dataclass
+class IceRestart:
+    """The server's side of an ICE restart: its new credentials and candidates."""
+
+    ufrag: str
+    pwd: str
+    candidates: list[str]  # "candidate:..." attribute values
+    mid: str  # of the first media section, which the fragment names
 
 
 def _configuration() -> RTCConfiguration:
@@ -606,13 +622,29 @@ class Bridge:
         self,
         on_join: JoinHandler | None = None,
         on_leave: LeaveHandler | None = None,
+        on_attempt_failed: AttemptFailedHandler | None = None,
+        port: UdpPort | None = None,
+        connect_timeout: float = 20.0,
     ) -> None:
         # A media connection that stops answering ICE consent checks (RFC 7675, about 30 s in
         # aioice) turns "failed": that is the timeout of a silent site.
         self.on_join = on_join
         self.on_leave = on_leave
+        self.on_attempt_failed = on_attempt_failed
+        # Every connection's ICE, DTLS and SRTP on one UDP port; a free one unless told.
+        self.port = port if port is not None else UdpPort(0)
+        # A connection not up by then is closed: a browser that died mid-ICE, a hall whose
+        # network lets nothing through, must not hold sockets and memory until the session ends.
+        self.connect_timeout = connect_timeout
         self.broadcasts: dict[str, Broadcast] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Each resource's way up, by resource id, until it has come up (or never will).
+        self._watches: dict[str, _ConnectWatch] = {}
+
+    def open(self) -> None:
+        """Bind the media port now (serve does, to fail at start if it is taken); otherwise
+        the first offer does."""
+        self.port.open()
 
     def _broadcast(self, session_id: str) -> Broadcast:
         broadcast = self.broadcasts.get(session_id)
@@ -634,9 +666,9 @@ class Bridge:
         pc = RTCPeerConnection(_configuration())
         resource_id = secrets.token_urlsafe(12)
         publisher = Publisher(resource_id, pc, site=site)
-        reader = seams.BurstReader(publisher.flush)
+        reader = seams.BurstReader(publisher.flush, self.port.attach_reader)
         try:
-            await self._apply_offer(pc, offer_sdp)
+            offered = await self._apply_offer(pc, offer_sdp)
             kinds = set()
             for transceiver in pc.getTransceivers():
                 codecs = forwardable(transceiver.kind, seams.negotiated_codecs(transceiver))
@@ -666,7 +698,7 @@ class Bridge:
                 raise OfferError(400, "invalid_offer", "the offer has no audio or video")
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
-            await pc.close()
+            await self._discard(pc)
             raise
 
         if site is None:
@@ -677,14 +709,29 @@ class Bridge:
         if previous is not None:
             self.spawn(self._drop_publisher(broadcast, previous))
 
+        async def failed(reason: str, offered: tuple[str, ...]) -> None:
+            log.warning(
+                "session %s: publisher %s (%s) did not connect: %s; it offered %s",
+                session_id,
+                resource_id,
+                site or "district hall",
+                reason,
+                ", ".join(offered) or "no candidates",
+            )
+            await self._drop_publisher(broadcast, publisher)
+
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
+            if pc.connectionState == "closed" or (
+                pc.connectionState == "failed" and watch.connected
+            ):
                 await self._drop_publisher(broadcast, publisher)
 
+        watch = self._watch(resource_id, pc, offered, on_failed=failed)
         return Answer(resource_id, pc.localDescription.sdp)
 
     async def _drop_publisher(self, broadcast: Broadcast, publisher: Publisher) -> None:
+        self._watches.pop(publisher.resource_id, None)
         if broadcast.publisher is publisher:
             broadcast.publisher = None
         elif publisher.site is not None and broadcast.uplinks.get(publisher.site) is publisher:
@@ -747,7 +794,7 @@ class Bridge:
         resource_id = secrets.token_urlsafe(12)
         sub = Subscriber(broadcast, resource_id, site_id, pc, watches=watches)
         try:
-            await self._apply_offer(pc, offer_sdp)
+            offered = await self._apply_offer(pc, offer_sdp)
             transceivers = pc.getTransceivers()
             slots = self._slots(site_id, watches, [t.kind for t in transceivers])
             for transceiver, slot in zip(transceivers, slots, strict=True):
@@ -784,29 +831,56 @@ class Bridge:
                 raise OfferError(400, "invalid_offer", "the offer has no audio or video")
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
-            await pc.close()
+            await self._discard(pc)
             raise
         broadcast.subscribers[resource_id] = sub
+
+        async def connected(route: Route | None) -> None:
+            if sub.joined_at is None and not sub.closed:
+                sub.joined_at = datetime.now(UTC)
+                # The district hall's own viewers are not a site's attendance.
+                if self.on_join is not None and site_id != HOST:
+                    await self.on_join(session_id, site_id, resource_id, route)
+
+        async def failed(reason: str, offered: tuple[str, ...]) -> None:
+            if sub.closed:
+                return
+            if self.on_attempt_failed is not None and site_id != HOST:
+                await self.on_attempt_failed(session_id, site_id, resource_id, reason, offered)
+            await self._close_subscriber(broadcast, sub, "failed")
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             state = pc.connectionState
-            if state == "connected" and sub.joined_at is None and not sub.closed:
-                sub.joined_at = datetime.now(UTC)
-                # The district hall's own viewers are not a site's attendance.
-                if self.on_join is not None and site_id != HOST:
-                    await self.on_join(session_id, site_id, resource_id)
-            elif state in ("failed", "closed"):
+            if state == "closed" or (state == "failed" and watch.connected):
                 await self._close_subscriber(
                     broadcast, sub, "failed" if state == "failed" else "closed"
                 )
 
+        watch = self._watch(resource_id, pc, offered, on_failed=failed, on_connected=connected)
         return Answer(resource_id, pc.localDescription.sdp)
+
+    def _watch(
+        self,
+        resource_id: str,
+        pc: RTCPeerConnection,
+        offered: set[str],
+        on_failed: Callable[[str, tuple[str, ...]], Awaitable[None]],
+        on_connected: Callable[[Route | None], Awaitable[None]] | None = None,
+    ) -> _ConnectWatch:
+        """Watch the connection come up, until it closes (see the close paths)."""
+        watch = self._watches[resource_id] = _ConnectWatch(
+            pc, self.connect_timeout, on_failed, on_connected
+        )
+        watch.offered |= offered
+        self.spawn(watch.run())
+        return watch
 
     async def _close_subscriber(self, broadcast: Broadcast, sub: Subscriber, reason: str) -> None:
         if sub.closed:
             return
         sub.closed = True
+        self._watches.pop(sub.resource_id, None)
         for track in sub.tracks:
             if track.source is not None:
                 track.source.sinks.discard(track)
@@ -819,9 +893,19 @@ class Bridge:
             await self.on_leave(broadcast.session_id, sub.site_id, sub.resource_id, reason)
         await sub.pc.close()
 
-    async def _apply_offer(self, pc: RTCPeerConnection, offer_sdp: str) -> None:
+    async def _discard(self, pc: RTCPeerConnection) -> None:
+        """A peer connection whose offer was refused: off the port, closed."""
+        for connection in seams.ice_connections(pc):
+            self.port.detach(connection)
+        await pc.close()
+
+    async def _apply_offer(self, pc: RTCPeerConnection, offer_sdp: str) -> set[str]:
+        """Apply the offer and put its connection on the media port; the candidate types the
+        offer carries."""
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setRemoteDescription(
+                RTCSessionDescription(sdp=without_mdns(offer_sdp), type="offer")
+            )
         except ValueError as exc:
             raise OfferError(
                 400, "invalid_offer", f"the SDP offer cannot be parsed: {exc}"
@@ -831,6 +915,9 @@ class Bridge:
             raise OfferError(
                 406, "unsupported_codec", f"the offer cannot be served: {exc}"
             ) from exc
+        for connection in seams.ice_connections(pc):
+            self.port.attach(connection)
+        return candidate_types(offer_sdp)
 
     # -- resources, sessions
 
@@ -847,6 +934,96 @@ class Bridge:
             return False
         await self._close_subscriber(broadcast, sub, "closed")
         return True
+
+    # -- trickle ICE and ICE restarts (PATCH on a resource, RFC 9725 section 4.3)
+
+    def _peer(self, session_id: str, resource_id: str) -> RTCPeerConnection | None:
+        broadcast = self.broadcasts.get(session_id)
+        if broadcast is None:
+            return None
+        publisher = broadcast.find_publisher(resource_id)
+        if publisher is not None:
+            return publisher.pc
+        sub = broadcast.subscribers.get(resource_id)
+        return sub.pc if sub is not None else None
+
+    def ice_tag(self, session_id: str, resource_id: str) -> str | None:
+        """An opaque name of the resource's ICE session, for its ETag: it changes with each
+        ICE restart. None for no such resource."""
+        pc = self._peer(session_id, resource_id)
+        connections = seams.ice_connections(pc) if pc is not None else []
+        return connections[0].local_username if connections else None
+
+    async def add_candidates(
+        self,
+        session_id: str,
+        resource_id: str,
+        mid_candidates: list[tuple[str, str]],
+        end: bool,
+    ) -> None:
+        """Candidates the peer trickled: (mid, "candidate:...") pairs, and whether its
+        gathering is over. mDNS candidates are left out, as in offers."""
+        pc = self._peer(session_id, resource_id)
+        if pc is None:
+            raise OfferError(404, "not_found", "there is no such WHIP/WHEP resource")
+        transport = seams.ice_transport(pc)
+        mids = {t.mid for t in pc.getTransceivers()}
+        candidates = []
+        for mid, value in mid_candidates:
+            if mid not in mids:
+                raise OfferError(
+                    400, "invalid_candidate", f"the session has no media section with mid {mid!r}"
+                )
+            try:
+                candidate = candidate_from_sdp(value.removeprefix("candidate:"))
+            except (AssertionError, ValueError, IndexError) as exc:
+                raise OfferError(
+                    400, "invalid_candidate", f"the candidate cannot be parsed: {value!r}"
+                ) from exc
+            if candidate.protocol.lower() != "udp" or candidate.ip.lower().endswith(".local"):
+                continue  # the server has UDP candidates only; mDNS: see without_mdns
+            candidate.sdpMid = mid
+            candidates.append(candidate)
+        watch = self._watches.get(resource_id)
+        for candidate in candidates:
+            if watch is not None:
+                watch.offered.add(candidate.type)
+            await seams.add_remote_candidate(transport, candidate)
+        if end:
+            await seams.add_remote_candidate(transport, None)
+
+    async def restart_ice(
+        self,
+        session_id: str,
+        resource_id: str,
+        ufrag: str,
+        pwd: str,
+        mid_candidates: list[tuple[str, str]],
+        end: bool,
+    ) -> IceRestart:
+        """The peer restarts ICE with new credentials (a network change): the server takes new
+        ones too and checks afresh, while media goes on over the old pair until a new one is
+        nominated. DTLS and SRTP carry on as they are."""
+        pc = self._peer(session_id, resource_id)
+        if pc is None:
+            raise OfferError(404, "not_found", "there is no such WHIP/WHEP resource")
+        connection = seams.ice_transport(pc)._connection
+        try:
+            old = seams.restart_ice(connection, ufrag, pwd)
+        except ValueError as exc:
+            raise OfferError(400, "invalid_fragment", str(exc)) from exc
+        self.port.rename(connection, old)
+        await self.add_candidates(session_id, resource_id, mid_candidates, end)
+        mid = pc.getTransceivers()[0].mid or "0"
+        return IceRestart(
+            ufrag=connection.local_username,
+            pwd=connection.local_password,
+            candidates=[
+                "candidate:" + candidate_to_sdp(candidate_from_aioice(c))
+                for c in self.port.candidates()
+            ],
+            mid=mid,
+        )
 
     def resource_site(self, session_id: str, resource_id: str) -> str | None:
         """Whose resource this is: "" for the program publisher, a site id for a site's
@@ -892,3 +1069,81 @@ class Bridge:
             await self.close_session(session_id, "server_shutdown")
         for task in list(self._tasks):
             task.cancel()
+        self.port.close()
+
+
+def without_mdns(sdp: str) -> str:
+    """The offer without its mDNS (.local) host candidates: resolving them would open a socket
+    on 5353, and the hall's checks reach the media port anyway, as peer-reflexive candidates."""
+    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
+    kept = [line for line in lines if not (line.startswith("a=candidate:") and _is_mdns(line))]
+    return ("\r\n" if "\r\n" in sdp else "\n").join(kept)
+
+
+def candidate_types(sdp: str) -> set[str]:
+    """The types of the candidates in an SDP body or fragment (host, srflx, prflx, relay)."""
+    types = set()
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            if "typ" in parts[:-1]:
+                types.add(parts[parts.index("typ") + 1])
+    return types
+
+
+def _is_mdns(candidate_line: str) -> bool:
+    parts = candidate_line.split()
+    return len(parts) > 4 and parts[4].lower().endswith(".local")
+
+
+class _ConnectWatch:
+    """One connection's way up: connected within the deadline, or failed with a reason."""
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        timeout: float,
+        on_failed: Callable[[str, tuple[str, ...]], Awaitable[None]],
+        on_connected: Callable[[Route | None], Awaitable[None]] | None,
+    ) -> None:
+        self.pc = pc
+        self.timeout = timeout
+        self.on_failed = on_failed
+        self.on_connected = on_connected
+        self.connected = False
+        # The candidate types the peer offered, in its offer and trickled later.
+        self.offered: set[str] = set()
+        self._changed = asyncio.Event()
+        pc.on("connectionstatechange", self._changed.set)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        pc = self.pc
+        while pc.connectionState not in ("connected", "failed", "closed"):
+            self._changed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                break
+        state = pc.connectionState
+        if state == "connected":
+            self.connected = True
+            if self.on_connected is not None:
+                pair = seams.selected_pair(pc)
+                await self.on_connected(route_of(*pair) if pair is not None else None)
+        elif state != "closed":
+            await self.on_failed(self.reason(), tuple(sorted(self.offered)))
+
+    def reason(self) -> str:
+        """Why the connection did not come up: no candidate pair worked (before or after the
+        deadline), or ICE did and the DTLS handshake did not."""
+        states = seams.ice_states(self.pc)
+        if "failed" in states:
+            return "ice_failed"
+        if states and states <= {"completed"}:
+            return "dtls_failed"
+        return "ice_timeout"

@@ -15,9 +15,21 @@ import struct
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aioice import Connection
+from aioice.ice import validate_password, validate_username
+from aioice.utils import random_string
+from aiortc import (
+    RTCDtlsTransport,
+    RTCIceCandidate,
+    RTCIceTransport,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 from aiortc.clock import current_ms
 from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcicetransport import candidate_to_aioice
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpReceiveParameters,
@@ -31,6 +43,8 @@ from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
 
 AIORTC_VERSION = "1.16.0"
+# The media port (media/port.py) gathers candidates in aioice's stead: pinned as well.
+AIOICE_VERSION = "0.13.0"
 # RtpSink calls libsrtp through pylibsrtp's compiled binding and a Session's context: pinned too.
 PYLIBSRTP_VERSION = "1.0.0"
 _DTLS_CONNECTED = DtlsState.CONNECTED
@@ -165,6 +179,7 @@ _GSO_MAX_BYTES = 60_000  # under the 64 KiB of one IP datagram, headers included
 _GSO_SIZES = [struct.pack("=H", size) for size in range(_SLOT + 1)]
 # What a kernel or device without UDP segmentation answers; anything else is about the datagram.
 _NO_SEGMENTATION = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
+_NO_PAIR = object()  # what RtpSink sends on before it has a nominated pair
 
 
 def scratch() -> memoryview:
@@ -177,7 +192,8 @@ class RtpSink:
 
     aiortc's path awaits three coroutines per packet and allocates at every step. The bridge
     protects with the transport's own libsrtp context in one preallocated buffer and writes to the
-    nominated ICE pair's socket directly: no await, no copy but the kernel's. What the kernel will
+    nominated ICE pair's address on the media port's socket directly: no await, no copy but the
+    kernel's. What the kernel will
     not take at once (EAGAIN) is dropped, never queued: the socket buffer is the bounded queue.
 
     A burst goes out in runs: push() protects each packet where it lies in the scratch buffer and
@@ -186,15 +202,18 @@ class RtpSink:
     """
 
     __slots__ = (
+        "_addr",
         "_ctx",
         "_dtls",
         "_gso",
+        "_nominated",
+        "_pair",
         "_run_count",
         "_run_end",
         "_run_size",
         "_run_start",
-        "_send",
         "_sendmsg",
+        "_sendto",
         "_session",
         "backed_up",
         "dropped",
@@ -205,7 +224,12 @@ class RtpSink:
         self._dtls = dtls
         self._session: Any = None  # held so that its libsrtp context outlives our pointer to it
         self._ctx: Any = None  # that context (srtp_t)
-        self._send: Callable[[Any], int] | None = None
+        # The ICE connection's nominated pairs, and the pair this sink sends on: an ICE restart
+        # nominates another, and ready() notices by identity, one dictionary look-up a burst.
+        self._nominated: dict[int, Any] = {}
+        self._pair: object = _NO_PAIR
+        self._addr: tuple[str, int] = ("", 0)
+        self._sendto: Callable[..., int] | None = None
         self._sendmsg: Callable[..., int] | None = None
         self._gso = True  # until the kernel or the device refuses segmentation
         # The run waiting to be sent: where it starts in the scratch buffer, how many packets,
@@ -223,37 +247,35 @@ class RtpSink:
         return self._dtls
 
     def _connect(self) -> bool:
-        """Take over the nominated pair's socket, once: aiortc does no ICE restart, and the
-        controlling browser cannot nominate another pair without renomination, which aioice
-        does not offer."""
-        pair = self._dtls.transport._connection._nominated.get(1)
+        """Send on the nominated pair: the media port's shared socket (media/port.py), to the
+        pair's remote address. Again after an ICE restart nominates another pair."""
+        connection = self._dtls.transport._connection
+        self._nominated = connection._nominated
+        pair = self._nominated.get(1)
         if pair is None or pair.protocol.transport is None:
             return False
         sock = pair.protocol.transport._sock  # type: ignore[attr-defined]
-        try:
-            # A connected UDP socket skips the route lookup and address parsing of every
-            # sendto: about 1.3 µs a packet here (benchmarks/forwarding.py). The socket serves
-            # this one peer, and only the nominated pair's address carries its traffic now.
-            sock.connect(pair.remote_addr)
-        except OSError:
-            return False
+        self._pair = pair
+        self._addr = pair.remote_addr
         self._session = self._dtls._tx_srtp
         self._ctx = self._session._srtp[0]
-        self._send = sock.send
+        self._sendto = sock.sendto
         self._sendmsg = sock.sendmsg
         return True
 
     def ready(self) -> bool:
         """Connected, with a socket to write to: push() and send() may be called."""
         # The enum, not dtls.state, which formats a string on every call.
-        return self._dtls._state is _DTLS_CONNECTED and (self._send is not None or self._connect())
+        return self._dtls._state is _DTLS_CONNECTED and (
+            self._nominated.get(1) is self._pair or self._connect()
+        )
 
     def send_rtcp(self, packets: bytes) -> bool:
         """Send a compound RTCP packet (reports, NACK, REMB) the same way, without awaiting."""
         if not self.ready():
             return False
         try:
-            self._send(self._session.protect_rtcp(packets))  # type: ignore[misc]
+            self._sendto(self._session.protect_rtcp(packets), self._addr)  # type: ignore[misc]
         except OSError:
             return False  # backed up or closed: a report is sent again within a second
         return True
@@ -317,10 +339,13 @@ class RtpSink:
         run = _SCRATCH_VIEW[self._run_start : self._run_end]
         try:
             if count == 1:
-                self._send(run)  # type: ignore[misc]
+                self._sendto(run, self._addr)  # type: ignore[misc]
             else:
                 self._sendmsg(  # type: ignore[misc]
-                    [run], [(socket.SOL_UDP, UDP_SEGMENT, _GSO_SIZES[self._run_size])]
+                    [run],
+                    [(socket.SOL_UDP, UDP_SEGMENT, _GSO_SIZES[self._run_size])],
+                    0,
+                    self._addr,
                 )
         except BlockingIOError:
             # One slow hall must not slow the others: drop, and let the caller restart it.
@@ -346,7 +371,7 @@ class RtpSink:
         sent = True
         for start in range(0, len(run), size):
             try:
-                self._send(run[start : start + size])  # type: ignore[misc]
+                self._sendto(run[start : start + size], self._addr)  # type: ignore[misc]
             except BlockingIOError:
                 self.backed_up = True
                 self.dropped += (len(run) - start + size - 1) // size
@@ -362,30 +387,32 @@ class RtpSink:
 
 # -- receiving a publisher without a turn of the event loop per packet -------------------------
 
-# WebRTC peers keep datagrams under the path MTU (1,200-1,500 bytes; DTLS fragments its flights
-# to it): room to spare, without allocating asyncio's 256 KiB a read.
-_RECV_SIZE = 4096
-
 
 class BurstReader:
-    """Reads a publisher's nominated socket itself, every datagram waiting there at once.
+    """Takes a publisher's SRTP straight from the media port, a read burst at a time.
 
-    asyncio's datagram transport reads one datagram per turn of the event loop, and aiortc hands
+    asyncio's datagram transport would hand one datagram per turn of the event loop, and aiortc
     each through aioice's queue to its DTLS task: two turns of the loop and a few coroutines per
-    packet. Here the SRTP packets of a burst (a video frame arrives as several back to back) are
-    unprotected with the transport's own session and handed to their receiver's handler at once;
-    STUN, DTLS and SRTCP go to aioice as before. Then on_burst_end fans the burst out, so each
-    subscriber gets its packets back to back: its SRTP context and socket warm in the cache for
-    the whole burst rather than for one packet. The busier the bridge, the more datagrams wait
-    and the larger the bursts; on an idle bridge a burst is one packet and adds no delay.
+    packet. Here the port (media/port.py) reads its socket dry and hands every SRTP datagram of
+    the publisher's connection to receive(), which unprotects it with the transport's own
+    session and gives it to its receiver's handler at once; STUN, DTLS and SRTCP go to aioice as
+    before. Then end_burst() fans the burst out, so each subscriber gets its packets back to
+    back: its SRTP context and socket warm in the cache for the whole burst rather than for one
+    packet. The busier the bridge, the more datagrams wait and the larger the bursts; on an idle
+    bridge a burst is one packet and adds no delay.
     """
 
-    def __init__(self, on_burst_end: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_burst_end: Callable[[], None],
+        attach: Callable[[Connection, BurstReader], bool],
+    ) -> None:
         self.handlers: dict[object, SyncRtpHandler] = {}  # by RTCRtpReceiver, as routed
         self._on_burst_end = on_burst_end
+        self._attach = attach  # UdpPort.attach_reader
         self._dtls: RTCDtlsTransport | None = None
-        self._sock: Any = None
-        self._protocol: Any = None
+        self._pending = 0  # packets handed on in the burst being read
+        self._arrival_ms = 0
         self.bursts = 0
         self.packets = 0
 
@@ -394,57 +421,126 @@ class BurstReader:
         return self._dtls is not None
 
     def install(self, dtls: RTCDtlsTransport) -> bool:
-        """Take over reading the nominated pair's socket, once the media connection is up."""
+        """Take the publisher's SRTP from the port, once the media connection is up."""
         if self._dtls is not None:
             return True
         if dtls._state is not _DTLS_CONNECTED or dtls._rx_srtp is None:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is None or pair.protocol.transport is None:
+        if not self._attach(dtls.transport._connection, self):
             return False
-        transport = pair.protocol.transport
-        self._sock = transport._sock  # type: ignore[attr-defined]
-        self._protocol = pair.protocol
         self._dtls = dtls
-        # In place of the transport's own _read_ready. The public add_reader refuses a socket that
-        # a transport owns; closing the transport removes this reader as it would its own.
-        loop = asyncio.get_running_loop()
-        loop._add_reader(self._sock.fileno(), self._read_ready)  # type: ignore[attr-defined]
         return True
 
-    def _read_ready(self) -> None:
+    def receive(self, data: bytes) -> bool:
+        """One datagram of the publisher's connection (RTP or RTCP by its first byte); False
+        when it is not ours to take (SRTCP, or before the keys), and the port passes it on."""
         dtls = self._dtls
-        assert dtls is not None
-        recvfrom, datagram_received = self._sock.recvfrom, self._protocol.datagram_received
-        router, extensions = dtls._rtp_router, dtls._rtp_header_extensions_map
-        handlers = self.handlers
-        packets = 0
-        arrival_ms = 0  # read together, arrived together: one clock reading a burst
+        if dtls is None or is_rtcp(data):
+            return False
+        srtp = dtls._rx_srtp
+        if srtp is None:
+            return False
         try:
-            for _ in range(MAX_BURST):
-                try:
-                    data, addr = recvfrom(_RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    self._protocol.error_received(exc)
-                    break
-                srtp = dtls._rx_srtp
-                if not data or not 127 < data[0] < 192 or is_rtcp(data) or srtp is None:
-                    datagram_received(data, addr)  # STUN, DTLS, SRTCP: aioice and aiortc
-                    continue
-                try:
-                    packet = RtpPacket.parse(srtp.unprotect(data), extensions)
-                except (SrtpError, ValueError):
-                    continue  # forged, replayed or malformed: dropped as aiortc would
-                handler = handlers.get(router.route_rtp(packet))
-                if handler is not None:
-                    if not packets:
-                        arrival_ms = current_ms()
-                    packets += 1
-                    handler(packet, arrival_ms)
-        finally:
-            if packets:
-                self.bursts += 1
-                self.packets += packets
-                self._on_burst_end()
+            packet = RtpPacket.parse(srtp.unprotect(data), dtls._rtp_header_extensions_map)
+        except (SrtpError, ValueError):
+            return True  # forged, replayed or malformed: dropped as aiortc would
+        handler = self.handlers.get(dtls._rtp_router.route_rtp(packet))
+        if handler is not None:
+            if not self._pending:
+                self._arrival_ms = current_ms()  # read together, arrived together
+            self._pending += 1
+            handler(packet, self._arrival_ms)
+        return True
+
+    def end_burst(self) -> None:
+        if self._pending:
+            self.bursts += 1
+            self.packets += self._pending
+            self._pending = 0
+            self._on_burst_end()
+
+
+# -- aioice: candidates gathered on the media port ----------------------------------------------
+
+
+def ice_connections(pc: RTCPeerConnection) -> list[Connection]:
+    """The aioice connections of a peer connection, once its remote offer is applied."""
+    transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
+    return [transport._connection for transport in transports]
+
+
+def replace_gathering(
+    connection: Connection, gather: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
+    """aiortc's gatherer awaits connection.gather_candidates(): the port's, instead."""
+    connection.gather_candidates = gather  # type: ignore[method-assign]
+
+
+def new_local_username(connection: Connection) -> None:
+    """Another username fragment, before the answer is made."""
+    connection._local_username = random_string(4)
+
+
+def set_gathered(connection: Connection, protocols: list[Any], candidates: list[Any]) -> None:
+    """What aioice's own gathering leaves behind: the protocols that pair with remote
+    candidates (one a socket), and the candidates the answer lists."""
+    connection._local_candidates_start = True
+    connection._protocols += protocols
+    connection._local_candidates += candidates
+    connection._local_candidates_end = True
+
+
+def selected_pair(pc: RTCPeerConnection) -> tuple[Any, tuple[str, int]] | None:
+    """The nominated pair's remote candidate and address, once connected."""
+    for connection in ice_connections(pc):
+        pair = connection._nominated.get(1)
+        if pair is not None:
+            return pair.remote_candidate, pair.remote_addr
+    return None
+
+
+def ice_states(pc: RTCPeerConnection) -> set[str]:
+    """The states of the ICE transports ("checking", "completed", "failed"...)."""
+    transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
+    return {transport.state for transport in transports}
+
+
+def ice_transport(pc: RTCPeerConnection) -> RTCIceTransport:
+    """The one ICE transport of a bundled peer connection (the bridge asks for max-bundle)."""
+    transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
+    return next(iter(transports))
+
+
+async def add_remote_candidate(
+    transport: RTCIceTransport, candidate: RTCIceCandidate | None
+) -> None:
+    """A trickled candidate (None: end of candidates) for the transport, whatever the mid:
+    aiortc's addIceCandidate drops those of bundled sections. One after end-of-candidates is
+    ignored, as RFC 8838 asks."""
+    connection = transport._connection
+    if connection._remote_candidates_end:
+        return
+    if candidate is None:
+        await connection.add_remote_candidate(None)
+    else:
+        await connection.add_remote_candidate(candidate_to_aioice(candidate))
+
+
+def restart_ice(connection: Connection, ufrag: str, pwd: str) -> str:
+    """Take new local credentials and the peer's new ones, and forget the old checks, keeping
+    the nominated pair until the peer nominates another (RFC 8445 section 9). aioice itself
+    has no ICE restart. Returns the old local username fragment."""
+    validate_username(ufrag)
+    validate_password(pwd)
+    old = connection._local_username
+    connection._local_username = random_string(4)
+    connection._local_password = random_string(22)
+    connection.remote_username = ufrag
+    connection.remote_password = pwd
+    for pair in connection._check_list:
+        if pair.task is not None:
+            pair.task.cancel()
+    connection._check_list = [p for p in connection._nominated.values()]
+    connection._remote_candidates = [p.remote_candidate for p in connection._nominated.values()]
+    connection._remote_candidates_end = False
+    return old

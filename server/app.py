@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from ..media import route as media_route
 from ..media.bridge import Bridge
+from ..media.port import UdpPort
 from ..signaling.bus import LocalBus, create_bus
 from . import api, control, pages, records, whip
 from .config import Config
@@ -126,8 +127,15 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     # leave or an attempt that failed.
     connections = ConnectionLog(store, config)
     on_join, on_leave = connections.on_join, connections.on_leave
+    on_attempt_failed = connections.on_attempt_failed
 
-    bridge = Bridge(on_join=on_join, on_leave=on_leave)
+    bridge = Bridge(
+        on_join=on_join,
+        on_leave=on_leave,
+        on_attempt_failed=on_attempt_failed,
+        port=UdpPort(config.udp_port, public_ips=config.public_ips),
+        connect_timeout=config.connect_timeout,
+    )
 
     # Connections a crash left open are closed at the last moment the server knew it was
     # alive, before anything new is logged.
@@ -147,6 +155,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The media port is bound before the service says it is up: a taken port stops it here.
+        bridge.open()
         if config.redis_url:
             app.state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive())

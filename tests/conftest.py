@@ -91,6 +91,9 @@ def start_server(data_dir: Path, port: int | None = None, token: str | None = No
             str(port),
             "--data",
             str(data_dir),
+            # Several servers run at once in the suite: each its own media port.
+            "--udp-port",
+            "0",
         ],
         stdout=log_file,
         stderr=subprocess.STDOUT,

@@ -429,19 +429,16 @@ async def test_asyncio_datagram_transport_keeps_its_socket() -> None:
 
 
 class FakeSocket:
-    """The datagram transport's socket, as RtpSink uses it: connected once, then send()."""
+    """The media port's socket, as RtpSink uses it: sendto() and sendmsg() to one address."""
 
     def __init__(self) -> None:
-        self.peer: tuple[str, int] | None = None
+        self.peer: tuple[str, int] | None = None  # where the last datagram went
         self.sent: list[bytes] = []
         self.full = False
         self.closed = False
         self.segments_refused = False  # no UDP segmentation on this kernel or device
         self.filtered = False  # a firewall drops what is sent (the kernel says EPERM)
         self.calls = 0
-
-    def connect(self, addr: tuple[str, int]) -> None:
-        self.peer = addr
 
     def _refuse(self) -> None:
         """What the kernel answers instead of sending, in the state the test put it in."""
@@ -452,13 +449,20 @@ class FakeSocket:
         if self.full:
             raise BlockingIOError
 
-    def send(self, data: memoryview) -> int:
+    def sendto(self, data: memoryview, addr: tuple[str, int]) -> int:
         self._refuse()
+        self.peer = addr
         self.sent.append(bytes(data))
         self.calls += 1
         return len(data)
 
-    def sendmsg(self, buffers: list[memoryview], ancdata: list[tuple[int, int, bytes]]) -> int:
+    def sendmsg(
+        self,
+        buffers: list[memoryview],
+        ancdata: list[tuple[int, int, bytes]],
+        flags: int,
+        addr: tuple[str, int],
+    ) -> int:
         """A segmented send: cut into datagrams of the given size, as the kernel does."""
         ((level, kind, size),) = ancdata
         assert (level, kind) == (socket.SOL_UDP, seams.UDP_SEGMENT)
@@ -466,6 +470,7 @@ class FakeSocket:
             raise OSError(5, "Input/output error")
         self._refuse()
         (data,) = buffers
+        self.peer = addr
         step = int.from_bytes(size, sys.byteorder)
         self.sent.extend(bytes(data[i : i + step]) for i in range(0, len(data), step))
         self.calls += 1
@@ -547,7 +552,7 @@ async def test_rtp_sink_protects_and_writes_to_the_nominated_pair() -> None:
 
     assert sink.send(packet)
     sock = datagrams._sock
-    assert sock.peer == ("192.0.2.7", 50_000)  # the socket is connected to the nominated pair
+    assert sock.peer == ("192.0.2.7", 50_000)  # sent to the nominated pair's address
     (data,) = sock.sent
     assert data != packet and rx.unprotect(data) == packet
     sock.full = True  # the kernel takes no more: drop rather than queue
@@ -581,93 +586,6 @@ def test_rtp_sink_output_matches_pylibsrtp_protect() -> None:
         packet = build_packet(96, seq == 4, seq, seq * 3000, 0xCAFE, os.urandom(1100))
         assert sink.send(packet)
         assert datagrams._sock.sent[-1] == theirs.protect(packet)
-
-
-# -- the publisher's socket read in bursts ------------------------------------------------------
-
-
-class RecordingProtocol(asyncio.DatagramProtocol):
-    """The ICE pair's protocol (aioice's StunProtocol): what the reader does not take."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.received: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.received.append(data)
-
-
-def test_asyncio_loop_replaces_a_reader_in_place() -> None:
-    # BurstReader.install relies on _add_reader replacing the transport's own callback, and on
-    # the transport's close() removing whatever reads its socket.
-    source = source_of(asyncio.selector_events.BaseSelectorEventLoop._add_reader)
-    assert "self._selector.modify(fd, mask | selectors.EVENT_READ" in source
-    close = source_of(asyncio.selector_events._SelectorTransport.close)
-    assert "self._loop._remove_reader(self._sock_fd)" in close
-
-
-async def test_burst_reader_takes_every_waiting_datagram_in_one_turn() -> None:
-    loop = asyncio.get_running_loop()
-    dtls = new_dtls()
-    tx, rx = srtp_pair()
-    pt = VP8.payloadType
-    assert pt is not None
-    video_receiver = object()  # the router's key; the bridge registers its RTCRtpReceiver
-    dtls._register_rtp_receiver(
-        video_receiver,  # type: ignore[arg-type]
-        RTCRtpReceiveParameters(codecs=[VP8], encodings=[]),
-    )
-    transport, protocol = await loop.create_datagram_endpoint(
-        RecordingProtocol, local_addr=("127.0.0.1", 0)
-    )
-    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    peer.bind(("127.0.0.1", 0))
-    nominate_pair(dtls, protocol, ("127.0.0.1", peer.getsockname()[1]))
-    got: list[tuple[int, bytes]] = []
-    bursts: list[int] = []
-    reader = seams.BurstReader(lambda: bursts.append(len(got)))
-    reader.handlers[video_receiver] = lambda packet, arrival_ms: got.append(
-        (packet.sequence_number, packet.payload)
-    )
-    try:
-        assert not reader.install(dtls)  # no handshake yet: aiortc's path reads
-        dtls._state = State.CONNECTED
-        dtls._rx_srtp = rx
-        assert reader.install(dtls) and reader.installed
-
-        address = transport.get_extra_info("sockname")
-        stun = bytes([0x00, 0x01, 0x00, 0x00]) + bytes(16)
-        report = tx.protect_rtcp(
-            bytes(RtcpSrPacket(ssrc=0x5EED, sender_info=RtcpSenderInfo(1, 2, 3, 4)))
-        )
-        forged = build_packet(pt, False, 9, 0, 0x5EED, b"x" * 40)
-        datagrams = [
-            tx.protect(build_packet(pt, False, 1, 3000, 0x5EED, b"one")),
-            stun,
-            tx.protect(build_packet(pt, False, 2, 3000, 0x5EED, b"two")),
-            report,
-            forged,  # no valid tag: dropped
-            tx.protect(build_packet(pt, True, 3, 3000, 0x5EED, b"three")),
-        ]
-        for data in datagrams:
-            peer.sendto(data, address)
-        await asyncio.sleep(0.1)
-        # All six were waiting: one turn read them, then one fan-out for the three packets.
-        assert got == [(1, b"one"), (2, b"two"), (3, b"three")]
-        assert bursts == [3] and (reader.bursts, reader.packets) == (1, 3)
-        assert protocol.received == [stun, report]  # STUN and SRTCP: aioice and aiortc, as ever
-
-        peer.sendto(tx.protect(build_packet(pt, False, 4, 6000, 0x5EED, b"four")), address)
-        await asyncio.sleep(0.1)
-        assert got[-1] == (4, b"four") and bursts == [3, 4]
-    finally:
-        transport.close()
-        peer.close()
-    await asyncio.sleep(0)
-    assert loop._selector.get_map().get(transport._sock_fd) is None  # type: ignore[attr-defined]
 
 
 def burst(sink: seams.RtpSink, packets: list[bytes]) -> bool:
