@@ -1,14 +1,21 @@
 """WHIP (RFC 9725) publishing and WHEP playback over HTTP, adapted onto the bridge.
 
 /whip/{session}                       POST offer (host token) -> 201 answer + Location
-/whip/{session}/r/{resource}          DELETE ends it; PATCH (trickle, ICE restart) -> 501
+/whip/{session}/r/{resource}          DELETE ends it; PATCH a trickle ICE fragment (RFC 8840):
+                                      candidates -> 204, an ICE restart -> 200 and the
+                                      server's fragment
 /whep/{session}/{site}                POST offer (that site's token) -> 201 answer + Location
 /whep/{session}/{site}/r/{resource}   DELETE, PATCH as above
+
+Every 201 and every restart's 200 carries an ETag naming the resource's ICE session: trickled
+candidates must match it (If-Match), a restart sends `If-Match: *` (RFC 9725 section 4.3).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -17,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..media.bridge import HOST, Answer, Bridge, OfferError
+from ..signaling import sdpfrag
 from ..signaling.session import SessionState, SessionStateError
 from .api import announce_state, ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
@@ -56,37 +64,45 @@ def _not_allowed(allow: str) -> Response:
     )
 
 
-async def _read_offer(request: Request) -> str:
+async def _read_text(request: Request, media_type: str, what: str, invalid: str) -> str:
+    """The body, which must be `what` sent as `media_type`, at most MAX_OFFER_BYTES of UTF-8;
+    `invalid` the error code of a body that is not text."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != SDP:
-        raise ApiError(415, "unsupported_media_type", f"The offer must be sent as {SDP}.")
+    if content_type != media_type:
+        raise ApiError(415, "unsupported_media_type", f"{what} must be sent as {media_type}.")
+    too_large = ApiError(413, "body_too_large", f"{what} is at most {MAX_OFFER_BYTES} bytes.")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_OFFER_BYTES:
-        raise ApiError(413, "body_too_large", f"An SDP offer is at most {MAX_OFFER_BYTES} bytes.")
+        raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_OFFER_BYTES:
-            raise ApiError(
-                413, "body_too_large", f"An SDP offer is at most {MAX_OFFER_BYTES} bytes."
-            )
+            raise too_large
     try:
-        offer = body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_offer", "The SDP offer is not UTF-8 text.") from exc
+        raise ApiError(400, invalid, f"{what} is not UTF-8 text.") from exc
+
+
+async def _read_offer(request: Request) -> str:
+    offer = await _read_text(request, SDP, "An SDP offer", "invalid_offer")
     if not offer.startswith("v=0"):
         raise ApiError(400, "invalid_offer", "The body is not an SDP offer (it must start v=0).")
     return offer
 
 
-def _answer(request: Request, location: str, sdp: str, identity: str) -> Response:
+def _answer(
+    request: Request, session_id: str, answer: Answer, location: str, identity: str
+) -> Response:
     """The 201 of every WHIP/WHEP POST; `identity` (a site id, or HOST) names whom the TURN
     credentials of its Link headers are minted for."""
+    bridge: Bridge = request.app.state.bridge
     response = Response(
-        sdp,
+        answer.sdp,
         status_code=201,
         media_type=SDP,
-        headers={"Location": location, **CORS},
+        headers={"Location": location, **_etag(bridge, session_id, answer.resource_id), **CORS},
     )
     # One Link header a TURN server (RFC 9725 section 4.6): several header lines, not one.
     for server in ice_servers_for(request, identity):
@@ -129,7 +145,7 @@ async def _negotiate(
 ) -> Response:
     """The common end of every WHIP and WHEP POST, once the token is checked."""
     _, answer = await _answer_offer(request, session_id, offer_to_answer)
-    return _answer(request, location(answer.resource_id), answer.sdp, identity)
+    return _answer(request, session_id, answer, location(answer.resource_id), identity)
 
 
 async def _answer_offer(
@@ -172,7 +188,8 @@ async def whip_endpoint(request: Request) -> Response:
             await bridge.delete(session_id, answer.resource_id)
             raise ApiError(409, "session_ended", "This session has ended.") from exc
     log.info("session %s: publisher %s connected", session_id, answer.resource_id)
-    return _answer(request, f"/whip/{session_id}/r/{answer.resource_id}", answer.sdp, HOST)
+    location = f"/whip/{session_id}/r/{answer.resource_id}"
+    return _answer(request, session_id, answer, location, HOST)
 
 
 async def whip_resource(request: Request) -> Response:
@@ -267,18 +284,98 @@ async def host_view_endpoint(request: Request) -> Response:
 async def _resource(request: Request, session_id: str, resource_id: str, site_id: str) -> Response:
     bridge: Bridge = request.app.state.bridge
     if bridge.resource_site(session_id, resource_id) != site_id:
-        raise ApiError(404, "not_found", "There is no such WHIP/WHEP resource (it may have ended).")
+        raise ApiError(
+            404,
+            "not_found",
+            "There is no such WHIP/WHEP resource (it may have ended).",
+            headers=CORS,
+        )
     if request.method == "DELETE":
         await bridge.delete(session_id, resource_id)
         return Response(status_code=200, headers=CORS)
     if request.method == "PATCH":
-        raise ApiError(
-            501,
-            "not_implemented",
-            "Trickle ICE and ICE restarts are not supported yet: send a new offer instead.",
-            headers=CORS,
-        )
+        try:
+            return await _patch(request, bridge, session_id, resource_id)
+        except ApiError as exc:
+            exc.headers = {**CORS, **exc.headers}
+            raise
     return _not_allowed(RESOURCE_METHODS)
+
+
+# -- trickle ICE and ICE restarts (RFC 9725 section 4.3) -----------------------------------------
+
+FRAGMENT = sdpfrag.MEDIA_TYPE
+# RFC 9110 section 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+_ETAGC = re.compile(r"[\x21\x23-\x7e]+")
+
+
+def _etag(bridge: Bridge, session_id: str, resource_id: str) -> dict[str, str]:
+    """The ETag header of the resource's ICE session, quoted; none for a resource the bridge
+    does not know."""
+    tag = bridge.ice_tag(session_id, resource_id)
+    if tag is None:
+        return {}
+    if not _ETAGC.fullmatch(tag):
+        tag = hashlib.sha256(tag.encode()).hexdigest()[:24]  # what an ETag may not carry
+    return {"ETag": f'"{tag}"'}
+
+
+def _if_match(header: str, etag: str) -> bool:
+    """Whether an If-Match header holds for the current ETag: "*", or the tag among those
+    listed, compared strongly (a weak W/ tag never matches). A malformed header does not."""
+    if header.strip() == "*":
+        return True
+    position, tags = 0, []
+    while position < len(header):
+        match = _ENTITY_TAG.match(header, position)
+        if match is None:
+            return False
+        if match.group(1) is None:
+            tags.append(f'"{match.group(2)}"')
+        position = match.end()
+    return etag in tags
+
+
+async def _patch(request: Request, bridge: Bridge, session_id: str, resource_id: str) -> Response:
+    """Trickled candidates (204), or an ICE restart (200 with the server's fragment): new ICE
+    credentials sent with `If-Match: *`, as RFC 9725 section 4.3.2 has a restart sent."""
+    etag = _etag(bridge, session_id, resource_id).get("ETag")
+    if etag is None:
+        raise ApiError(404, "not_found", "There is no such WHIP/WHEP resource (it may have ended).")
+    body = await _read_text(request, FRAGMENT, "A trickle ICE fragment", "invalid_fragment")
+    if_match = request.headers.get("if-match")
+    if if_match is not None and not _if_match(if_match, etag):
+        raise ApiError(
+            412,
+            "precondition_failed",
+            "If-Match names another ICE session of this resource (it restarted): "
+            "send a new offer, or restart ICE with If-Match: *.",
+            headers={"ETag": etag},
+        )
+    try:
+        fragment = sdpfrag.parse(body)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_fragment", f"Not a trickle ICE fragment: {exc}.") from exc
+    candidates = list(fragment.candidates)
+    restarts = if_match is not None and if_match.strip() == "*"
+    try:
+        if restarts and fragment.ufrag is not None and fragment.pwd is not None:
+            restart = await bridge.restart_ice(
+                session_id, resource_id, fragment.ufrag, fragment.pwd, candidates, fragment.end
+            )
+        else:
+            await bridge.add_candidates(session_id, resource_id, candidates, fragment.end)
+            return Response(status_code=204, headers={"ETag": etag, **CORS})
+    except OfferError as exc:
+        raise _offer_error(exc) from exc
+    log.info("session %s: resource %s restarted ICE", session_id, resource_id)
+    return Response(
+        sdpfrag.answer(restart.ufrag, restart.pwd, restart.mid, restart.candidates),
+        status_code=200,
+        media_type=FRAGMENT,
+        headers={**_etag(bridge, session_id, resource_id), **CORS},
+    )
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

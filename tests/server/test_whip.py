@@ -6,6 +6,9 @@ sees: methods, status codes, headers, and that a refused offer changes nothing.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
@@ -13,10 +16,13 @@ import pytest
 from aiortc import RTCPeerConnection
 from starlette.applications import Starlette
 
+from diemcau.media.bridge import IceRestart, OfferError
+from diemcau.server import whip
 from diemcau.server.store import Store
+from diemcau.signaling import sdpfrag
 from diemcau.signaling.turn import mint_credentials
 
-from .conftest import World, admin_headers, bearer
+from .conftest import ADMIN_TOKEN, World, admin_headers, bearer
 
 FINGERPRINT = ":".join(["AB"] * 32)
 
@@ -217,3 +223,288 @@ async def test_every_201_carries_one_link_header_a_turn_server(
             credential = mint_credentials("north", identity, 0, int(expiry))[1]
             assert f'credential="{credential}"' in link
         await client.delete(response.headers["location"], headers=bearer(token))
+
+
+# -- trickle ICE and ICE restarts: PATCH on a resource ------------------------------------------
+
+FRAGMENT = "application/trickle-ice-sdpfrag"
+CANDIDATE = "candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host"
+SERVER_CANDIDATE = "candidate:2 1 udp 2130706431 10.77.0.1 8189 typ host"
+TRICKLE = f"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na={CANDIDATE}\r\na=end-of-candidates\r\n"
+RESTART = (
+    "a=ice-ufrag:n3wU\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+    f"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na={CANDIDATE}\r\n"
+)
+
+
+class IceBridge:
+    """The bridge as PATCH sees it: one program publisher ("pub") and one hall's player
+    ("play", nga-thanh), each in its own ICE session; what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.sites = {"pub": "", "play": "nga-thanh"}
+        self.tags = {"pub": "tag1", "play": "tag7"}
+        self.calls: list[tuple] = []
+
+    def resource_site(self, session_id: str, resource_id: str) -> str | None:
+        return self.sites.get(resource_id)
+
+    def ice_tag(self, session_id: str, resource_id: str) -> str | None:
+        return self.tags.get(resource_id)
+
+    async def add_candidates(
+        self, session_id: str, resource_id: str, mid_candidates: list, end: bool
+    ) -> None:
+        if any(mid != "0" for mid, _ in mid_candidates):
+            raise OfferError(400, "invalid_candidate", "the session has no media section 1")
+        self.calls.append(("add", resource_id, mid_candidates, end))
+
+    async def restart_ice(
+        self,
+        session_id: str,
+        resource_id: str,
+        ufrag: str,
+        pwd: str,
+        mid_candidates: list,
+        end: bool,
+    ) -> IceRestart:
+        self.calls.append(("restart", resource_id, ufrag, pwd, mid_candidates, end))
+        self.tags[resource_id] += "x"
+        return IceRestart("s3rv", "serverpasswordserverpwd", [SERVER_CANDIDATE], "0")
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def ice_bridge(app: Starlette) -> Iterator[IceBridge]:
+    real = app.state.bridge
+    app.state.bridge = fake = IceBridge()
+    yield fake
+    app.state.bridge = real
+
+
+def fragment_headers(token: str, if_match: str | None = None) -> dict[str, str]:
+    headers = {**bearer(token), "Content-Type": FRAGMENT}
+    if if_match is not None:
+        headers["If-Match"] = if_match
+    return headers
+
+
+async def test_trickled_candidates_reach_the_connection(
+    client: httpx.AsyncClient, world: World, ice_bridge: IceBridge
+) -> None:
+    response = await client.patch(
+        f"/whip/{world.a}/r/pub", content=TRICKLE, headers=fragment_headers(world.host_a, '"tag1"')
+    )
+    assert response.status_code == 204, response.text
+    assert response.headers["etag"] == '"tag1"'
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert ice_bridge.calls == [("add", "pub", [("0", CANDIDATE)], True)]
+    # Without If-Match too, and on a hall's player with its own token.
+    player = await client.patch(
+        f"/whep/{world.a}/nga-thanh/r/play",
+        content=TRICKLE,
+        headers=fragment_headers(world.site(world.a, "nga-thanh")),
+    )
+    assert player.status_code == 204, player.text
+    assert ice_bridge.calls[-1] == ("add", "play", [("0", CANDIDATE)], True)
+
+
+async def test_an_ice_restart_answers_the_servers_fragment_and_a_new_etag(
+    client: httpx.AsyncClient, world: World, ice_bridge: IceBridge
+) -> None:
+    path = f"/whip/{world.a}/r/pub"
+    response = await client.patch(
+        path, content=RESTART, headers=fragment_headers(world.host_a, "*")
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == FRAGMENT
+    assert response.headers["etag"] == '"tag1x"'
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert sdpfrag.parse(response.text) == sdpfrag.Fragment(
+        "s3rv", "serverpasswordserverpwd", (("0", SERVER_CANDIDATE),), end=True
+    )
+    assert ice_bridge.calls == [
+        ("restart", "pub", "n3wU", "abcdefghijklmnopqrstuvwx", [("0", CANDIDATE)], False)
+    ]
+    # The old ICE session's tag no longer matches; the new one does.
+    stale = await client.patch(
+        path, content=TRICKLE, headers=fragment_headers(world.host_a, '"tag1"')
+    )
+    assert (stale.status_code, stale.json()["error"]) == (412, "precondition_failed")
+    assert stale.headers["etag"] == '"tag1x"'
+    fresh = await client.patch(
+        path, content=TRICKLE, headers=fragment_headers(world.host_a, '"tag1x"')
+    )
+    assert fresh.status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("resource", "body", "content_type", "if_match", "status", "code"),
+    [
+        ("pub", TRICKLE, "application/sdp", None, 415, "unsupported_media_type"),
+        ("pub", TRICKLE, None, None, 415, "unsupported_media_type"),
+        ("pub", offer(), FRAGMENT, None, 400, "invalid_fragment"),
+        ("pub", "hello", FRAGMENT, None, 400, "invalid_fragment"),
+        ("pub", b"a=end-of-candidates\xff", FRAGMENT, None, 400, "invalid_fragment"),
+        ("pub", "a=x\r\n" * 20000, FRAGMENT, None, 413, "body_too_large"),
+        ("pub", TRICKLE, FRAGMENT, '"tag7"', 412, "precondition_failed"),
+        ("pub", TRICKLE, FRAGMENT, 'W/"tag1"', 412, "precondition_failed"),
+        ("pub", TRICKLE, FRAGMENT, "tag1", 412, "precondition_failed"),
+        ("pub", TRICKLE.replace("mid:0", "mid:1"), FRAGMENT, None, 400, "invalid_candidate"),
+        ("gone", TRICKLE, FRAGMENT, "*", 404, "not_found"),
+    ],
+)
+async def test_bad_patches_are_refused_and_change_nothing(
+    client: httpx.AsyncClient,
+    world: World,
+    ice_bridge: IceBridge,
+    resource: str,
+    body: str | bytes,
+    content_type: str | None,
+    if_match: str | None,
+    status: int,
+    code: str,
+) -> None:
+    headers = {**bearer(world.host_a)}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if if_match is not None:
+        headers["If-Match"] = if_match
+    response = await client.patch(f"/whip/{world.a}/r/{resource}", content=body, headers=headers)
+    assert (response.status_code, response.json()["error"]) == (status, code), response.text
+    assert response.json()["message"]
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert ice_bridge.calls == []
+    assert ice_bridge.tags == {"pub": "tag1", "play": "tag7"}
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        ("*", True),
+        (' "tag1" ', True),
+        ('"other", "tag1"', True),
+        ('"other","tag1",', True),
+        ('W/"tag1"', False),
+        ('"tag1', False),
+        ("", False),
+        ('"tag1" junk', False),
+    ],
+)
+def test_if_match_compares_entity_tags_strongly(header: str, matches: bool) -> None:
+    assert whip._if_match(header, '"tag1"') is matches
+
+
+async def test_patch_is_authorised_as_delete_is(
+    client: httpx.AsyncClient, world: World, ice_bridge: IceBridge
+) -> None:
+    nga_thanh = world.site(world.a, "nga-thanh")
+    cases = [
+        (f"/whip/{world.a}/r/pub", {}, 401, "missing_token"),
+        (f"/whip/{world.a}/r/pub", bearer(nga_thanh), 403, "forbidden_role"),
+        (f"/whip/{world.a}/r/pub", bearer(world.host_b), 403, "wrong_session"),
+        (f"/whep/{world.a}/tan-loc/r/play", bearer(nga_thanh), 403, "wrong_site"),
+        (f"/whep/{world.a}/nga-thanh/r/play", bearer(world.host_a), 403, "forbidden_role"),
+        # Another's resource under one's own address is not found, as for DELETE.
+        (
+            f"/whep/{world.a}/tan-loc/r/play",
+            bearer(world.site(world.a, "tan-loc")),
+            404,
+            "not_found",
+        ),
+    ]
+    for path, headers, status, code in cases:
+        for method in ("PATCH", "DELETE"):
+            response = await client.request(
+                method, path, content=TRICKLE, headers={**headers, "Content-Type": FRAGMENT}
+            )
+            assert (response.status_code, response.json()["error"]) == (status, code), (
+                method,
+                path,
+            )
+    assert ice_bridge.calls == []
+    as_admin = await client.patch(
+        f"/whep/{world.a}/nga-thanh/r/play", content=TRICKLE, headers=fragment_headers(ADMIN_TOKEN)
+    )
+    assert as_admin.status_code == 204
+
+
+async def _real_offer(direction: str) -> str:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction=direction)
+    pc.addTransceiver("audio", direction=direction)
+    await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()
+    return pc.localDescription.sdp
+
+
+@pytest.mark.netns
+async def test_the_bridge_takes_trickled_candidates_and_restarts_ice(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    token = world.site(world.a, "nga-thanh")
+    posted = await client.post(
+        f"/whep/{world.a}/nga-thanh",
+        content=await _real_offer("recvonly"),
+        headers=sdp_headers(token),
+    )
+    assert posted.status_code == 201, posted.text
+    etag, location = posted.headers["etag"], posted.headers["location"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
+    answer_ufrag = next(
+        line.split(":", 1)[1]
+        for line in posted.text.splitlines()
+        if line.startswith("a=ice-ufrag:")
+    )
+    trickle = f"m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na={CANDIDATE}\r\n"
+    added = await client.patch(location, content=trickle, headers=fragment_headers(token, etag))
+    assert added.status_code == 204, added.text
+    unknown_mid = await client.patch(
+        location, content=trickle.replace("mid:0", "mid:7"), headers=fragment_headers(token, etag)
+    )
+    assert (unknown_mid.status_code, unknown_mid.json()["error"]) == (400, "invalid_candidate")
+
+    restarted = await client.patch(location, content=RESTART, headers=fragment_headers(token, "*"))
+    assert restarted.status_code == 200, restarted.text
+    fragment = sdpfrag.parse(restarted.text)
+    assert fragment.ufrag is not None and fragment.ufrag != answer_ufrag
+    assert fragment.candidates and fragment.end
+    assert restarted.headers["etag"] != etag
+    stale = await client.patch(location, content=trickle, headers=fragment_headers(token, etag))
+    assert stale.status_code == 412
+    fresh = await client.patch(
+        location, content=trickle, headers=fragment_headers(token, restarted.headers["etag"])
+    )
+    assert fresh.status_code == 204, fresh.text
+    assert (await client.delete(location, headers=bearer(token))).status_code == 200
+
+
+@pytest.mark.netns
+async def test_a_resource_deleted_before_it_connects_leaves_nothing_behind(
+    client: httpx.AsyncClient,
+    world: World,
+    app: Starlette,
+    store: Store,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that cannot trickle POSTs once for the Link headers, DELETEs, and offers again
+    with the TURN servers it learnt."""
+    app.state.bridge.connect_timeout = 0.3
+    token = world.site(world.a, "nga-thanh")
+    for _ in range(2):
+        posted = await client.post(
+            f"/whep/{world.a}/nga-thanh",
+            content=await _real_offer("recvonly"),
+            headers=sdp_headers(token),
+        )
+        assert posted.status_code == 201, posted.text
+        deleted = await client.delete(posted.headers["location"], headers=bearer(token))
+        assert deleted.status_code == 200
+        again = await client.delete(posted.headers["location"], headers=bearer(token))
+        assert again.status_code == 404
+    # Past the connect deadline: a deleted resource is not a failed attempt.
+    await asyncio.sleep(1.0)
+    assert store.events(world.a) == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
