@@ -98,39 +98,46 @@ class Coturn:
         self.process.wait()
 
 
-def start_coturn(directory: Path, secret: str) -> Coturn:
+def start_coturn(directory: Path, secret: str, base: Path | None = None) -> Coturn:
+    """coturn with `secret`; from the configuration file `base` (deploy/turnserver.conf) when
+    given, with what is the test's own (addresses, ports, certificate, files) put in its place."""
     port, tls_port = free_turn_port(), free_turn_port()
     cert, key = make_certificate(directory)
     log_path = directory / "turnserver.log"
+    ours = {
+        "listening-ip": ADDRESS,
+        "relay-ip": ADDRESS,
+        "listening-port": str(port),
+        "tls-listening-port": str(tls_port),
+        # The RFC 5780 alternate ports would be port+1: not ours to take.
+        "alt-listening-port": "0",
+        "alt-tls-listening-port": "0",
+        "no-dtls": None,
+        "cert": str(cert),
+        "pkey": str(key),
+        "use-auth-secret": None,
+        "static-auth-secret": secret,
+        "fingerprint": None,
+        "no-cli": None,
+        "userdb": str(directory / "turndb"),
+        "pidfile": str(directory / "turnserver.pid"),
+        "log-file": str(log_path),
+        "simple-log": None,
+        "no-stdout-log": None,
+    }
+    kept: list[str] = []
+    if base is None:
+        kept = [f"realm={REALM}", "no-multicast-peers"]
+    else:
+        for line in base.read_text().splitlines():
+            setting = line.strip()
+            key_name = setting.split("=", 1)[0]
+            if setting and not setting.startswith("#") and key_name not in ours:
+                kept.append(setting)
+    kept = [line for line in kept if line != "syslog"]
+    settings = [name if value is None else f"{name}={value}" for name, value in ours.items()]
     config = directory / "turnserver.conf"
-    config.write_text(
-        "\n".join(
-            [
-                f"listening-ip={ADDRESS}",
-                f"relay-ip={ADDRESS}",
-                f"listening-port={port}",
-                f"tls-listening-port={tls_port}",
-                # The RFC 5780 alternate ports would be port+1: not ours to take.
-                "alt-listening-port=0",
-                "alt-tls-listening-port=0",
-                "no-dtls",
-                f"cert={cert}",
-                f"pkey={key}",
-                "use-auth-secret",
-                f"static-auth-secret={secret}",
-                f"realm={REALM}",
-                "fingerprint",
-                "no-cli",
-                "no-multicast-peers",
-                f"userdb={directory / 'turndb'}",
-                f"pidfile={directory / 'turnserver.pid'}",
-                f"log-file={log_path}",
-                "simple-log",
-                "no-stdout-log",
-                "",
-            ]
-        )
-    )
+    config.write_text("\n".join([*kept, *settings, ""]))
     process = subprocess.Popen(
         ["turnserver", "-c", str(config)],
         stdout=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -77,7 +76,7 @@ def test_udp_port_free_taken_or_random() -> None:
     assert "pytest" in finding.text and "another --udp-port" in finding.text
 
 
-def test_public_url_that_does_not_answer_or_is_not_diemcau(tmp_path: Path) -> None:
+def test_public_url_that_does_not_answer_or_is_not_diemcau() -> None:
     closed = Config(public_url=f"http://127.0.0.1:{free_port()}")
     finding = check_public_url(closed, 2)
     assert not finding.ok and "does not answer" in finding.text
