@@ -1,0 +1,51 @@
+"""The command line: what the network flags give, and a bad --turn URL stops serve plainly."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from diemcau.server.cli import _add_serve_options, _config, main
+from diemcau.server.config import Config
+
+
+def config_from(*argv: str) -> Config:
+    parser = argparse.ArgumentParser()
+    _add_serve_options(parser)
+    return _config(parser.parse_args(list(argv)))
+
+
+def test_turn_urls_are_kept_in_their_canonical_form() -> None:
+    config = config_from(
+        "--turn=TURN:Turn.Example.VN",
+        "--turn=turns:turn.example.vn:443",
+        "--turn=turn:[2001:db8::7]:3478?transport=tcp",
+        "--turn-secret=north",
+    )
+    assert config.turn_urls == (
+        "turn:turn.example.vn:3478?transport=udp",
+        "turns:turn.example.vn:443?transport=tcp",
+        "turn:[2001:db8::7]:3478?transport=tcp",
+    )
+    assert config.turn_secret == "north"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("turn:turn.example.vn:0", "--turn 'turn:turn.example.vn:0': port '0' is not a number"),
+        ("https://turn.example.vn", "--turn 'https://turn.example.vn': must start with turn:"),
+        ("stun:stun.example.vn", "--turn 'stun:stun.example.vn': a STUN URL"),
+        ("turns:t.example.vn?transport=udp", "over TLS, so its transport is tcp"),
+    ],
+)
+def test_a_bad_turn_url_stops_serve_with_a_plain_message(
+    url: str, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--data", str(tmp_path / "data"), "--turn", url, "--turn-secret", "north"])
+    assert str(stopped.value.code).startswith("diemcau: ")
+    assert message in str(stopped.value.code)
+    assert not (tmp_path / "data").exists()  # stopped before anything was made
