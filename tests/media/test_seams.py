@@ -694,3 +694,69 @@ async def test_the_kernel_cuts_a_segmented_send_into_the_datagrams() -> None:
     finally:
         sender.close()
         receiver.close()
+
+
+# -- aioice: the media port's seams -------------------------------------------------------------
+
+
+def test_aiortc_gathers_through_the_connection_it_holds() -> None:
+    # The port replaces connection.gather_candidates on the instance; aiortc must call it so.
+    gather = source_of(aiortc.rtcicetransport.RTCIceGatherer.gather)
+    assert "await self._connection.gather_candidates()" in gather
+    local = source_of(aiortc.rtcicetransport.RTCIceGatherer.getLocalCandidates)
+    assert "self._connection.local_candidates" in local
+    # Transports exist once the offer is applied; gathering waits for setLocalDescription, so
+    # the bridge attaches them to the port in between.
+    created = source_of(
+        private(aiortc.RTCPeerConnection, "_RTCPeerConnection__createDtlsTransport")
+    )
+    assert "self.__iceTransports.add(iceTransport)" in created
+    assert "await self.__gather()" in source_of(aiortc.RTCPeerConnection.setLocalDescription)
+    assert "await self.__gather()" not in source_of(aiortc.RTCPeerConnection.setRemoteDescription)
+
+
+async def test_aioice_connection_attributes_the_port_sets() -> None:
+    connection = aioice.Connection(ice_controlling=False)
+    for name in (
+        "_protocols",
+        "_local_candidates",
+        "_local_candidates_start",
+        "_local_candidates_end",
+        "_local_username",
+        "_local_password",
+        "_check_list",
+        "_remote_candidates",
+        "_remote_candidates_end",
+        "_nominated",
+    ):
+        private(connection, name)
+    connection._local_username = "abcd"
+    connection._local_password = "p" * 22
+    assert (connection.local_username, connection.local_password) == ("abcd", "p" * 22)
+    # connect() refuses to start without them: set_gathered leaves them as gathering would.
+    assert "if not self._local_candidates_end" in source_of(aioice.ice.Connection.connect)
+    # Pairs are formed from _protocols, and their local candidate is the protocol's.
+    assert "for protocol in self._protocols" in source_of(
+        aioice.ice.Connection._pair_remote_candidate
+    )
+
+
+def test_aioice_checks_after_connect_can_nominate_anew() -> None:
+    # An ICE restart relies on incoming checks being handled after connect() returned, and on a
+    # nominated pair replacing the one before, with the credentials read at each check.
+    received = source_of(aioice.ice.Connection.request_received)
+    assert "self.check_incoming(message, addr, protocol)" in received
+    assert "check_message_integrity(self.local_password" in received
+    assert "local_username == self.local_username" in source_of(
+        aioice.ice.Connection._valid_username
+    )
+    assert "self._nominated[pair.component] = pair" in source_of(
+        aioice.ice.Connection.check_complete
+    )
+    assert "self.remote_password.encode" in source_of(aioice.ice.Connection.check_start)
+
+
+def test_aioice_trickle_is_add_remote_candidate() -> None:
+    source = source_of(aioice.ice.Connection.add_remote_candidate)
+    assert "self._remote_candidates_end = True" in source
+    assert "mdns.is_mdns_hostname" in source  # why the bridge drops .local before it
