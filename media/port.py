@@ -333,7 +333,8 @@ class UdpPort:
                 stats.received += 1
                 if not data:
                     continue
-                addr = (addr[0], addr[1])
+                if len(addr) != 2:
+                    addr = (addr[0], addr[1])  # IPv6's four-tuple, keyed as aioice keys it
                 first = data[0]
                 link = links.get(addr)
                 if first < 4 and data[4:8] == _STUN_COOKIE:
@@ -388,33 +389,48 @@ class UdpPort:
 
 def _bind(addresses: list[str], port: int, attempts: int = 5) -> list[socket.socket]:
     """One non-blocking socket per address, all on one port: `port`, or with 0 the one the
-    kernel gives the first socket (tried again if another address has it taken)."""
+    kernel gives the first socket (tried again if another address has it taken). An address
+    that cannot be bound at all (an IPv6 address still tentative) is left out, as aioice
+    would; a port that is taken is an error."""
     for _ in range(attempts):
         sockets: list[socket.socket] = []
+        chosen = port
         try:
-            chosen = port
             for address in addresses:
-                family = socket.AF_INET6 if ":" in address else socket.AF_INET
-                sock = socket.socket(family, socket.SOCK_DGRAM)
-                sockets.append(sock)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                _grow_buffers(sock)
-                sock.setblocking(False)
-                try:
-                    sock.bind((address, chosen))
-                except OSError as exc:
-                    raise OSError(
-                        exc.errno, f"cannot bind UDP port {chosen} on {address}: {exc.strerror}"
-                    ) from None
-                chosen = sock.getsockname()[1]
-            return sockets
+                sock = _bound(address, chosen)
+                if sock is not None:
+                    sockets.append(sock)
+                    chosen = sock.getsockname()[1]
         except OSError as exc:
             for sock in sockets:
                 sock.close()
             if port != 0 or exc.errno != errno.EADDRINUSE:
                 raise
+            continue
+        if not sockets:
+            raise OSError(errno.EADDRNOTAVAIL, f"cannot bind UDP port {port} on any address")
+        return sockets
     raise OSError(errno.EADDRINUSE, "no UDP port free on every address")
+
+
+def _bound(address: str, port: int) -> socket.socket | None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        _grow_buffers(sock)
+        sock.setblocking(False)
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRNOTAVAIL:
+            log.warning("media: cannot bind %s: %s", address, exc.strerror)
+            return None
+        raise OSError(
+            exc.errno, f"cannot bind UDP port {port} on {address}: {exc.strerror}"
+        ) from None
+    return sock
 
 
 def _grow_buffers(sock: socket.socket) -> None:
