@@ -234,12 +234,12 @@ def _ask(kind: int, host: str, port: int, timeout: float) -> str | None:
             return None
 
 
-def ask_udp(ns: str, host: str, port: int, timeout: float = 1.0) -> str | None:
+def ask_udp(ns: str, host: str, port: int, timeout: float = 0.5) -> str | None:
     """What an `echo` at host:port answers a datagram sent from `ns`; None if nothing came."""
     return call_in(ns, _ask, socket.SOCK_DGRAM, host, port, timeout)
 
 
-def ask_tcp(ns: str, host: str, port: int, timeout: float = 1.0) -> str | None:
+def ask_tcp(ns: str, host: str, port: int, timeout: float = 0.5) -> str | None:
     """What an `echo` at host:port answers over a TCP connection from `ns`; None if none."""
     return call_in(ns, _ask, socket.SOCK_STREAM, host, port, timeout)
 
@@ -386,7 +386,8 @@ def _nft(ns: str, ruleset: str) -> None:
 
 
 def _forwarding(ns: str) -> None:
-    run_in(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+    # Through /proc rather than sysctl(8): a slim Debian has no procps.
+    run_in(ns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
 
 
 # The server's router: 1:1 NAT for srv, masquerade for hall A's LAN, and no way into either
