@@ -5,20 +5,17 @@ closes that end it for good. The module is served from web/ by Playwright, no se
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Page
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from .conftest import static_page
 
 # One browser for the module; a fresh page for each test.
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-WEB = Path(__file__).resolve().parents[2] / "web"
-ORIGIN = "http://diemcau.test"
 
 # A WebSocket stand-in: every instance is kept in window.sockets; the test opens, feeds and
 # closes them, and reads what the channel sent.
@@ -41,30 +38,9 @@ true;
 """
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    async def serve(route: Route) -> None:
-        path = route.request.url.removeprefix(ORIGIN).split("?")[0]
-        if path == "/":
-            await route.fulfill(body="<!doctype html><title>t</title>", content_type="text/html")
-            return
-        file = WEB / path.removeprefix("/static/")
-        if not path.startswith("/static/") or not file.is_file():
-            await route.fulfill(status=404)
-            return
-        await route.fulfill(body=file.read_bytes(), content_type="text/javascript")
-
-    page = await browser.new_page()
-    await page.route(f"{ORIGIN}/**", serve)
-    await page.goto(f"{ORIGIN}/")
+    page = await static_page(browser)
     await page.evaluate(FAKE_SOCKET)
     await page.evaluate(
         """async () => {

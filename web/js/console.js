@@ -453,6 +453,7 @@ async function goLive() {
     try {
         const session = await publish(me.whip_url, token, localStream, {
             videoCodec: codecSelect.value === 'H264' ? 'H264' : 'VP8',
+            iceServers: me.ice_servers,
         });
         if (!wantLive) {
             void session.stop();
@@ -522,7 +523,11 @@ function attach(session) {
             publishing = 'live';
             break;
         case 'disconnected':
-            disconnectTimer = setTimeout(() => lost(session), DISCONNECTED_GRACE);
+            // An ICE restart under way ends in 'connected' or 'failed' by itself.
+            disconnectTimer = setTimeout(() => {
+                if (!session.recovering)
+                    lost(session);
+            }, DISCONNECTED_GRACE);
             break;
         case 'failed':
         case 'closed':
@@ -839,8 +844,11 @@ function startMeeting() {
         url: site => `/whep/${session}/host/uplink/${encodeURIComponent(site)}`,
         token,
         onOpen: openSpotlight,
+        iceServers: () => me?.ice_servers || [],
     });
-    const player = new ReconnectingSession(() => play(`/whep/${session}/host/floor`, token));
+    const player = new ReconnectingSession(() => play(`/whep/${session}/host/floor`, token, {
+        iceServers: me?.ice_servers,
+    }));
     player.addEventListener('session', () => attachFloor(player));
     player.addEventListener('statechange', renderMeeting);
     floorPlayer = player;

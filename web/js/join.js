@@ -276,7 +276,7 @@ async function connect() {
     connecting = true;
     renderStatus();
     try {
-        const session = await play(me.whep_url, token, {floor: true});
+        const session = await play(me.whep_url, token, {floor: true, iceServers: me.ice_servers});
         if (FINAL.has(phase)) {
             void session.stop({tellServer: false});
             return;
@@ -337,7 +337,11 @@ function attach(session) {
             flow.deadline = Date.now() + STALL_LIMIT;
             break;
         case 'disconnected':
-            disconnectTimer = setTimeout(() => lost(session), DISCONNECTED_GRACE);
+            // An ICE restart under way ends in 'connected' or 'failed' by itself.
+            disconnectTimer = setTimeout(() => {
+                if (!session.recovering)
+                    lost(session);
+            }, DISCONNECTED_GRACE);
             break;
         case 'failed':
         case 'closed':
@@ -753,6 +757,7 @@ async function startUplink() {
     void selfVideo.play().catch(() => {});
     const url = `/whip/${encodeURIComponent(sessionId)}/${encodeURIComponent(siteId)}`;
     const sender = new ReconnectingSession(() => publish(url, token || '', stream, {
+        iceServers: me?.ice_servers,
         videoCodec: 'VP8',
         maxVideoBitrate: settings.kbps * 1000,
         maxFramerate: UPLINK_FPS,
@@ -1093,6 +1098,8 @@ function renderStatus() {
         });
     } else if (connecting || !media || media.state === 'new' || media.state === 'connecting') {
         text = t('status.connecting');
+    } else if (media.recovering) {
+        text = t('status.recovering');
     } else if (media.state === 'disconnected') {
         text = t('status.unstable');
     } else if (flowing()) {

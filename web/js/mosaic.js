@@ -185,11 +185,14 @@ export class Tile {
      * Starts playing the hall's feed.
      * @param {string} url
      * @param {string} token
+     * @param {() => RTCIceServer[]} [iceServers] the TURN servers, read for every connection
      */
-    startPlayer(url, token) {
+    startPlayer(url, token, iceServers) {
         if (this.player)
             return;
-        const player = new ReconnectingSession(() => play(url, token, {audio: false}));
+        const player = new ReconnectingSession(() => play(url, token, {
+            audio: false, iceServers: iceServers ? iceServers() : [],
+        }));
         player.addEventListener('session', () => {
             this.sample = null;
             this.frames = 0;
@@ -371,7 +374,9 @@ export function qualityText(link) {
 export class Mosaic {
     /**
      * @param {HTMLElement} list the <ul> the tiles go in
-     * @param {{url: (site: string) => string, token: string, onOpen: (site: string) => void}} options
+     * @param {{url: (site: string) => string, token: string, onOpen: (site: string) => void,
+     *     iceServers?: () => RTCIceServer[]}} options iceServers: the TURN servers as /me gives
+     *     them now, read for every connection
      */
     constructor(list, options) {
         this.list = list;
@@ -459,7 +464,7 @@ export class Mosaic {
             this.pending.delete(timer);
             delete tile.element.dataset.scheduled;
             if (!this.stopped && tile.info.state !== 'removed' && this.tiles.get(tile.info.site) === tile)
-                tile.startPlayer(this.options.url(tile.info.site), this.options.token);
+                tile.startPlayer(this.options.url(tile.info.site), this.options.token, this.options.iceServers);
         }, at - now);
         this.pending.add(timer);
     }

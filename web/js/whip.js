@@ -6,12 +6,34 @@
  * offer then holds two pairs of receivers, video and audio for the program, then video and
  * audio for the floor, and the server maps the second pair to the floor slot.
  *
- * No DOM here. The server does not trickle ICE, so the offer is sent once ICE gathering
- * is complete (or after two seconds, with the candidates found so far).
+ * No DOM here. The offer leaves at once; the candidates found later (a TURN relay may take
+ * seconds) follow it as trickle ICE fragments PATCHed to the resource (RFC 9725 section 4.3,
+ * RFC 8840). When the network changes under a connection, it restarts ICE over the same
+ * resource before anyone tears it down. A server that answers PATCH with 405 or 501 gets
+ * complete offers instead, and no restarts.
  */
 
-/** How long to wait for ICE gathering before sending the offer anyway, in ms. */
-const GATHERING_TIMEOUT = 2000;
+/** How long to wait for ICE gathering, for a server that takes no trickled candidates, in ms:
+ * long enough for a TURN relay candidate over TCP. */
+const NO_TRICKLE_GATHERING = 10000;
+
+/** Candidates found within this many ms of each other go in one PATCH. */
+const TRICKLE_BATCH = 20;
+
+/** How long a PATCH may take, in ms. */
+const PATCH_TIMEOUT = 10000;
+
+/** How long ICE may stay 'disconnected' before it is restarted, in ms. */
+const RESTART_AFTER = 2000;
+
+/** How long an ICE restart may take to connect again before the connection is given up, in ms. */
+const RESTART_WINDOW = 10000;
+
+/** RFC 8840's media type. */
+const FRAGMENT = 'application/trickle-ice-sdpfrag';
+
+/** Endpoints whose server answered a PATCH with 405 or 501: their offers wait for gathering. */
+const noTrickle = new Set();
 
 /** How long to wait for the server's answer, in ms. */
 const ANSWER_TIMEOUT = 15000;
@@ -75,18 +97,29 @@ export function classify(status, error) {
 }
 
 /**
- * One WHIP or WHEP resource: the peer connection and the URL to DELETE when done.
+ * A candidate found locally, waiting to be PATCHed.
+ * @typedef {Object} PendingCandidate
+ * @property {string} mid its media section
+ * @property {string} candidate the 'candidate:…' attribute value
+ * @property {string|null} ufrag the ICE generation it belongs to
+ */
+
+/**
+ * One WHIP or WHEP resource: the peer connection and the URL to DELETE when done. It trickles
+ * the candidates its connection finds, and restarts ICE when the network changes.
  *
  * Dispatches 'connectionstatechange' (read `state`) whenever the peer connection's
- * state changes, including the final 'closed' after stop().
+ * state changes, including the final 'closed' after stop(), and when an ICE restart begins
+ * or ends.
  */
 export class MediaSession extends EventTarget {
     /**
      * @param {RTCPeerConnection} pc
      * @param {string} token
      * @param {MediaStream} stream the stream sent (publish) or received (play)
+     * @param {string} [endpoint] the WHIP or WHEP endpoint it was offered to
      */
-    constructor(pc, token, stream) {
+    constructor(pc, token, stream, endpoint = '') {
         super();
         /** @type {RTCPeerConnection} */
         this.pc = pc;
@@ -102,15 +135,55 @@ export class MediaSession extends EventTarget {
         this.stopped = false;
         /** @type {string} */
         this.token = token;
+        /** @type {string} */
+        this.endpoint = endpoint;
+        /** @type {string|null} the server's ETag of the ICE session (If-Match of every PATCH) */
+        this.etag = null;
+        /** @type {string|null} the answer as applied, to restart ICE on */
+        this.answerSdp = null;
+        /** True once the server refused a PATCH (405, 501): no trickle, no ICE restart. */
+        this.trickleRefused = noTrickle.has(endpoint);
+        /** True while an ICE restart is under way: `state` says 'disconnected' meanwhile. */
+        this.recovering = false;
+        /** True once an ICE restart failed: `state` says 'failed' from then on. */
+        this.gaveUp = false;
+        /** @private ICE was up once: only then is a failure a network change to recover from */
+        this.connectedOnce = false;
+        /** @private one up at each ICE restart: a PATCH of an older one says nothing now */
+        this.generation = 0;
+        /** @type {Set<string>} candidates the offer carried, not to be trickled again */
+        this.offered = new Set();
+        /** @private @type {PendingCandidate[]} */
+        this.pending = [];
+        /** @private the gathering of this ICE generation is over, and not yet said */
+        this.endPending = false;
+        /** @private */
+        this.patching = false;
+        /** @private */
+        this.restarting = false;
+        /** @private @type {ReturnType<typeof setTimeout>|null} */
+        this.batchTimer = null;
+        /** @private @type {ReturnType<typeof setTimeout>|null} */
+        this.restartTimer = null;
+        /** @private @type {ReturnType<typeof setTimeout>|null} */
+        this.windowTimer = null;
         pc.addEventListener('connectionstatechange', () => this.changed());
+        pc.addEventListener('icecandidate', e => this.found(e.candidate));
+        pc.addEventListener('iceconnectionstatechange', () => this.iceChanged());
     }
 
     /**
-     * The peer connection's state, 'closed' once stopped.
+     * The peer connection's state, 'closed' once stopped; 'disconnected' while an ICE restart
+     * is under way, 'failed' once one failed.
      * @returns {RTCPeerConnectionState}
      */
     get state() {
-        return this.stopped ? 'closed' : this.pc.connectionState;
+        const state = this.pc.connectionState;
+        if (this.stopped || state === 'closed')
+            return 'closed';
+        if (this.gaveUp)
+            return 'failed';
+        return this.recovering ? 'disconnected' : state;
     }
 
     /** @private */
@@ -131,6 +204,7 @@ export class MediaSession extends EventTarget {
         if (this.stopped)
             return;
         this.stopped = true;
+        this.clearTimers();
         // A connection that failed or was closed by the server has no resource left.
         const gone = this.pc.connectionState === 'failed' || this.pc.connectionState === 'closed';
         const url = this.resourceUrl;
@@ -153,6 +227,231 @@ export class MediaSession extends EventTarget {
         this.pc.close();
         this.changed();
     }
+
+    /**
+     * A candidate the connection found (null or empty: its gathering is over), to PATCH.
+     * @private
+     * @param {RTCIceCandidate|null} candidate
+     */
+    found(candidate) {
+        if (this.stopped || this.trickleRefused)
+            return;
+        if (!candidate || !candidate.candidate) {
+            this.endPending = true;
+        } else if (!this.offered.has(candidate.candidate)) {
+            this.pending.push({
+                mid: candidate.sdpMid ?? firstMid(this.pc.localDescription?.sdp || ''),
+                candidate: candidate.candidate,
+                ufrag: candidate.usernameFragment,
+            });
+        }
+        this.scheduleTrickle();
+    }
+
+    /** Sends the candidates found so far soon, in one PATCH, once the resource is known. */
+    scheduleTrickle() {
+        if (this.batchTimer || this.patching || this.restarting || !this.resourceUrl)
+            return;
+        this.batchTimer = setTimeout(() => {
+            this.batchTimer = null;
+            void this.trickle();
+        }, TRICKLE_BATCH);
+    }
+
+    /**
+     * PATCHes the candidates found since the last PATCH, and the end of gathering.
+     * @private
+     */
+    async trickle() {
+        if (this.stopped || this.trickleRefused || this.patching || this.restarting)
+            return;
+        const credentials = iceCredentials(this.pc.localDescription?.sdp || '');
+        // Candidates of an ICE generation a restart has replaced are of no use to anyone.
+        const batch = this.pending.filter(c => !c.ufrag || !credentials || c.ufrag === credentials.ufrag);
+        this.pending = [];
+        const end = this.endPending;
+        this.endPending = false;
+        if (!batch.length && !end)
+            return;
+        const generation = this.generation;
+        this.patching = true;
+        try {
+            const response = await this.patch(buildFragment({
+                ufrag: credentials?.ufrag ?? null,
+                pwd: credentials?.pwd ?? null,
+                mid: firstMid(this.pc.localDescription?.sdp || ''),
+                candidates: batch,
+                end,
+            }), this.etag);
+            if (response.status === 405 || response.status === 501)
+                this.refuseTrickle();
+            else if (response.ok && response.headers.get('ETag') && generation === this.generation)
+                this.etag = response.headers.get('ETag');
+            // 412: the ICE session restarted since; its own fragment carried what counts.
+        } catch {
+            // The server is out of reach: ICE may still connect with what it has.
+        } finally {
+            this.patching = false;
+        }
+        if (this.pending.length || this.endPending)
+            this.scheduleTrickle();
+    }
+
+    /**
+     * Restarts ICE over the same resource (RFC 9725 section 4.3.2): a new local ufrag and
+     * password PATCHed with `If-Match: *`, and the server's new ones and candidates applied as
+     * the answer. DTLS and SRTP carry on; no new resource, no new join. Throws a WhipError when
+     * the server refuses (404 gone, 412, 405 or 501: it cannot restart) or does not answer.
+     * @returns {Promise<void>}
+     */
+    async restartIce() {
+        const pc = this.pc;
+        if (this.stopped || !this.resourceUrl || !this.answerSdp)
+            throw new WhipError(0, 'no_resource', 'nothing to restart');
+        if (this.trickleRefused)
+            throw new WhipError(501, 'not_implemented', 'the server takes no PATCH');
+        this.restarting = true;
+        this.generation += 1;
+        try {
+            await pc.setLocalDescription(await pc.createOffer({iceRestart: true}));
+            const sdp = pc.localDescription?.sdp || '';
+            const credentials = iceCredentials(sdp);
+            if (!credentials)
+                throw new WhipError(0, 'no_offer', 'the restart offer has no ICE credentials');
+            const mid = firstMid(sdp);
+            const candidates = candidatesOf(sdp).map(candidate => ({mid, candidate}));
+            for (const c of candidates)
+                this.offered.add(c.candidate);
+            this.endPending = false;
+            const response = await this.patch(
+                buildFragment({...credentials, mid, candidates, end: false}), '*');
+            if (response.status === 405 || response.status === 501)
+                this.refuseTrickle();
+            if (response.status !== 200)
+                throw await failure(response);
+            const fragment = parseFragment(await response.text());
+            if (!fragment.ufrag || !fragment.pwd)
+                throw new WhipError(200, 'bad_fragment', 'the server answered without ICE credentials');
+            this.etag = response.headers.get('ETag');
+            const answer = withIce(this.answerSdp, fragment);
+            await pc.setRemoteDescription({type: 'answer', sdp: answer});
+            this.answerSdp = answer;
+        } catch (e) {
+            // Back to the last description, so that a later restart or a new offer can begin.
+            if (pc.signalingState === 'have-local-offer')
+                await pc.setLocalDescription({type: 'rollback'}).catch(() => {});
+            if (e instanceof WhipError)
+                throw e;
+            throw new WhipError(0, 'network', e instanceof Error ? e.message : String(e));
+        } finally {
+            this.restarting = false;
+        }
+        this.scheduleTrickle();
+    }
+
+    /**
+     * @private
+     * @param {string} body a trickle ICE fragment
+     * @param {string|null} ifMatch
+     * @returns {Promise<Response>}
+     */
+    async patch(body, ifMatch) {
+        /** @type {Record<string, string>} */
+        const headers = {'Content-Type': FRAGMENT, Authorization: `Bearer ${this.token}`};
+        if (ifMatch)
+            headers['If-Match'] = ifMatch;
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), PATCH_TIMEOUT);
+        try {
+            return await fetch(this.resourceUrl || '', {
+                method: 'PATCH', headers, body, cache: 'no-store', signal: controller.signal,
+            });
+        } catch (e) {
+            throw new WhipError(0, 'network', e instanceof Error ? e.message : String(e));
+        } finally {
+            clearTimeout(timer);
+        }
+    }
+
+    /**
+     * An older server: no more PATCHes here, and the next offers to it wait for gathering.
+     * @private
+     */
+    refuseTrickle() {
+        this.trickleRefused = true;
+        this.pending = [];
+        if (this.endpoint)
+            noTrickle.add(this.endpoint);
+    }
+
+    /**
+     * ICE went 'failed', or 'disconnected' for RESTART_AFTER: restart it; back up: done.
+     * @private
+     */
+    iceChanged() {
+        const state = this.pc.iceConnectionState;
+        if (state === 'connected' || state === 'completed') {
+            this.connectedOnce = true;
+            this.clearTimers({batch: false});
+            if (this.recovering) {
+                this.recovering = false;
+                this.changed();
+            }
+        } else if (state === 'failed') {
+            void this.recover();
+        } else if (state === 'disconnected' && !this.restartTimer) {
+            this.restartTimer = setTimeout(() => {
+                this.restartTimer = null;
+                const now = this.pc.iceConnectionState;
+                if (now === 'disconnected' || now === 'failed')
+                    void this.recover();
+            }, RESTART_AFTER);
+        }
+    }
+
+    /**
+     * One ICE restart; gives up (state 'failed') if it is refused or does not connect within
+     * RESTART_WINDOW. Does nothing where a restart cannot be tried (an older server, a
+     * connection that never came up): the pages' own reconnect applies as before.
+     * @private
+     */
+    async recover() {
+        if (this.recovering || this.gaveUp || this.stopped || this.trickleRefused
+            || !this.connectedOnce || !this.answerSdp || this.pc.signalingState !== 'stable')
+            return;
+        this.recovering = true;
+        this.changed();
+        this.windowTimer = setTimeout(() => this.giveUp(), RESTART_WINDOW);
+        try {
+            await this.restartIce();
+        } catch {
+            this.giveUp();
+        }
+    }
+
+    /** @private */
+    giveUp() {
+        this.clearTimers({batch: false});
+        if (!this.recovering || this.stopped)
+            return;
+        this.recovering = false;
+        this.gaveUp = true;
+        this.changed();
+    }
+
+    /**
+     * @private
+     * @param {{batch?: boolean}} [options] batch false to keep the next PATCH's timer
+     */
+    clearTimers({batch = true} = {}) {
+        for (const timer of [batch ? this.batchTimer : null, this.restartTimer, this.windowTimer]) {
+            if (timer)
+                clearTimeout(timer);
+        }
+        if (batch)
+            this.batchTimer = null;
+        this.restartTimer = this.windowTimer = null;
+    }
 }
 
 /**
@@ -160,6 +459,7 @@ export class MediaSession extends EventTarget {
  * @property {'VP8'|'H264'} [videoCodec] preferred video codec, VP8 unless said
  * @property {number} [maxVideoBitrate] bits per second the video may use (a hall's return feed)
  * @property {number} [maxFramerate] frames per second the video may use
+ * @property {RTCIceServer[]} [iceServers] the TURN servers /me gives
  * @property {AbortSignal} [signal]
  */
 
@@ -173,8 +473,8 @@ export class MediaSession extends EventTarget {
  * @returns {Promise<MediaSession>}
  */
 export async function publish(url, token, stream, options = {}) {
-    const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle'});
-    const session = new MediaSession(pc, token, stream);
+    const pc = new RTCPeerConnection(configuration(options.iceServers));
+    const session = new MediaSession(pc, token, stream, url);
     try {
         for (const track of stream.getTracks()) {
             /** @type {RTCRtpEncodingParameters} */
@@ -206,6 +506,7 @@ export async function publish(url, token, stream, options = {}) {
  * @property {boolean} [audio] false for a picture only (a mosaic tile); true unless said
  * @property {boolean} [floor] also receive the floor (a hall's player): a second video and
  *     audio pair, after the program's
+ * @property {RTCIceServer[]} [iceServers] the TURN servers /me gives
  * @property {AbortSignal} [signal]
  */
 
@@ -219,9 +520,9 @@ export async function publish(url, token, stream, options = {}) {
  * @returns {Promise<MediaSession>}
  */
 export async function play(url, token, options = {}) {
-    const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle'});
+    const pc = new RTCPeerConnection(configuration(options.iceServers));
     const stream = new MediaStream();
-    const session = new MediaSession(pc, token, stream);
+    const session = new MediaSession(pc, token, stream, url);
     const floorStream = options.floor ? new MediaStream() : null;
     session.floorStream = floorStream;
     pc.addEventListener('track', e => {
@@ -246,6 +547,16 @@ export async function play(url, token, options = {}) {
         pc.close();
         throw e;
     }
+}
+
+/**
+ * The peer connection's configuration: one transport for every m-line, as the server expects,
+ * and the TURN servers, if any.
+ * @param {RTCIceServer[]} [iceServers]
+ * @returns {RTCConfiguration}
+ */
+function configuration(iceServers) {
+    return {bundlePolicy: 'max-bundle', iceServers: iceServers || []};
 }
 
 /**
@@ -361,10 +672,14 @@ export function preferCodec(transceiver, codec) {
 async function negotiate(session, url, signal) {
     const pc = session.pc;
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc, GATHERING_TIMEOUT);
+    // Trickle: offer now, the candidates follow. A server that cannot take them needs them all.
+    if (session.trickleRefused)
+        await gathered(pc, NO_TRICKLE_GATHERING);
     const offer = pc.localDescription;
     if (!offer)
         throw new WhipError(0, 'no_offer', 'no local description');
+    for (const candidate of candidatesOf(offer.sdp))
+        session.offered.add(candidate);
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), ANSWER_TIMEOUT);
@@ -397,6 +712,7 @@ async function negotiate(session, url, signal) {
     const location = response.headers.get('Location');
     if (location)
         session.resourceUrl = new URL(location, response.url || url).href;
+    session.etag = response.headers.get('ETag');
     const answer = await response.text();
     if (!answer.startsWith('v=0')) {
         // Leave no resource behind on the server.
@@ -404,6 +720,143 @@ async function negotiate(session, url, signal) {
         throw new WhipError(response.status, 'bad_answer', 'the server answered without SDP');
     }
     await pc.setRemoteDescription({type: 'answer', sdp: answer});
+    session.answerSdp = answer;
+    // The candidates found while the offer was on its way.
+    session.scheduleTrickle();
+}
+
+// ---- trickle ICE fragments (RFC 8840), pure ----
+
+/**
+ * The ICE credentials of an SDP description (with max-bundle every m-line has the same).
+ * @param {string} sdp
+ * @returns {{ufrag: string, pwd: string}|null}
+ */
+export function iceCredentials(sdp) {
+    const ufrag = /^a=ice-ufrag:(\S+)/m.exec(sdp);
+    const pwd = /^a=ice-pwd:(\S+)/m.exec(sdp);
+    return ufrag && pwd ? {ufrag: ufrag[1], pwd: pwd[1]} : null;
+}
+
+/**
+ * The mid of the first media section: with max-bundle, the one that gathers.
+ * @param {string} sdp
+ * @returns {string}
+ */
+export function firstMid(sdp) {
+    const mid = /^a=mid:(\S+)/m.exec(sdp);
+    return mid ? mid[1] : '0';
+}
+
+/**
+ * The 'candidate:…' values in an SDP description or fragment.
+ * @param {string} sdp
+ * @returns {string[]}
+ */
+export function candidatesOf(sdp) {
+    return sdp.split(/\r?\n/).filter(line => line.startsWith('a=candidate:')).map(line => line.slice(2));
+}
+
+/**
+ * @typedef {Object} IceFragment
+ * @property {string|null} ufrag
+ * @property {string|null} pwd
+ * @property {string} mid the media section it names first
+ * @property {{mid: string, candidate: string}[]} candidates
+ * @property {boolean} end the sender's gathering is over
+ */
+
+/**
+ * A trickle ICE fragment: the credentials, then one media section a mid with its candidates
+ * (the m= line only frames them; the server goes by a=mid) and, once gathering is over,
+ * a=end-of-candidates.
+ * @param {IceFragment} fragment
+ * @returns {string}
+ */
+export function buildFragment({ufrag, pwd, mid, candidates, end}) {
+    const lines = ufrag && pwd ? [`a=ice-ufrag:${ufrag}`, `a=ice-pwd:${pwd}`] : [];
+    const mids = candidates.length ? [...new Set(candidates.map(c => c.mid))] : [mid];
+    for (const m of mids) {
+        lines.push('m=audio 9 UDP/TLS/RTP/SAVPF 0', `a=mid:${m}`);
+        for (const c of candidates.filter(c => c.mid === m))
+            lines.push(`a=${c.candidate}`);
+    }
+    // One transport for all (max-bundle): its gathering is over for every section.
+    if (end)
+        lines.push('a=end-of-candidates');
+    return lines.join('\r\n') + '\r\n';
+}
+
+/**
+ * Reads a trickle ICE fragment: the server's, answering an ICE restart.
+ * @param {string} text
+ * @returns {IceFragment}
+ */
+export function parseFragment(text) {
+    /** @type {IceFragment} */
+    const fragment = {ufrag: null, pwd: null, mid: '', candidates: [], end: false};
+    let mid = '';
+    for (const line of text.split(/\r?\n/)) {
+        if (line.startsWith('a=ice-ufrag:'))
+            fragment.ufrag = line.slice('a=ice-ufrag:'.length);
+        else if (line.startsWith('a=ice-pwd:'))
+            fragment.pwd = line.slice('a=ice-pwd:'.length);
+        else if (line.startsWith('a=mid:'))
+            mid = line.slice('a=mid:'.length);
+        else if (line.startsWith('a=candidate:'))
+            fragment.candidates.push({mid, candidate: line.slice(2)});
+        else if (line === 'a=end-of-candidates')
+            fragment.end = true;
+        if (mid && !fragment.mid)
+            fragment.mid = mid;
+    }
+    fragment.mid = fragment.mid || '0';
+    return fragment;
+}
+
+/**
+ * The answer `sdp` after an ICE restart: the fragment's credentials in place of the old ones,
+ * its candidates in place of the old candidates (in the media section it names, else the
+ * first), the session version one up. Nothing else changes: WHIP renegotiates only ICE.
+ * @param {string} sdp
+ * @param {IceFragment} fragment
+ * @returns {string}
+ */
+export function withIce(sdp, fragment) {
+    const lines = sdp.split(/\r?\n/).filter(line => line !== '');
+    /** @type {string[][]} the session part, then each media section */
+    const sections = [[]];
+    for (const line of lines) {
+        if (line.startsWith('m='))
+            sections.push([]);
+        if (line.startsWith('a=candidate:') || line === 'a=end-of-candidates')
+            continue;
+        sections[sections.length - 1].push(
+            line.startsWith('a=ice-ufrag:') ? `a=ice-ufrag:${fragment.ufrag}`
+                : line.startsWith('a=ice-pwd:') ? `a=ice-pwd:${fragment.pwd}`
+                    : line.startsWith('o=') ? nextVersion(line) : line);
+    }
+    const media = sections.slice(1);
+    const target = media.find(section => section.includes(`a=mid:${fragment.mid}`)) || media[0];
+    if (target) {
+        target.push(...fragment.candidates.map(c => `a=${c.candidate}`));
+        if (fragment.end)
+            target.push('a=end-of-candidates');
+    }
+    return sections.flat().join('\r\n') + '\r\n';
+}
+
+/**
+ * An o= line with its session version one up (RFC 3264 section 8: a changed description).
+ * @param {string} line
+ * @returns {string}
+ */
+function nextVersion(line) {
+    const fields = line.split(' ');
+    const version = Number(fields[2]);
+    if (fields.length >= 3 && Number.isSafeInteger(version))
+        fields[2] = String(version + 1);
+    return fields.join(' ');
 }
 
 /**
@@ -584,7 +1037,11 @@ export class ReconnectingSession extends EventTarget {
             break;
         case 'disconnected':
             this.setState('unstable');
-            this.graceTimer = setTimeout(() => this.lost(session), this.grace);
+            // An ICE restart under way ends in 'connected' or 'failed' by itself.
+            this.graceTimer = setTimeout(() => {
+                if (!session.recovering)
+                    this.lost(session);
+            }, this.grace);
             break;
         case 'failed':
         case 'closed':
