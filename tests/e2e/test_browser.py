@@ -4,6 +4,7 @@ goes live over WHIP and three commune pages play the broadcast over WHEP."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 from pathlib import Path
@@ -29,6 +30,12 @@ async def test_console_goes_live_and_three_commune_pages_play(
     session = server.create_session(SITES, title="Hội nghị Ban Chấp hành")
     context = await browser.new_context()
     errors: list[str] = []
+    # Every page trickles its candidates: (path, status) of each PATCH.
+    patches: list[tuple[str, int]] = []
+    context.on(
+        "response",
+        lambda r: patches.append((r.url, r.status)) if r.request.method == "PATCH" else None,
+    )
     console = await context.new_page()
     console.on("pageerror", lambda exc: errors.append(str(exc)))
     await console.goto(session["host"]["console_url"])
@@ -53,7 +60,86 @@ async def test_console_goes_live_and_three_commune_pages_play(
         sites = client.get(f"/api/sessions/{session['id']}/sites").json()["sites"]
     assert [s["connected"] for s in sites] == [True, True, True]
     assert all(s["packets_sent"] > 0 for s in sites)
+    assert any(f"/whip/{session['id']}/r/" in url and status == 204 for url, status in patches)
+    for invite in session["invites"]:
+        resource = f"/whep/{session['id']}/{invite['site']}/r/"
+        assert any(resource in url and status == 204 for url, status in patches), patches
     assert errors == []
+    await context.close()
+
+
+async def test_a_hall_restarts_ice_over_its_resource_and_keeps_playing(
+    server: Server, browser: Browser
+) -> None:
+    """An ICE restart as the pages make one after a network change, in real Chromium against
+    the real bridge: new credentials both ways, media on, the same resource, no new join."""
+    session = server.create_session(SITES[:1], title="Khởi động lại ICE")
+    invite = session["invites"][0]
+    context = await browser.new_context()
+    console = await context.new_page()
+    await console.goto(session["host"]["console_url"])
+    await console.locator("#go-live").click()
+
+    hall = await context.new_page()
+    await hall.goto(f"{server.base_url}/healthz")  # the server's origin, for its modules
+    token = invite["join_url"].split("#token=")[1]
+    await hall.evaluate(
+        """async ([url, token]) => {
+            window.whip = await import('/static/js/whip.js');
+            window.session = await window.whip.play(url, token, {audio: false});
+            window.packets = async () =>
+                (await window.whip.receivedBy(window.session.pc.getReceivers())).video.packets;
+        }""",
+        [invite["whep_url"], token],
+    )
+
+    async def receiving(more_than: int) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        packets = 0
+        while loop.time() < deadline:
+            packets = await hall.evaluate("window.packets()")
+            if packets > more_than and await hall.evaluate("window.session.state") == "connected":
+                break
+            await asyncio.sleep(0.25)
+        return int(packets)
+
+    before = await receiving(0)
+    assert before > 0
+    # The ufrags both sides use now, and the local one of the pair ICE selected.
+    ufrags = """async () => {
+        const pc = window.session.pc;
+        const stats = await pc.getStats();
+        const transport = [...stats.values()].find(r => r.type === 'transport');
+        const pair = transport && stats.get(transport.selectedCandidatePairId);
+        const local = pair && stats.get(pair.localCandidateId);
+        return [window.whip.iceCredentials(pc.localDescription.sdp).ufrag,
+                window.whip.iceCredentials(pc.remoteDescription.sdp).ufrag,
+                local ? local.usernameFragment : null];
+    }"""
+    old_local, old_remote, old_selected = await hall.evaluate(ufrags)
+    assert old_selected == old_local
+    resource = await hall.evaluate("window.session.resourceUrl")
+    await hall.evaluate("() => window.session.restartIce()")
+    after = await receiving(before + 50)
+    assert after > before + 50
+    new_local, new_remote, new_selected = await hall.evaluate(ufrags)
+    assert new_local != old_local and new_remote != old_remote
+    # Media runs over a pair of the new ICE session, not over the old one kept alive.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while new_selected != new_local and loop.time() < deadline:
+        await asyncio.sleep(0.25)
+        new_local, new_remote, new_selected = await hall.evaluate(ufrags)
+    assert new_selected == new_local
+    assert await hall.evaluate("window.session.resourceUrl") == resource
+
+    sites = await _sites(server, session["id"])
+    assert sites[0]["connected"] and sites[0]["connections"] == 1
+    with server.admin() as client:
+        log = client.get(f"/api/sessions/{session['id']}/events").text
+    kinds = [json.loads(line)["type"] for line in log.splitlines()]
+    assert kinds.count("join") == 1 and "leave" not in kinds, kinds
     await context.close()
 
 
