@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Response
 
 from tests.conftest import Server, free_port, start_server, stop_server
-from tests.e2e.conftest import video_state, wait_playing
+from tests.e2e.conftest import eventually, video_state, wait_playing
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
 
@@ -140,6 +142,74 @@ async def test_a_hall_restarts_ice_over_its_resource_and_keeps_playing(
         log = client.get(f"/api/sessions/{session['id']}/events").text
     kinds = [json.loads(line)["type"] for line in log.splitlines()]
     assert kinds.count("join") == 1 and "leave" not in kinds, kinds
+    await context.close()
+
+
+OUTAGE_TABLE = "diemcau_outage"
+RECOVERING = "Mạng vừa thay đổi. Đang khôi phục kết nối…"  # status.recovering in vi.json
+
+
+def _nft(*args: str) -> None:
+    subprocess.run(["nft", *args], check=True, capture_output=True)
+
+
+async def test_a_network_outage_is_mended_by_an_ice_restart_not_a_new_offer(
+    server: Server, browser: Browser
+) -> None:
+    """All UDP in the namespace dropped for a while, as a hall's router changing its uplink
+    would: the join page says it is restoring the connection, restarts ICE over its resource
+    once the outage ends, and plays on without a new offer."""
+    if shutil.which("nft") is None:
+        pytest.skip("nftables is not installed (tests/run installs it)")
+    session = server.create_session(SITES[:1], title="Mất mạng")
+    invite = session["invites"][0]
+    context = await browser.new_context()
+    requests: list[tuple[str, str]] = []
+    restarts: list[int] = []
+    context.on("request", lambda r: requests.append((r.method, r.url)))
+    hall_resource = f"/whep/{session['id']}/{invite['site']}/r/"
+
+    def answered(response: Response) -> None:
+        if response.request.method == "PATCH" and hall_resource in response.url:
+            if response.request.headers.get("if-match") == "*":
+                restarts.append(response.status)
+
+    context.on("response", answered)
+    console = await context.new_page()
+    await console.goto(session["host"]["console_url"])
+    await console.locator("#go-live").click()
+    hall = await context.new_page()
+    await hall.goto(invite["join_url"])
+    assert (await wait_playing(hall))["w"] > 0
+
+    _nft("add", "table", "inet", OUTAGE_TABLE)
+    shown: set[str] = set()
+    try:
+        _nft("add", "chain", "inet", OUTAGE_TABLE, "out", "{ type filter hook output priority 0; }")
+        _nft("add", "rule", "inet", OUTAGE_TABLE, "out", "meta", "l4proto", "udp", "drop")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        # Until the restart is answered and the page says so; its checks fail meanwhile.
+        while not (restarts and RECOVERING in shown) and loop.time() < deadline:
+            shown.add(await hall.locator("#status").inner_text())
+            await asyncio.sleep(0.1)
+    finally:
+        _nft("delete", "table", "inet", OUTAGE_TABLE)
+    assert restarts == [200], restarts
+    assert RECOVERING in shown, shown
+
+    async def advancing() -> bool:
+        before = await video_state(hall)
+        await asyncio.sleep(0.5)
+        return (await video_state(hall))["t"] > before["t"]
+
+    assert await eventually(advancing, within=20)
+    # Nobody offered again: the hall's player, its return feed, the console's upload and views.
+    offers = [url for method, url in requests if method == "POST" and "/wh" in url]
+    assert len(offers) == len(set(offers)), offers
+    assert f"{server.base_url}/whep/{session['id']}/{invite['site']}" in offers
+    sites = await _sites(server, session["id"])
+    assert sites[0]["connected"] and sites[0]["connections"] == 1
     await context.close()
 
 
