@@ -397,7 +397,6 @@ async def test_chromium_in_hall_a_plays_through_the_public_ip(live: Live) -> Non
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(reason="the join page does not offer /me's ice_servers yet", strict=False)
 async def test_chromium_in_hall_b_plays_through_turn_over_tcp(live: Live) -> None:
     # The join page takes its TURN servers from /me's ice_servers.
     async with _hall_page(live.shape, "hall_b", live.invite("nga-phu")["join_url"]) as page:
