@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -212,6 +213,7 @@ async def test_every_201_carries_one_link_header_a_turn_server(
         finally:
             await pc.close()
         assert response.status_code == 201, response.text
+        assert response.headers["etag"].startswith('"')  # the ICE session's, for PATCH
         links = response.headers.get_list("link")
         assert len(links) == len(urls)
         for link, url in zip(links, urls, strict=True):
@@ -378,6 +380,22 @@ async def test_bad_patches_are_refused_and_change_nothing(
     assert response.headers["access-control-allow-origin"] == "*"
     assert ice_bridge.calls == []
     assert ice_bridge.tags == {"pub": "tag1", "play": "tag7"}
+
+
+class Tagged:
+    def __init__(self, tag: str | None) -> None:
+        self.tag = tag
+
+    def ice_tag(self, session_id: str, resource_id: str) -> str | None:
+        return self.tag
+
+
+def test_the_etag_is_the_ice_tag_quoted() -> None:
+    assert whip._etag(Tagged("aB3d"), "s", "r") == {"ETag": '"aB3d"'}
+    assert whip._etag(Tagged(None), "s", "r") == {}
+    # What an entity-tag may not carry is digested.
+    odd = whip._etag(Tagged('a "b"'), "s", "r")["ETag"]
+    assert re.fullmatch(r'"[0-9a-f]{24}"', odd)
 
 
 @pytest.mark.parametrize(
