@@ -230,7 +230,8 @@ async def test_every_201_carries_one_link_header_a_turn_server(
 # -- trickle ICE and ICE restarts: PATCH on a resource ------------------------------------------
 
 FRAGMENT = "application/trickle-ice-sdpfrag"
-CANDIDATE = "candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host"
+# Inside the test namespace (tests/netns-run): the real bridge checks it.
+CANDIDATE = "candidate:1 1 udp 2122260223 10.77.0.2 61764 typ host"
 SERVER_CANDIDATE = "candidate:2 1 udp 2130706431 10.77.0.1 8189 typ host"
 TRICKLE = f"m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na={CANDIDATE}\r\na=end-of-candidates\r\n"
 RESTART = (
