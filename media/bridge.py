@@ -954,6 +954,12 @@ class Bridge:
         connections = seams.ice_connections(pc) if pc is not None else []
         return connections[0].local_username if connections else None
 
+    def remote_ufrag(self, session_id: str, resource_id: str) -> str | None:
+        """The peer's current ICE username fragment: a PATCH with another one restarts ICE."""
+        pc = self._peer(session_id, resource_id)
+        connections = seams.ice_connections(pc) if pc is not None else []
+        return connections[0].remote_username if connections else None
+
     async def add_candidates(
         self,
         session_id: str,

@@ -358,7 +358,13 @@ async def _patch(request: Request, bridge: Bridge, session_id: str, resource_id:
     except ValueError as exc:
         raise ApiError(400, "invalid_fragment", f"Not a trickle ICE fragment: {exc}.") from exc
     candidates = list(fragment.candidates)
-    restarts = if_match is not None and if_match.strip() == "*"
+    # A restart carries new credentials (RFC 8839 section 4.4.1.1.1), sent with If-Match: * by
+    # RFC 9725 section 4.3.2; new credentials with the current ETag are a restart all the same.
+    restarts = (
+        fragment.ufrag is not None
+        and fragment.pwd is not None
+        and fragment.ufrag != bridge.remote_ufrag(session_id, resource_id)
+    )
     try:
         if restarts and fragment.ufrag is not None and fragment.pwd is not None:
             restart = await bridge.restart_ice(

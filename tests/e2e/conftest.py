@@ -45,13 +45,15 @@ async def video_state(page: Page, selector: str = "video") -> dict[str, float]:
 
 
 async def wait_playing(page: Page, within: float = 30, selector: str = "video") -> dict[str, float]:
-    """Waits until the <video> has a picture and has played half a second; its last state."""
+    """Waits until the <video> has a picture and has played half a second; its last state.
+    Chromium plays a 2x2 placeholder for a remote track before its first frame: a picture is
+    larger than that."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     state = await video_state(page, selector)
     while loop.time() < deadline:
         state = await video_state(page, selector)
-        if state["w"] > 0 and state["t"] > 0.5:
+        if state["w"] > 2 and state["h"] > 2 and state["t"] > 0.5:
             return state
         await asyncio.sleep(0.25)
     return state

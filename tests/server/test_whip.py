@@ -255,6 +255,9 @@ class IceBridge:
     def ice_tag(self, session_id: str, resource_id: str) -> str | None:
         return self.tags.get(resource_id)
 
+    def remote_ufrag(self, session_id: str, resource_id: str) -> str | None:
+        return "0ldU" if resource_id in self.sites else None
+
     async def add_candidates(
         self, session_id: str, resource_id: str, mid_candidates: list, end: bool
     ) -> None:
@@ -460,6 +463,27 @@ async def _real_offer(direction: str) -> str:
 
 
 @pytest.mark.netns
+async def test_new_credentials_with_the_current_etag_are_a_restart_too(
+    client: httpx.AsyncClient, world: World, ice_bridge: IceBridge
+) -> None:
+    # RFC 9725 has a restart sent with If-Match: *; a client that names the current ICE
+    # session instead still restarts, since its fragment carries new credentials.
+    response = await client.patch(
+        f"/whip/{world.a}/r/pub", content=RESTART, headers=fragment_headers(world.host_a, '"tag1"')
+    )
+    assert response.status_code == 200, response.text
+    assert [call[0] for call in ice_bridge.calls] == ["restart"]
+    # The current credentials with If-Match: * are a trickle, not a restart.
+    same = RESTART.replace("n3wU", "0ldU")
+    trickled = await client.patch(
+        f"/whep/{world.a}/nga-thanh/r/play",
+        content=same,
+        headers=fragment_headers(world.site(world.a, "nga-thanh"), "*"),
+    )
+    assert trickled.status_code == 204, trickled.text
+    assert [call[0] for call in ice_bridge.calls] == ["restart", "add"]
+
+
 async def test_the_bridge_takes_trickled_candidates_and_restarts_ice(
     client: httpx.AsyncClient, world: World
 ) -> None:
