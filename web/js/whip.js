@@ -267,7 +267,8 @@ export class MediaSession extends EventTarget {
             return;
         const credentials = iceCredentials(this.pc.localDescription?.sdp || '');
         // Candidates of an ICE generation a restart has replaced are of no use to anyone.
-        const batch = this.pending.filter(c => !c.ufrag || !credentials || c.ufrag === credentials.ufrag);
+        const current = credentials ? credentials.ufrag : null;
+        const batch = this.pending.filter(c => !c.ufrag || !current || c.ufrag === current);
         this.pending = [];
         const end = this.endPending;
         this.endPending = false;
