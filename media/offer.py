@@ -146,18 +146,7 @@ def check_publish(offer: Offer) -> None:
     """A WHIP offer (the program, or a hall's return feed): it must send, one audio and one
     video track at most, without simulcast."""
     media = _require_media(offer)
-    receiving = [s for s in media if s.direction == "recvonly"]
-    if receiving:
-        raise OfferError(
-            422,
-            "not_sending",
-            f"a WHIP offer must send its media; this one has {_count(receiving)} recvonly "
-            "(a player offers to the WHEP address)",
-        )
-    if all(s.direction == "inactive" for s in media):
-        raise OfferError(
-            422, "not_sending", "every media section of the offer is inactive: nothing to publish"
-        )
+    _check_direction(media, "recvonly", "not_sending", "WHIP", "send", "a player offers to WHEP")
     _check_counts(media, 1, "a WHIP publisher sends at most one audio and one video track")
     _check_simulcast(media)
 
@@ -166,21 +155,30 @@ def check_subscribe(offer: Offer, pairs: int) -> None:
     """A WHEP offer: it must receive, `pairs` audio and video tracks at most (a hall's player:
     the program and the floor; the district hall's views: one), without simulcast."""
     media = _require_media(offer)
-    sending = [s for s in media if s.direction == "sendonly"]
-    if sending:
-        raise OfferError(
-            422,
-            "not_receiving",
-            f"a WHEP offer must receive media; this one has {_count(sending)} sendonly "
-            "(a publisher offers to the WHIP address)",
-        )
-    if all(s.direction == "inactive" for s in media):
-        raise OfferError(
-            422, "not_receiving", "every media section of the offer is inactive: nothing to play"
-        )
+    _check_direction(
+        media, "sendonly", "not_receiving", "WHEP", "receive", "a publisher offers to WHIP"
+    )
     carries = "the program and the floor" if pairs == 2 else "one audio and one video track at most"
     _check_counts(media, pairs, f"this WHEP address carries {carries}")
     _check_simulcast(media)
+
+
+def _check_direction(
+    media: Sequence[Section], wrong: str, code: str, protocol: str, verb: str, hint: str
+) -> None:
+    """No section may go the `wrong` way, and one at least must not be inactive."""
+    backwards = [s for s in media if s.direction == wrong]
+    if backwards:
+        raise OfferError(
+            422,
+            code,
+            f"a {protocol} offer must {verb} its media; this one has {_count(backwards)} "
+            f"{wrong} ({hint})",
+        )
+    if all(s.direction == "inactive" for s in media):
+        raise OfferError(
+            422, code, f"every media section of the offer is inactive: nothing to {verb}"
+        )
 
 
 def codec_error(kind: str, offered: Sequence[str], accepted: str | None = None) -> OfferError:
