@@ -4,32 +4,95 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.codecs import CODECS
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
+from aiortc.sdp import H264Profile, parse_h264_profile_level_id
 
 # The publisher may send these; subscribers get exactly the publisher's codec.
 FORWARDED_MIME_TYPES = {"audio": ("audio/opus",), "video": ("video/vp8", "video/h264")}
 
 KeyframeTest = Callable[[bytes], bool]
 
+# H.264 as encoders send it (RFC 6184 profile-level-id: profile_idc, profile-iop, level):
+# constrained baseline and baseline (browsers), main, high and constrained high (OBS and
+# FFmpeg's libx264 default is high), in packetization modes 1 and 0. aiortc negotiates only
+# its own two, constrained baseline and baseline in mode 1; an offer with another profile
+# would find no common codec. The level is not matched: decoders take any level.
+H264_PROFILE_LEVEL_IDS = ("42001f", "42e01f", "4d001f", "640c1f", "64001f")
+H264_PACKETIZATION_MODES = ("1", "0")
+
+
+def negotiate_every_h264_profile(table: dict[str, list[RTCRtpCodecParameters]] = CODECS) -> None:
+    """Add the H.264 profiles and modes aiortc lacks to its codec table (aiortc.codecs.CODECS,
+    which its negotiation reads), each with its RTX: the bridge decodes nothing, so it can take
+    any profile an encoder sends. Idempotent; aiortc's own entries stay first and unchanged."""
+    video = table["video"]
+    have = {_h264_variant(c) for c in video if c.mimeType.lower() == "video/h264"}
+    used = {c.payloadType for codecs in table.values() for c in codecs}
+    free = (pt for pt in range(96, 128) if pt not in used)
+    feedback = [
+        RTCRtcpFeedback(type="nack"),
+        RTCRtcpFeedback(type="nack", parameter="pli"),
+        RTCRtcpFeedback(type="goog-remb"),
+    ]
+    for mode in H264_PACKETIZATION_MODES:
+        for profile_level_id in H264_PROFILE_LEVEL_IDS:
+            parameters: dict[str, str | int | None] = {
+                "level-asymmetry-allowed": "1",
+                "packetization-mode": mode,
+                "profile-level-id": profile_level_id,
+            }
+            codec = RTCRtpCodecParameters("video/H264", 90000, parameters=parameters)
+            if _h264_variant(codec) in have:
+                continue
+            codec.payloadType, rtx_pt = next(free), next(free)
+            codec.rtcpFeedback = list(feedback)
+            rtx = RTCRtpCodecParameters(
+                "video/rtx", 90000, payloadType=rtx_pt, parameters={"apt": codec.payloadType}
+            )
+            video += [codec, rtx]
+            have.add(_h264_variant(codec))
+
+
+def _h264_variant(codec: RTCRtpCodecParameters) -> tuple[H264Profile | None, int]:
+    return _h264_profile(codec), _packetization_mode(codec)
+
 
 def is_rtx(codec: RTCRtpCodecParameters) -> bool:
     return codec.mimeType.lower().endswith("/rtx")
 
 
-def _h264_profile(codec: RTCRtpCodecParameters) -> str:
-    # profile_idc and profile_iop; the level may differ, decoders take any level of a profile.
-    # Absent, RFC 6184 says 420010: constrained-less baseline.
-    return str(codec.parameters.get("profile-level-id", "420010"))[:4].lower()
+def _h264_profile(codec: RTCRtpCodecParameters) -> H264Profile | None:
+    """The profile an H.264 codec's profile-level-id names; None when it names none.
+    Absent, RFC 6184 says 420010: baseline."""
+    profile_level_id = str(codec.parameters.get("profile-level-id", "420010"))
+    try:
+        return parse_h264_profile_level_id(profile_level_id)[0]
+    except ValueError:
+        return None
+
+
+def _packetization_mode(codec: RTCRtpCodecParameters) -> int:
+    try:
+        return int(str(codec.parameters.get("packetization-mode", 0)))
+    except ValueError:
+        return -1
 
 
 def same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
-    """True when a receiver negotiated for b can decode a bitstream sent as a."""
+    """True when a receiver negotiated for b can decode a bitstream sent as a.
+
+    H.264 is matched on its packetization mode, not on its profile: browsers decode H.264
+    with FFmpeg's decoder, which takes every profile whatever the SDP label (a Chromium hall
+    answered with baseline plays a high stream: tests/interop checks it). A mode 0
+    stream (single NAL units) is also a valid mode 1 stream (RFC 6184 section 6.3); not the
+    other way round: a mode 0 receiver takes no STAP-A or FU-A.
+    """
     if a.mimeType.lower() != b.mimeType.lower() or a.clockRate != b.clockRate:
         return False
     if a.mimeType.lower() == "video/h264":
-        mode_a = int(str(a.parameters.get("packetization-mode", 0)))
-        mode_b = int(str(b.parameters.get("packetization-mode", 0)))
-        return mode_a == mode_b and _h264_profile(a) == _h264_profile(b)
+        mode_a, mode_b = _packetization_mode(a), _packetization_mode(b)
+        return mode_a in (0, 1) and (mode_a == mode_b or (mode_a, mode_b) == (0, 1))
     return True
 
 
@@ -105,3 +168,6 @@ def keyframe_test(codec: RTCRtpCodecParameters) -> KeyframeTest | None:
     if mime == "video/h264":
         return h264_keyframe_start
     return None
+
+
+negotiate_every_h264_profile()
