@@ -1139,10 +1139,20 @@ class _ConnectWatch:
         if state == "connected":
             self.connected = True
             if self.on_connected is not None:
-                pair = seams.selected_pair(pc)
-                await self.on_connected(route_of(*pair) if pair is not None else None)
+                await self.on_connected(await self.route())
         elif state != "closed":
             await self.on_failed(self.reason(), tuple(sorted(self.offered)))
+
+    async def route(self) -> Route | None:
+        """How the peer came in. A peer-reflexive pair may be a relay whose candidate is still
+        on its way in a PATCH (its checks outran it): that is worth a second's wait."""
+        pair = seams.selected_pair(self.pc)
+        for _ in range(20):
+            if pair is None or pair[0].type != "prflx" or not seams.trickle_pending(self.pc):
+                break
+            await asyncio.sleep(0.05)
+            pair = seams.selected_pair(self.pc)
+        return route_of(*pair) if pair is not None else None
 
     def reason(self) -> str:
         """Why the connection did not come up: no candidate pair worked (before or after the

@@ -522,8 +522,35 @@ async def add_remote_candidate(
         return
     if candidate is None:
         await connection.add_remote_candidate(None)
-    else:
+    elif not signal_peer_reflexive(connection, candidate):
         await connection.add_remote_candidate(candidate_to_aioice(candidate))
+
+
+def signal_peer_reflexive(connection: Connection, candidate: RTCIceCandidate) -> bool:
+    """A trickled candidate whose address aioice learned already, as peer-reflexive, from the
+    checks that outran it (a hall's relay checks arrive before its PATCH): the signalled one
+    takes its place (RFC 8445 section 7.3.1.3), in place, so that the pairs formed with it say
+    what it is. aioice would ignore it as a duplicate. True if one was replaced."""
+    replaced = False
+    for known in connection._remote_candidates:
+        if (
+            known.type == "prflx"
+            and known.host == candidate.ip
+            and known.port == candidate.port
+            and known.transport.lower() == candidate.protocol.lower()
+        ):
+            known.type = candidate.type
+            known.foundation = candidate.foundation
+            known.priority = candidate.priority
+            known.related_address = candidate.relatedAddress
+            known.related_port = candidate.relatedPort
+            replaced = True
+    return replaced
+
+
+def trickle_pending(pc: RTCPeerConnection) -> bool:
+    """Whether the peer may still trickle candidates (no end-of-candidates yet)."""
+    return any(not c._remote_candidates_end for c in ice_connections(pc))
 
 
 def restart_ice(connection: Connection, ufrag: str, pwd: str) -> str:

@@ -760,3 +760,42 @@ def test_aioice_trickle_is_add_remote_candidate() -> None:
     source = source_of(aioice.ice.Connection.add_remote_candidate)
     assert "self._remote_candidates_end = True" in source
     assert "mdns.is_mdns_hostname" in source  # why the bridge drops .local before it
+
+
+def test_a_signalled_candidate_takes_the_place_of_the_peer_reflexive_one() -> None:
+    connection = aioice.Connection(ice_controlling=False)
+    learned = aioice.Candidate(
+        foundation="p",
+        component=1,
+        transport="udp",
+        priority=1,
+        host="203.0.113.40",
+        port=49152,
+        type="prflx",
+    )
+    connection._remote_candidates.append(learned)
+    pair = aioice.ice.CandidatePair(object(), learned)  # type: ignore[arg-type]
+    relay = aiortc.RTCIceCandidate(
+        component=1,
+        foundation="r1",
+        ip="203.0.113.40",
+        port=49152,
+        priority=16_777_215,
+        protocol="udp",
+        type="relay",
+        relatedAddress="198.51.100.7",
+        relatedPort=40_000,
+    )
+    assert seams.signal_peer_reflexive(connection, relay)
+    assert pair.remote_candidate.type == "relay"
+    assert (learned.priority, learned.related_address) == (16_777_215, "198.51.100.7")
+    other = aiortc.RTCIceCandidate(
+        component=1,
+        foundation="h",
+        ip="203.0.113.41",
+        port=1,
+        priority=1,
+        protocol="udp",
+        type="host",
+    )
+    assert not seams.signal_peer_reflexive(connection, other)
