@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import imageio_ffmpeg
 import pytest
+from playwright.async_api import Browser
 
 from tests.conftest import Server
+from tests.e2e.conftest import browser as browser
 from tests.peers import play, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -164,5 +166,50 @@ async def test_a_vp8_only_player_joining_ffmpegs_h264_broadcast_is_refused(
             assert "VP8" in vp8_only.response.json()["message"]
         finally:
             await vp8_only.close()
+    finally:
+        _stop(process)
+
+
+@pytest.mark.browser
+async def test_chromium_answered_with_a_profile_it_offered_decodes_ffmpegs_high_stream(
+    server: Server, ffmpeg_log: Path, browser: Browser
+) -> None:
+    """Debian's Chromium offers H.264 42001f, 42e01f, 4d001f and f4001f, not high: the hall
+    is answered with a profile it offered and sent libx264's high as it is. Its decoder
+    (FFmpeg's) decodes it: why the bridge matches H.264 on packetization mode only."""
+    session = server.create_session(SITES, title="FFmpeg WHIP, Chromium")
+    host, invite = session["host"], session["invites"][0]
+    process = ffmpeg_whip(host["whip_url"], host["token"], ffmpeg_log)
+    try:
+        page = await browser.new_page()
+        await page.goto(f"{server.base_url}/healthz")  # the server's origin, for its modules
+        token = invite["join_url"].split("#token=")[1]
+        await page.evaluate(
+            """async ([url, token]) => {
+                const whip = await import('/static/js/whip.js');
+                window.session = await whip.play(url, token, {audio: false});
+            }""",
+            [invite["whep_url"], token],
+        )
+        video = """async () => {
+            const stats = await window.session.pc.getStats();
+            const inbound = [...stats.values()].find(r => r.type === 'inbound-rtp'
+                                                       && r.kind === 'video');
+            const codec = inbound && stats.get(inbound.codecId);
+            return {frames: inbound ? inbound.framesDecoded || 0 : 0,
+                    width: inbound ? inbound.frameWidth || 0 : 0,
+                    codec: codec ? codec.mimeType + ' ' + codec.sdpFmtpLine : ''};
+        }"""
+        state = await page.evaluate(video)
+        for _ in range(60):
+            if state["frames"] > 60:
+                break
+            await asyncio.sleep(0.25)
+            state = await page.evaluate(video)
+        assert state["frames"] > 60 and state["width"] == 320, state
+        # Labelled with a profile Chromium offered, while the stream is high.
+        assert state["codec"].startswith("video/H264"), state
+        assert "profile-level-id=64" not in state["codec"], state
+        assert re.search(r"profile-level-id=64", _text(ffmpeg_log)), "FFmpeg sent high"
     finally:
         _stop(process)
