@@ -59,6 +59,9 @@ from .codecs import KeyframeTest, forwardable, is_rtx, keyframe_test, rtx_for, s
 from .forwarder import RTP_HEADER_SIZE, BurstPacket, DownTrack
 from .keyframe import KeyframeRequests
 from .links import SiteLink
+from .offer import OfferError as OfferError
+from .offer import check_publish, check_subscribe, codec_error, codec_label, first_codec_error
+from .offer import parse as parse_offer
 from .port import UdpPort
 from .route import Route, route_of
 
@@ -69,16 +72,9 @@ log = logging.getLogger("diemcau.media")
 JoinHandler = Callable[[str, str, str, "Route | None"], Awaitable[None]]
 LeaveHandler = Callable[[str, str, str, str], Awaitable[None]]
 AttemptFailedHandler = Callable[[str, str, str, str, tuple[str, ...]], Awaitable[None]]
-
-
-class OfferError(Exception):
-    """An offer the bridge cannot serve; the WHIP/WHEP layer answers 406 or 400."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+# (session_id, site or None for the program, resource_id): a publisher went on air, its first
+# media packet in.
+PublishingHandler = Callable[[str, str | None, str], Awaitable[None]]
 
 
 @dataclass
@@ -236,6 +232,8 @@ class PeerUpTrack(UpTrack):
         self._rtcp: seams.RtpSink | None = None  # NACK and REMB toward the publisher
         # Reads the publisher's socket once its media connection is up (shared by its tracks).
         self.reader: seams.BurstReader | None = None
+        # Called at the first media packet: the publisher works, it may go on air.
+        self.on_first_media: Callable[[], None] | None = None
         seams.take_over_receiver(self.receiver, self._on_receive, self._on_rtp)
 
     def _on_receive(self, parameters: RTCRtpReceiveParameters) -> None:
@@ -311,6 +309,8 @@ class PeerUpTrack(UpTrack):
 
         if not packet.payload:
             return  # padding used by the publisher to probe bandwidth
+        if self.packets_received == 0 and self.on_first_media is not None:
+            self.on_first_media()  # before staging, so that this packet goes out too
         self.packets_received += 1
         self.stage(
             packet.ssrc,
@@ -337,6 +337,8 @@ class Publisher:
         self.site = site
         self.tracks: dict[str, UpTrack] = {}
         self.on_close: Callable[[], None] | None = None
+        # Its first media packet has arrived (a local source is on air from the start).
+        self.on_air = pc is None
 
     def flush(self) -> None:
         """The burst just received, out to the subscribers: see seams.BurstReader."""
@@ -524,6 +526,9 @@ class Broadcast:
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
     # Each site's return feed (its hall camera and microphone), and who has the floor.
     uplinks: dict[str, Publisher] = field(default_factory=dict)
+    # Publishers offered while another held their place: each takes it at its first media
+    # packet (Bridge._on_air); one that never connects changes nothing.
+    newcomers: list[Publisher] = field(default_factory=list)
     floor: str | None = None
     # Halls the chair muted: their sound goes nowhere, even with the floor.
     muted: set[str] = field(default_factory=set)
@@ -534,10 +539,23 @@ class Broadcast:
         return self.publisher.tracks.get(kind) if self.publisher else None
 
     def find_publisher(self, resource_id: str) -> Publisher | None:
-        for publisher in [self.publisher, *self.uplinks.values()]:
+        for publisher in [self.publisher, *self.uplinks.values(), *self.newcomers]:
             if publisher is not None and publisher.resource_id == resource_id:
                 return publisher
         return None
+
+    def holder(self, site: str | None) -> Publisher | None:
+        """Who holds a publisher's place: the program (None), or that site's return feed."""
+        return self.publisher if site is None else self.uplinks.get(site)
+
+    def seat(self, publisher: Publisher) -> Publisher | None:
+        """Put `publisher` in its place; whoever held it before."""
+        previous = self.holder(publisher.site)
+        if publisher.site is None:
+            self.publisher = publisher
+        else:
+            self.uplinks[publisher.site] = publisher
+        return previous
 
     def source_for(self, track: SubscriberTrack) -> UpTrack | None:
         """What a subscriber track should carry now, by its slot."""
@@ -625,12 +643,14 @@ class Bridge:
         on_attempt_failed: AttemptFailedHandler | None = None,
         port: UdpPort | None = None,
         connect_timeout: float = 20.0,
+        on_publishing: PublishingHandler | None = None,
     ) -> None:
         # A media connection that stops answering ICE consent checks (RFC 7675, about 30 s in
         # aioice) turns "failed": that is the timeout of a silent site.
         self.on_join = on_join
         self.on_leave = on_leave
         self.on_attempt_failed = on_attempt_failed
+        self.on_publishing = on_publishing
         # Every connection's ICE, DTLS and SRTP on one UDP port; a free one unless told.
         self.port = port if port is not None else UdpPort(0)
         # A connection not up by then is closed: a browser that died mid-ICE, a hall whose
@@ -661,7 +681,10 @@ class Bridge:
 
     async def publish(self, session_id: str, offer_sdp: str, site: str | None = None) -> Answer:
         """Accept a publisher's offer: the district hall's program, or with `site` that hall's
-        return feed. A new publisher replaces the previous one of the same place."""
+        return feed. A new publisher takes an empty place at once; one that is held, only at its
+        first media packet (see _on_air): until then the previous one stays on air."""
+        parsed = parse_offer(offer_sdp)
+        check_publish(parsed)
         broadcast = self._broadcast(session_id)
         pc = RTCPeerConnection(_configuration())
         resource_id = secrets.token_urlsafe(12)
@@ -673,12 +696,8 @@ class Bridge:
             for transceiver in pc.getTransceivers():
                 codecs = forwardable(transceiver.kind, seams.negotiated_codecs(transceiver))
                 if not [c for c in codecs if not is_rtx(c)]:
-                    raise OfferError(
-                        406,
-                        "unsupported_codec",
-                        f"no {transceiver.kind} codec the bridge forwards "
-                        f"(video: VP8 or H.264, audio: Opus)",
-                    )
+                    section = parsed.section(transceiver.mid)
+                    raise codec_error(transceiver.kind, section.codecs if section else ())
                 # One codec per track: the publisher must send what every subscriber will get.
                 media = next(c for c in codecs if not is_rtx(c))
                 rtx = [
@@ -688,6 +707,7 @@ class Bridge:
                 transceiver.direction = "recvonly"
                 up = PeerUpTrack(broadcast, transceiver, rtcp_ssrc=transceiver.sender._ssrc)
                 up.reader = reader
+                up.on_first_media = lambda: self._on_air(broadcast, publisher)
                 reader.handlers[transceiver.receiver] = up.receive_rtp
                 # Known from the answer on: a viewer arriving before the publisher's media
                 # connection is up is already offered exactly this codec.
@@ -701,13 +721,10 @@ class Bridge:
             await self._discard(pc)
             raise
 
-        if site is None:
-            previous, broadcast.publisher = broadcast.publisher, publisher
+        if broadcast.holder(site) is None:
+            broadcast.seat(publisher)  # viewers arriving now are offered its codec
         else:
-            previous = broadcast.uplinks.get(site)
-            broadcast.uplinks[site] = publisher
-        if previous is not None:
-            self.spawn(self._drop_publisher(broadcast, previous))
+            broadcast.newcomers.append(publisher)
 
         async def failed(reason: str, offered: tuple[str, ...]) -> None:
             log.warning(
@@ -730,8 +747,35 @@ class Bridge:
         watch = self._watch(resource_id, pc, offered, on_failed=failed)
         return Answer(resource_id, pc.localDescription.sdp)
 
+    def _on_air(self, broadcast: Broadcast, publisher: Publisher) -> None:
+        """A publisher's first media packet: its DTLS is up and it sends. A newcomer takes its
+        place now, and whoever held it goes; viewers continue on it after a keyframe."""
+        if publisher.on_air:
+            return
+        if publisher in broadcast.newcomers:
+            broadcast.newcomers.remove(publisher)
+            previous = broadcast.seat(publisher)
+            if previous is not None:
+                self.spawn(self._drop_publisher(broadcast, previous))
+        elif broadcast.holder(publisher.site) is not publisher:
+            return  # dropped already
+        publisher.on_air = True
+        broadcast.reroute()
+        log.info(
+            "session %s: publisher %s (%s) is on air",
+            broadcast.session_id,
+            publisher.resource_id,
+            publisher.site or "district hall",
+        )
+        if self.on_publishing is not None:
+            self.spawn(
+                self.on_publishing(broadcast.session_id, publisher.site, publisher.resource_id)
+            )
+
     async def _drop_publisher(self, broadcast: Broadcast, publisher: Publisher) -> None:
         self._watches.pop(publisher.resource_id, None)
+        if publisher in broadcast.newcomers:
+            broadcast.newcomers.remove(publisher)
         if broadcast.publisher is publisher:
             broadcast.publisher = None
         elif publisher.site is not None and broadcast.uplinks.get(publisher.site) is publisher:
@@ -789,6 +833,9 @@ class Bridge:
     async def subscribe(
         self, session_id: str, site_id: str, offer_sdp: str, watches: str | None = None
     ) -> Answer:
+        parsed = parse_offer(offer_sdp)
+        # A hall's player: the program and the floor; the district hall's views: one pair.
+        check_subscribe(parsed, pairs=1 if site_id == HOST else 2)
         broadcast = self._broadcast(session_id)
         pc = RTCPeerConnection(_configuration())
         resource_id = secrets.token_urlsafe(12)
@@ -815,15 +862,12 @@ class Bridge:
                         )
                     ]
                 if not [c for c in codecs if not is_rtx(c)]:
-                    wanted = up.codec.mimeType if up is not None and up.codec else "VP8 or H.264"
-                    if transceiver.kind == "audio":
-                        wanted = "Opus"
-                    raise OfferError(
-                        406,
-                        "unsupported_codec",
-                        f"the offer cannot receive {transceiver.kind} as {wanted}, "
-                        "which is what this broadcast sends",
-                    )
+                    section = parsed.section(transceiver.mid)
+                    live = None
+                    if up is not None and up.codec is not None:
+                        name = up.codec.mimeType.split("/")[-1]
+                        live = codec_label(name, up.codec.parameters) + ", the live codec"
+                    raise codec_error(transceiver.kind, section.codecs if section else (), live)
                 seams.restrict_codecs(transceiver, codecs)
                 transceiver.direction = "sendonly"
                 sub.tracks.append(SubscriberTrack(sub, transceiver, slot))
@@ -912,9 +956,7 @@ class Bridge:
             ) from exc
         except Exception as exc:
             # aiortc raises OperationError when no codec in the offer is one it knows.
-            raise OfferError(
-                406, "unsupported_codec", f"the offer cannot be served: {exc}"
-            ) from exc
+            raise first_codec_error(parse_offer(offer_sdp)) from exc
         for connection in seams.ice_connections(pc):
             self.port.attach(connection)
         return candidate_types(offer_sdp)
@@ -1056,6 +1098,8 @@ class Bridge:
         uplink = broadcast.uplinks.get(site_id)
         if uplink is not None:
             await self._drop_publisher(broadcast, uplink)
+        for newcomer in [p for p in broadcast.newcomers if p.site == site_id]:
+            await self._drop_publisher(broadcast, newcomer)
 
     async def close_session(self, session_id: str, reason: str = "closed") -> None:
         broadcast = self.broadcasts.pop(session_id, None)
@@ -1063,11 +1107,12 @@ class Bridge:
             return
         for sub in list(broadcast.subscribers.values()):
             await self._close_subscriber(broadcast, sub, reason)
-        for publisher in [broadcast.publisher, *broadcast.uplinks.values()]:
+        for publisher in [broadcast.publisher, *broadcast.uplinks.values(), *broadcast.newcomers]:
             if publisher is not None:
                 await self._close_publisher(publisher)
         broadcast.publisher = None
         broadcast.uplinks.clear()
+        broadcast.newcomers.clear()
 
     async def close(self) -> None:
         """Server shutdown: every open connection leaves with reason server_shutdown."""
