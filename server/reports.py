@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 from .attendance import Report, report_json
@@ -28,6 +29,15 @@ COLUMNS = (
 )
 TOTAL_ROW_ID = "TOTAL"
 
+# A spreadsheet program runs a cell that begins with one of these as a formula (tab and CR after
+# trimming them): a site named =HYPERLINK(...) would run in the clerk's Excel (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula_like(value: object) -> TypeGuard[str]:
+    """Text a spreadsheet would read as a formula; numbers, negative ones too, never are."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
 
 def _cell(value: object) -> object:
     if value is None:
@@ -35,6 +45,12 @@ def _cell(value: object) -> object:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return value
+
+
+def _csv_cell(value: object) -> object:
+    # CSV has no cell types: the apostrophe is the one prefix every spreadsheet reads as "text".
+    value = _cell(value)
+    return "'" + value if is_formula_like(value) else value
 
 
 def _totals_row(body: dict) -> dict[str, object]:
@@ -69,9 +85,9 @@ def to_csv(report: Report) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for site in body["sites"]:
-        writer.writerow([_cell(site[c]) for c in COLUMNS])
+        writer.writerow([_csv_cell(site[c]) for c in COLUMNS])
     totals = _totals_row(body)
-    writer.writerow([_cell(totals[c]) for c in COLUMNS])
+    writer.writerow([_csv_cell(totals[c]) for c in COLUMNS])
     # The BOM makes Excel read the file as UTF-8, so Vietnamese names show as written.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -142,6 +158,14 @@ def to_xlsx(report: Report, title: str, timezone: str) -> bytes:
     sheet.append([_cell(totals[c]) for c in COLUMNS])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
+    for row in sheet.iter_rows():
+        for cell in row:
+            if is_formula_like(cell.value):
+                # openpyxl makes any text that begins with "=" a formula: a string cell instead,
+                # with Excel's quote prefix so that editing it keeps it text. The value is as
+                # written: no apostrophe in the clerk's data.
+                cell.data_type = "s"
+                cell.quotePrefix = True
     for index, column in enumerate(COLUMNS, start=1):
         letter = get_column_letter(index)
         if column in ("coverage", "headcount_rate"):
