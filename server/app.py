@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,6 +18,7 @@ from ..media import route as media_route
 from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..signaling.bus import LocalBus, create_bus
+from ..signaling.session import SessionStateError
 from . import api, control, pages, records, whip
 from .config import Config
 from .errors import install_error_handlers
@@ -129,12 +131,30 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     on_join, on_leave = connections.on_join, connections.on_leave
     on_attempt_failed = connections.on_attempt_failed
 
+    async def on_publishing(session_id: str, site: str | None, resource_id: str) -> None:
+        """A publisher is on air (its first media packet in): the program's makes a scheduled
+        session live, the operator's one action, as with OBS's "Start streaming". A publisher
+        that never connects starts nothing."""
+        if site is not None:
+            return  # a hall's return feed
+        try:
+            _, changed = store.start_session(session_id, datetime.now(UTC))
+        except SessionStateError:
+            # Ended while this publisher connected: it has nobody to publish to.
+            log.warning("session %s has ended: publisher %s closed", session_id, resource_id)
+            await bridge.close_session(session_id, "closed")
+            return
+        if changed:
+            log.info("session %s started: its publisher is on air", session_id)
+            await api.announce_state(app.state, session_id, "live")
+
     bridge = Bridge(
         on_join=on_join,
         on_leave=on_leave,
         on_attempt_failed=on_attempt_failed,
         port=UdpPort(config.udp_port, public_ips=config.public_ips),
         connect_timeout=config.connect_timeout,
+        on_publishing=on_publishing,
     )
 
     # Connections a crash left open are closed at the last moment the server knew it was
@@ -180,8 +200,14 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *pages.routes(),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(whip.CorsOnEveryAnswer)],
     )
-    install_error_handlers(app, json_prefixes=("/api/", "/whip/", "/whep/"))
+    install_error_handlers(
+        app,
+        json_prefixes=("/api/", *whip.PREFIXES),
+        cors_prefixes=whip.PREFIXES,
+        cors_headers=whip.CORS,
+    )
     app.state.config = config
     app.state.admin_token = admin_token
     app.state.store = store

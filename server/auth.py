@@ -25,6 +25,8 @@ ADMIN_TOKEN_ENV = "DIEMCAU_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE = "admin_token"
 # Shorter admin tokens are refused: this one opens everything.
 MIN_ADMIN_TOKEN_LENGTH = 16
+# What every 401 asks for (RFC 6750 section 3; RFC 9725 section 4.5).
+CHALLENGE = 'Bearer realm="diemcau"'
 
 Role = Literal["admin", "host", "site"]
 
@@ -91,6 +93,7 @@ def bearer_token(request: Request) -> str:
             401,
             "missing_token",
             "This needs an 'Authorization: Bearer <token>' header.",
+            headers={"WWW-Authenticate": CHALLENGE},
         )
     return token
 
@@ -139,7 +142,12 @@ def authorize_token(
         return Grant(session_id, "admin", site_id)
     grant = store.token_grant(hash_token(token))
     if grant is None:
-        raise ApiError(401, "invalid_token", "This token is not valid here.")
+        raise ApiError(
+            401,
+            "invalid_token",
+            "This token is not valid here.",
+            headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
+        )
     if grant.revoked:
         raise ApiError(403, "revoked", "This invitation has been withdrawn.")
     if session_id is None:

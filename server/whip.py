@@ -17,16 +17,17 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..media.bridge import HOST, Answer, Bridge, OfferError
 from ..signaling import sdpfrag
-from ..signaling.session import SessionState, SessionStateError
-from .api import announce_state, ice_servers_for
+from ..signaling.session import SessionState
+from .api import ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
 from .errors import ApiError
 from .store import Store
@@ -35,13 +36,15 @@ log = logging.getLogger("diemcau.whip")
 
 SDP = "application/sdp"
 MAX_OFFER_BYTES = 64 * 1024
-ENDPOINT_METHODS = "POST, OPTIONS"
-RESOURCE_METHODS = "DELETE, PATCH, OPTIONS"
-# Browsers on other origins (a WHIP test page, a vendor player) may publish or play.
+ENDPOINT_METHODS = "GET, HEAD, POST, OPTIONS"
+RESOURCE_METHODS = "GET, HEAD, DELETE, PATCH, OPTIONS"
+# Browsers on other origins (a WHIP test page, a vendor player) may publish or play: every
+# answer carries these, errors too (server/app.py gives them to the error handlers).
 CORS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Location, Accept-Post, Link, ETag",
+    "Access-Control-Expose-Headers": "Location, Accept-Post, Link, ETag, WWW-Authenticate",
 }
+PREFIXES = ("/whip/", "/whep/")
 SITE_ONLY = frozenset({"site"})
 SITE_OR_ADMIN = frozenset({"site", "admin"})
 
@@ -53,6 +56,28 @@ def _cors(methods: str) -> dict[str, str]:
         "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
         "Access-Control-Max-Age": "86400",
     }
+
+
+class CorsOnEveryAnswer:
+    """ASGI middleware: every answer under PREFIXES carries CORS, also those no handler here
+    writes (Starlette's trailing-slash redirects). Errors get them from the error handlers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(PREFIXES):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in CORS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 def _not_allowed(allow: str) -> Response:
@@ -124,13 +149,19 @@ def _require_not_ended(store: Store, session_id: str) -> SessionState:
     return session.state
 
 
-def _endpoint_options(request: Request) -> Response | None:
-    """OPTIONS and the reserved methods of a WHIP/WHEP endpoint; None for a POST."""
+def _endpoint_options(request: Request, whep: bool = False) -> Response | None:
+    """What a WHIP/WHEP endpoint answers without a token: OPTIONS (200), GET and HEAD (2xx
+    with no content; HEAD on a WHEP endpoint names the type a POST answers with), and 405 for
+    the methods it does not take; None for a POST."""
     if request.method == "OPTIONS":
         return Response(
-            status_code=204,
+            status_code=200,
             headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **_cors(ENDPOINT_METHODS)},
         )
+    if request.method == "HEAD" and whep:
+        return Response(status_code=200, headers={"Content-Type": SDP, **CORS})
+    if request.method in ("GET", "HEAD"):
+        return Response(status_code=204, headers=CORS)
     if request.method != "POST":
         return _not_allowed(ENDPOINT_METHODS)
     return None
@@ -143,27 +174,27 @@ async def _negotiate(
     location: Callable[[str], str],
     identity: str,
 ) -> Response:
-    """The common end of every WHIP and WHEP POST, once the token is checked."""
-    _, answer = await _answer_offer(request, session_id, offer_to_answer)
-    return _answer(request, session_id, answer, location(answer.resource_id), identity)
-
-
-async def _answer_offer(
-    request: Request, session_id: str, offer_to_answer: Callable[[str], Awaitable[Answer]]
-) -> tuple[SessionState, Answer]:
-    """The session must not have ended, the body must be an offer, and the bridge answers or
-    refuses it; with the session's state as it was before the offer."""
-    state = _require_not_ended(request.app.state.store, session_id)
+    """The common end of every WHIP and WHEP POST, once the token is checked: the session must
+    not have ended, the body must be an offer, and the bridge answers or refuses it."""
+    _require_not_ended(request.app.state.store, session_id)
     offer = await _read_offer(request)
     try:
         answer = await offer_to_answer(offer)
     except OfferError as exc:
         raise _offer_error(exc) from exc
-    return state, answer
+    return _answer(request, session_id, answer, location(answer.resource_id), identity)
 
 
-def _resource_options() -> Response:
-    return Response(status_code=204, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)})
+def _resource_options(request: Request) -> Response | None:
+    """What a WHIP/WHEP resource answers without a token: OPTIONS (200), GET and HEAD (204);
+    None for the methods that need one."""
+    if request.method == "OPTIONS":
+        return Response(
+            status_code=200, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
+        )
+    if request.method in ("GET", "HEAD"):
+        return Response(status_code=204, headers=CORS)
+    return None
 
 
 # -- WHIP ---------------------------------------------------------------------------------------
@@ -174,29 +205,22 @@ async def whip_endpoint(request: Request) -> Response:
     if (early := _endpoint_options(request)) is not None:
         return early
     authorize(request, session_id, allow=ADMIN_OR_HOST)
-    store: Store = request.app.state.store
     bridge: Bridge = request.app.state.bridge
-    state, answer = await _answer_offer(
-        request, session_id, lambda offer: bridge.publish(session_id, offer)
+    # The session goes live when this publisher is on air, not now (server/app.py, Publishing).
+    return await _negotiate(
+        request,
+        session_id,
+        lambda offer: bridge.publish(session_id, offer),
+        lambda resource: f"/whip/{session_id}/r/{resource}",
+        HOST,
     )
-    if state == SessionState.SCHEDULED:
-        # Publishing is going live: the operator's one action, as with OBS's "Start streaming".
-        try:
-            store.start_session(session_id, datetime.now(UTC))
-            await announce_state(request.app.state, session_id, "live")
-        except SessionStateError as exc:
-            await bridge.delete(session_id, answer.resource_id)
-            raise ApiError(409, "session_ended", "This session has ended.") from exc
-    log.info("session %s: publisher %s connected", session_id, answer.resource_id)
-    location = f"/whip/{session_id}/r/{answer.resource_id}"
-    return _answer(request, session_id, answer, location, HOST)
 
 
 async def whip_resource(request: Request) -> Response:
     session_id = request.path_params["session"]
     resource_id = request.path_params["resource"]
-    if request.method == "OPTIONS":
-        return _resource_options()
+    if (early := _resource_options(request)) is not None:
+        return early
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     return await _resource(request, session_id, resource_id, site_id="")
 
@@ -207,7 +231,7 @@ async def whip_resource(request: Request) -> Response:
 async def whep_endpoint(request: Request) -> Response:
     session_id = request.path_params["session"]
     site_id = request.path_params["site"]
-    if (early := _endpoint_options(request)) is not None:
+    if (early := _endpoint_options(request, whep=True)) is not None:
         return early
     authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
     bridge: Bridge = request.app.state.bridge
@@ -224,8 +248,8 @@ async def whep_resource(request: Request) -> Response:
     session_id = request.path_params["session"]
     site_id = request.path_params["site"]
     resource_id = request.path_params["resource"]
-    if request.method == "OPTIONS":
-        return _resource_options()
+    if (early := _resource_options(request)) is not None:
+        return early
     if site_id == HOST:
         authorize(request, session_id, allow=ADMIN_OR_HOST)
     else:
@@ -257,8 +281,8 @@ async def uplink_endpoint(request: Request) -> Response:
 async def uplink_resource(request: Request) -> Response:
     session_id = request.path_params["session"]
     site_id = request.path_params["site"]
-    if request.method == "OPTIONS":
-        return _resource_options()
+    if (early := _resource_options(request)) is not None:
+        return early
     authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
     return await _resource(request, session_id, request.path_params["resource"], site_id=site_id)
 
@@ -268,7 +292,7 @@ async def host_view_endpoint(request: Request) -> Response:
     (/host/uplink/{site}, a mosaic tile)."""
     session_id = request.path_params["session"]
     watches = request.path_params.get("site")
-    if (early := _endpoint_options(request)) is not None:
+    if (early := _endpoint_options(request, whep=True)) is not None:
         return early
     authorize(request, session_id, allow=ADMIN_OR_HOST, site_id=watches)
     bridge: Bridge = request.app.state.bridge

@@ -75,7 +75,13 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, port: int | None = None, token: str | None = None) -> Server:
+def start_server(
+    data_dir: Path,
+    port: int | None = None,
+    token: str | None = None,
+    options: tuple[str, ...] = (),
+) -> Server:
+    """`diemcau serve` on `data_dir`, with more of its `options` if given."""
     port = port or free_port()
     token = token or secrets.token_urlsafe(32)
     log_path = data_dir.parent / f"server-{port}.log"
@@ -94,6 +100,7 @@ def start_server(data_dir: Path, port: int | None = None, token: str | None = No
             # Several servers run at once in the suite: each its own media port.
             "--udp-port",
             "0",
+            *options,
         ],
         stdout=log_file,
         stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
 
 from diemcau.server.store import Store
@@ -17,6 +18,7 @@ from tests.peers import (
     AudioStreamTrack,
     CountingVideoTrack,
     EncodedVideoTrack,
+    Viewer,
     encode_vp8,
     play,
     publish,
@@ -173,6 +175,11 @@ async def test_whep_refuses_wrong_tokens(server: Server) -> None:
     assert _sites_status(server, session)[session["invites"][0]["site"]]["connected"] is False
 
 
+def _state(server: Server, session: dict) -> str:
+    with server.admin() as client:
+        return str(client.get(f"/api/sessions/{session['id']}").json()["state"])
+
+
 def _events(server: Server, session_id: str) -> list[tuple[str, str | None, dict, str | None]]:
     store = Store.open(server.data_dir / "diemcau.sqlite3")
     try:
@@ -189,6 +196,8 @@ async def test_join_and_leave_are_logged_and_end_closes_everyone(
     publisher = await publish(
         session["host"]["whip_url"], session["host"]["token"], video=EncodedVideoTrack(vp8_frames)
     )
+    # Live once the publisher's media arrives (not at its POST): then the halls join.
+    assert await wait_for(lambda: _state(server, session) == "live", 15)
     viewer_a = await play(a["whep_url"], a["token"])
     viewer_b = await play(b["whep_url"], b["token"])
     try:
@@ -254,8 +263,9 @@ async def test_h264_publisher_reaches_viewers_as_h264(server: Server) -> None:
         vp8_only = await play(
             session["invites"][1]["whep_url"], session["invites"][1]["token"], codec="video/VP8"
         )
-        assert vp8_only.response.status_code == 406
+        assert vp8_only.response.status_code == 422  # issue 11: was 406
         assert "H264" in vp8_only.response.json()["message"]
+        assert "VP8" in vp8_only.response.json()["message"]  # what it offered
         await vp8_only.close()
     finally:
         await viewer.close()
@@ -365,3 +375,96 @@ async def test_keyframe_requests_are_aggregated_toward_the_publisher(server: Ser
         for viewer in viewers:
             await viewer.close()
         await publisher.pc.close()
+
+
+async def _post_unreachable(url: str, token: str) -> httpx.Response:
+    """A WHIP publisher that never completes DTLS: its candidates stripped from the offer, and
+    its own connection closed right after the POST, so the bridge's ICE goes nowhere."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver(CountingVideoTrack(), direction="sendonly")
+    pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = "".join(
+        line
+        for line in pc.localDescription.sdp.splitlines(keepends=True)
+        if not line.startswith("a=candidate:")
+    )
+    try:
+        async with httpx.AsyncClient(timeout=20) as client:
+            return await client.post(
+                url,
+                content=sdp,
+                headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+            )
+    finally:
+        await pc.close()
+
+
+async def test_a_publisher_that_never_connects_takes_nobody_off_air(
+    tmp_path: Path, vp8_frames: list[bytes]
+) -> None:
+    """A second publisher posts while the first is live and never completes DTLS: the halls
+    never stop, and once the bridge closes it at its deadline nothing has changed. A third
+    that works takes over at its first media packet, and the halls continue on it."""
+    server = start_server(tmp_path / "data", options=("--connect-timeout", "2"))
+    session = server.create_session(SITES[:2], title="Thay nguồn")
+    whip_url, token = session["host"]["whip_url"], session["host"]["token"]
+    first = await publish(
+        whip_url, token, video=EncodedVideoTrack(vp8_frames), audio=AudioStreamTrack()
+    )
+    viewers = [await play(i["whep_url"], i["token"]) for i in session["invites"]]
+    third = None
+    try:
+        assert await wait_for(lambda: all(v.decoded["video"] > 10 for v in viewers), 20)
+        broken = await _post_unreachable(whip_url, token)
+        assert broken.status_code == 201, broken.text
+        broken_id = broken.headers["location"].rsplit("/", 1)[1]
+
+        def dropped() -> bool:
+            return f"publisher {broken_id} (district hall) did not connect" in server.log()
+
+        # Each half second until its deadline and past it, every hall decodes more frames.
+        rounds = 0
+        while not dropped() or rounds < 6:
+            before = [v.decoded["video"] for v in viewers]
+            await asyncio.sleep(0.5)
+            assert all(v.decoded["video"] > n for v, n in zip(viewers, before, strict=True)), (
+                rounds,
+                server.log()[-2000:],
+            )
+            rounds += 1
+            assert rounds < 40, "the bridge never closed the publisher that did not connect"
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            gone = await client.delete(
+                broken.headers["location"], headers={"Authorization": f"Bearer {token}"}
+            )
+        assert gone.status_code == 404
+        # The halls still get the first publisher's frames, byte for byte.
+        published = set(vp8_frames)
+        for viewer in viewers:
+            assert [f for f, complete in viewer.frames() if complete][-1] in published
+
+        # A publisher that works replaces the first at its first media packet.
+        third = await publish(whip_url, token, video=CountingVideoTrack(), audio=AudioStreamTrack())
+        assert third.response.status_code == 201
+
+        def on_third(viewer: Viewer) -> bool:
+            frames = [f for f, complete in viewer.frames() if complete]
+            return bool(frames) and frames[-1] not in published
+
+        assert await wait_for(lambda: all(on_third(v) for v in viewers), 20)
+        decoded = [v.decoded["video"] for v in viewers]
+        assert await wait_for(
+            lambda: all(v.decoded["video"] > n + 10 for v, n in zip(viewers, decoded, strict=True)),
+            10,
+        )
+        assert await wait_for(lambda: first.pc.connectionState == "closed", 10)
+        kinds = [t for t, _, _, _ in _events(server, session["id"])]
+        assert kinds.count("session_start") == 1 and "leave" not in kinds
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await first.pc.close()
+        if third is not None:
+            await third.pc.close()
+        stop_server(server)

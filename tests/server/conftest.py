@@ -3,10 +3,11 @@ small world of sites and sessions with every kind of token."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from starlette.applications import Starlette
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
 from diemcau.server.store import Store
+
+T = TypeVar("T")
 
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 BASE_URL = "http://diemcau.test"
@@ -48,6 +51,14 @@ async def app(config: Config) -> AsyncIterator[Starlette]:
     # httpx's ASGITransport runs no lifespan: shut down by hand.
     await app.state.bridge.close()
     app.state.store.close()
+
+
+def stand_in_bridge(app: Starlette, fake: T) -> Iterator[T]:
+    """For a fixture: `fake` takes the bridge's place in `app` for one test."""
+    real = app.state.bridge
+    app.state.bridge = fake
+    yield fake
+    app.state.bridge = real
 
 
 @pytest.fixture

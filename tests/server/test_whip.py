@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection
 from starlette.applications import Starlette
 
 from diemcau.media.bridge import IceRestart, OfferError
@@ -23,7 +23,7 @@ from diemcau.server.store import Store
 from diemcau.signaling import sdpfrag
 from diemcau.signaling.turn import mint_credentials
 
-from .conftest import ADMIN_TOKEN, World, admin_headers, bearer
+from .conftest import ADMIN_TOKEN, World, admin_headers, bearer, stand_in_bridge
 
 FINGERPRINT = ":".join(["AB"] * 32)
 
@@ -64,12 +64,12 @@ def sdp_headers(token: str) -> dict[str, str]:
 @pytest.mark.parametrize("path", ["/whip/{a}", "/whep/{a}/nga-thanh"])
 async def test_options_advertises_sdp(client: httpx.AsyncClient, world: World, path: str) -> None:
     response = await client.options(path.format(a=world.a))
-    assert response.status_code == 204
+    assert response.status_code == 200  # issue 11: was 204
     assert response.headers["accept-post"] == "application/sdp"
     assert "POST" in response.headers["allow"]
 
 
-@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize("path", ["/whip/{a}", "/whep/{a}/nga-thanh"])
 async def test_reserved_methods_on_endpoints_are_405(
     client: httpx.AsyncClient, world: World, path: str, method: str
@@ -86,14 +86,32 @@ async def test_reserved_methods_on_endpoints_are_405(
         ("hello", "application/sdp", 400, "invalid_offer"),
         (b"v=0\xff\xfe", "application/sdp", 400, "invalid_offer"),
         ("v=0\r\n" + "a=x\r\n" * 20000, "application/sdp", 413, "body_too_large"),
+        # Codec refusals are 422 (RFC 9725 section 4.2; issue 11: were 406).
         (
             offer(video_codecs="98 VP9/90000", audio_codecs=None),
             "application/sdp",
-            406,
+            422,
             "unsupported_codec",
         ),
-        (offer(video_codecs="45 AV1/90000"), "application/sdp", 406, "unsupported_codec"),
-        (offer(audio_codecs="0 PCMU/8000"), "application/sdp", 406, "unsupported_codec"),
+        (offer(video_codecs="45 AV1/90000"), "application/sdp", 422, "unsupported_codec"),
+        (offer(audio_codecs="0 PCMU/8000"), "application/sdp", 422, "unsupported_codec"),
+        # What the bridge would only half serve (media/offer.py).
+        (offer(direction="recvonly"), "application/sdp", 422, "not_sending"),
+        (offer(direction="inactive"), "application/sdp", 422, "not_sending"),
+        (
+            offer(video_codecs="96 VP8/90000", audio_codecs="96 VP8/90000").replace(
+                "m=audio", "m=video"
+            ),
+            "application/sdp",
+            422,
+            "too_many_tracks",
+        ),
+        (
+            offer().replace("a=rtcp-mux", "a=rtcp-mux\r\na=rid:h send", 1),
+            "application/sdp",
+            422,
+            "simulcast_unsupported",
+        ),
     ],
 )
 async def test_bad_offers_are_refused_and_change_nothing(
@@ -114,6 +132,63 @@ async def test_bad_offers_are_refused_and_change_nothing(
     assert response.json()["message"]
     session = store.get_session(world.a)
     assert session is not None and session.state == "scheduled"
+    assert store.events(world.a) == []
+
+
+async def test_refusals_name_what_the_offer_asked_for(
+    client: httpx.AsyncClient, world: World, store: Store
+) -> None:
+    vp9 = await client.post(
+        f"/whip/{world.a}",
+        content=offer(video_codecs="98 VP9/90000,99 AV1/90000"),
+        headers=sdp_headers(world.host_a),
+    )
+    assert (vp9.status_code, vp9.json()["error"]) == (422, "unsupported_codec")
+    assert vp9.json()["message"] == (
+        "the offer's video codecs are VP9, AV1; the bridge takes VP8 or H.264"
+    )
+    assert vp9.headers["access-control-allow-origin"] == "*"
+    site = world.site(world.a, "nga-thanh")
+    for path, token in [
+        (f"/whep/{world.a}/nga-thanh", site),
+        (f"/whep/{world.a}/host/floor", world.host_a),
+    ]:
+        sending = await client.post(path, content=offer(), headers=sdp_headers(token))
+        assert (sending.status_code, sending.json()["error"]) == (422, "not_receiving"), path
+        assert "sendonly" in sending.json()["message"]
+    assert store.events(world.a) == []
+
+
+@pytest.mark.netns
+async def test_a_session_whose_only_publisher_never_connects_stays_scheduled(
+    client: httpx.AsyncClient, world: World, app: Starlette, store: Store
+) -> None:
+    """Publishing goes live when the publisher's first media packet arrives, not at POST."""
+    app.state.bridge.connect_timeout = 0.3
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN server asked
+    pc.addTransceiver("video", direction="sendonly")
+    pc.addTransceiver("audio", direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()
+    # Its candidates stripped and its own connection closed: its ICE goes nowhere.
+    sdp = "".join(
+        line
+        for line in pc.localDescription.sdp.splitlines(keepends=True)
+        if not line.startswith("a=candidate:")
+    )
+    posted = await client.post(f"/whip/{world.a}", content=sdp, headers=sdp_headers(world.host_a))
+    assert posted.status_code == 201, posted.text
+    location = posted.headers["location"]
+    resource = location.rsplit("/", 1)[1]
+    # Past its deadline the bridge closes it: the resource is gone, nothing started.
+    for _ in range(100):
+        if app.state.bridge.resource_site(world.a, resource) is None:
+            break
+        await asyncio.sleep(0.05)
+    gone = await client.delete(location, headers=bearer(world.host_a))
+    assert gone.status_code == 404
+    session = store.get_session(world.a)
+    assert session is not None and session.state == "scheduled" and session.started_at is None
     assert store.events(world.a) == []
 
 
@@ -284,10 +359,7 @@ class IceBridge:
 
 @pytest.fixture
 def ice_bridge(app: Starlette) -> Iterator[IceBridge]:
-    real = app.state.bridge
-    app.state.bridge = fake = IceBridge()
-    yield fake
-    app.state.bridge = real
+    yield from stand_in_bridge(app, IceBridge())
 
 
 def fragment_headers(token: str, if_match: str | None = None) -> dict[str, str]:
