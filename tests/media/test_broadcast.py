@@ -405,23 +405,37 @@ async def test_a_publisher_that_never_connects_takes_nobody_off_air(
 ) -> None:
     """A second publisher posts while the first is live and never completes DTLS: the halls
     never stop, and once the bridge closes it at its deadline nothing has changed. A third
-    that works takes over at its first media packet, and the halls continue on it."""
+    that works takes over at its first media packet, and the halls continue on it. The same
+    for a hall's return feed, as the district hall's mosaic tile shows it."""
     server = start_server(tmp_path / "data", options=("--connect-timeout", "2"))
     session = server.create_session(SITES[:2], title="Thay nguồn")
     whip_url, token = session["host"]["whip_url"], session["host"]["token"]
+    hall = session["invites"][0]
+    uplink_url = f"{server.base_url}/whip/{session['id']}/{hall['site']}"
     first = await publish(
         whip_url, token, video=EncodedVideoTrack(vp8_frames), audio=AudioStreamTrack()
     )
-    viewers = [await play(i["whep_url"], i["token"]) for i in session["invites"]]
+    uplink = await publish(uplink_url, hall["token"], video=EncodedVideoTrack(vp8_frames))
+    halls = [await play(i["whep_url"], i["token"]) for i in session["invites"]]
+    tile = await play(
+        f"{server.base_url}/whep/{session['id']}/host/uplink/{hall['site']}", token, audio=False
+    )
+    viewers = [*halls, tile]
     third = None
     try:
         assert await wait_for(lambda: all(v.decoded["video"] > 10 for v in viewers), 20)
         broken = await _post_unreachable(whip_url, token)
+        broken_uplink = await _post_unreachable(uplink_url, hall["token"])
         assert broken.status_code == 201, broken.text
-        broken_id = broken.headers["location"].rsplit("/", 1)[1]
+        assert broken_uplink.status_code == 201, broken_uplink.text
+        broken_ids = [
+            (r.headers["location"].rsplit("/", 1)[1], who)
+            for r, who in [(broken, "district hall"), (broken_uplink, hall["site"])]
+        ]
 
         def dropped() -> bool:
-            return f"publisher {broken_id} (district hall) did not connect" in server.log()
+            log = server.log()
+            return all(f"publisher {i} ({who}) did not connect" in log for i, who in broken_ids)
 
         # Each half second until its deadline and past it, every hall decodes more frames.
         rounds = 0
@@ -452,12 +466,13 @@ async def test_a_publisher_that_never_connects_takes_nobody_off_air(
             frames = [f for f, complete in viewer.frames() if complete]
             return bool(frames) and frames[-1] not in published
 
-        assert await wait_for(lambda: all(on_third(v) for v in viewers), 20)
+        assert await wait_for(lambda: all(on_third(v) for v in halls), 20)
         decoded = [v.decoded["video"] for v in viewers]
         assert await wait_for(
             lambda: all(v.decoded["video"] > n + 10 for v, n in zip(viewers, decoded, strict=True)),
             10,
         )
+        assert not on_third(tile)  # the return feed is the hall's, untouched
         assert await wait_for(lambda: first.pc.connectionState == "closed", 10)
         kinds = [t for t, _, _, _ in _events(server, session["id"])]
         assert kinds.count("session_start") == 1 and "leave" not in kinds
@@ -465,6 +480,7 @@ async def test_a_publisher_that_never_connects_takes_nobody_off_air(
         for viewer in viewers:
             await viewer.close()
         await first.pc.close()
+        await uplink.pc.close()
         if third is not None:
             await third.pc.close()
         stop_server(server)
