@@ -315,3 +315,18 @@ async def test_fragments_read_and_written(page: Page) -> None:
     assert await js(page, "window.whip.candidatesOf(window.ANSWER)") == [
         "candidate:1 1 udp 2130706431 10.77.0.1 9 typ host"
     ]
+
+
+async def test_refusals_are_classified_by_status_and_code(page: Page) -> None:
+    """A codec refusal is 422 unsupported_codec (RFC 9725 section 4.2), 406 from older
+    servers; another 422 (an offer the server would only half serve) is no codec problem."""
+    cases = [
+        (422, "unsupported_codec", "codec"),
+        (406, "unsupported_codec", "codec"),
+        (422, "too_many_tracks", "protocol"),
+        (401, "missing_token", "invalid_link"),
+        (409, "session_ended", "ended"),
+    ]
+    for status, error, failure in cases:
+        got = await js(page, f"window.whip.classify({status}, '{error}')")
+        assert got == failure, (status, error)

@@ -43,7 +43,8 @@ const DELETE_TIMEOUT = 2000;
 
 /**
  * Why an offer was not answered, from the HTTP status and error code:
- *   'invalid_link' 401/403, 'not_found' 404, 'codec' 406, 'ended' 409 session_ended,
+ *   'invalid_link' 401/403, 'not_found' 404, 'codec' 422 unsupported_codec (406 from older
+ *   servers), 'ended' 409 session_ended,
  *   'conflict' other 409 (not live, already published…), 'server' 5xx or 429,
  *   'network' no HTTP answer at all, 'protocol' anything else.
  * @typedef {'invalid_link'|'not_found'|'codec'|'ended'|'conflict'|'server'|'network'|'protocol'} WhipFailure
@@ -87,7 +88,7 @@ export function classify(status, error) {
         return 'invalid_link';
     if (status === 404)
         return 'not_found';
-    if (status === 406)
+    if (status === 406 || (status === 422 && error === 'unsupported_codec'))
         return 'codec';
     if (status === 409)
         return error === 'session_ended' ? 'ended' : 'conflict';
