@@ -10,7 +10,7 @@ nothing; accepted, aiortc parses it again for real.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MEDIA_KINDS = ("audio", "video")
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
@@ -55,77 +55,67 @@ class Offer:
         return next((s for s in self.sections if s.mid == mid), None)
 
 
+# Static payload types an offer may use without an rtpmap line (RFC 3551).
+_STATIC = {"0": "PCMU", "8": "PCMA", "9": "G722"}
+
+
+@dataclass
+class _Draft:
+    """A media section while its lines are read."""
+
+    kind: str
+    formats: list[str]
+    mid: str | None = None
+    direction: str | None = None
+    rtpmap: dict[str, str] = field(default_factory=dict)
+    fmtp: dict[str, str] = field(default_factory=dict)
+    simulcast: bool = False
+
+    def section(self, session_direction: str) -> Section:
+        names: list[str] = []
+        for pt in self.formats:
+            name = self.rtpmap.get(pt, _STATIC.get(pt))
+            if name is None or name.lower() in _COMPANIONS:
+                continue
+            if name.lower() == "h264":
+                name = _h264_label(self.fmtp.get(pt, ""))
+            if name not in names:
+                names.append(name)
+        direction = self.direction or session_direction
+        return Section(self.kind, self.mid, direction, tuple(names), self.simulcast)
+
+
 def parse(sdp: str) -> Offer:
     """The media sections of an SDP body; lenient (aiortc parses it strictly afterwards)."""
     session_direction = "sendrecv"
-    sections: list[dict[str, object]] = []
+    drafts: list[_Draft] = []
     for raw in sdp.splitlines():
         line = raw.strip()
         if line.startswith("m="):
             parts = line[2:].split()
-            sections.append(
-                {
-                    "kind": parts[0].lower() if parts else "",
-                    "formats": parts[3:],
-                    "mid": None,
-                    "direction": None,
-                    "rtpmap": {},
-                    "fmtp": {},
-                    "simulcast": False,
-                }
-            )
+            drafts.append(_Draft(parts[0].lower() if parts else "", parts[3:]))
             continue
         if not line.startswith("a="):
             continue
         name, _, value = line[2:].partition(":")
-        if not sections:
+        if not drafts:
             if name in DIRECTIONS:
                 session_direction = name
             continue
-        current = sections[-1]
+        current = drafts[-1]
         if name in DIRECTIONS:
-            current["direction"] = name
+            current.direction = name
         elif name == "mid":
-            current["mid"] = value.strip()
+            current.mid = value.strip()
         elif name == "rtpmap":
             pt, _, encoding = value.partition(" ")
-            rtpmap = current["rtpmap"]
-            assert isinstance(rtpmap, dict)
-            rtpmap[pt] = encoding.split("/")[0].strip()
+            current.rtpmap[pt] = encoding.split("/")[0].strip()
         elif name == "fmtp":
             pt, _, parameters = value.partition(" ")
-            fmtp = current["fmtp"]
-            assert isinstance(fmtp, dict)
-            fmtp[pt] = parameters
+            current.fmtp[pt] = parameters
         elif name in ("simulcast", "rid") or (name == "ssrc-group" and value.startswith("SIM")):
-            current["simulcast"] = True
-    return Offer(
-        tuple(
-            Section(
-                kind=str(s["kind"]),
-                mid=s["mid"] if isinstance(s["mid"], str) else None,
-                direction=str(s["direction"] or session_direction),
-                codecs=_codec_names(s),
-                simulcast=bool(s["simulcast"]),
-            )
-            for s in sections
-        )
-    )
-
-
-def _codec_names(section: dict[str, object]) -> tuple[str, ...]:
-    rtpmap, fmtp, formats = section["rtpmap"], section["fmtp"], section["formats"]
-    assert isinstance(rtpmap, dict) and isinstance(fmtp, dict) and isinstance(formats, list)
-    names: list[str] = []
-    for pt in formats:
-        name = rtpmap.get(pt)
-        if name is None or name.lower() in _COMPANIONS:
-            continue
-        if name.lower() == "h264":
-            name = _h264_label(str(fmtp.get(pt, "")))
-        if name not in names:
-            names.append(name)
-    return tuple(names)
+            current.simulcast = True
+    return Offer(tuple(d.section(session_direction) for d in drafts))
 
 
 def _h264_label(parameters: str) -> str:

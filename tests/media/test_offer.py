@@ -315,3 +315,12 @@ def test_an_offer_aiortc_cannot_negotiate_is_named_by_its_first_unforwardable_tr
 
 def test_the_bridge_raises_the_same_error() -> None:
     assert BridgeOfferError is OfferError
+
+
+def test_static_payload_types_are_named_without_an_rtpmap() -> None:
+    sdp = "v=0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0 8\r\na=mid:0\r\na=sendonly\r\n"
+    (section,) = parse(sdp).sections
+    assert section.codecs == ("PCMU", "PCMA")
+    assert first_codec_error(parse(sdp)).message == (
+        "the offer's audio codecs are PCMU, PCMA; the bridge takes Opus"
+    )
