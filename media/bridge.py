@@ -957,6 +957,8 @@ class Bridge:
         except Exception as exc:
             # aiortc raises OperationError when no codec in the offer is one it knows.
             raise first_codec_error(parse_offer(offer_sdp)) from exc
+        # To actpass the server is the DTLS server; GStreamer and FFmpeg need it (docs/media.md).
+        seams.answer_dtls(pc)
         for connection in seams.ice_connections(pc):
             self.port.attach(connection)
         return candidate_types(offer_sdp)

@@ -762,6 +762,135 @@ def test_aioice_trickle_is_add_remote_candidate() -> None:
     assert "mdns.is_mdns_hostname" in source  # why the bridge drops .local before it
 
 
+# -- DTLS: the role the answer takes, and the cipher suites ---------------------------------------
+
+
+def test_aiortc_answers_active_to_actpass_unless_told() -> None:
+    """Why answer_dtls exists: aiortc takes the server role only for an offer that says active,
+    and createAnswer writes the transport's _role ("auto" as active)."""
+    applied = source_of(aiortc.RTCPeerConnection.setRemoteDescription)
+    assert 'if description.type == "offer" and media.dtls.role == "client":' in applied
+    answer = source_of(aiortc.RTCPeerConnection.createAnswer)
+    assert 'if dtlsTransport._role == "auto":' in answer
+    assert "media.dtls.role = dtlsTransport._role" in answer
+    dtls = new_dtls()
+    assert private(dtls, "_role") == "auto"
+    seams.set_dtls_role(dtls, "server")
+    assert dtls._role == "server"
+    # start() shakes hands as _role says, with the context of the transport's certificate.
+    start = source_of(RTCDtlsTransport.start)
+    assert 'if self._role == "server":\n            self._ssl.set_accept_state()' in start
+    assert "self.__local_certificate._create_ssl_context(" in start
+    assert isinstance(private(dtls, "_RTCDtlsTransport__local_certificate"), RTCCertificate)
+    assert "srtp_profiles" in inspect.signature(RTCCertificate._create_ssl_context).parameters
+
+
+async def offered_with_setup(setup: str) -> tuple[RTCPeerConnection, str]:
+    """A bundled audio and video offer whose a=setup says `setup`."""
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    offerer.addTransceiver("video", direction="sendonly")
+    offerer.addTransceiver("audio", direction="sendonly")
+    await offerer.setLocalDescription(await offerer.createOffer())
+    sdp = offerer.localDescription.sdp
+    assert sdp.count("a=setup:actpass") == 2
+    return offerer, sdp.replace("a=setup:actpass", f"a=setup:{setup}")
+
+
+@pytest.mark.parametrize(
+    ("setup", "answered", "role"),
+    [
+        ("actpass", "passive", "server"),
+        ("active", "passive", "server"),
+        ("passive", "active", "client"),
+    ],
+)
+async def test_answer_dtls_takes_the_role_the_offer_leaves(
+    pc: RTCPeerConnection, setup: str, answered: str, role: str
+) -> None:
+    offerer, sdp = await offered_with_setup(setup)
+    try:
+        await pc.setRemoteDescription(aiortc.RTCSessionDescription(sdp=sdp, type="offer"))
+        seams.answer_dtls(pc)
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = pc.localDescription.sdp
+        assert answer.count(f"a=setup:{answered}") == 2 and answer.count("a=setup:") == 2
+        (transport,) = {t.receiver.transport for t in pc.getTransceivers()}  # bundled
+        assert transport._role == role
+    finally:
+        await offerer.close()
+
+
+def rsa_context() -> Any:
+    """A DTLS end as GStreamer's is: an RSA certificate, OpenSSL's default suites, and the
+    peer's certificate asked for."""
+    from aiortc.rtcdtlstransport import generate_certificate
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from OpenSSL import SSL
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    context = SSL.Context(SSL.DTLS_METHOD)
+    context.set_verify(SSL.VERIFY_PEER, lambda *args: True)
+    context.use_certificate(generate_certificate(key))  # type: ignore[arg-type]
+    context.use_privatekey(key)
+    return context
+
+
+def dtls_handshake(client_context: Any, server_context: Any) -> str:
+    """A DTLS handshake in memory: the suite agreed on, or the error as OpenSSL words it."""
+    from OpenSSL import SSL
+
+    client, server = SSL.Connection(client_context), SSL.Connection(server_context)
+    client.set_connect_state()
+    server.set_accept_state()
+    done: set[object] = set()
+    for _ in range(20):
+        for this, other in ((client, server), (server, client)):
+            try:
+                this.do_handshake()
+                done.add(this)
+            except SSL.WantReadError:
+                pass
+            except SSL.Error as exc:
+                return str(exc)
+            while True:
+                try:
+                    other.bio_write(this.bio_read(65536))
+                except SSL.WantReadError:
+                    break
+        if len(done) == 2:
+            return str(client.get_cipher_name())
+    return "no end"
+
+
+async def test_offer_rsa_ciphers_lets_the_dtls_client_reach_an_rsa_server(
+    pc: RTCPeerConnection,
+) -> None:
+    from OpenSSL import SSL
+
+    offerer, sdp = await offered_with_setup("passive")  # we are the DTLS client
+    try:
+        await pc.setRemoteDescription(aiortc.RTCSessionDescription(sdp=sdp, type="offer"))
+        (transport,) = {t.receiver.transport for t in pc.getTransceivers()}
+        certificate = private(transport, "_RTCDtlsTransport__local_certificate")
+        profiles = private(transport, "_srtp_profiles")
+        # aiortc's own context offers ECDSA suites only: no shared cipher with an RSA server.
+        assert "no shared cipher" in dtls_handshake(
+            certificate._create_ssl_context(srtp_profiles=profiles), rsa_context()
+        )
+        seams.answer_dtls(pc)
+        context = certificate._create_ssl_context(srtp_profiles=profiles)
+        offered = SSL.Connection(context).get_cipher_list()
+        # (TLS 1.3's suites are listed apart, set_ciphersuites's, and untouched.)
+        dtls12 = [name for name in offered if not name.startswith("TLS_")]
+        assert dtls12 == seams.DTLS_CIPHERS.decode().split(":")
+        assert dtls_handshake(context, rsa_context()) == "ECDHE-RSA-AES128-GCM-SHA256"
+        # As the DTLS server (an actpass offer), its ECDSA certificate picks an ECDSA suite.
+        server = certificate._create_ssl_context(srtp_profiles=profiles)
+        assert dtls_handshake(rsa_context(), server).startswith("ECDHE-ECDSA-AES")
+    finally:
+        await offerer.close()
+
+
 def test_a_signalled_candidate_takes_the_place_of_the_peer_reflexive_one() -> None:
     connection = aioice.Connection(ice_controlling=False)
     learned = aioice.Candidate(
