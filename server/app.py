@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -22,12 +23,19 @@ from ..signaling.session import SessionStateError
 from . import api, control, pages, records, whip
 from .config import Config
 from .errors import install_error_handlers
+from .liveness import keep_alive
 from .store import Store
 
 log = logging.getLogger("diemcau")
 
 
 async def healthz(request: Request) -> JSONResponse:
+    # While the last write failed (disk full, a lock held elsewhere), the attendance record has
+    # a gap: a monitor, and `diemcau doctor`, must see it.
+    problem = request.app.state.store.health.problem
+    if problem is not None:
+        reason = f"the database cannot be written: {problem}"
+        return JSONResponse({"status": "failing", "reason": reason}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -158,7 +166,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     )
 
     # Connections a crash left open are closed at the last moment the server knew it was
-    # alive, before anything new is logged.
+    # alive, before anything new is logged. `serve` and `demo` hold the data directory's lock
+    # (server/dirlock.py) by now: a second server never gets here to close the first one's.
     for leave in store.close_orphaned_connections(datetime.now(UTC), "server_shutdown"):
         log.warning(
             "session %s: site %s was still connected when the server stopped; closed at %s",
@@ -168,26 +177,24 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         )
     store.mark_alive(datetime.now(UTC))
 
-    async def keep_alive() -> None:
-        while True:
-            await asyncio.sleep(config.liveness_interval)
-            store.mark_alive(datetime.now(UTC))
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The media port is bound before the service says it is up: a taken port stops it here.
         bridge.open()
         if config.redis_url:
             app.state.bus = await create_bus(config.redis_url)
-        beating = asyncio.create_task(keep_alive())
+        beating = asyncio.create_task(keep_alive(store, config.liveness_interval))
         try:
             yield
         finally:
             beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating  # the mark in flight ends before the store closes
             await app.state.bus.close()
             # Open connections leave with reason server_shutdown, logged before the store closes.
             await bridge.close()
-            store.mark_alive(datetime.now(UTC))
+            with contextlib.suppress(sqlite3.Error):  # logged by the store's health
+                store.mark_alive(datetime.now(UTC))
             store.close()
 
     app = Starlette(

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..signaling.turn import parse_turn_url
 from .attendance import Rules
 from .config import Config
+from .dirlock import DataDirInUse, DataDirLock
 
 
 def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080) -> None:
@@ -177,15 +178,32 @@ def _logging(level: str) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _lock_data_dir(config: Config) -> DataDirLock:
+    """The data directory, locked for this process before anything reads or writes it; a plain
+    message and no change at all if another server holds it."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return DataDirLock.acquire(config.data_dir)
+    except DataDirInUse as exc:
+        raise SystemExit(f"diemcau: {exc}") from None
+
+
 def serve(args: argparse.Namespace) -> int:
+    _logging(args.log_level)
+    config = _config(args)
+    lock = _lock_data_dir(config)
+    try:
+        return _serve(args, config)
+    finally:
+        lock.release()
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
     from .app import create_app
     from .auth import load_admin_token
 
-    _logging(args.log_level)
-    config = _config(args)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         admin_token, generated = load_admin_token(config.data_dir)
     except ValueError as exc:
@@ -213,7 +231,12 @@ def demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _logging(args.log_level)
-    return asyncio.run(run_demo(_config(args)))
+    config = _config(args)
+    lock = _lock_data_dir(config)
+    try:
+        return asyncio.run(run_demo(config))
+    finally:
+        lock.release()
 
 
 def doctor(args: argparse.Namespace) -> int:

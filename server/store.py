@@ -1,15 +1,20 @@
 """The persistent store: sites, sessions with their invites, and the join log, in one SQLite file.
 
 One connection, used from the event loop: every write is a few rows, so blocking briefly is cheaper
-than a thread hop. Tokens arrive here already hashed.
+than a thread hop, and a write waits at most LOOP_BUSY_TIMEOUT_MS for the lock. The liveness mark,
+written every few seconds, goes through a second connection from a worker thread (`worker()`,
+server/liveness.py). Tokens arrive here already hashed. docs/attendance.md says why.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,6 +83,14 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# How long a write waits for another connection's write lock. SQLite's busy handler sleeps the
+# calling thread: on the event loop that stalls every hall's media, so its waits stay short (a
+# liveness commit holds the lock for one fsync); a worker thread may wait longer.
+LOOP_BUSY_TIMEOUT_MS = 200
+WORKER_BUSY_TIMEOUT_MS = 2000
+
+log = logging.getLogger("diemcau")
 
 # Session ids go into URLs that people read aloud over the phone: lowercase and digits only.
 _SESSION_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -161,12 +174,70 @@ class SiteInUse(Exception):
         self.session_ids = list(session_ids)
 
 
+class WriteHealth:
+    """Whether the store's last write reached the disk: /healthz answers 503 while it did not.
+
+    A run of failures is logged loudly at its first write, then at most once per `report_every`
+    seconds with a count, never a line per write; its end is logged once. Shared by a store's
+    connections, from the event loop and a worker thread.
+    """
+
+    def __init__(self, report_every: float = 60.0) -> None:
+        self.report_every = report_every
+        self.problem: str | None = None
+        self._lock = threading.Lock()
+        self._failed = 0  # in this run of failures
+        self._unreported = 0  # since the last line
+        self._reported_at = 0.0
+
+    def failed(self, error: str, now: float) -> None:
+        with self._lock:
+            first = self.problem is None
+            self.problem = error
+            self._failed += 1
+            self._unreported += 1
+            if first:
+                log.error(
+                    "cannot write the database (%s): the attendance record is not being"
+                    " written; /healthz answers 503 until a write succeeds",
+                    error,
+                )
+            elif now - self._reported_at >= self.report_every:
+                log.error(
+                    "still cannot write the database (%s): %d failed writes in the last %.0f s",
+                    error,
+                    self._unreported,
+                    now - self._reported_at,
+                )
+            else:
+                return
+            self._reported_at = now
+            self._unreported = 0
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if self.problem is None:
+                return
+            log.warning("the database is written again, after %d failed writes", self._failed)
+            self.problem = None
+            self._failed = self._unreported = 0
+
+
 class Store:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, health: WriteHealth | None = None
+    ) -> None:
         self._conn = conn
+        self.path = path
+        self.health = health or WriteHealth()
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(
+        cls,
+        path: Path | str,
+        busy_timeout_ms: int = LOOP_BUSY_TIMEOUT_MS,
+        health: WriteHealth | None = None,
+    ) -> Store:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; _transaction() says where they are.
@@ -177,10 +248,15 @@ class Store:
         # the log still survives a power cut in the hall's server room. Writes are few.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 5000")
-        store = cls(conn)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        store = cls(conn, path, health)
         store._migrate()
         return store
+
+    def worker(self) -> Store:
+        """A second connection to the same file, for writes from one worker thread at a time;
+        its failures count in this store's health."""
+        return Store.open(self.path, WORKER_BUSY_TIMEOUT_MS, self.health)
 
     def close(self) -> None:
         self._conn.close()
@@ -203,15 +279,24 @@ class Store:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so a read-then-write cannot be overtaken.
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            # IMMEDIATE takes the write lock up front, so a read-then-write cannot be overtaken.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                # Inside: a COMMIT that fails (the disk is full) leaves the transaction open,
+                # and every later BEGIN would fail with it.
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            # Locked past the busy timeout, disk full, an I/O error: the write did not happen.
+            self.health.failed(str(exc), time.monotonic())
             raise
-        self._conn.execute("COMMIT")
+        self.health.succeeded()
 
     # Sites
 

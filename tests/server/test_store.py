@@ -18,6 +18,7 @@ from diemcau.server.store import (
     TokenGrant,
     UnknownSession,
     UnknownSites,
+    WriteHealth,
 )
 from diemcau.signaling.session import SessionState, SessionStateError
 
@@ -266,3 +267,93 @@ def test_failed_attempts_are_not_left_open_by_a_crash(store: Store) -> None:
         ("c1", at + timedelta(seconds=5), {"reason": "server_shutdown"})
     ]
     assert store.close_orphaned_connections(T0 + timedelta(hours=1), "server_shutdown") == []
+
+
+# Faults: a lock held elsewhere, a write that fails.
+
+
+@pytest.fixture
+def held_lock(path: Path, store: Store) -> Iterator[sqlite3.Connection]:
+    """Another connection holding the write lock, as a backup tool or an operator's shell may."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    yield other
+    if other.in_transaction:
+        other.execute("ROLLBACK")
+    other.close()
+
+
+def test_an_event_loop_write_waits_for_a_held_lock_only_briefly(
+    store: Store, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = new_session(store, ["nga-thanh"])
+    held_lock = sqlite3.connect(path, isolation_level=None)
+    held_lock.execute("BEGIN IMMEDIATE")
+    # The loop's connection waits a fifth of a second, not the 5 s that froze the media.
+    assert store._conn.execute("PRAGMA busy_timeout").fetchone()[0] <= 200
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        store.append_event(session.id, "headcount", T0, site_id="nga-thanh", present=3)
+    assert store.health.problem == "database is locked"
+    assert "cannot write the database (database is locked)" in caplog.text
+    # Nothing half-done stays behind: once the lock is gone, the store writes again.
+    held_lock.execute("ROLLBACK")
+    store.append_event(session.id, "headcount", T0, site_id="nga-thanh", present=4)
+    assert store.health.problem is None
+    assert [e.body for e in store.events(session.id)] == [{"present": 4}]
+    assert "the database is written again, after 1 failed writes" in caplog.text
+    held_lock.close()
+
+
+def test_a_worker_connection_shares_the_health_and_waits_longer(
+    store: Store, held_lock: sqlite3.Connection
+) -> None:
+    worker = store.worker()
+    try:
+        assert worker.health is store.health
+        assert worker._conn.execute("PRAGMA busy_timeout").fetchone()[0] > 200
+        held_lock.execute("ROLLBACK")
+        worker.mark_alive(T0)
+        assert store.last_alive() == T0
+    finally:
+        worker.close()
+
+
+def test_a_failed_commit_does_not_leave_the_transaction_open(store: Store, path: Path) -> None:
+    session = new_session(store, ["nga-thanh"])
+    # A deferred foreign key fails at COMMIT, as a full disk does: the same path out.
+    store._conn.execute("PRAGMA defer_foreign_keys = ON")
+    with pytest.raises(sqlite3.IntegrityError), store._transaction() as db:
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        db.execute(
+            "INSERT INTO events (ts, session_id, type, body) VALUES ('x', 'nobody', 'x', '{}')"
+        )
+    assert not store._conn.in_transaction
+    store.append_event(session.id, "headcount", T0, site_id="nga-thanh", present=1)
+    assert count(path, "events") == 1  # the headcount only
+
+
+def test_health_logs_a_run_of_failures_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = WriteHealth(report_every=60)
+    for second in range(0, 150):  # a write every second for two and a half minutes
+        health.failed("database or disk is full", now=1000.0 + second)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3
+    assert lines[0].startswith("cannot write the database (database or disk is full)")
+    assert lines[1] == (
+        "still cannot write the database (database or disk is full):"
+        " 60 failed writes in the last 60 s"
+    )
+    assert lines[2].endswith("60 failed writes in the last 60 s")
+    assert all(r.levelname == "ERROR" for r in caplog.records)
+    assert health.problem == "database or disk is full"
+    health.succeeded()
+    health.succeeded()  # logged once
+    assert health.problem is None
+    assert [r.getMessage() for r in caplog.records][3:] == [
+        "the database is written again, after 150 failed writes"
+    ]
+    # A new run is logged at once again.
+    health.failed("database is locked", now=2000.0)
+    assert caplog.records[-1].getMessage().startswith("cannot write the database (database is")
