@@ -8,6 +8,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -90,39 +91,71 @@ def attempt_failed_hint(site_id: str, reason: str, offered: tuple[str, ...], con
 class ConnectionLog:
     """A hall's media connections as the bridge reports them, into the join log first."""
 
+    # How long a connection event whose write fails is tried again before it is given up.
+    retry_for = 60.0
+
     def __init__(self, store: Store, config: Config) -> None:
         self.store = store
         self.config = config
+
+    async def _append(
+        self, session_id: str, type: str, site_id: str, conn: str, patience: float, **fields: Any
+    ) -> None:
+        """Into the join log, through a fault: a write that fails (a lock held elsewhere past
+        the loop's short wait, a full disk) is tried again between beats of the event loop, with
+        the moment it happened, so a hall that was there is not absent from the record. The
+        report orders events by that moment, not by when they were written."""
+        now = datetime.now(UTC)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + patience
+        delay = 0.1
+        while True:
+            try:
+                self.store.append_event(session_id, type, now, site_id=site_id, conn=conn, **fields)
+                return
+            except sqlite3.OperationalError as exc:  # the store's health has logged it
+                if loop.time() + delay > give_up:
+                    log.error(
+                        "session %s: the %s of site %s (%s) at %s could not be written (%s)",
+                        session_id,
+                        type,
+                        site_id,
+                        conn,
+                        now.isoformat(),
+                        exc,
+                    )
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def on_join(
         self, session_id: str, site_id: str, conn: str, route: media_route.Route | None = None
     ) -> None:
         # The full address stays in the server's own record; exports and this log mask it.
         fields = {} if route is None else route.fields()
-        self.store.append_event(
-            session_id, "join", datetime.now(UTC), site_id=site_id, conn=conn, **fields
-        )
+        await self._append(session_id, "join", site_id, conn, self.retry_for, **fields)
         how = "" if route is None else f", {route.candidate} over {route.protocol}"
         if route is not None and route.address is not None:
             how += f" from {media_route.masked(route.address)}"
         log.info("session %s: site %s joined (%s%s)", session_id, site_id, conn, how)
 
     async def on_leave(self, session_id: str, site_id: str, conn: str, reason: str) -> None:
-        self.store.append_event(
-            session_id, "leave", datetime.now(UTC), site_id=site_id, conn=conn, reason=reason
-        )
+        # Stopping, the server does not wait out a fault: the next start closes what is still
+        # open at the last liveness mark, which is as true.
+        patience = 0.0 if reason == "server_shutdown" else self.retry_for
+        await self._append(session_id, "leave", site_id, conn, patience, reason=reason)
         log.info("session %s: site %s left (%s, %s)", session_id, site_id, conn, reason)
 
     async def on_attempt_failed(
         self, session_id: str, site_id: str, conn: str, reason: str, offered: tuple[str, ...]
     ) -> None:
         kinds = tuple(dict.fromkeys(offered))  # each type once, in the order offered
-        self.store.append_event(
+        await self._append(
             session_id,
             "attempt_failed",
-            datetime.now(UTC),
-            site_id=site_id,
-            conn=conn,
+            site_id,
+            conn,
+            self.retry_for,
             reason=reason,
             offered=list(kinds),
         )

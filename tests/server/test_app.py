@@ -3,7 +3,9 @@ attempt as an event and one plain warning line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from diemcau.media.route import Route
 from diemcau.server.app import ConnectionLog, attempt_failed_hint
 from diemcau.server.config import Config
 from diemcau.server.store import Store
+from tests.peers import wait_for
 
 NOW = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 TURN = ("turns:turn.example.vn:443?transport=tcp",)
@@ -180,3 +183,61 @@ def test_attempt_failed_hint(reason: str, offered: tuple[str, ...], turn: bool, 
     hint = attempt_failed_hint("nga-thanh", reason, offered, config)
     assert says in hint
     assert "\n" not in hint
+
+
+# Through a fault: a write lock held by another connection.
+
+
+def held_lock(store: Store) -> sqlite3.Connection:
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def to_ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+async def test_a_join_waits_out_a_held_lock_and_keeps_its_moment(
+    store: Store, session_id: str
+) -> None:
+    other = held_lock(store)
+    happened = to_ms(datetime.now(UTC))
+    joining = asyncio.create_task(
+        ConnectionLog(store, Config()).on_join(session_id, "nga-thanh", "c1", None)
+    )
+    try:
+        assert await wait_for(lambda: store.health.problem == "database is locked", 10)
+        assert not joining.done()  # tried again, not dropped
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    released = datetime.now(UTC)
+    await asyncio.wait_for(joining, 10)
+    [join] = store.events(session_id)[1:]
+    assert (join.type, join.site_id, join.conn) == ("join", "nga-thanh", "c1")
+    # When the hall joined, not when the lock let the write through.
+    assert happened <= join.ts < released
+    assert store.health.problem is None
+
+
+async def test_a_write_that_keeps_failing_is_given_up_loudly(
+    store: Store, session_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    connections = ConnectionLog(store, Config())
+    connections.retry_for = 0.3
+    other = held_lock(store)
+    try:
+        await asyncio.wait_for(connections.on_join(session_id, "nga-thanh", "c1", None), 10)
+        # Stopping, a leave is tried once: the next start closes it at the last liveness mark.
+        await asyncio.wait_for(
+            connections.on_leave(session_id, "nga-thanh", "c1", "server_shutdown"), 10
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert bodies(store, session_id) == []
+    given_up = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(given_up) == 2
+    assert given_up[0].startswith(f"session {session_id}: the join of site nga-thanh (c1) at ")
+    assert given_up[0].endswith("could not be written (database is locked)")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from diemcau.server.store import Store
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, free_port, start_server, stop_server
 from tests.peers import EncodedVideoTrack, encode_vp8, play, publish, wait_for
 
 pytestmark = pytest.mark.netns
@@ -142,3 +143,100 @@ async def test_a_killed_server_closes_open_connections_at_its_last_sign_of_life(
         assert killed_at - timedelta(seconds=6) <= leave.ts <= killed_at < restarted_at
     finally:
         stop_server(again)
+
+
+def _rows(database: Path, query: str) -> list[tuple]:
+    # Read-only, as any reader of the file: it takes no write lock.
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        return db.execute(query).fetchall()
+
+
+async def test_faults_and_a_kill_leave_the_record_true(tmp_path: Path, frames: list[bytes]) -> None:
+    """A second server on the same data, then a write lock held elsewhere, then `kill -9`: the
+    second server writes nothing, the first keeps answering and says its writes fail, and after
+    a restart the hall that was connected is present in the report, with one leave at the last
+    mark the server could write."""
+    server = start_server(tmp_path / "data")
+    database = server.data_dir / "diemcau.sqlite3"
+    session = server.create_session(SITES[:2], title="Sự cố")
+    hall, idle = session["invites"]
+    publisher = await publish(
+        session["host"]["whip_url"], session["host"]["token"], video=EncodedVideoTrack(frames)
+    )
+    viewer = await play(hall["whep_url"], hall["token"])
+    other: sqlite3.Connection | None = None
+    try:
+        assert await wait_for(lambda: viewer.decoded["video"] > 3, 20)
+        [(joined,)] = _rows(database, "SELECT ts FROM events WHERE type = 'join'")
+        assert await wait_for(lambda: _rows(database, "SELECT ts FROM liveness")[0][0] > joined, 15)
+        events_before = _rows(database, "SELECT seq FROM events")
+
+        # A second server, on another port and on the same one: refused before it touches the
+        # database, naming the data directory and the first server's pid.
+        port = server.base_url.rsplit(":", 1)[1]
+        for second_port in (str(free_port()), port):
+            refused = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    sys.executable,
+                    "-m",
+                    "diemcau.server.cli",
+                    "serve",
+                    "--data",
+                    str(server.data_dir),
+                    "--port",
+                    second_port,
+                    "--udp-port",
+                    "0",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert refused.returncode != 0
+            assert str(server.data_dir) in refused.stderr
+            assert f"process {server.process.pid}" in refused.stderr
+        assert _rows(database, "SELECT seq FROM events") == events_before
+
+        # A write lock held elsewhere: the server answers, and says its writes fail.
+        other = sqlite3.connect(database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+
+            async def failing() -> bool:
+                return (await client.get("/healthz")).status_code == 503
+
+            deadline = asyncio.get_running_loop().time() + 20
+            while not await failing():
+                assert asyncio.get_running_loop().time() < deadline, "no 503 while locked"
+                await asyncio.sleep(0.2)
+        killed_at = datetime.now(UTC)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+    finally:
+        if other is not None:
+            other.execute("ROLLBACK")
+            other.close()
+        await viewer.close()
+        await publisher.pc.close()
+
+    again = start_server(tmp_path / "data", token=server.admin_token)
+    try:
+        with again.admin() as client:
+            report = client.get(f"/api/sessions/{session['id']}/attendance").json()
+            log = client.get(f"/api/sessions/{session['id']}/events").text
+    finally:
+        stop_server(again)
+    events = [json.loads(line) for line in log.splitlines()]
+    leaves = [e for e in events if e["type"] == "leave"]
+    assert [(e["site"], e["reason"]) for e in leaves] == [(hall["site"], "server_shutdown")]
+    # At the last mark written before the lock: after the join, before the kill.
+    assert joined <= leaves[0]["ts"] <= format_ts(killed_at)
+    by_site = {s["site"]: s for s in report["sites"]}
+    assert by_site[hall["site"]]["status"] != "absent"
+    assert by_site[hall["site"]]["last_leave"] == leaves[0]["ts"]
+    assert by_site[idle["site"]]["status"] == "absent"
+
+
+def format_ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
