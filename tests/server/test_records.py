@@ -1182,3 +1182,37 @@ async def test_a_restarted_server_closes_what_the_crash_left_open(
         app.state.store.close()
     # A clean stop leaves nothing for the next start.
     assert store.close_orphaned_connections(at(90), "server_shutdown") == []
+
+
+# Exports neutralise formulas, through the API as through the command line.
+
+FORMULA_SITES = {
+    "nga-thanh": {"name": '=HYPERLINK("http://x")', "kind": "commune", "expected": 40},
+    "tan-loc": {"name": "@SUM(A1)", "kind": "+1", "expected": 25},
+    "ubnd": {"name": "-2", "kind": "agency", "expected": 12},
+}
+
+
+async def test_exports_write_formula_names_and_titles_as_text(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await put_sites(client, FORMULA_SITES)
+    created = await create_session(client, list(FORMULA_SITES), title="=1+1")
+    play_session(store, created["id"])
+    response = await get_attendance(client, created, "?format=csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+    assert [row[1:4] for row in rows[1:-1]] == [
+        ['\'=HYPERLINK("http://x")', "commune", "40"],
+        ["'@SUM(A1)", "'+1", "25"],
+        ["'-2", "agency", "12"],
+    ]
+    response = await get_attendance(client, created, "?format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    assert sheet is not None
+    assert (sheet["A1"].value, sheet["A1"].data_type) == ("=1+1", "s")
+    cells = [cell for row in sheet.iter_rows() for cell in row]
+    assert not [cell.coordinate for cell in cells if cell.data_type == "f"]
+    names = [c for c in cells if c.value in [s["name"] for s in FORMULA_SITES.values()]]
+    assert len(names) == 3 and all(c.data_type == "s" and c.quotePrefix for c in names)
+    expected = [c for c in cells if c.column == 4 and c.value in (40, 25, 12)]
+    assert len(expected) == 3 and all(c.data_type == "n" for c in expected)
