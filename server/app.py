@@ -13,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..media import route as media_route
@@ -23,7 +23,7 @@ from ..signaling.bus import LocalBus, create_bus
 from ..signaling.session import SessionStateError
 from . import api, control, pages, records, whip
 from .config import Config
-from .errors import install_error_handlers
+from .errors import ApiError, install_error_handlers
 from .liveness import keep_alive
 from .store import Store
 
@@ -38,6 +38,17 @@ async def healthz(request: Request) -> JSONResponse:
         reason = f"the database cannot be written: {problem}"
         return JSONResponse({"status": "failing", "reason": reason}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    # A write that failed (disk full, a lock held elsewhere) is nothing the client did and
+    # changed nothing; the store's health logs it (once a minute, with a count), not each answer.
+    return ApiError(
+        503,
+        "record_unavailable",
+        "The record cannot be written just now; nothing was changed. Try again shortly.",
+        headers={"Retry-After": "5"},
+    ).response()
 
 
 # What the bridge reports of a connection that never came up (media/bridge.py).
@@ -248,6 +259,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         cors_prefixes=whip.PREFIXES,
         cors_headers=whip.CORS,
     )
+    app.add_exception_handler(sqlite3.OperationalError, _store_unavailable)
     app.state.config = config
     app.state.admin_token = admin_token
     app.state.store = store

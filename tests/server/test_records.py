@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1216,3 +1217,29 @@ async def test_exports_write_formula_names_and_titles_as_text(
     assert len(names) == 3 and all(c.data_type == "s" and c.quotePrefix for c in names)
     expected = [c for c in cells if c.column == 4 and c.value in (40, 25, 12)]
     assert len(expected) == 3 and all(c.data_type == "n" for c in expected)
+
+
+async def test_a_headcount_that_cannot_be_written_is_a_503_and_changes_nothing(
+    client: httpx.AsyncClient, world: World, store: Store
+) -> None:
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # held elsewhere past the event loop's short wait
+    try:
+        response = await client.post(
+            headcount_url(world.a, "nga-thanh"), json={"present": 37}, headers=ADMIN
+        )
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["error"] == "record_unavailable"
+        health = await client.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["reason"] == "the database cannot be written: database is locked"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.events(world.a) == []
+    response = await client.post(
+        headcount_url(world.a, "nga-thanh"), json={"present": 37}, headers=ADMIN
+    )
+    assert response.status_code == 201
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
