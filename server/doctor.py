@@ -55,6 +55,13 @@ def check_public_url(config: Config, timeout: float) -> Finding:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             status, body = response.status, response.read(4096)
     except urllib.error.HTTPError as exc:
+        failing = _failing_reason(exc)
+        if failing is not None:
+            return Finding(
+                False,
+                f"{url} answers, but {failing} — free space on the data directory's disk, or"
+                " end what holds its database's lock",
+            )
         return Finding(
             False,
             f"{url} answers {exc.code}: the reverse proxy must pass {base}/ to diemcau serve",
@@ -73,6 +80,19 @@ def check_public_url(config: Config, timeout: float) -> Finding:
     if not healthy:
         return Finding(False, f"{url} answers, but not as diemcau does: is it another service?")
     return Finding(True, f"{url} answers{unset}")
+
+
+def _failing_reason(exc: urllib.error.HTTPError) -> str | None:
+    """What diemcau's own 503 says is wrong (its database cannot be written), else None."""
+    if exc.code != 503:
+        return None
+    try:
+        body = json.loads(exc.read(4096))
+    except (ValueError, OSError):
+        return None
+    if isinstance(body, dict) and body.get("status") == "failing":
+        return str(body.get("reason"))
+    return None
 
 
 def _http_host(host: str) -> str:

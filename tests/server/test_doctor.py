@@ -4,6 +4,7 @@ a real coturn inside the test namespace."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import re
 import socket
@@ -97,6 +98,35 @@ def test_public_url_that_does_not_answer_or_is_not_diemcau() -> None:
         other.shutdown()
         other.server_close()
     assert not finding.ok and "answers 404" in finding.text
+
+
+def test_public_url_of_a_server_that_cannot_write_its_database() -> None:
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            reason = "the database cannot be written: database or disk is full"
+            body = json.dumps({"status": "failing", "reason": reason}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        finding = check_public_url(Config(public_url=url), 2)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert not finding.ok
+    assert finding.text == (
+        f"{url}/healthz answers, but the database cannot be written: database or disk is full"
+        " — free space on the data directory's disk, or end what holds its database's lock"
+    )
 
 
 # -- the command, against a real serve and a real coturn --------------------------------------
