@@ -745,6 +745,7 @@ class Bridge:
                 await self._drop_publisher(broadcast, publisher)
 
         watch = self._watch(resource_id, pc, offered, on_failed=failed)
+        watch.place = (session_id, site or HOST)
         return Answer(resource_id, pc.localDescription.sdp)
 
     def _on_air(self, broadcast: Broadcast, publisher: Publisher) -> None:
@@ -902,7 +903,19 @@ class Bridge:
                 )
 
         watch = self._watch(resource_id, pc, offered, on_failed=failed, on_connected=connected)
+        watch.place = (session_id, site_id)
         return Answer(resource_id, pc.localDescription.sdp)
+
+    def pending(self, session_id: str, who: str | None = None) -> int:
+        """Connections of the session (of one site, or HOST, with `who`) that are answered and
+        not up yet: what a token must not pile up (each holds memory until its deadline)."""
+        return sum(
+            1
+            for watch in self._watches.values()
+            if not watch.connected
+            and watch.place[0] == session_id
+            and (who is None or watch.place[1] == who)
+        )
 
     def _watch(
         self,
@@ -1164,6 +1177,7 @@ class _ConnectWatch:
         self.on_failed = on_failed
         self.on_connected = on_connected
         self.connected = False
+        self.place = ("", "")  # (session, the site or HOST): whose connection this is
         # The candidate types the peer offered, in its offer and trickled later.
         self.offered: set[str] = set()
         self._changed = asyncio.Event()

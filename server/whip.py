@@ -173,16 +173,57 @@ async def _negotiate(
     offer_to_answer: Callable[[str], Awaitable[Answer]],
     location: Callable[[str], str],
     identity: str,
+    check: Callable[[], object],
 ) -> Response:
-    """The common end of every WHIP and WHEP POST, once the token is checked: the session must
-    not have ended, the body must be an offer, and the bridge answers or refuses it."""
-    _require_not_ended(request.app.state.store, session_id)
+    """The common end of every WHIP and WHEP POST: the token (`check`) and the session are
+    checked before the offer is read, again once it is read, and again once the bridge has
+    answered it, since uploading an offer or gathering its answer takes time in which a hall
+    may be removed or the session end; a token may not pile up connections that are not up."""
+    check()
+    store: Store = request.app.state.store
+    bridge: Bridge = request.app.state.bridge
+    _require_not_ended(store, session_id)
+    _require_room(bridge, session_id, identity)
     offer = await _read_offer(request)
+    check()
+    _require_not_ended(store, session_id)
     try:
         answer = await offer_to_answer(offer)
     except OfferError as exc:
         raise _offer_error(exc) from exc
+    try:
+        check()
+        _require_not_ended(store, session_id)
+    except ApiError:
+        await bridge.delete(session_id, answer.resource_id)
+        raise
     return _answer(request, session_id, answer, location(answer.resource_id), identity)
+
+
+# Connections answered and not up yet (each holds memory and a timer until --connect-timeout):
+# a hall's page makes two or three at a time, the console one per hall for its mosaic.
+MAX_PENDING_PER_SITE = 8
+MAX_PENDING_PER_HOST = 512
+MAX_PENDING_PER_SESSION = 2048
+RETRY_AFTER = "5"
+
+
+def _require_room(bridge: Bridge, session_id: str, identity: str) -> None:
+    mine = MAX_PENDING_PER_HOST if identity == HOST else MAX_PENDING_PER_SITE
+    if bridge.pending(session_id, identity) >= mine:
+        raise ApiError(
+            429,
+            "too_many_connections",
+            "Too many media connections of this link are still coming up: try again shortly.",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    if bridge.pending(session_id) >= MAX_PENDING_PER_SESSION:
+        raise ApiError(
+            503,
+            "busy",
+            "The server has too many media connections coming up: try again shortly.",
+            headers={"Retry-After": RETRY_AFTER},
+        )
 
 
 def _resource_options(request: Request) -> Response | None:
@@ -204,7 +245,10 @@ async def whip_endpoint(request: Request) -> Response:
     session_id = request.path_params["session"]
     if (early := _endpoint_options(request)) is not None:
         return early
-    authorize(request, session_id, allow=ADMIN_OR_HOST)
+
+    def check() -> object:
+        return authorize(request, session_id, allow=ADMIN_OR_HOST)
+
     bridge: Bridge = request.app.state.bridge
     # The session goes live when this publisher is on air, not now (server/app.py, Publishing).
     return await _negotiate(
@@ -213,6 +257,7 @@ async def whip_endpoint(request: Request) -> Response:
         lambda offer: bridge.publish(session_id, offer),
         lambda resource: f"/whip/{session_id}/r/{resource}",
         HOST,
+        check,
     )
 
 
@@ -233,7 +278,10 @@ async def whep_endpoint(request: Request) -> Response:
     site_id = request.path_params["site"]
     if (early := _endpoint_options(request, whep=True)) is not None:
         return early
-    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+
+    def check() -> object:
+        return authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+
     bridge: Bridge = request.app.state.bridge
     return await _negotiate(
         request,
@@ -241,6 +289,7 @@ async def whep_endpoint(request: Request) -> Response:
         lambda offer: bridge.subscribe(session_id, site_id, offer),
         lambda resource: f"/whep/{session_id}/{site_id}/r/{resource}",
         site_id,
+        check,
     )
 
 
@@ -267,7 +316,10 @@ async def uplink_endpoint(request: Request) -> Response:
     site_id = request.path_params["site"]
     if (early := _endpoint_options(request)) is not None:
         return early
-    authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+
+    def check() -> object:
+        return authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
+
     bridge: Bridge = request.app.state.bridge
     return await _negotiate(
         request,
@@ -275,6 +327,7 @@ async def uplink_endpoint(request: Request) -> Response:
         lambda offer: bridge.publish(session_id, offer, site=site_id),
         lambda resource: f"/whip/{session_id}/{site_id}/r/{resource}",
         site_id,
+        check,
     )
 
 
@@ -294,7 +347,10 @@ async def host_view_endpoint(request: Request) -> Response:
     watches = request.path_params.get("site")
     if (early := _endpoint_options(request, whep=True)) is not None:
         return early
-    authorize(request, session_id, allow=ADMIN_OR_HOST, site_id=watches)
+
+    def check() -> object:
+        return authorize(request, session_id, allow=ADMIN_OR_HOST, site_id=watches)
+
     bridge: Bridge = request.app.state.bridge
     return await _negotiate(
         request,
@@ -302,6 +358,7 @@ async def host_view_endpoint(request: Request) -> Response:
         lambda offer: bridge.subscribe(session_id, HOST, offer, watches=watches),
         lambda resource: f"/whep/{session_id}/{HOST}/r/{resource}",
         HOST,
+        check,
     )
 
 

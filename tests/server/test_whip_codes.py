@@ -10,6 +10,7 @@ answer carries (CORS on all of them, errors included; WWW-Authenticate on a 401;
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -35,8 +36,16 @@ class AnsweringBridge:
 
     def __init__(self) -> None:
         self.sites = {"pub": "", "play": "nga-thanh"}
+        self.coming_up: dict[str, int] = {}  # connections not up yet, by site or "host"
+        self.deleted: list[str] = []
+        self.while_answering: list = []  # coroutine functions run before an answer
+
+    def pending(self, session_id: str, who: str | None = None) -> int:
+        return sum(self.coming_up.values()) if who is None else self.coming_up.get(who, 0)
 
     async def publish(self, session_id: str, offer_sdp: str, site: str | None = None) -> Answer:
+        for step in self.while_answering:
+            await step()
         return Answer("new", ANSWER)
 
     async def subscribe(
@@ -57,6 +66,7 @@ class AnsweringBridge:
         pass
 
     async def delete(self, session_id: str, resource_id: str) -> bool:
+        self.deleted.append(resource_id)
         return True
 
     async def close_session(self, session_id: str, reason: str = "closed") -> None:
@@ -233,3 +243,61 @@ async def test_a_redirect_carries_cors_too(client: httpx.AsyncClient, world: Wor
     assert response.status_code == 307
     assert response.headers["location"].endswith(f"/whip/{world.a}")
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+async def test_a_link_may_not_pile_up_connections_coming_up(
+    client: httpx.AsyncClient, world: World, bridge: AnsweringBridge
+) -> None:
+    token = world.site(world.a, "nga-thanh")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": SDP}
+    bridge.coming_up = {"nga-thanh": 8}
+    refused = await client.post(f"/whep/{world.a}/nga-thanh", content=OFFER, headers=headers)
+    assert (refused.status_code, refused.json()["error"]) == (429, "too_many_connections")
+    assert refused.headers["retry-after"] == "5"
+    assert refused.headers["access-control-allow-origin"] == "*"
+    # Another hall of the same session is not held back by it, nor is the console's mosaic.
+    other = world.site(world.a, "tan-loc")
+    taken = await client.post(
+        f"/whep/{world.a}/tan-loc",
+        content=OFFER,
+        headers={"Authorization": f"Bearer {other}", "Content-Type": SDP},
+    )
+    assert taken.status_code == 201, taken.text
+    bridge.coming_up = {"nga-thanh": 1, "host": 2047}
+    busy = await client.post(f"/whep/{world.a}/nga-thanh", content=OFFER, headers=headers)
+    assert (busy.status_code, busy.json()["error"], busy.headers["retry-after"]) == (
+        503,
+        "busy",
+        "5",
+    )
+
+
+async def test_a_session_that_ends_while_an_offer_is_answered_gets_no_201(
+    client: httpx.AsyncClient, world: World, bridge: AnsweringBridge
+) -> None:
+    async def end_it() -> None:
+        response = await client.post(f"/api/sessions/{world.a}/end", headers=admin_headers())
+        assert response.status_code == 200, response.text
+
+    bridge.while_answering = [end_it]
+    headers = {"Authorization": f"Bearer {world.host_a}", "Content-Type": SDP}
+    refused = await client.post(f"/whip/{world.a}", content=OFFER, headers=headers)
+    assert (refused.status_code, refused.json()["error"]) == (409, "session_ended")
+    assert bridge.deleted == ["new"]  # the connection it had answered does not live on
+
+
+async def test_a_token_revoked_while_an_offer_is_answered_gets_no_201(
+    client: httpx.AsyncClient, world: World, bridge: AnsweringBridge, app: Starlette
+) -> None:
+    async def remove_the_hall() -> None:  # as the chair's removal does
+        app.state.store.revoke_invite(world.a, "tan-loc", datetime.now(UTC))
+
+    bridge.while_answering = [remove_the_hall]
+    token = world.site(world.a, "tan-loc")
+    refused = await client.post(
+        f"/whip/{world.a}/tan-loc",
+        content=OFFER,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": SDP},
+    )
+    assert refused.status_code == 403, refused.text
+    assert bridge.deleted == ["new"]
