@@ -81,7 +81,9 @@ async def test_the_floor_carries_the_granted_hall_to_everyone_else(
         assert await wait_for(lambda: all(v.connected_at for v in everyone), 20)
         # The mosaic tile shows commune 2's camera before anyone has the floor.
         assert await wait_for(lambda: len(mosaic.by_slot[0]) > 20, 15)
-        assert all(len(p.by_slot[PROGRAM_VIDEO]) > 0 for p in players.values())
+        assert await wait_for(
+            lambda: all(len(p.by_slot[PROGRAM_VIDEO]) > 0 for p in players.values()), 15
+        )
         assert all(len(p.by_slot[FLOOR_VIDEO]) == 0 for p in players.values())
 
         await speaker.send(json.dumps({"type": "request_floor"}))
