@@ -42,7 +42,11 @@ RESOURCE_METHODS = "GET, HEAD, DELETE, PATCH, OPTIONS"
 # answer carries these, errors too (server/app.py gives them to the error handlers).
 CORS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Location, Accept-Post, Link, ETag, WWW-Authenticate",
+    # Allow and Access-Control-Allow-Methods too: some clients read an OPTIONS answer to learn
+    # whether PATCH (trickle) is there.
+    "Access-Control-Expose-Headers": (
+        "Location, Accept-Post, Link, ETag, WWW-Authenticate, Allow, Access-Control-Allow-Methods"
+    ),
 }
 PREFIXES = ("/whip/", "/whep/")
 SITE_ONLY = frozenset({"site"})
