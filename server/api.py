@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ KIND_MAX = 40
 TITLE_MAX = 200
 # Far above any hall, far below SQLite's 64-bit limit.
 EXPECTED_MAX = 1_000_000
+# Times taken in, in UTC: four-digit years, and none before any meeting this records.
+YEAR_MIN, YEAR_MAX = 1900, 9999
 
 # RFC 3339 date-time; an offset is required, so naive times never get in.
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
@@ -512,14 +515,71 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    body = await read_body(request)
+    return parse_json_object(await read_body(request))
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object body, or ApiError 400: not UTF-8, not JSON, nested deeper than
+    JSON_DEPTH_MAX, a lone surrogate escape in a string or key, or not an object. The size is
+    bounded before (read_body's max_body_bytes)."""
     try:
         value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        # The C decoder recurses per level: thousands of '[' would otherwise be a 500.
+        raise _too_deep() from None
     except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
         raise ApiError(400, "invalid_body", "The body is not valid UTF-8 JSON.") from None
+    _check_json_value(value)
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_body", "The body must be a JSON object.")
     return value
+
+
+# Our bodies nest two levels at most; the limit leaves room for clients and still stops a
+# body of 10,000 '[' before anything walks it recursively.
+JSON_DEPTH_MAX = 32
+
+
+def _check_json_value(value: Any) -> None:
+    """Iteratively (a deep value must not exhaust the stack here either): the depth, and no
+    string that UTF-8 cannot carry ("\\ud800" parses, then fails in SQLite or a response)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                raise ApiError(
+                    400,
+                    "invalid_body",
+                    "The body has a lone surrogate escape (\\ud800-\\udfff): not Unicode text.",
+                )
+            continue
+        if isinstance(item, dict):
+            children: list[Any] = [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > JSON_DEPTH_MAX:
+            raise _too_deep()
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _too_deep() -> ApiError:
+    return ApiError(
+        400,
+        "invalid_body",
+        f"The body nests more than {JSON_DEPTH_MAX} levels of arrays and objects.",
+        {"depth_limit": JSON_DEPTH_MAX},
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -588,10 +648,15 @@ def _time(body: Mapping[str, Any], field: str, problems: dict[str, str]) -> date
         if not isinstance(value, str):
             raise ValueError(value)
         # In UTC now, so that a year-1 time that cannot be stored fails here, not in the store.
-        return parse_time(value).astimezone(UTC)
+        moment = parse_time(value).astimezone(UTC)
     except (ValueError, OverflowError):
         problems[field] = _TIME_RULE
         return None
+    # Stored times sort as text only with four-digit years; before 1900 is no meeting's time.
+    if not YEAR_MIN <= moment.year <= YEAR_MAX:
+        problems[field] = f"must be in the years {YEAR_MIN} to {YEAR_MAX} (in UTC)"
+        return None
+    return moment
 
 
 def _site_list(body: Mapping[str, Any], problems: dict[str, str]) -> list[str] | None:
@@ -604,7 +669,8 @@ def _site_list(body: Mapping[str, Any], problems: dict[str, str]) -> list[str] |
     elif not value:
         problems["sites"] = "must name at least one site"
     elif len(set(value)) != len(value):
-        duplicates = sorted({v for v in value if value.count(v) > 1})
+        # Counted once, not list.count per item: a 1 MB list of ids stalled the loop for 16 s.
+        duplicates = sorted(v for v, n in Counter(value).items() if n > 1)
         problems["sites"] = "names a site twice: " + ", ".join(duplicates)
     else:
         return value

@@ -215,6 +215,78 @@ async def test_body_that_is_not_a_json_object_is_400(
     assert snapshot(store) == before
 
 
+# JSON bodies that parse but cannot be taken: refused with 400 on every JSON endpoint, never 500
+
+
+def _nested(levels: int) -> bytes:
+    """An object whose `name` holds arrays `levels` deep: levels + 1 in all."""
+    return b'{"name": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+JSON_ROUTES = [
+    ("PUT", "/api/sites/nga-thanh"),
+    ("POST", "/api/sessions"),
+    ("POST", "/api/sessions/{a}/sites/nga-thanh/headcount"),
+]
+UNREADABLE_JSON = [
+    (_nested(32), "nests more than 32 levels"),
+    # Deeper than the decoder recurses (within the tests' 4 KiB bodies).
+    (b"[" * 2000 + b"]" * 2000, "nests more than 32 levels"),
+    (b'{"name": "\\ud800", "kind": "commune", "expected": 1}', "lone surrogate"),
+    (b'{"name": "Nga \\udfff Th", "kind": "commune", "expected": 1}', "lone surrogate"),
+    (b'{"\\udc00": 1}', "lone surrogate"),
+    (b'{"sites": [["ok", "\\ud83d"]]}', "lone surrogate"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ROUTES)
+@pytest.mark.parametrize(("content", "says"), UNREADABLE_JSON)
+async def test_json_too_deep_or_with_lone_surrogates_is_400(
+    client: httpx.AsyncClient,
+    store: Store,
+    world: World,
+    method: str,
+    path: str,
+    content: bytes,
+    says: str,
+) -> None:
+    before = snapshot(store)
+    url = path.format(a=world.a)
+    response = await client.request(method, url, content=content, headers=ADMIN)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_body")
+    assert says in response.json()["message"]
+    assert snapshot(store) == before
+
+
+async def test_json_at_the_depth_limit_is_read(client: httpx.AsyncClient) -> None:
+    # 32 levels: read, then refused for what the field holds (422), not for its shape.
+    response = await client.put("/api/sites/nga-thanh", content=_nested(31), headers=ADMIN)
+    assert response.status_code == 422
+    assert response.json()["details"]["fields"]["name"] == "must be a string"
+
+
+async def test_a_pair_of_surrogates_is_one_character(client: httpx.AsyncClient) -> None:
+    body = b'{"name": "X\\ud83c\\udfdb", "kind": "commune", "expected": 1}'
+    response = await client.put("/api/sites/nga-thanh", content=body, headers=ADMIN)
+    assert response.status_code == 201 and response.json()["name"] == "X\U0001f3db"
+
+
+async def test_a_duplicate_check_on_a_large_sites_list_names_each_duplicate_once(
+    app: Starlette, client: httpx.AsyncClient, store: Store
+) -> None:
+    await put_sites(client)
+    before = snapshot(store)
+    # Near the issue's 960 KB list (the body limit raised for it): every id twice, some thrice.
+    app.state.config = replace(app.state.config, max_body_bytes=2_000_000)
+    ids = [f"site-{i:06d}" for i in range(40_000)]
+    body = {**SESSION_BODY, "sites": ids + ids[:3] + ids}
+    response = await client.post("/api/sessions", json=body, headers=ADMIN)
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_body")
+    named = response.json()["details"]["fields"]["sites"]
+    assert named == "names a site twice: " + ", ".join(ids)
+    assert snapshot(store) == before
+
+
 # Body size, for every route that reads a body
 
 
@@ -462,6 +534,22 @@ async def test_links_use_the_public_url(config: Config) -> None:
             422,
             "invalid_body",
             {"fields": ["scheduled_start"]},
+        ),
+        # Four-digit years from 1900 (in UTC): 0999 and 1000 reached the store and a 500.
+        *(
+            ({"scheduled_start": moment}, 422, "invalid_body", {"fields": ["scheduled_start"]})
+            for moment in (
+                "0999-01-01T00:00:00Z",
+                "1000-01-01T00:00:00+00:00",
+                "1899-12-31T23:59:59Z",
+                "1900-01-01T06:00:00+07:00",
+            )
+        ),
+        (
+            {"scheduled_end": "9999-12-31T23:00:00-05:00"},
+            422,
+            "invalid_body",
+            {"fields": ["scheduled_end"]},
         ),
         (
             {"scheduled_end": "2025-03-01T08:00:00+07:00"},
