@@ -25,9 +25,14 @@ from . import api, control, pages, records, whip
 from .config import Config
 from .errors import ApiError, install_error_handlers
 from .liveness import keep_alive
+from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
 
 log = logging.getLogger("diemcau")
+# Out of descriptors, asyncio retries accept() each second: one line a minute, not a traceback.
+_ACCEPT_OUT_OF_DESCRIPTORS = RepeatedError(
+    log, "cannot accept HTTP connections: no file descriptor left (LimitNOFILE)"
+)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -225,6 +230,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The media port is bound before the service says it is up: a taken port stops it here.
         bridge.open()
+        quiet_accept_errors(asyncio.get_running_loop(), _ACCEPT_OUT_OF_DESCRIPTORS)
         if config.redis_url:
             app.state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive(store, config.liveness_interval))

@@ -30,9 +30,13 @@ from ..signaling.session import SessionState
 from .api import ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
 from .errors import ApiError
+from .repeated import OUT_OF_DESCRIPTORS, RepeatedError
 from .store import Store
 
 log = logging.getLogger("diemcau.whip")
+_OUT_OF_DESCRIPTORS = RepeatedError(
+    log, "a WHIP/WHEP offer found no file descriptor left (LimitNOFILE): answered 503"
+)
 
 SDP = "application/sdp"
 MAX_OFFER_BYTES = 64 * 1024
@@ -195,6 +199,12 @@ async def _negotiate(
         answer = await offer_to_answer(offer)
     except OfferError as exc:
         raise _offer_error(exc) from exc
+    except OSError as exc:
+        if exc.errno not in OUT_OF_DESCRIPTORS:
+            raise
+        # No descriptor left (LimitNOFILE): a hall tries again later; logged once a minute.
+        _OUT_OF_DESCRIPTORS.occurred(exc)
+        raise _busy() from exc
     try:
         check()
         _require_not_ended(store, session_id)
@@ -222,12 +232,16 @@ def _require_room(bridge: Bridge, session_id: str, identity: str) -> None:
             headers={"Retry-After": RETRY_AFTER},
         )
     if bridge.pending(session_id) >= MAX_PENDING_PER_SESSION:
-        raise ApiError(
-            503,
-            "busy",
-            "The server has too many media connections coming up: try again shortly.",
-            headers={"Retry-After": RETRY_AFTER},
-        )
+        raise _busy()
+
+
+def _busy() -> ApiError:
+    return ApiError(
+        503,
+        "busy",
+        "The server has too many media connections coming up: try again shortly.",
+        headers={"Retry-After": RETRY_AFTER},
+    )
 
 
 def _resource_options(request: Request) -> Response | None:

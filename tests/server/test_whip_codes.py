@@ -9,6 +9,8 @@ answer carries (CORS on all of them, errors included; WWW-Authenticate on a 401;
 
 from __future__ import annotations
 
+import errno
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -301,3 +303,27 @@ async def test_a_token_revoked_while_an_offer_is_answered_gets_no_201(
     )
     assert refused.status_code == 403, refused.text
     assert bridge.deleted == ["new"]
+
+
+async def test_no_file_descriptor_left_is_a_503_with_retry_after_logged_once(
+    client: httpx.AsyncClient,
+    world: World,
+    bridge: AnsweringBridge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def out_of_descriptors() -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    bridge.while_answering = [out_of_descriptors]
+    headers = {"Authorization": f"Bearer {world.host_a}", "Content-Type": SDP}
+    with caplog.at_level(logging.ERROR, logger="diemcau.whip"):
+        answers = [
+            await client.post(f"/whip/{world.a}", content=OFFER, headers=headers) for _ in range(30)
+        ]
+    assert {(a.status_code, a.json()["error"], a.headers["retry-after"]) for a in answers} == {
+        (503, "busy", "5")
+    }
+    assert all(a.headers["access-control-allow-origin"] == "*" for a in answers)
+    lines = [r for r in caplog.records if "file descriptor" in r.getMessage()]
+    assert len(lines) == 1  # then one a minute, with a count
+    assert bridge.deleted == []  # nothing was answered, so nothing to close
