@@ -13,9 +13,10 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiortc import (
     RTCBundlePolicy,
@@ -60,7 +61,14 @@ from .forwarder import RTP_HEADER_SIZE, BurstPacket, DownTrack
 from .keyframe import KeyframeRequests
 from .links import SiteLink
 from .offer import OfferError as OfferError
-from .offer import check_publish, check_subscribe, codec_error, codec_label, first_codec_error
+from .offer import (
+    check_publish,
+    check_subscribe,
+    codec_error,
+    codec_label,
+    first_codec_error,
+    with_directions,
+)
 from .offer import parse as parse_offer
 from .port import UdpPort
 from .route import Route, route_of
@@ -72,6 +80,8 @@ log = logging.getLogger("diemcau.media")
 JoinHandler = Callable[[str, str, str, "Route | None"], Awaitable[None]]
 LeaveHandler = Callable[[str, str, str, str], Awaitable[None]]
 AttemptFailedHandler = Callable[[str, str, str, str, tuple[str, ...]], Awaitable[None]]
+# How a connection that just came up came in: known at once, or within a second (see route()).
+RouteSoon = Coroutine[Any, Any, "Route | None"]
 # (session_id, site or None for the program, resource_id): a publisher went on air, its first
 # media packet in.
 PublishingHandler = Callable[[str, str | None, str], Awaitable[None]]
@@ -494,6 +504,7 @@ class Subscriber:
         self.pc = pc
         self.tracks: list[SubscriberTrack] = []
         self.joined_at: datetime | None = None
+        self.joining: asyncio.Event | None = None  # set once its join is written
         self.closed = False
 
     @property
@@ -880,12 +891,21 @@ class Bridge:
             raise
         broadcast.subscribers[resource_id] = sub
 
-        async def connected(route: Route | None) -> None:
-            if sub.joined_at is None and not sub.closed:
-                sub.joined_at = datetime.now(UTC)
+        async def connected(route: RouteSoon) -> None:
+            if sub.joined_at is not None or sub.closed:
+                route.close()
+                return
+            # Up now, whatever the wait for its route: a hall that leaves meanwhile has its
+            # leave written after this join (_close_subscriber waits for it).
+            sub.joined_at = datetime.now(UTC)
+            sub.joining = asyncio.Event()
+            try:
+                how = await route
                 # The district hall's own viewers are not a site's attendance.
                 if self.on_join is not None and site_id != HOST:
-                    await self.on_join(session_id, site_id, resource_id, route)
+                    await self.on_join(session_id, site_id, resource_id, how)
+            finally:
+                sub.joining.set()
 
         async def failed(reason: str, offered: tuple[str, ...]) -> None:
             if sub.closed:
@@ -923,7 +943,7 @@ class Bridge:
         pc: RTCPeerConnection,
         offered: set[str],
         on_failed: Callable[[str, tuple[str, ...]], Awaitable[None]],
-        on_connected: Callable[[Route | None], Awaitable[None]] | None = None,
+        on_connected: Callable[[RouteSoon], Awaitable[None]] | None = None,
     ) -> _ConnectWatch:
         """Watch the connection come up, until it closes (see the close paths)."""
         watch = self._watches[resource_id] = _ConnectWatch(
@@ -946,6 +966,8 @@ class Bridge:
             counters = broadcast.departed.setdefault(sub.site_id, SiteCounters())
             counters.packets_sent += sub.packets_sent
             counters.bytes_sent += sub.bytes_sent
+        if sub.joining is not None:
+            await sub.joining.wait()  # its join is being written: the leave comes after it
         if sub.joined_at is not None and self.on_leave is not None and sub.site_id != HOST:
             await self.on_leave(broadcast.session_id, sub.site_id, sub.resource_id, reason)
         await sub.pc.close()
@@ -961,7 +983,8 @@ class Bridge:
         offer carries."""
         try:
             await pc.setRemoteDescription(
-                RTCSessionDescription(sdp=without_mdns(offer_sdp), type="offer")
+                # A section without a direction line is sendrecv; aiortc needs it said.
+                RTCSessionDescription(sdp=without_mdns(with_directions(offer_sdp)), type="offer")
             )
         except ValueError as exc:
             raise OfferError(
@@ -1170,7 +1193,7 @@ class _ConnectWatch:
         pc: RTCPeerConnection,
         timeout: float,
         on_failed: Callable[[str, tuple[str, ...]], Awaitable[None]],
-        on_connected: Callable[[Route | None], Awaitable[None]] | None,
+        on_connected: Callable[[RouteSoon], Awaitable[None]] | None,
     ) -> None:
         self.pc = pc
         self.timeout = timeout
@@ -1200,7 +1223,7 @@ class _ConnectWatch:
         if state == "connected":
             self.connected = True
             if self.on_connected is not None:
-                await self.on_connected(await self.route())
+                await self.on_connected(self.route())
         elif state != "closed":
             await self.on_failed(self.reason(), tuple(sorted(self.offered)))
 

@@ -1,23 +1,35 @@
 """What an SDP offer asks for, judged before the bridge builds anything for it.
 
-Sans-I/O: `parse` reads the offer's media sections (kind, direction, mid, codecs, simulcast),
-and `check_publish` / `check_subscribe` refuse, with an `OfferError` naming what the bridge
-cannot serve, an offer it would only half serve: a publisher that sends nothing, more tracks
-than the endpoint carries, simulcast, a player that sends. Refused here, such an offer changes
-nothing; accepted, aiortc parses it again for real.
+Sans-I/O: `parse` reads the offer's media sections (kind, direction, mid, codecs, simulcast,
+transport), and `check_publish` / `check_subscribe` refuse, with an `OfferError` naming what the
+bridge cannot serve, an offer it would only half serve: a publisher that sends nothing, more
+tracks than the endpoint carries, simulcast, a player that sends; and an offer whose transport
+aiortc would take and then fail on, later and out of sight (no usable DTLS fingerprint, mids
+that clash, a BUNDLE group that does not match the sections, a kind it has no transceiver
+for). Refused here, such an offer changes nothing; accepted, aiortc parses it again for real.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 MEDIA_KINDS = ("audio", "video")
+# The kinds aiortc makes something of: a transceiver, or (application) the data channel.
+KNOWN_KINDS = (*MEDIA_KINDS, "application")
+# The DTLS fingerprint hashes aiortc can check a certificate against, with their size in
+# bytes; md5 and sha-1 (RFC 8122 allows them) would be taken and fail in the handshake.
+FINGERPRINT_BYTES = {"sha-256": 32, "sha-384": 48, "sha-512": 64}
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # What the bridge forwards, as people name it (media/codecs.py has the MIME types).
 ACCEPTED = {"video": "VP8 or H.264", "audio": "Opus"}
 # Not codecs a stream is sent in: repair and redundancy ride along with one.
 _COMPANIONS = frozenset({"rtx", "red", "ulpfec", "flexfec-03", "telephone-event", "cn"})
+
+
+# A well-formed fingerprint, for sections built by hand (tests) rather than parsed.
+FINGERPRINT_PLACEHOLDER = "sha-256 " + ":".join(["00"] * 32)
 
 
 class OfferError(Exception):
@@ -40,11 +52,15 @@ class Section:
     direction: str  # as the offerer sees it: "sendonly" means it sends
     codecs: tuple[str, ...]  # encoding names in offer order, H.264 with its profile
     simulcast: bool  # a=simulcast, a=rid or an SSRC group SIM
+    protocol: str = "UDP/TLS/RTP/SAVPF"  # the m-line's third word
+    # "algorithm value" of each a=fingerprint that applies (the session's, then its own).
+    fingerprints: tuple[str, ...] = (FINGERPRINT_PLACEHOLDER,)
 
 
 @dataclass(frozen=True)
 class Offer:
     sections: tuple[Section, ...]
+    bundles: tuple[tuple[str, ...], ...] = ()  # the mids of each a=group:BUNDLE
 
     @property
     def media(self) -> tuple[Section, ...]:
@@ -67,11 +83,13 @@ class _Draft:
     formats: list[str]
     mid: str | None = None
     direction: str | None = None
+    protocol: str = ""
     rtpmap: dict[str, str] = field(default_factory=dict)
     fmtp: dict[str, str] = field(default_factory=dict)
     simulcast: bool = False
+    fingerprints: list[str] = field(default_factory=list)
 
-    def section(self, session_direction: str) -> Section:
+    def section(self, session_direction: str, session_fingerprints: Sequence[str]) -> Section:
         names: list[str] = []
         for pt in self.formats:
             name = self.rtpmap.get(pt, _STATIC.get(pt))
@@ -82,25 +100,42 @@ class _Draft:
             if name not in names:
                 names.append(name)
         direction = self.direction or session_direction
-        return Section(self.kind, self.mid, direction, tuple(names), self.simulcast)
+        fingerprints = (*session_fingerprints, *self.fingerprints)
+        return Section(
+            self.kind,
+            self.mid,
+            direction,
+            tuple(names),
+            self.simulcast,
+            self.protocol,
+            fingerprints,
+        )
 
 
 def parse(sdp: str) -> Offer:
     """The media sections of an SDP body; lenient (aiortc parses it strictly afterwards)."""
     session_direction = "sendrecv"
+    session_fingerprints: list[str] = []
+    bundles: list[tuple[str, ...]] = []
     drafts: list[_Draft] = []
     for raw in sdp.splitlines():
         line = raw.strip()
         if line.startswith("m="):
             parts = line[2:].split()
-            drafts.append(_Draft(parts[0].lower() if parts else "", parts[3:]))
+            kind = parts[0].lower() if parts else ""
+            drafts.append(_Draft(kind, parts[3:], protocol=" ".join(parts[2:3])))
             continue
         if not line.startswith("a="):
             continue
         name, _, value = line[2:].partition(":")
+        if name == "fingerprint":
+            (drafts[-1].fingerprints if drafts else session_fingerprints).append(value.strip())
+            continue
         if not drafts:
             if name in DIRECTIONS:
                 session_direction = name
+            elif name == "group" and value.split()[:1] == ["BUNDLE"]:
+                bundles.append(tuple(value.split()[1:]))
             continue
         current = drafts[-1]
         if name in DIRECTIONS:
@@ -115,7 +150,37 @@ def parse(sdp: str) -> Offer:
             current.fmtp[pt] = parameters
         elif name in ("simulcast", "rid") or (name == "ssrc-group" and value.startswith("SIM")):
             current.simulcast = True
-    return Offer(tuple(d.section(session_direction) for d in drafts))
+    sections = tuple(d.section(session_direction, session_fingerprints) for d in drafts)
+    return Offer(sections, tuple(bundles))
+
+
+def with_directions(sdp: str) -> str:
+    """The offer with a direction line in every media section: one without says sendrecv
+    (RFC 4566), or what the session level says, as `parse` reads it; aiortc would answer
+    such a section with a ValueError from deep inside createAnswer."""
+    lines = sdp.splitlines()
+    session_direction = next(
+        (ln.strip()[2:] for ln in _session_lines(lines) if ln.strip()[2:] in DIRECTIONS),
+        "sendrecv",
+    )
+    starts = [i for i, ln in enumerate(lines) if ln.strip().startswith("m=")]
+    out = list(lines[: starts[0]] if starts else lines)
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        section = lines[start:end]
+        out.append(section[0])
+        if not any(ln.strip()[2:] in DIRECTIONS for ln in section if ln.strip().startswith("a=")):
+            out.append(f"a={session_direction}")
+        out.extend(section[1:])
+    return "\r\n".join(out) + "\r\n"
+
+
+def _session_lines(lines: Sequence[str]) -> list[str]:
+    session = []
+    for line in lines:
+        if line.strip().startswith("m="):
+            break
+        session.append(line)
+    return session
 
 
 def _h264_label(parameters: str) -> str:
@@ -136,6 +201,7 @@ def check_publish(offer: Offer) -> None:
     """A WHIP offer (the program, or a hall's return feed): it must send, one audio and one
     video track at most, without simulcast."""
     media = _require_media(offer)
+    check_transport(offer)
     _check_direction(media, "recvonly", "not_sending", "WHIP", "send", "a player offers to WHEP")
     _check_counts(media, 1, "a WHIP publisher sends at most one audio and one video track")
     _check_simulcast(media)
@@ -145,12 +211,99 @@ def check_subscribe(offer: Offer, pairs: int) -> None:
     """A WHEP offer: it must receive, `pairs` audio and video tracks at most (a hall's player:
     the program and the floor; the district hall's views: one), without simulcast."""
     media = _require_media(offer)
+    check_transport(offer)
     _check_direction(
         media, "sendonly", "not_receiving", "WHEP", "receive", "a publisher offers to WHIP"
     )
     carries = "the program and the floor" if pairs == 2 else "one audio and one video track at most"
     _check_counts(media, pairs, f"this WHEP address carries {carries}")
     _check_simulcast(media)
+
+
+def check_transport(offer: Offer) -> None:
+    """What aiortc takes and then fails on, or answers with a traceback: sections of a kind it
+    has no transceiver for (422), mids that clash, a BUNDLE group that names mids the offer
+    lacks or leaves a section out (the bridge bundles everything on one transport), and a
+    section without a DTLS fingerprint it can check (400)."""
+    unknown = [s for s in offer.sections if not _known_kind(s)]
+    if unknown:
+        what = ", ".join(sorted({f"m={s.kind or '?'} {s.protocol}".strip() for s in unknown}))
+        raise OfferError(
+            422,
+            "unsupported_media",
+            f"the offer has a media section the bridge does not carry ({what}); it takes "
+            "audio, video and a WebRTC data channel (m=application over UDP/DTLS/SCTP)",
+        )
+    mids = [s.mid for s in offer.sections]
+    clashing = sorted(m for m, n in Counter(mids).items() if m is not None and n > 1)
+    if clashing:
+        raise OfferError(
+            400, "invalid_offer", f"the offer's media sections share a mid: {', '.join(clashing)}"
+        )
+    for group in offer.bundles:
+        absent = [m for m in group if m not in mids]
+        if absent:
+            raise OfferError(
+                400,
+                "invalid_offer",
+                f"the offer's BUNDLE group names mids no section has: {', '.join(absent)}",
+            )
+    if offer.bundles:
+        bundled = {m for group in offer.bundles for m in group}
+        outside = [m for m in mids if m not in bundled]
+        if outside or len(offer.bundles) > 1:
+            raise OfferError(
+                400,
+                "invalid_offer",
+                "the bridge bundles every media section on one transport (max-bundle): "
+                "one a=group:BUNDLE must name them all"
+                + (
+                    f"; {', '.join(m or 'a section without a=mid' for m in outside)} is outside it"
+                    if outside
+                    else ""
+                ),
+            )
+    for section in offer.sections:
+        _check_fingerprints(section)
+
+
+def _known_kind(section: Section) -> bool:
+    if section.kind == "application":
+        return "SCTP" in section.protocol.upper()
+    return section.kind in MEDIA_KINDS
+
+
+def _check_fingerprints(section: Section) -> None:
+    if any(_usable_fingerprint(f) for f in section.fingerprints):
+        return
+    where = f"media section {section.mid}"
+    if not section.fingerprints:
+        raise OfferError(
+            400,
+            "invalid_offer",
+            f"the offer has no DTLS fingerprint for {where}: a=fingerprint:sha-256 (or sha-384, "
+            "sha-512) is required, at the session or the media level",
+        )
+    named = ", ".join(dict.fromkeys(f.split(" ")[0] or "?" for f in section.fingerprints))
+    raise OfferError(
+        400,
+        "invalid_offer",
+        f"the offer's DTLS fingerprints for {where} ({named}) are none the bridge can check: "
+        "it needs sha-256, sha-384 or sha-512 as colon-separated hex",
+    )
+
+
+def _usable_fingerprint(fingerprint: str) -> bool:
+    parts = fingerprint.split()
+    if len(parts) != 2:  # aiortc unpacks exactly two words, a ValueError otherwise
+        return False
+    size = FINGERPRINT_BYTES.get(parts[0].lower())
+    octets = parts[1].split(":")
+    return (
+        size is not None
+        and len(octets) == size
+        and all(len(o) == 2 and all(c in "0123456789abcdefABCDEF" for c in o) for o in octets)
+    )
 
 
 def _check_direction(

@@ -6,9 +6,14 @@ msid and ssrc lines; simulcast as `rid`/`simulcast` lines), and as aiortc writes
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from aiortc import RTCPeerConnection
 
+from diemcau.media.bridge import Bridge
 from diemcau.media.bridge import OfferError as BridgeOfferError
 from diemcau.media.offer import (
     Offer,
@@ -19,6 +24,7 @@ from diemcau.media.offer import (
     codec_error,
     first_codec_error,
     parse,
+    with_directions,
 )
 
 FINGERPRINT = ":".join(["3F"] * 32)
@@ -232,11 +238,18 @@ DATA_ONLY = chromium_offer(
     ],
 )
 def test_whip_offers(sdp: str, status: int | None, code: str | None, says: str | None) -> None:
+    judged(lambda: check_publish(parse(sdp)), status, code, says)
+
+
+def judged(
+    check: Callable[[], None], status: int | None, code: str | None, says: str | None
+) -> None:
+    """`check` passes when `status` is None, else refuses with that status, code and words."""
     if status is None:
-        check_publish(parse(sdp))
+        check()
         return
     with pytest.raises(OfferError) as refused:
-        check_publish(parse(sdp))
+        check()
     assert (refused.value.status, refused.value.code) == (status, code)
     assert says is not None and says in refused.value.message
 
@@ -279,13 +292,7 @@ def test_whip_offers(sdp: str, status: int | None, code: str | None, says: str |
 def test_whep_offers(
     sdp: str, pairs: int, status: int | None, code: str | None, says: str | None
 ) -> None:
-    if status is None:
-        check_subscribe(parse(sdp), pairs)
-        return
-    with pytest.raises(OfferError) as refused:
-        check_subscribe(parse(sdp), pairs)
-    assert (refused.value.status, refused.value.code) == (status, code)
-    assert says is not None and says in refused.value.message
+    judged(lambda: check_subscribe(parse(sdp), pairs), status, code, says)
 
 
 def test_codec_refusals_name_what_was_offered_and_what_is_taken() -> None:
@@ -324,3 +331,146 @@ def test_static_payload_types_are_named_without_an_rtpmap() -> None:
     assert first_codec_error(parse(sdp)).message == (
         "the offer's audio codecs are PCMU, PCMA; the bridge takes Opus"
     )
+
+
+# The transport checks, on offers captured from HeadlessChrome 156 and aiortc (tests/media/offers,
+# candidates removed), and mutations of them: what aiortc took and then failed on in a background
+# task (no fingerprint, md5 only), or answered with a traceback (a duplicate mid, m=text).
+
+OFFERS = Path(__file__).parent / "offers"
+
+
+def captured(name: str) -> str:
+    # As bytes: read_text would turn the CRLF line ends into LF.
+    return (OFFERS / f"{name}.sdp").read_bytes().decode("ascii")
+
+
+def without_lines(sdp: str, pattern: str) -> str:
+    return re.sub(rf"^{pattern}[^\r\n]*\r\n", "", sdp, flags=re.MULTILINE)
+
+
+def only_fingerprint(sdp: str, algorithm: str, value: str) -> str:
+    """Every a=fingerprint replaced by one line of `algorithm` per section."""
+    sdp = without_lines(sdp, "a=fingerprint:")
+    return sdp.replace("a=setup:", f"a=fingerprint:{algorithm} {value}\r\na=setup:")
+
+
+SHA1 = ":".join(["AB"] * 20)
+SHA256 = ":".join(["ab"] * 32)
+
+
+@pytest.mark.parametrize("name", ["chromium_publisher", "aiortc_publisher"])
+@pytest.mark.parametrize(
+    ("mutate", "status", "code", "says"),
+    [
+        (lambda sdp: sdp, None, None, None),
+        # Session level is as good as media level.
+        (
+            lambda sdp: without_lines(sdp, "a=fingerprint:").replace(
+                "t=0 0\r\n", f"t=0 0\r\na=fingerprint:sha-256 {SHA256}\r\n"
+            ),
+            None,
+            None,
+            None,
+        ),
+        (lambda sdp: only_fingerprint(sdp, "sha-512", ":".join(["0F"] * 64)), None, None, None),
+        (lambda sdp: only_fingerprint(sdp, "SHA-256", SHA256), None, None, None),
+        # A missing direction line is sendrecv, which a WHIP publisher may offer.
+        (lambda sdp: without_lines(sdp, "a=sendonly"), None, None, None),
+        (lambda sdp: without_lines(sdp, "a=fingerprint:"), 400, "invalid_offer", "sha-256"),
+        (
+            lambda sdp: only_fingerprint(sdp, "md5", ":".join(["AB"] * 16)),
+            400,
+            "invalid_offer",
+            "md5",
+        ),
+        (lambda sdp: only_fingerprint(sdp, "sha-1", SHA1), 400, "invalid_offer", "(sha-1)"),
+        # The right name with a value no certificate can have (too short, not hex).
+        (lambda sdp: only_fingerprint(sdp, "sha-256", SHA1), 400, "invalid_offer", "sha-256"),
+        (
+            lambda sdp: only_fingerprint(sdp, "sha-256", "zz"),
+            400,
+            "invalid_offer",
+            "colon-separated",
+        ),
+        (lambda sdp: sdp.replace("a=mid:1", "a=mid:0"), 400, "invalid_offer", "share a mid: 0"),
+        (
+            lambda sdp: sdp.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0 1 7"),
+            400,
+            "invalid_offer",
+            "names mids no section has: 7",
+        ),
+        (
+            lambda sdp: sdp.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0"),
+            400,
+            "invalid_offer",
+            "1 is outside it",
+        ),
+        (
+            lambda sdp: sdp.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 0\r\na=group:BUNDLE 1"),
+            400,
+            "invalid_offer",
+            "max-bundle",
+        ),
+        (lambda sdp: sdp.replace("m=video", "m=text"), 422, "unsupported_media", "m=text"),
+        (
+            lambda sdp: sdp.replace("m=video 9 UDP/TLS/RTP/SAVPF", "m=application 9 RTP/AVP"),
+            422,
+            "unsupported_media",
+            "m=application RTP/AVP",
+        ),
+    ],
+)
+def test_transport_checks_on_captured_offers(
+    name: str,
+    mutate: Callable[[str], str],
+    status: int | None,
+    code: str | None,
+    says: str | None,
+) -> None:
+    sdp = mutate(captured(name))
+    judged(lambda: check_publish(parse(sdp)), status, code, says)
+
+
+@pytest.mark.parametrize("name", ["chromium_player", "aiortc_player"])
+def test_players_are_checked_alike(name: str) -> None:
+    sdp = captured(name)
+    check_subscribe(parse(sdp), pairs=2)
+    with pytest.raises(OfferError) as refused:
+        check_subscribe(parse(without_lines(sdp, "a=fingerprint:")), pairs=2)
+    assert (refused.value.status, refused.value.code) == (400, "invalid_offer")
+
+
+def test_a_data_channel_beside_the_media_is_carried() -> None:
+    data = [
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "c=IN IP4 0.0.0.0",
+        f"a=fingerprint:sha-256 {FINGERPRINT}",
+        "a=mid:2",
+        "a=sctp-port:5000",
+    ]
+    check_publish(parse(publisher(data)))
+
+
+def test_a_section_without_a_direction_line_is_given_one() -> None:
+    sdp = without_lines(captured("chromium_publisher"), "a=sendonly")
+    filled = with_directions(sdp)
+    assert [s.direction for s in parse(filled).sections] == ["sendrecv", "sendrecv"]
+    assert filled.count("a=sendrecv\r\n") == 2
+    # The session level's direction where there is one; sections that say theirs keep it.
+    inactive = with_directions(
+        player().replace("a=recvonly\r\n", "", 1).replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n")
+    )
+    assert [s.direction for s in parse(inactive).sections] == ["inactive", "recvonly"]
+    assert with_directions(captured("aiortc_publisher")) == captured("aiortc_publisher")
+
+
+async def test_the_bridge_answers_an_offer_without_direction_lines() -> None:
+    bridge = Bridge()
+    try:
+        answer = await bridge.publish(
+            "s", without_lines(captured("aiortc_publisher"), "a=sendonly")
+        )
+        assert "a=recvonly" in answer.sdp
+    finally:
+        await bridge.close()
