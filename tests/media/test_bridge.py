@@ -7,7 +7,7 @@ candidates are taken out of its offer and whose own connection is closed right a
 from __future__ import annotations
 
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from diemcau.media.bridge import Bridge, without_mdns
 from tests.peers import _configuration, wait_for
@@ -81,3 +81,38 @@ def test_mdns_candidates_are_left_out_of_offers() -> None:
     assert ".local" not in kept
     assert "203.0.113.7 61764 typ srflx" in kept
     assert kept.endswith("\r\n")
+
+
+async def test_a_hall_that_leaves_while_its_route_is_awaited_is_logged_joined_then_left() -> None:
+    """A hall whose checks reach the server before any candidate of its (a peer-reflexive pair,
+    more candidates possibly on their way) has its route awaited for up to a second: leaving
+    meanwhile must leave a join and then a leave, not nothing."""
+    log: list[tuple[str, str]] = []
+
+    async def on_join(session: str, site: str, conn: str, route: object) -> None:
+        log.append(("join", site))
+
+    async def on_leave(session: str, site: str, conn: str, reason: str) -> None:
+        log.append(("leave", site))
+
+    bridge = Bridge(on_join=on_join, on_leave=on_leave)
+    hall = RTCPeerConnection(_configuration())
+    hall.addTransceiver("video", direction="recvonly")
+    try:
+        await hall.setLocalDescription(await hall.createOffer())
+        offer = "".join(
+            line
+            for line in hall.localDescription.sdp.splitlines(True)
+            if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+        )
+        answer = await bridge.subscribe("s1", "nga-thanh", offer)
+        await hall.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+        broadcast = bridge.broadcast("s1")
+        sub = broadcast.subscribers[answer.resource_id]
+        assert await wait_for(lambda: sub.joined_at is not None, 15)
+        assert log == []  # up, its route still awaited
+        assert await bridge.delete("s1", answer.resource_id)
+        assert log == [("join", "nga-thanh"), ("leave", "nga-thanh")]
+    finally:
+        await hall.close()
+        await bridge.close()
