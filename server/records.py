@@ -8,6 +8,7 @@ GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD       admin: sessions held in
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -119,15 +120,18 @@ async def session_attendance(request: Request) -> Response:
         raise ApiError(422, "invalid_query", "format must be json, csv or xlsx.")
     report = _report_or_409(store, session, _rules(request))
     filename = f"diemdanh-{session.id}"
+    # The files are written in a worker thread: a large workbook took the event loop, and
+    # with it the media and every other request, for 15 s. The report is a value by now.
     if fmt == "csv":
         return Response(
-            to_csv(report),
+            await asyncio.to_thread(to_csv, report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
     if fmt == "xlsx":
+        timezone = _config(request).timezone
         return Response(
-            to_xlsx(report, session.title, _config(request).timezone),
+            await asyncio.to_thread(to_xlsx, report, session.title, timezone),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )

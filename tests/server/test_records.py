@@ -3,11 +3,13 @@ session (JSON, CSV, XLSX), a period's figures, and the leaves a crash leaves unw
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1243,3 +1245,37 @@ async def test_a_headcount_that_cannot_be_written_is_a_503_and_changes_nothing(
     )
     assert response.status_code == 201
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+async def test_an_export_being_written_leaves_the_loop_free(
+    client: httpx.AsyncClient,
+    played: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    # A writer held until the test lets it go, as a large workbook would be: /healthz must be
+    # answered meanwhile (a writer on the event loop would hold it, and healthz, until done).
+    writer = getattr(records, f"to_{fmt}")
+    entered, release = threading.Event(), threading.Event()
+
+    def held_writer(*args: Any) -> bytes:
+        entered.set()
+        release.wait(10)
+        return writer(*args)
+
+    monkeypatch.setattr(records, f"to_{fmt}", held_writer)
+    export = asyncio.ensure_future(get_attendance(client, played, f"?format={fmt}"))
+    try:
+        assert await asyncio.to_thread(entered.wait, 10)
+        health = await client.get("/healthz")
+        assert health.status_code == 200 and not export.done()
+    finally:
+        release.set()
+    response = await export
+    assert response.status_code == 200
+    if fmt == "xlsx":
+        book = openpyxl.load_workbook(io.BytesIO(response.content))
+        assert book.active is not None and book.active.max_row > 1
+    else:
+        assert len(list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))) > 1
