@@ -50,10 +50,11 @@ class GstClient:
         process = await asyncio.create_subprocess_exec(
             SYSTEM_PYTHON,
             str(CLIENT),
+            *options,
+            "--",  # a token may begin with "-" (token_urlsafe): never an option
             mode,
             url,
             token,
-            *options,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
