@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,11 +25,13 @@ from ..media.port import UdpPort
 from ..signaling.bus import LocalBus, create_bus
 from ..signaling.session import SessionStateError
 from . import api, control, pages, records, whip
+from .clientcap import ConnectionCap
 from .config import Config
 from .errors import ApiError, install_error_handlers
 from .liveness import keep_alive
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
+from .writelimit import WriteBuckets, WriteLimit
 
 log = logging.getLogger("diemcau")
 # Out of descriptors, asyncio retries accept() each second: one line a minute, not a traceback.
@@ -179,6 +184,38 @@ class ConnectionLog:
         log.warning("session %s: %s (%s)", session_id, hint, conn)
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `--host` is a loopback address (or name): only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(config: Config) -> list[str]:
+    """The Host headers this server answers: the names of loopback, where it listens there, and
+    the host of --public-url. Links are built from --public-url when it is given and otherwise
+    from the Host header, so no other Host may ever reach a handler."""
+    hosts: list[str] = []
+    if is_loopback(config.host):
+        hosts.extend(LOOPBACK_NAMES)
+    if config.public_url is not None:
+        public = urlsplit(config.public_url).hostname
+        if public:
+            hosts.append(f"[{public}]" if ":" in public else public)
+    if not hosts:
+        raise ValueError(
+            f"--host {config.host} is not a loopback address: give --public-url, the address"
+            " halls use, so that links are never built from a request's Host header"
+        )
+    return hosts
+
+
 def create_app(config: Config, admin_token: str) -> Starlette:
     store = Store.open(config.data_dir / "diemcau.sqlite3")
 
@@ -257,7 +294,18 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *pages.routes(),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(whip.CorsOnEveryAnswer)],
+        middleware=[
+            # Outermost first: a client over its cap, or naming a host this server is not, is
+            # turned away before anything else runs.
+            Middleware(
+                ConnectionCap,
+                limit=config.max_connections_per_address,
+                trusted_proxies=config.trusted_proxies,
+            ),
+            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(config)),
+            Middleware(WriteLimit, buckets=WriteBuckets(config.write_rate, config.write_burst)),
+            Middleware(whip.CorsOnEveryAnswer),
+        ],
     )
     install_error_handlers(
         app,

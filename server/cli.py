@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..signaling.turn import parse_turn_url
 from .attendance import Rules
+from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
 
@@ -37,6 +38,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
         help="Redis for the event bus between several nodes (default: in-process, one node)",
     )
     _add_network_options(parser)
+    _add_limit_options(parser)
     _add_rule_options(parser)
 
 
@@ -79,6 +81,68 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=20.0,
         help="seconds a media connection may take to come up before it is dropped (20)",
+    )
+
+
+def _add_limit_options(parser: argparse.ArgumentParser) -> None:
+    limits = parser.add_argument_group("limits for clients not yet known (docs/api.md, Limits)")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request's headers may take to arrive (10)",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a request's body may take to arrive after its headers (60)",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=5,
+        help="seconds an idle keep-alive connection stays open (5)",
+    )
+    limits.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=64,
+        metavar="N",
+        help="requests and WebSockets open at once from one client address (64)",
+    )
+    limits.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy whose X-Forwarded-For gives the client's address (repeatable)",
+    )
+
+
+def limits_from_args(args: argparse.Namespace, config: Config) -> Config:
+    """The limits the flags give; ValueError says which flag is wrong."""
+    if not 0.1 <= args.header_timeout <= 300:
+        raise ValueError("--header-timeout must be between 0.1 and 300 seconds")
+    if not 0.1 <= args.body_timeout <= 3600:
+        raise ValueError("--body-timeout must be between 0.1 and 3600 seconds")
+    if not 1 <= args.idle_timeout <= 300:
+        raise ValueError("--idle-timeout must be between 1 and 300 seconds")
+    if not 1 <= args.max_connections_per_address <= 100_000:
+        raise ValueError("--max-connections-per-address must be between 1 and 100000")
+    proxies = []
+    for address in args.trusted_proxy:
+        try:
+            proxies.append(normalise_proxy(address))
+        except ValueError:
+            raise ValueError(f"--trusted-proxy {address!r} is not an IP address") from None
+    return dataclasses.replace(
+        config,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        idle_timeout=args.idle_timeout,
+        max_connections_per_address=args.max_connections_per_address,
+        trusted_proxies=tuple(proxies),
     )
 
 
@@ -162,9 +226,22 @@ def _config(args: argparse.Namespace) -> Config:
         redis_url=args.redis_url,
     )
     try:
-        return network_from_args(args, config)
+        return limits_from_args(args, network_from_args(args, config))
     except ValueError as exc:
         raise SystemExit(f"diemcau: {exc}") from None
+
+
+def _listening_config(args: argparse.Namespace) -> Config:
+    """_config, for a command that listens: links are built from --public-url or, on
+    loopback only, from a Host header naming loopback; anything else stops here, plainly."""
+    from .app import allowed_hosts
+
+    config = _config(args)
+    try:
+        allowed_hosts(config)
+    except ValueError as exc:
+        raise SystemExit(f"diemcau: {exc}") from None
+    return config
 
 
 def _logging(level: str) -> None:
@@ -190,7 +267,7 @@ def _lock_data_dir(config: Config) -> DataDirLock:
 
 def serve(args: argparse.Namespace) -> int:
     _logging(args.log_level)
-    config = _config(args)
+    config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
         return _serve(args, config)
@@ -203,6 +280,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 
     from .app import create_app
     from .auth import load_admin_token
+    from .listener import uvicorn_config
 
     try:
         admin_token, generated = load_admin_token(config.data_dir)
@@ -216,14 +294,9 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
             flush=True,
         )
     app = create_app(config, admin_token)
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        log_level=args.log_level,
-        # Access logs carry paths only; tokens travel in headers and URL fragments.
-        access_log=True,
-    )
+    # Access logs carry paths only; tokens travel in headers and URL fragments.
+    server = uvicorn.Server(uvicorn_config(app, config, args.log_level, access_log=True))
+    server.run()
     return 0
 
 
@@ -231,7 +304,7 @@ def demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _logging(args.log_level)
-    config = _config(args)
+    config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
         return asyncio.run(run_demo(config))

@@ -37,3 +37,15 @@ class Config:
     # How long a media connection may take to complete ICE and DTLS before it is closed and
     # logged as a failed attempt, in seconds.
     connect_timeout: float = 20.0
+    # Reads bounded before anyone is known (server/listener.py), in seconds: a request's headers,
+    # its body, and an idle keep-alive connection.
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: int = 5
+    # Requests and WebSockets open at once from one client address (server/clientcap.py), and
+    # the reverse proxies whose X-Forwarded-For names that address.
+    max_connections_per_address: int = 64
+    trusted_proxies: tuple[str, ...] = ()
+    # Writes to the admin API per bearer token: a burst, then so many a second (writelimit.py).
+    write_burst: float = 100.0
+    write_rate: float = 10.0

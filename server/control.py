@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -110,10 +111,27 @@ class Participant:
         self.violations = 0
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.websocket.send_json(message)
+        await send_json(self.websocket, message)
 
     async def error(self, code: str, message: str) -> None:
         await self.send({"type": "error", "code": code, "message": message})
+
+
+async def send_json(websocket: WebSocket, message: dict[str, Any]) -> None:
+    # ASCII escapes: any string, even one that is no valid Unicode, goes out as valid JSON.
+    await websocket.send_text(json.dumps(message))
+
+
+async def receive_text(websocket: WebSocket) -> str:
+    """The next text message; a binary one is a ProtocolError (the channel carries JSON text),
+    the client gone a WebSocketDisconnect."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        raise ProtocolError("invalid_message", "a message must be a JSON text frame, not binary")
+    return str(text)
 
 
 async def _publish(
@@ -147,7 +165,7 @@ async def control(websocket: WebSocket) -> None:
     await websocket.accept()
 
     try:
-        first = await asyncio.wait_for(websocket.receive_text(), HELLO_TIMEOUT)
+        first = await asyncio.wait_for(receive_text(websocket), HELLO_TIMEOUT)
         hello = parse_client_message(first)
         if not isinstance(hello, Hello):
             raise ProtocolError("hello_first", "the first message must be 'hello'")
@@ -157,7 +175,7 @@ async def control(websocket: WebSocket) -> None:
         return
     except (ProtocolError, ApiError) as exc:
         code = exc.code
-        await websocket.send_json({"type": "error", "code": code, "message": exc.message})
+        await send_json(websocket, {"type": "error", "code": code, "message": exc.message})
         closing = (
             CLOSE_UNAUTHORIZED
             if isinstance(exc, ProtocolError)
@@ -170,8 +188,9 @@ async def control(websocket: WebSocket) -> None:
 
     session = store.get_session(session_id)
     if session is None or session.state == SessionState.ENDED:
-        await websocket.send_json(
-            {"type": "error", "code": "session_ended", "message": "This session has ended."}
+        await send_json(
+            websocket,
+            {"type": "error", "code": "session_ended", "message": "This session has ended."},
         )
         await websocket.close(CLOSE_ENDED, "session_ended")
         return
@@ -219,7 +238,10 @@ async def control(websocket: WebSocket) -> None:
     relaying = asyncio.create_task(relay())
     try:
         while True:
-            text = await websocket.receive_text()
+            try:
+                text: str | ProtocolError = await receive_text(websocket)
+            except ProtocolError as exc:
+                text = exc  # answered below, and rate-limited like any message
             if not me.bucket.allow(time.monotonic()):
                 me.violations += 1
                 if me.violations > MAX_VIOLATIONS:
@@ -228,6 +250,8 @@ async def control(websocket: WebSocket) -> None:
                 await me.error("rate_limited", "too many messages; this one was dropped")
                 continue
             try:
+                if isinstance(text, ProtocolError):
+                    raise text
                 message = parse_client_message(text)
                 await _apply(me, message, room, store, bus, state.bridge, rooms.names(session_id))
             except (ProtocolError, RoomError) as exc:

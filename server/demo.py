@@ -18,6 +18,7 @@ from ..media.testpattern import TestPattern
 from .app import create_app
 from .auth import load_admin_token
 from .config import Config
+from .listener import uvicorn_config
 
 SAMPLE_SITES = [
     ("thi-tran", "Thị trấn Nga Sơn", "town", 45),
@@ -47,9 +48,7 @@ async def run_demo(config: Config) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     admin_token, generated = load_admin_token(config.data_dir)
     app = create_app(config, admin_token)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn_config(app, config, "warning", access_log=True))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

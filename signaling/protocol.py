@@ -96,10 +96,16 @@ def _site_field(body: dict[str, Any]) -> str:
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """One message from a client, or ProtocolError saying what is wrong with it."""
-    if len(text) > MAX_MESSAGE_BYTES:
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"a message is at most {MAX_MESSAGE_BYTES} bytes")
     try:
         body = json.loads(text)
+        # A lone surrogate escape ("\ud800") is JSON but no Unicode text: nothing could store,
+        # compare or echo it.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        raise ProtocolError("invalid_message", "a message must be valid Unicode text") from None
     except ValueError:
         raise ProtocolError("invalid_message", "a message must be a JSON object") from None
     if not isinstance(body, dict):

@@ -18,3 +18,10 @@ class TokenBucket:
             self._tokens -= cost
             return True
         return False
+
+    def retry_after(self, now: float, cost: float = 1.0) -> float:
+        """Seconds from `now` until `allow(now + that, cost)` would pass (0 if it would now)."""
+        tokens = self._tokens
+        if self._last is not None:
+            tokens = min(self.burst, tokens + (now - self._last) * self.rate)
+        return max(0.0, (cost - tokens) / self.rate)

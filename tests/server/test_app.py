@@ -7,17 +7,21 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 
 from diemcau.media.route import Route
-from diemcau.server.app import ConnectionLog, attempt_failed_hint
+from diemcau.server.app import ConnectionLog, allowed_hosts, attempt_failed_hint, create_app
 from diemcau.server.config import Config
 from diemcau.server.store import Store
 from tests.peers import wait_for
+
+from .conftest import ADMIN_TOKEN, admin_headers
 
 NOW = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 TURN = ("turns:turn.example.vn:443?transport=tcp",)
@@ -241,3 +245,86 @@ async def test_a_write_that_keeps_failing_is_given_up_loudly(
     assert len(given_up) == 2
     assert given_up[0].startswith(f"session {session_id}: the join of site nga-thanh (c1) at ")
     assert given_up[0].endswith("could not be written (database is locked)")
+
+
+# Links never trust Host (issue 12, part 7).
+
+SESSION = {
+    "title": "Hội nghị",
+    "scheduled_start": "2026-03-05T01:00:00Z",
+    "scheduled_end": "2026-03-05T03:00:00Z",
+    "sites": ["nga-thanh"],
+}
+
+
+async def _answers(config: Config, host: str) -> tuple[httpx.Response, httpx.Response, int]:
+    """A session created and the sites listed under Host `host`: both answers, and how many
+    sessions the store then holds."""
+    app = create_app(config, ADMIN_TOKEN)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as c:
+            site = {"name": "Xã Nga Thạnh", "kind": "commune", "expected": 40}
+            put = await c.put("/api/sites/nga-thanh", json=site, headers=admin_headers())
+            assert put.status_code == 201
+            headers = {**admin_headers(), "Host": host}
+            created = await c.post("/api/sessions", json=SESSION, headers=headers)
+            join = await c.get("/join/s/site", headers={"Host": host})
+        return created, join, len(app.state.store.list_sessions())
+    finally:
+        await app.state.bridge.close()
+        app.state.store.close()
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:8080", "127.0.0.1.evil.example", "10.77.0.1"]
+)
+async def test_a_foreign_host_gets_400_and_never_a_link(tmp_path: Path, host: str) -> None:
+    config = Config(data_dir=tmp_path / "data")
+    created, join, sessions = await _answers(config, host)
+    for answer in (created, join):
+        assert answer.status_code == 400
+        assert "evil" not in answer.text and "10.77" not in answer.text
+    assert sessions == 0  # refused before anything was written
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:8080", "localhost", "LOCALHOST:8080", "[::1]", "[::1]:8080"]
+)
+async def test_loopback_names_are_answered_and_links_name_them(tmp_path: Path, host: str) -> None:
+    created, _, _ = await _answers(Config(data_dir=tmp_path / "data"), host)
+    assert created.status_code == 201
+    assert created.json()["host"]["whip_url"].lower().startswith(f"http://{host.lower()}/whip/")
+
+
+async def test_with_a_public_url_its_host_is_answered_and_links_use_it(tmp_path: Path) -> None:
+    config = Config(data_dir=tmp_path / "data", public_url="https://hop.nga-son.gov.vn")
+    created, _, _ = await _answers(config, "hop.nga-son.gov.vn")
+    assert created.status_code == 201
+    assert created.json()["host"]["whip_url"].startswith("https://hop.nga-son.gov.vn/whip/")
+    evil, _, _ = await _answers(replace(config, data_dir=tmp_path / "other"), "evil.example")
+    assert evil.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("host", "public_url", "allowed"),
+    [
+        ("127.0.0.1", None, ["127.0.0.1", "localhost", "[::1]"]),
+        ("::1", None, ["127.0.0.1", "localhost", "[::1]"]),
+        ("localhost", None, ["127.0.0.1", "localhost", "[::1]"]),
+        ("0.0.0.0", "https://hop.example.vn:8443", ["hop.example.vn"]),
+        (
+            "127.0.0.1",
+            "https://[2001:db8::5]",
+            ["127.0.0.1", "localhost", "[::1]", "[2001:db8::5]"],
+        ),
+    ],
+)
+def test_allowed_hosts(host: str, public_url: str | None, allowed: list[str]) -> None:
+    assert allowed_hosts(Config(host=host, public_url=public_url)) == allowed
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.77.0.1", "hop.example.vn"])
+def test_a_non_loopback_host_without_a_public_url_is_refused(host: str) -> None:
+    with pytest.raises(ValueError, match="is not a loopback address: give --public-url"):
+        allowed_hosts(Config(host=host))

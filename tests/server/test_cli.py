@@ -49,3 +49,44 @@ def test_a_bad_turn_url_stops_serve_with_a_plain_message(
     assert str(stopped.value.code).startswith("diemcau: ")
     assert message in str(stopped.value.code)
     assert not (tmp_path / "data").exists()  # stopped before anything was made
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.77.0.1"])
+def test_a_non_loopback_host_needs_a_public_url(command: str, host: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--data", str(tmp_path / "data"), "--host", host])
+    message = str(stopped.value.code)
+    assert message.startswith(f"diemcau: --host {host} is not a loopback address")
+    assert "--public-url" in message
+    assert not (tmp_path / "data").exists()  # stopped before anything was made
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--header-timeout", "0"], "--header-timeout must be between"),
+        (["--body-timeout", "nan"], "--body-timeout must be between"),
+        (["--idle-timeout", "0"], "--idle-timeout must be between"),
+        (["--max-connections-per-address", "0"], "--max-connections-per-address must be"),
+        (["--trusted-proxy", "proxy.example"], "--trusted-proxy 'proxy.example' is not an IP"),
+    ],
+)
+def test_bad_limits_stop_serve_plainly(argv: list[str], message: str, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--data", str(tmp_path / "data"), *argv])
+    assert message in str(stopped.value.code)
+
+
+def test_limits_from_the_flags() -> None:
+    config = config_from(
+        "--header-timeout=2.5",
+        "--body-timeout=30",
+        "--idle-timeout=3",
+        "--max-connections-per-address=8",
+        "--trusted-proxy=127.0.0.1",
+        "--trusted-proxy=::1",
+    )
+    assert (config.header_timeout, config.body_timeout, config.idle_timeout) == (2.5, 30, 3)
+    assert config.max_connections_per_address == 8
+    assert config.trusted_proxies == ("127.0.0.1", "::1")

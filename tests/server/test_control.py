@@ -160,3 +160,26 @@ async def test_the_end_of_the_session_reaches_everyone_and_closes_the_channel(
         assert (await receive(site, "session"))["state"] == "ended"
         with pytest.raises(websockets.ConnectionClosed):
             await receive(site)
+
+
+async def test_binary_frames_and_text_that_is_no_unicode_are_answered_not_raised(
+    server: Server,
+) -> None:
+    session = server.create_session(SITES, title="Khung nhị phân")
+    # Before hello: an error, and the close of a bad first message.
+    for first in (b'{"type": "hello"}', '{"type": "hello", "token": "\\ud800"}'):
+        async with websockets.connect(ws_url(server, session)) as ws:
+            await ws.send(first)
+            assert (await receive(ws))["code"] == "invalid_message"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    # After it: an error each, and the connection stays open.
+    async with participant(server, session, session["host"]["token"]) as host:
+        await host.send(b"\x00\x01binary")
+        assert (await receive(host, "error"))["code"] == "invalid_message"
+        await host.send('{"type": "grant", "site": "\\udc80x"}')
+        assert (await receive(host, "error"))["code"] == "invalid_message"
+        await host.send(json.dumps({"type": "ping"}))
+        await receive(host, "pong")
+    assert "Traceback" not in server.log()
