@@ -11,6 +11,7 @@ for). Refused here, such an offer changes nothing; accepted, aiortc parses it ag
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ class Section:
 class Offer:
     sections: tuple[Section, ...]
     bundles: tuple[tuple[str, ...], ...] = ()  # the mids of each a=group:BUNDLE
+    # Lines aiortc takes and later fails to write back (it writes the offer out again when
+    # asked for the remote description), with what is wrong with each.
+    malformed: tuple[str, ...] = ()
 
     @property
     def media(self) -> tuple[Section, ...]:
@@ -118,8 +122,12 @@ def parse(sdp: str) -> Offer:
     session_fingerprints: list[str] = []
     bundles: list[tuple[str, ...]] = []
     drafts: list[_Draft] = []
+    malformed: list[str] = []
     for raw in sdp.splitlines():
         line = raw.strip()
+        problem = _address_problem(line)
+        if problem is not None:
+            malformed.append(f"{line[:60]!r} ({problem})")
         if line.startswith("m="):
             parts = line[2:].split()
             kind = parts[0].lower() if parts else ""
@@ -151,7 +159,29 @@ def parse(sdp: str) -> Offer:
         elif name in ("simulcast", "rid") or (name == "ssrc-group" and value.startswith("SIM")):
             current.simulcast = True
     sections = tuple(d.section(session_direction, session_fingerprints) for d in drafts)
-    return Offer(sections, tuple(bundles))
+    return Offer(sections, tuple(bundles), tuple(malformed))
+
+
+def _address_problem(line: str) -> str | None:
+    """What is wrong with a c= or a=rtcp: line's address, as aiortc reads and writes it."""
+    if line.startswith("c="):
+        address = line[2:]
+    elif line.startswith("a=rtcp:"):
+        port, _, address = line[len("a=rtcp:") :].partition(" ")
+        if not port.isdigit() or int(port) > 65535:
+            return "the port must be a number up to 65535"
+        if not address:
+            return None
+    else:
+        return None
+    words = address.split(" ")
+    if len(words) != 3 or words[:2] not in (["IN", "IP4"], ["IN", "IP6"]):
+        return "it must read IN IP4 or IN IP6 and an address"
+    try:
+        ipaddress.ip_address(words[2])
+    except ValueError:
+        return "not an IP address"
+    return None
 
 
 def with_directions(sdp: str) -> str:
@@ -221,10 +251,17 @@ def check_subscribe(offer: Offer, pairs: int) -> None:
 
 
 def check_transport(offer: Offer) -> None:
-    """What aiortc takes and then fails on, or answers with a traceback: sections of a kind it
-    has no transceiver for (422), mids that clash, a BUNDLE group that names mids the offer
-    lacks or leaves a section out (the bridge bundles everything on one transport), and a
-    section without a DTLS fingerprint it can check (400)."""
+    """What aiortc takes and then fails on, or answers with a traceback: a connection address
+    that is none (400), sections of a kind it has no transceiver for (422), mids that clash,
+    a BUNDLE group that names mids the offer lacks or leaves a section out (the bridge bundles
+    everything on one transport), and a section without a DTLS fingerprint it can check
+    (400)."""
+    if offer.malformed:
+        raise OfferError(
+            400,
+            "invalid_offer",
+            "the offer has unreadable lines: " + "; ".join(offer.malformed[:3]),
+        )
     unknown = [s for s in offer.sections if not _known_kind(s)]
     if unknown:
         what = ", ".join(sorted({f"m={s.kind or '?'} {s.protocol}".strip() for s in unknown}))

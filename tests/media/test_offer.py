@@ -413,6 +413,32 @@ SHA256 = ":".join(["ab"] * 32)
             "max-bundle",
         ),
         (lambda sdp: sdp.replace("m=video", "m=text"), 422, "unsupported_media", "m=text"),
+        # Addresses aiortc keeps as text and fails on when it writes the offer out again.
+        (
+            lambda sdp: sdp.replace("c=IN IP4 0.0.0.0", "c=IN IP4 RTP/AVP", 1),
+            400,
+            "invalid_offer",
+            "not an IP address",
+        ),
+        (
+            lambda sdp: sdp.replace("c=IN IP4 0.0.0.0", "c=IN IP4", 1),
+            400,
+            "invalid_offer",
+            "IN IP4 or IN IP6",
+        ),
+        (
+            lambda sdp: sdp.replace("a=rtcp:9 IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0", 1),
+            400,
+            "invalid_offer",
+            "'a=rtcp:9 IN IP4 0' (not an IP address)",
+        ),
+        (
+            lambda sdp: sdp.replace("a=rtcp:9 IN IP4 0.0.0.0", "a=rtcp:x", 1),
+            400,
+            "invalid_offer",
+            "the port must be a number",
+        ),
+        (lambda sdp: sdp.replace("c=IN IP4 0.0.0.0", "c=IN IP6 ::1", 1), None, None, None),
         (
             lambda sdp: sdp.replace("m=video 9 UDP/TLS/RTP/SAVPF", "m=application 9 RTP/AVP"),
             422,
