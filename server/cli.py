@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -296,8 +297,10 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     app = create_app(config, admin_token)
     # Access logs carry paths only; tokens travel in headers and URL fragments.
     server = uvicorn.Server(uvicorn_config(app, config, args.log_level, access_log=True))
-    server.run()
-    return 0
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    # As uvicorn.run: a server that never started (its port taken) exits with uvicorn's 3.
+    return 0 if server.started else 3
 
 
 def demo(args: argparse.Namespace) -> int:
