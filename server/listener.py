@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections import Counter
+from typing import Any, ClassVar
 
 import h11
 import uvicorn
@@ -64,23 +65,49 @@ class BoundedHttp(H11Protocol):
     """uvicorn's h11 protocol with deadlines: a request's headers must be in within
     `header_timeout` of the connection being ready for them (opened, or its first byte after
     an idle keep-alive), its body within `body_timeout` of its headers. Past either the
-    connection closes (a 408 first when the body was late and nothing was answered yet)."""
+    connection closes (a 408 first when the body was late and nothing was answered yet).
 
-    header_timeout = 10.0
-    body_timeout = 60.0
+    And at most `per_peer` HTTP connections from one peer address that is not a trusted proxy,
+    counted from accept() (a connection still sending its headers counts, which no ASGI
+    middleware could see); one over it is closed at once. A connection upgraded to a WebSocket
+    leaves this count for server/clientcap.py's."""
+
+    header_timeout: ClassVar[float] = 10.0
+    body_timeout: ClassVar[float] = 60.0
+    per_peer: ClassVar[int] = 64
+    trusted: ClassVar[frozenset[str]] = frozenset()
+    # Open connections by peer address; each class bounded_http makes has its own.
+    by_peer: ClassVar[Counter[str]] = Counter()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: str | None = None  # "headers" or "body"
+        self._counted: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = self.client[0] if self.client else None
+        if peer is not None and peer not in self.trusted:
+            if self.by_peer[peer] >= self.per_peer:
+                log.debug("refused a connection from %s: %d open", peer, self.by_peer[peer])
+                transport.close()
+                return
+            self.by_peer[peer] += 1
+            self._counted = peer
         self._wait_for("headers", self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
+        self._uncount()
         super().connection_lost(exc)
+
+    def _uncount(self) -> None:
+        if self._counted is not None:
+            self.by_peer[self._counted] -= 1
+            if self.by_peer[self._counted] <= 0:
+                del self.by_peer[self._counted]
+            self._counted = None
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -95,6 +122,7 @@ class BoundedHttp(H11Protocol):
     def _follow(self) -> None:
         if self.transport.get_protocol() is not self:  # upgraded to a WebSocket
             self._stop_waiting()
+            self._uncount()
         elif self.conn.their_state is h11.IDLE:
             if self._waiting_for != "headers":
                 self._wait_for("headers", self.header_timeout)
@@ -142,13 +170,16 @@ def _peer(client: tuple[str, int] | None) -> str:
     return "unknown" if client is None else client[0]
 
 
-def bounded_http(header_timeout: float, body_timeout: float) -> type[BoundedHttp]:
-    """The protocol class with these deadlines (uvicorn takes a class, not an instance)."""
-    return type(
-        "BoundedHttp",
-        (BoundedHttp,),
-        {"header_timeout": header_timeout, "body_timeout": body_timeout},
-    )
+def bounded_http(config: Config) -> type[BoundedHttp]:
+    """The protocol class with the config's deadlines and cap (uvicorn takes a class)."""
+    settings = {
+        "header_timeout": config.header_timeout,
+        "body_timeout": config.body_timeout,
+        "per_peer": config.max_connections_per_address,
+        "trusted": frozenset(config.trusted_proxies),
+        "by_peer": Counter(),
+    }
+    return type("BoundedHttp", (BoundedHttp,), settings)
 
 
 def uvicorn_config(app: Any, config: Config, log_level: str, access_log: bool) -> uvicorn.Config:
@@ -158,7 +189,7 @@ def uvicorn_config(app: Any, config: Config, log_level: str, access_log: bool) -
         port=config.port,
         log_level=log_level,
         access_log=access_log,
-        http=bounded_http(config.header_timeout, config.body_timeout),
+        http=bounded_http(config),
         ws=BoundedWebSocket,
         ws_max_size=MESSAGE_FRAME_BYTES,
         timeout_keep_alive=config.idle_timeout,

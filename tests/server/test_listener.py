@@ -22,6 +22,8 @@ from tests.conftest import Server, start_server, stop_server
 SITES = [{"id": "nga-thanh", "name": "Xã Nga Thạnh"}]
 # Small deadlines, so that the tests wait little; the closes are checked within 3x of them.
 TIMEOUT = 1.0
+# Connections open at once from one address; the frame test's 40 WebSockets fit.
+PER_PEER = 50
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     seconds = str(TIMEOUT)
     running = start_server(
         tmp_path_factory.mktemp("listener") / "data",
-        options=("--header-timeout", seconds, "--body-timeout", seconds, "--idle-timeout", "1"),
+        options=(
+            *("--header-timeout", seconds, "--body-timeout", seconds, "--idle-timeout", "1"),
+            *("--max-connections-per-address", str(PER_PEER)),
+        ),
     )
     yield running
     stop_server(running)
@@ -216,3 +221,35 @@ def test_a_quick_client_is_not_hurt(server: Server) -> None:
             answer += sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 200")
     sock.close()
+
+
+def test_one_address_has_at_most_the_cap_of_connections_open_even_before_a_request(
+    server: Server,
+) -> None:
+    held = [connect(server) for _ in range(PER_PEER)]  # none has sent a byte
+    try:
+        over = connect(server)
+        over.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert closed_within(over, 3 * TIMEOUT) == b""  # closed unanswered
+        over.close()
+        held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        held[0].settimeout(5)
+        assert held[0].recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+    # Once they are closed, the address may connect again.
+    deadline = time.monotonic() + 5
+    while True:
+        sock = connect(server)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sock.settimeout(5)
+        try:
+            answer = sock.recv(4096)
+        except ConnectionError:
+            answer = b""
+        sock.close()
+        if answer or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert answer.startswith(b"HTTP/1.1 200")
