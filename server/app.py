@@ -197,14 +197,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 def allowed_hosts(config: Config) -> list[str]:
     """The Host headers this server answers: the names of loopback, where it listens there, and
-    the host of --public-url. Links are built from --public-url when it is given and otherwise
-    from the Host header, so no other Host may ever reach a handler."""
+    the host of --public-url (and then also the address it listens on, for a monitor probing it
+    there). Links are built from --public-url when it is given and otherwise from the Host
+    header, so no other Host may ever reach a handler."""
     hosts: list[str] = []
     if is_loopback(config.host):
         hosts.extend(LOOPBACK_NAMES)
     if config.public_url is not None:
+        if not is_loopback(config.host) and not _is_wildcard(config.host):
+            bare = config.host.strip("[]")
+            hosts.append(f"[{bare}]" if ":" in bare else bare)
         public = urlsplit(config.public_url).hostname
         if public:
             hosts.append(f"[{public}]" if ":" in public else public)

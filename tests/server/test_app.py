@@ -313,6 +313,8 @@ async def test_with_a_public_url_its_host_is_answered_and_links_use_it(tmp_path:
         ("::1", None, ["127.0.0.1", "localhost", "[::1]"]),
         ("localhost", None, ["127.0.0.1", "localhost", "[::1]"]),
         ("0.0.0.0", "https://hop.example.vn:8443", ["hop.example.vn"]),
+        ("10.0.0.2", "http://203.0.113.10:8080", ["10.0.0.2", "203.0.113.10"]),
+        ("2001:db8::2", "https://hop.example.vn", ["[2001:db8::2]", "hop.example.vn"]),
         (
             "127.0.0.1",
             "https://[2001:db8::5]",
