@@ -287,6 +287,31 @@ async def test_a_duplicate_check_on_a_large_sites_list_names_each_duplicate_once
     assert snapshot(store) == before
 
 
+async def test_a_large_csv_import_reports_every_duplicate_line(
+    app: Starlette, client: httpx.AsyncClient, store: Store
+) -> None:
+    # 20,000 sites, then each again: every second record names the line it repeats.
+    app.state.config = replace(app.state.config, max_body_bytes=2_000_000)
+    ids = [f"xa-{i:05d}" for i in range(20_000)]
+    records = [f"{site_id},Xã {site_id},commune,{i % 90}" for i, site_id in enumerate(ids)]
+    csv_text = "\r\n".join(["id,name,kind,expected", *records, *records]) + "\r\n"
+    response = await client.post(
+        "/api/sites/import", content=csv_text.encode("utf-8"), headers=CSV_HEADERS
+    )
+    assert response.status_code == 200
+    report = response.json()
+    assert (report["created"], report["rejected"]) == (20_000, 20_000)
+    repeated = report["lines"][20_000:]
+    assert repeated[0] == {
+        "line": 20_002,
+        "id": ids[0],
+        "result": "rejected",
+        "error": "duplicate of line 2",
+    }
+    assert all(line["error"] == f"duplicate of line {i + 2}" for i, line in enumerate(repeated))
+    assert len(store.list_sites()) == 20_000
+
+
 # Body size, for every route that reads a body
 
 
