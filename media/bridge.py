@@ -58,6 +58,7 @@ from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 from . import seams
 from .codecs import KeyframeTest, forwardable, is_rtx, keyframe_test, rtx_for, same_codec
 from .forwarder import RTP_HEADER_SIZE, BurstPacket, DownTrack
+from .heap import HeapTrim
 from .keyframe import KeyframeRequests
 from .links import SiteLink
 from .offer import OfferError as OfferError
@@ -671,6 +672,8 @@ class Bridge:
         self._tasks: set[asyncio.Task[None]] = set()
         # Each resource's way up, by resource id, until it has come up (or never will).
         self._watches: dict[str, _ConnectWatch] = {}
+        # What closed connections freed goes back to the system (media/heap.py).
+        self.heap = HeapTrim()
 
     def open(self) -> None:
         """Bind the media port now (serve does, to fail at start if it is taken); otherwise
@@ -803,6 +806,7 @@ class Bridge:
 
     async def _close_publisher(self, publisher: Publisher) -> None:
         await publisher.close()
+        self.heap.freed()
 
     def attach(self, session_id: str, publisher: Publisher) -> None:
         """Make a local source (no peer connection) the session's publisher."""
@@ -971,12 +975,14 @@ class Bridge:
         if sub.joined_at is not None and self.on_leave is not None and sub.site_id != HOST:
             await self.on_leave(broadcast.session_id, sub.site_id, sub.resource_id, reason)
         await sub.pc.close()
+        self.heap.freed()
 
     async def _discard(self, pc: RTCPeerConnection) -> None:
         """A peer connection whose offer was refused: off the port, closed."""
         for connection in seams.ice_connections(pc):
             self.port.detach(connection)
         await pc.close()
+        self.heap.freed()
 
     async def _apply_offer(self, pc: RTCPeerConnection, offer_sdp: str) -> set[str]:
         """Apply the offer and put its connection on the media port; the candidate types the
@@ -1159,6 +1165,7 @@ class Bridge:
         for task in list(self._tasks):
             task.cancel()
         self.port.close()
+        self.heap.cancel()
 
 
 def without_mdns(sdp: str) -> str:
