@@ -106,6 +106,8 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeError:
         raise ProtocolError("invalid_message", "a message must be valid Unicode text") from None
+    except RecursionError:  # json.loads past about 1,000 levels, within MAX_MESSAGE_BYTES
+        raise ProtocolError("invalid_message", "a message is nested too deeply") from None
     except ValueError:
         raise ProtocolError("invalid_message", "a message must be a JSON object") from None
     if not isinstance(body, dict):

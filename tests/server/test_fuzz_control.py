@@ -35,9 +35,9 @@ FIELD_VALUES = st.one_of(
 )
 
 
-# Deeper than about 1,000 levels, signaling/protocol.py's json.loads raises RecursionError (a
-# 1011 and a traceback): pinned below by a strict xfail; the searches stay under it, to find
-# what else there is (raise DEEPEST to 4000 once the xfail passes).
+# Deeper than about 1,000 levels, json.loads raises RecursionError: signaling/protocol.py
+# answers it invalid_message (test_a_deeply_nested_message_is_an_error_message); the searches
+# stay under it, to find what else there is.
 DEEP_FOUND = 1000
 DEEPEST = DEEP_FOUND - 100
 
@@ -177,12 +177,6 @@ async def test_the_control_channel_never_fails_longer(
     await run_search(server, session, long_examples(), seeded=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signaling/protocol.py parse_client_message: json.loads raises RecursionError past "
-    "about 1,000 levels (within MAX_MESSAGE_BYTES); before hello uncaught (close 1011, a "
-    "traceback), after it taken for a disconnect by control.py (closed, no error message)",
-)
 @pytest.mark.parametrize("hello", [False, True], ids=["before_hello", "after_hello"])
 async def test_a_deeply_nested_message_is_an_error_message(tmp_path: Path, hello: bool) -> None:
     # A server of its own: the traceback it logs today must not fail the search above.
