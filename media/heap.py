@@ -1,12 +1,14 @@
 """Memory freed by closed connections, given back to the system.
 
 A media connection holds a few hundred KiB in many small allocations (aiortc's objects, OpenSSL's
-DTLS state, SRTP contexts). Once it closes, glibc keeps the freed memory in the process: its
-heap shrinks only from the top, so after a thousand halls joined and left, or a flood of offers
-that never came up, the resident memory stays 15-20% above what it was (measured by
-tests/media/test_soak.py) though nothing is alive. `malloc_trim` hands the free pages back. It
-walks the heap (a few ms for 100 MiB), so it runs once connections have closed, at most once per
-`every` seconds; nothing where glibc is not the allocator.
+DTLS state, SRTP contexts). Once it closes, two things keep that memory in the process: aiortc's
+objects refer to each other (event handlers, closures), so they are freed only by a full
+garbage collection, which an idle server may not run for a long time; and glibc keeps what is
+freed, its heap shrinking only from the top. After a thousand halls joined and left, or a flood
+of offers that never came up, the resident memory stayed 15-20% above what it was
+(tests/media/test_soak.py) though nothing was alive. So once connections have closed, at most
+once per `every` seconds, the bridge collects and `malloc_trim` hands the free pages back (a
+few ms each at 100 MiB; no trim where glibc is not the allocator).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -45,18 +48,18 @@ class HeapTrim:
         self.trims = 0
 
     def freed(self) -> None:
-        if self._trim is None or self._timer is not None:
+        if self._timer is not None:
             return
         self._timer = asyncio.get_running_loop().call_later(self.every, self.trim)
 
     def trim(self) -> None:
         self._timer = None
-        if self._trim is None:
-            return
         started = time.perf_counter()
-        self._trim()
+        gc.collect()
+        if self._trim is not None:
+            self._trim()
         self.trims += 1
-        log.debug("heap trimmed in %.1f ms", (time.perf_counter() - started) * 1000)
+        log.debug("heap collected and trimmed in %.1f ms", (time.perf_counter() - started) * 1000)
 
     def cancel(self) -> None:
         if self._timer is not None:
