@@ -117,8 +117,12 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ADDR",
-        help="a reverse proxy whose X-Forwarded-For gives the client's address (repeatable)",
+        help="a reverse proxy whose X-Forwarded-For gives the client's address (repeatable; "
+        "default: loopback, 127.0.0.1 and ::1, where a proxy on this machine connects from)",
     )
+
+
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
 
 
 def limits_from_args(args: argparse.Namespace, config: Config) -> Config:
@@ -132,7 +136,9 @@ def limits_from_args(args: argparse.Namespace, config: Config) -> Config:
     if not 1 <= args.max_connections_per_address <= 100_000:
         raise ValueError("--max-connections-per-address must be between 1 and 100000")
     proxies = []
-    for address in args.trusted_proxy:
+    # Without the flag, loopback: a reverse proxy on this machine (deploy/) must not make every
+    # hall one client, capped as one.
+    for address in args.trusted_proxy or LOOPBACK_PROXIES:
         try:
             proxies.append(normalise_proxy(address))
         except ValueError:
