@@ -81,9 +81,11 @@ async def _unfinished(invites: list[dict], count: int, offers: list[str]) -> Cou
     """`count` unfinished offers answered 201, in waves of WAVE per hall, each wave after the
     last one's deadline; the answers, by status (a 429 is tried again in a later wave)."""
     statuses: Counter[int] = Counter()
-    async with httpx.AsyncClient(timeout=20) as client:
-        while statuses[201] < count:
-            wave = min(WAVE * len(invites), count - statuses[201])
+    while statuses[201] < count:
+        wave = min(WAVE * len(invites), count - statuses[201])
+        # New connections each wave, as halls' browsers make them: one kept alive across the
+        # pause could be reused just as the server's keep-alive timeout closes it.
+        async with httpx.AsyncClient(timeout=20) as client:
             answers = await asyncio.gather(
                 *(
                     client.post(
@@ -94,8 +96,8 @@ async def _unfinished(invites: list[dict], count: int, offers: list[str]) -> Cou
                     for i in range(wave)
                 )
             )
-            statuses.update(a.status_code for a in answers)
-            await asyncio.sleep(CONNECT_TIMEOUT + 0.3)
+        statuses.update(a.status_code for a in answers)
+        await asyncio.sleep(CONNECT_TIMEOUT + 0.3)
     return statuses
 
 
