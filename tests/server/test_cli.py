@@ -90,3 +90,10 @@ def test_limits_from_the_flags() -> None:
     assert (config.header_timeout, config.body_timeout, config.idle_timeout) == (2.5, 30, 3)
     assert config.max_connections_per_address == 8
     assert config.trusted_proxies == ("127.0.0.1", "::1")
+
+
+def test_loopback_is_the_trusted_proxy_unless_others_are_named() -> None:
+    # A reverse proxy on the same machine connects from loopback: without the flag its
+    # X-Forwarded-For is believed, or every hall behind it would count as one client.
+    assert config_from().trusted_proxies == ("127.0.0.1", "::1")
+    assert config_from("--trusted-proxy=192.0.2.9").trusted_proxies == ("192.0.2.9",)

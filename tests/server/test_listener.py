@@ -34,6 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         options=(
             *("--header-timeout", seconds, "--body-timeout", seconds, "--idle-timeout", "1"),
             *("--max-connections-per-address", str(PER_PEER)),
+            # A proxy named elsewhere: loopback, where these tests connect from, is then a
+            # client like any other (without the flag it is trusted as a proxy on this machine).
+            *("--trusted-proxy", "10.77.0.2"),
         ),
     )
     yield running
