@@ -81,21 +81,19 @@ def install_error_handlers(
     cors_headers: Mapping[str, str] | None = None,
 ) -> None:
     """Turn every ApiError into its JSON response, and Starlette's own HTTP errors (404, 405)
-    too for paths under `json_prefixes`; elsewhere those stay plain text. Every error under
-    `cors_prefixes` carries `cors_headers`: a page on another origin must be able to read why
-    it was refused (a bad token, an ended session, a codec), not see a network error."""
+    too for paths under `json_prefixes`; elsewhere those stay plain text. A 500 under
+    `cors_prefixes` carries `cors_headers` (Unexpected answers outside the app's middleware,
+    which gives every other answer there its CORS): a page on another origin must be able to
+    read why it was refused, not see a network error."""
     cors = dict(cors_headers or {})
-
-    def cors_for(request: Request) -> dict[str, str]:
-        return cors if request.url.path.startswith(tuple(cors_prefixes)) else {}
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return exc.response({**cors_for(request), **exc.headers})
+        return exc.response()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        headers = {**cors_for(request), **(exc.headers or {})}
+        headers = dict(exc.headers or {})
         if not request.url.path.startswith(tuple(json_prefixes)):
             if exc.status_code in {204, 304}:
                 return Response(status_code=exc.status_code, headers=headers)

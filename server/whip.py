@@ -58,8 +58,8 @@ SITE_OR_ADMIN = frozenset({"site", "admin"})
 
 
 def _cors(methods: str) -> dict[str, str]:
+    """What an OPTIONS answer adds to CORS (which CorsOnEveryAnswer puts on every answer)."""
     return {
-        **CORS,
         "Access-Control-Allow-Methods": methods,
         "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
         "Access-Control-Max-Age": "86400",
@@ -67,8 +67,9 @@ def _cors(methods: str) -> dict[str, str]:
 
 
 class CorsOnEveryAnswer:
-    """ASGI middleware: every answer under PREFIXES carries CORS, also those no handler here
-    writes (Starlette's trailing-slash redirects). Errors get them from the error handlers."""
+    """ASGI middleware: every answer under PREFIXES carries CORS, the one place that puts them
+    there: the handlers' answers, errors and Starlette's trailing-slash redirects alike (only
+    errors.Unexpected, outside it, adds them to its 500s itself)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -93,7 +94,7 @@ def _not_allowed(allow: str) -> Response:
         405,
         "method_not_allowed",
         f"This WHIP/WHEP address accepts {allow}.",
-        headers={"Allow": allow, **CORS},
+        headers={"Allow": allow},
     )
 
 
@@ -135,7 +136,7 @@ def _answer(
         answer.sdp,
         status_code=201,
         media_type=SDP,
-        headers={"Location": location, **_etag(bridge, session_id, answer.resource_id), **CORS},
+        headers={"Location": location, **_etag(bridge, session_id, answer.resource_id)},
     )
     # One Link header a TURN server (RFC 9725 section 4.6): several header lines, not one.
     for server in ice_servers_for(request, identity):
@@ -167,9 +168,9 @@ def _endpoint_options(request: Request, whep: bool = False) -> Response | None:
             headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **_cors(ENDPOINT_METHODS)},
         )
     if request.method == "HEAD" and whep:
-        return Response(status_code=200, headers={"Content-Type": SDP, **CORS})
+        return Response(status_code=200, headers={"Content-Type": SDP})
     if request.method in ("GET", "HEAD"):
-        return Response(status_code=204, headers=CORS)
+        return Response(status_code=204)
     if request.method != "POST":
         return _not_allowed(ENDPOINT_METHODS)
     return None
@@ -252,7 +253,7 @@ def _resource_options(request: Request) -> Response | None:
             status_code=200, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
         )
     if request.method in ("GET", "HEAD"):
-        return Response(status_code=204, headers=CORS)
+        return Response(status_code=204)
     return None
 
 
@@ -387,17 +388,12 @@ async def _resource(request: Request, session_id: str, resource_id: str, site_id
             404,
             "not_found",
             "There is no such WHIP/WHEP resource (it may have ended).",
-            headers=CORS,
         )
     if request.method == "DELETE":
         await bridge.delete(session_id, resource_id)
-        return Response(status_code=200, headers=CORS)
+        return Response(status_code=200)
     if request.method == "PATCH":
-        try:
-            return await _patch(request, bridge, session_id, resource_id)
-        except ApiError as exc:
-            exc.headers = {**CORS, **exc.headers}
-            raise
+        return await _patch(request, bridge, session_id, resource_id)
     return _not_allowed(RESOURCE_METHODS)
 
 
@@ -471,7 +467,7 @@ async def _patch(request: Request, bridge: Bridge, session_id: str, resource_id:
             )
         else:
             await bridge.add_candidates(session_id, resource_id, candidates, fragment.end)
-            return Response(status_code=204, headers={"ETag": etag, **CORS})
+            return Response(status_code=204, headers={"ETag": etag})
     except OfferError as exc:
         raise _offer_error(exc) from exc
     log.info("session %s: resource %s restarted ICE", session_id, resource_id)
@@ -479,7 +475,7 @@ async def _patch(request: Request, bridge: Bridge, session_id: str, resource_id:
         sdpfrag.answer(restart.ufrag, restart.pwd, restart.mid, restart.candidates),
         status_code=200,
         media_type=FRAGMENT,
-        headers={**_etag(bridge, session_id, resource_id), **CORS},
+        headers=_etag(bridge, session_id, resource_id),
     )
 
 
