@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aioice import Connection
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -1033,18 +1034,21 @@ class Bridge:
         sub = broadcast.subscribers.get(resource_id)
         return sub.pc if sub is not None else None
 
+    def _ice(self, session_id: str, resource_id: str) -> Connection | None:
+        pc = self._peer(session_id, resource_id)
+        connections = seams.ice_connections(pc) if pc is not None else []
+        return connections[0] if connections else None
+
     def ice_tag(self, session_id: str, resource_id: str) -> str | None:
         """An opaque name of the resource's ICE session, for its ETag: it changes with each
         ICE restart. None for no such resource."""
-        pc = self._peer(session_id, resource_id)
-        connections = seams.ice_connections(pc) if pc is not None else []
-        return connections[0].local_username if connections else None
+        connection = self._ice(session_id, resource_id)
+        return connection.local_username if connection is not None else None
 
     def remote_ufrag(self, session_id: str, resource_id: str) -> str | None:
         """The peer's current ICE username fragment: a PATCH with another one restarts ICE."""
-        pc = self._peer(session_id, resource_id)
-        connections = seams.ice_connections(pc) if pc is not None else []
-        return connections[0].remote_username if connections else None
+        connection = self._ice(session_id, resource_id)
+        return connection.remote_username if connection is not None else None
 
     async def add_candidates(
         self,

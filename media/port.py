@@ -322,6 +322,7 @@ class UdpPort:
         links = where.links
         stats = self.stats
         bursts: list[FastReader] = []
+        received = 0  # counted here, added to the stats once a read
         try:
             for _ in range(MAX_READ):
                 try:
@@ -330,7 +331,7 @@ class UdpPort:
                     break
                 except OSError:
                     break  # an ICMP error reported on the shared socket: no one to tell
-                stats.received += 1
+                received += 1
                 if not data:
                     continue
                 if len(addr) != 2:
@@ -352,6 +353,7 @@ class UdpPort:
                 if protocol is not None:
                     link.connection.data_received(data, protocol.local_candidate.component)
         finally:
+            stats.received += received
             for reader in bursts:
                 reader.end_burst()
 

@@ -466,10 +466,15 @@ class BurstReader:
 # -- aioice: candidates gathered on the media port ----------------------------------------------
 
 
+def ice_transports(pc: RTCPeerConnection) -> set[RTCIceTransport]:
+    """The ICE transports of a peer connection, once its remote offer is applied."""
+    transports: set[RTCIceTransport] = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
+    return transports
+
+
 def ice_connections(pc: RTCPeerConnection) -> list[Connection]:
     """The aioice connections of a peer connection, once its remote offer is applied."""
-    transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
-    return [transport._connection for transport in transports]
+    return [transport._connection for transport in ice_transports(pc)]
 
 
 def replace_gathering(
@@ -504,14 +509,12 @@ def selected_pair(pc: RTCPeerConnection) -> tuple[Any, tuple[str, int]] | None:
 
 def ice_states(pc: RTCPeerConnection) -> set[str]:
     """The states of the ICE transports ("checking", "completed", "failed"...)."""
-    transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
-    return {transport.state for transport in transports}
+    return {transport.state for transport in ice_transports(pc)}
 
 
 def ice_transport(pc: RTCPeerConnection) -> RTCIceTransport:
     """The one ICE transport of a bundled peer connection (the bridge asks for max-bundle)."""
-    transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
-    return next(iter(transports))
+    return next(iter(ice_transports(pc)))
 
 
 async def add_remote_candidate(
