@@ -32,6 +32,7 @@ from .liveness import keep_alive
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
 from .writelimit import WriteBuckets, WriteLimit
+from .writer import Writer
 
 log = logging.getLogger("diemcau")
 # Out of descriptors, asyncio retries accept() each second: one line a minute, not a traceback.
@@ -115,24 +116,26 @@ class ConnectionLog:
     # How long a connection event whose write fails is tried again before it is given up.
     retry_for = 60.0
 
-    def __init__(self, store: Store, config: Config) -> None:
-        self.store = store
+    def __init__(self, writer: Writer, config: Config) -> None:
+        self.writer = writer
         self.config = config
 
     async def _append(
         self, session_id: str, type: str, site_id: str, conn: str, patience: float, **fields: Any
     ) -> None:
         """Into the join log, through a fault: a write that fails (a lock held elsewhere past
-        the loop's short wait, a full disk) is tried again between beats of the event loop, with
-        the moment it happened, so a hall that was there is not absent from the record. The
-        report orders events by that moment, not by when they were written."""
+        the writer's wait, a full disk) is tried again, with the moment it happened, so a hall
+        that was there is not absent from the record. The report orders events by that moment,
+        not by when they were written. The writer's thread waits; the event loop does not."""
         now = datetime.now(UTC)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + patience
         delay = 0.1
         while True:
             try:
-                self.store.append_event(session_id, type, now, site_id=site_id, conn=conn, **fields)
+                await self.writer.run(
+                    Store.append_event, session_id, type, now, site_id=site_id, conn=conn, **fields
+                )
                 return
             except sqlite3.OperationalError as exc:  # the store's health has logged it
                 if loop.time() + delay > give_up:
@@ -229,10 +232,12 @@ def allowed_hosts(config: Config) -> list[str]:
 
 def create_app(config: Config, admin_token: str) -> Starlette:
     store = Store.open(config.data_dir / "diemcau.sqlite3")
+    # Every write once the app serves goes through the writer's thread (server/writer.py).
+    writer = Writer(store)
 
     # The bridge's handlers: the join log is written before anything else learns of a join, a
     # leave or an attempt that failed.
-    connections = ConnectionLog(store, config)
+    connections = ConnectionLog(writer, config)
     on_join, on_leave = connections.on_join, connections.on_leave
     on_attempt_failed = connections.on_attempt_failed
 
@@ -281,7 +286,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         quiet_accept_errors(asyncio.get_running_loop(), _ACCEPT_OUT_OF_DESCRIPTORS)
         if config.redis_url:
             app.state.bus = await create_bus(config.redis_url)
-        beating = asyncio.create_task(keep_alive(store, config.liveness_interval))
+        beating = asyncio.create_task(keep_alive(writer, config.liveness_interval))
         try:
             yield
         finally:
@@ -292,7 +297,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             # Open connections leave with reason server_shutdown, logged before the store closes.
             await bridge.close()
             with contextlib.suppress(sqlite3.Error):  # logged by the store's health
-                store.mark_alive(datetime.now(UTC))
+                await writer.run(Store.mark_alive, datetime.now(UTC))
+            await writer.close()  # every write asked for is done first
             store.close()
 
     app = Starlette(
@@ -328,6 +334,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     app.state.config = config
     app.state.admin_token = admin_token
     app.state.store = store
+    app.state.writer = writer
     app.state.bridge = bridge
     # The embedded default; with --redis-url the lifespan puts the Redis bus in its place.
     app.state.bus = LocalBus()

@@ -1,9 +1,8 @@
 """The persistent store: sites, sessions with their invites, and the join log, in one SQLite file.
 
-One connection, used from the event loop: every write is a few rows, so blocking briefly is cheaper
-than a thread hop, and a write waits at most LOOP_BUSY_TIMEOUT_MS for the lock. The liveness mark,
-written every few seconds, goes through a second connection from a worker thread (`worker()`,
-server/liveness.py). Tokens arrive here already hashed. docs/attendance.md says why.
+One connection for the event loop's reads (a write there waits at most LOOP_BUSY_TIMEOUT_MS for
+the lock), and one for the writer's thread (`worker()`, server/writer.py), which a running server
+writes through. Tokens arrive here already hashed. docs/attendance.md says why.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ async def app(config: Config) -> AsyncIterator[Starlette]:
     yield app
     # httpx's ASGITransport runs no lifespan: shut down by hand.
     await app.state.bridge.close()
+    await app.state.writer.close()
     app.state.store.close()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from diemcau.media.route import Route
 from diemcau.server.app import ConnectionLog, allowed_hosts, attempt_failed_hint, create_app
 from diemcau.server.config import Config
 from diemcau.server.store import Store
+from diemcau.server.writer import Writer
 from tests.peers import wait_for
 
 from .conftest import ADMIN_TOKEN, admin_headers
@@ -32,6 +33,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store = Store.open(tmp_path / "diemcau.sqlite3")
     yield store
     store.close()
+
+
+@pytest.fixture
+async def writer(store: Store) -> AsyncIterator[Writer]:
+    writer = Writer(store)
+    yield writer
+    await writer.close()
 
 
 def live_session(store: Store) -> str:
@@ -56,8 +64,8 @@ def bodies(store: Store, session_id: str) -> list[tuple[str, str | None, str | N
     return [(e.type, e.site_id, e.conn, e.body) for e in store.events(session_id)[1:]]
 
 
-async def test_a_join_records_its_route(store: Store, session_id: str) -> None:
-    connections = ConnectionLog(store, Config())
+async def test_a_join_records_its_route(store: Store, writer: Writer, session_id: str) -> None:
+    connections = ConnectionLog(writer, Config())
     await connections.on_join(session_id, "nga-thanh", "c1", Route("relay", "tcp", "198.51.100.20"))
     await connections.on_join(session_id, "tan-loc", "c2", Route("host", "udp", None))
     await connections.on_join(session_id, "ubnd", "c3", None)
@@ -75,10 +83,10 @@ async def test_a_join_records_its_route(store: Store, session_id: str) -> None:
 
 
 async def test_a_join_logs_the_address_masked(
-    store: Store, session_id: str, caplog: pytest.LogCaptureFixture
+    store: Store, writer: Writer, session_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="diemcau"):
-        await ConnectionLog(store, Config()).on_join(
+        await ConnectionLog(writer, Config()).on_join(
             session_id, "nga-thanh", "c1", Route("srflx", "udp", "203.0.113.7")
         )
     [line] = [r.getMessage() for r in caplog.records if "joined" in r.getMessage()]
@@ -86,15 +94,15 @@ async def test_a_join_logs_the_address_masked(
     assert "203.0.113.7" not in line
 
 
-async def test_a_leave_records_its_reason(store: Store, session_id: str) -> None:
-    await ConnectionLog(store, Config()).on_leave(session_id, "nga-thanh", "c1", "failed")
+async def test_a_leave_records_its_reason(store: Store, writer: Writer, session_id: str) -> None:
+    await ConnectionLog(writer, Config()).on_leave(session_id, "nga-thanh", "c1", "failed")
     assert bodies(store, session_id) == [("leave", "nga-thanh", "c1", {"reason": "failed"})]
 
 
 async def test_a_failed_attempt_is_an_event_and_one_warning(
-    store: Store, session_id: str, caplog: pytest.LogCaptureFixture
+    store: Store, writer: Writer, session_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connections = ConnectionLog(store, Config(connect_timeout=20.0))
+    connections = ConnectionLog(writer, Config(connect_timeout=20.0))
     with caplog.at_level(logging.INFO, logger="diemcau"):
         await connections.on_attempt_failed(
             session_id, "nga-thanh", "c1", "ice_timeout", ("host", "host", "srflx")
@@ -203,12 +211,12 @@ def to_ms(moment: datetime) -> datetime:
 
 
 async def test_a_join_waits_out_a_held_lock_and_keeps_its_moment(
-    store: Store, session_id: str
+    store: Store, writer: Writer, session_id: str
 ) -> None:
     other = held_lock(store)
     happened = to_ms(datetime.now(UTC))
     joining = asyncio.create_task(
-        ConnectionLog(store, Config()).on_join(session_id, "nga-thanh", "c1", None)
+        ConnectionLog(writer, Config()).on_join(session_id, "nga-thanh", "c1", None)
     )
     try:
         assert await wait_for(lambda: store.health.problem == "database is locked", 10)
@@ -226,9 +234,9 @@ async def test_a_join_waits_out_a_held_lock_and_keeps_its_moment(
 
 
 async def test_a_write_that_keeps_failing_is_given_up_loudly(
-    store: Store, session_id: str, caplog: pytest.LogCaptureFixture
+    store: Store, writer: Writer, session_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connections = ConnectionLog(store, Config())
+    connections = ConnectionLog(writer, Config())
     connections.retry_for = 0.3
     other = held_lock(store)
     try:
