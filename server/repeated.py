@@ -1,7 +1,7 @@
 """A repeated error, logged at its first occurrence and then at most once per interval with a
 count, never a line per occurrence: an error that every request or every accept hits (no file
-descriptors left) must not fill the disk with logs. The pattern of store.WriteHealth, for any
-error; time is an argument.
+descriptors left) must not fill the disk with logs. Time is an argument. A run of occurrences may
+end (`ended()`): the next one is logged at once again. store.WriteHealth is one, in its own words.
 """
 
 from __future__ import annotations
@@ -29,15 +29,17 @@ class RepeatedError:
         self.every = every
         self.level = level
         self.count = 0  # every occurrence, all time
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._run = 0  # occurrences since the run began
         self._unreported = 0
-        self._reported_at: float | None = None
+        self._reported_at: float | None = None  # None: no run going on
 
     def occurred(self, detail: object, now: float | None = None) -> bool:
         """One more occurrence (`detail`: its error); True when this one was logged."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self.count += 1
+            self._run += 1
             self._unreported += 1
             since = self._reported_at
             if since is not None and now - since < self.every:
@@ -45,17 +47,23 @@ class RepeatedError:
             self._reported_at = now
             unreported, self._unreported = self._unreported, 0
         if since is None:
-            self.logger.log(self.level, "%s (%s)", self.message, detail)
+            self.logger.log(self.level, "%s", self.first_line(detail))
         else:
-            self.logger.log(
-                self.level,
-                "%s (%s): %d times in the last %.0f s",
-                self.message,
-                detail,
-                unreported,
-                now - since,
-            )
+            self.logger.log(self.level, "%s", self.again_line(detail, unreported, now - since))
         return True
+
+    def ended(self) -> int:
+        """The error went away: how many times it occurred in the run that ended (0 if none was
+        going on). The next occurrence begins a new run and is logged at once."""
+        with self._lock:
+            run, self._run, self._unreported, self._reported_at = self._run, 0, 0, None
+        return run
+
+    def first_line(self, detail: object) -> str:
+        return f"{self.message} ({detail})"
+
+    def again_line(self, detail: object, count: int, seconds: float) -> str:
+        return f"{self.message} ({detail}): {count} times in the last {seconds:.0f} s"
 
 
 def quiet_accept_errors(loop: asyncio.AbstractEventLoop, repeated: RepeatedError) -> None:

@@ -12,7 +12,6 @@ import json
 import logging
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,67 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ..signaling.session import Lifecycle, SessionState
-
-# Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how many ran.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sites (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        expected INTEGER NOT NULL CHECK (expected >= 0),
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        scheduled_start TEXT NOT NULL,
-        scheduled_end TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('scheduled', 'live', 'ended')),
-        started_at TEXT,
-        ended_at TEXT,
-        created_at TEXT NOT NULL,
-        host_token_hash TEXT NOT NULL UNIQUE
-    );
-    -- No foreign key to sites: an invite snapshots the site as it was when the session was
-    -- created, and that snapshot is the attendance record whatever happens to the site later.
-    CREATE TABLE invites (
-        session_id TEXT NOT NULL REFERENCES sessions (id),
-        site_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        token_hash TEXT NOT NULL UNIQUE,
-        site_name TEXT NOT NULL,
-        site_kind TEXT NOT NULL,
-        expected INTEGER NOT NULL,
-        revoked_at TEXT,
-        PRIMARY KEY (session_id, site_id)
-    );
-    CREATE INDEX invites_by_site ON invites (site_id);
-    -- The join log; seq orders it even when two events share a timestamp.
-    CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts TEXT NOT NULL,
-        session_id TEXT NOT NULL REFERENCES sessions (id),
-        type TEXT NOT NULL,
-        site_id TEXT,
-        conn TEXT,
-        body TEXT NOT NULL
-    );
-    CREATE INDEX events_by_session ON events (session_id, seq);
-    """,
-    """
-    -- The last moment this server knew itself alive, written every few seconds: after a crash,
-    -- connections that were open are closed at this moment, not at restart time.
-    CREATE TABLE liveness (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        ts TEXT NOT NULL
-    );
-    CREATE INDEX sessions_by_start ON sessions (started_at);
-    """,
-)
-
-SCHEMA_VERSION = len(MIGRATIONS)
+from .repeated import RepeatedError
+from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 # How long a write waits for another connection's write lock. SQLite's busy handler sleeps the
 # calling thread: on the event loop that stalls every hall's media, so its waits stay short (a
@@ -173,53 +113,44 @@ class SiteInUse(Exception):
         self.session_ids = list(session_ids)
 
 
-class WriteHealth:
+class WriteHealth(RepeatedError):
     """Whether the store's last write reached the disk: /healthz answers 503 while it did not.
 
     A run of failures is logged loudly at its first write, then at most once per `report_every`
     seconds with a count, never a line per write; its end is logged once. Shared by a store's
-    connections, from the event loop and a worker thread.
+    connections, from the event loop and the writer's thread.
     """
 
     def __init__(self, report_every: float = 60.0) -> None:
-        self.report_every = report_every
+        super().__init__(log, "cannot write the database", every=report_every)
         self.problem: str | None = None
-        self._lock = threading.Lock()
-        self._failed = 0  # in this run of failures
-        self._unreported = 0  # since the last line
-        self._reported_at = 0.0
 
     def failed(self, error: str, now: float) -> None:
         with self._lock:
-            first = self.problem is None
             self.problem = error
-            self._failed += 1
-            self._unreported += 1
-            if first:
-                log.error(
-                    "cannot write the database (%s): the attendance record is not being"
-                    " written; /healthz answers 503 until a write succeeds",
-                    error,
-                )
-            elif now - self._reported_at >= self.report_every:
-                log.error(
-                    "still cannot write the database (%s): %d failed writes in the last %.0f s",
-                    error,
-                    self._unreported,
-                    now - self._reported_at,
-                )
-            else:
-                return
-            self._reported_at = now
-            self._unreported = 0
+            self.occurred(error, now)
 
     def succeeded(self) -> None:
+        if self.problem is None:
+            return  # every write that succeeds comes here: no lock taken then
         with self._lock:
             if self.problem is None:
-                return
-            log.warning("the database is written again, after %d failed writes", self._failed)
+                return  # another thread's write said so first
             self.problem = None
-            self._failed = self._unreported = 0
+            failed = self.ended()
+        log.warning("the database is written again, after %d failed writes", failed)
+
+    def first_line(self, detail: object) -> str:
+        return (
+            f"cannot write the database ({detail}): the attendance record is not being written;"
+            " /healthz answers 503 until a write succeeds"
+        )
+
+    def again_line(self, detail: object, count: int, seconds: float) -> str:
+        return (
+            f"still cannot write the database ({detail}): {count} failed writes in the last"
+            f" {seconds:.0f} s"
+        )
 
 
 class Store:
@@ -272,7 +203,7 @@ class Store:
             )
         for number in range(version, SCHEMA_VERSION):
             with self._transaction() as db:
-                for statement in _statements(MIGRATIONS[number]):
+                for statement in statements(MIGRATIONS[number]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
@@ -639,20 +570,6 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         ended_at=_from_db_or_none(row["ended_at"]),
         created_at=_from_db(row["created_at"]),
     )
-
-
-def _statements(script: str) -> list[str]:
-    # executescript() would COMMIT behind our back; run the statements one by one instead.
-    statements: list[str] = []
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip())
-            pending = ""
-    if pending.strip():
-        raise ValueError(f"incomplete statement in migration: {pending.strip()[:60]}")
-    return statements
 
 
 # Times are stored as fixed-width UTC text, so that text order is time order.

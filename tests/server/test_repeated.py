@@ -52,3 +52,20 @@ async def test_accept_out_of_descriptors_goes_through_it_other_errors_do_not(
     assert repeated.count == 50
     assert len(caplog.records) == 1
     assert seen == ["something else"]  # to the handler that was there before
+
+
+def test_a_run_that_ended_says_how_long_it_was_and_the_next_is_logged_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    repeated = RepeatedError(log, "no descriptor left", every=60.0)
+    with caplog.at_level(logging.ERROR, logger=log.name):
+        for i in range(5):
+            repeated.occurred("EMFILE", now=100.0 + i)
+        assert repeated.ended() == 5
+        assert repeated.ended() == 0  # no run going on
+        assert repeated.occurred("ENFILE", now=110.0)  # within the interval, yet a new run
+    assert [r.getMessage() for r in caplog.records] == [
+        "no descriptor left (EMFILE)",
+        "no descriptor left (ENFILE)",
+    ]
+    assert repeated.count == 6

@@ -1,0 +1,82 @@
+"""The store's schema: the migrations from an empty file to this program's version. Store._migrate
+runs each in one transaction; PRAGMA user_version records how many ran.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how many ran.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sites (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        expected INTEGER NOT NULL CHECK (expected >= 0),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        scheduled_start TEXT NOT NULL,
+        scheduled_end TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('scheduled', 'live', 'ended')),
+        started_at TEXT,
+        ended_at TEXT,
+        created_at TEXT NOT NULL,
+        host_token_hash TEXT NOT NULL UNIQUE
+    );
+    -- No foreign key to sites: an invite snapshots the site as it was when the session was
+    -- created, and that snapshot is the attendance record whatever happens to the site later.
+    CREATE TABLE invites (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        site_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        site_name TEXT NOT NULL,
+        site_kind TEXT NOT NULL,
+        expected INTEGER NOT NULL,
+        revoked_at TEXT,
+        PRIMARY KEY (session_id, site_id)
+    );
+    CREATE INDEX invites_by_site ON invites (site_id);
+    -- The join log; seq orders it even when two events share a timestamp.
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        type TEXT NOT NULL,
+        site_id TEXT,
+        conn TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX events_by_session ON events (session_id, seq);
+    """,
+    """
+    -- The last moment this server knew itself alive, written every few seconds: after a crash,
+    -- connections that were open are closed at this moment, not at restart time.
+    CREATE TABLE liveness (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ts TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_start ON sessions (started_at);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> list[str]:
+    # executescript() would COMMIT behind our back; run the statements one by one instead.
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete statement in migration: {pending.strip()[:60]}")
+    return statements
