@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import os
 import sqlite3
-import subprocess
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -22,6 +19,8 @@ from starlette.applications import Starlette
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
 from diemcau.server.store import Store
+from tests import faults
+from tests.faults import fill
 from tests.peers import wait_for
 from tests.server.conftest import ADMIN_TOKEN, BASE_URL
 
@@ -111,28 +110,8 @@ async def _is(client: httpx.AsyncClient, status: int) -> bool:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs, mounted in this test run's own mount namespace (tests/netns-run)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
-    try:
+    with faults.small_disk(tmp_path / "disk") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
-
-
-def fill(path: Path) -> None:
-    """Write to `path` until the file system has no page left."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        chunk = b"\0" * 4096
-        while True:
-            try:
-                os.write(fd, chunk)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                return
-    finally:
-        os.close(fd)
 
 
 @pytest.mark.netns  # root, and a mount namespace of the run's own

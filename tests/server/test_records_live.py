@@ -18,6 +18,7 @@ import pytest
 
 from diemcau.server.store import Store
 from tests.conftest import Server, free_port, start_server, stop_server
+from tests.faults import record_after_restart
 from tests.peers import EncodedVideoTrack, encode_vp8, play, publish, wait_for
 
 pytestmark = pytest.mark.netns
@@ -220,14 +221,7 @@ async def test_faults_and_a_kill_leave_the_record_true(tmp_path: Path, frames: l
         await viewer.close()
         await publisher.pc.close()
 
-    again = start_server(tmp_path / "data", token=server.admin_token)
-    try:
-        with again.admin() as client:
-            report = client.get(f"/api/sessions/{session['id']}/attendance").json()
-            log = client.get(f"/api/sessions/{session['id']}/events").text
-    finally:
-        stop_server(again)
-    events = [json.loads(line) for line in log.splitlines()]
+    report, events = record_after_restart(server, session["id"])
     leaves = [e for e in events if e["type"] == "leave"]
     assert [(e["site"], e["reason"]) for e in leaves] == [(hall["site"], "server_shutdown")]
     # At the last mark written before the lock: after the join, before the kill.

@@ -1,5 +1,5 @@
 """The store's writer: writes in one thread off the event loop, in order, with bounded waits,
-against a write lock held by another process (tests/sqlitelock.py)."""
+against a write lock held by another process (tests/faults.py)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from diemcau.server.app import create_app
 from diemcau.server.config import Config
 from diemcau.server.store import Site, Store, UnknownSession
 from diemcau.server.writer import Writer, WriteUnavailable
+from tests.faults import HeldLock
 from tests.peers import wait_for
 from tests.server.conftest import ADMIN_TOKEN, BASE_URL
-from tests.sqlitelock import HeldLock
 
 T0 = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 NGA_THANH = Site("nga-thanh", "Xã Nga Thạnh", "commune", 40)
