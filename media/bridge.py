@@ -824,10 +824,9 @@ class Bridge:
 
     def set_floor(self, session_id: str, holder: str | None) -> None:
         """The chair gave the floor to `holder` (None: took it back): every floor slot switches
-        to that hall's return feed, with a keyframe requested, and no renegotiation."""
-        broadcast = self.broadcasts.get(session_id)
-        if broadcast is not None:
-            broadcast.set_floor(holder)
+        to that hall's return feed, with a keyframe requested, and no renegotiation. Kept like
+        a mute when the session has no media yet: its first connections find the floor given."""
+        self._broadcast(session_id).set_floor(holder)
 
     def set_muted(self, session_id: str, site: str, muted: bool) -> None:
         """The chair muted a hall: the bridge enforces it, whatever the hall's page does."""

@@ -71,6 +71,19 @@ async def test_a_publisher_that_never_comes_up_is_closed_too() -> None:
         await bridge.close()
 
 
+async def test_the_floor_and_a_mute_given_before_any_media_are_both_kept() -> None:
+    # The chair may grant the floor before the session has a media connection: the first ones
+    # must find it given, as they find a mute (set_floor once dropped it, set_muted kept it).
+    bridge = Bridge()
+    try:
+        bridge.set_floor("s1", "nga-thanh")
+        bridge.set_muted("s2", "tan-loc", True)
+        assert (bridge.broadcast("s1").floor, bridge.broadcast("s1").muted) == ("nga-thanh", set())
+        assert (bridge.broadcast("s2").floor, bridge.broadcast("s2").muted) == (None, {"tan-loc"})
+    finally:
+        await bridge.close()
+
+
 def test_mdns_candidates_are_left_out_of_offers() -> None:
     offer = (
         "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
