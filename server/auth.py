@@ -43,12 +43,16 @@ class Grant:
     site_id: str | None
 
 
-def load_admin_token(data_dir: Path) -> tuple[str, bool]:
+def load_admin_token(data_dir: Path, given: str | None = None) -> tuple[str, bool]:
     """The admin token and whether it was generated just now.
 
-    The environment wins; else the token kept in `data_dir/admin_token`; else a new one is
-    written there, readable by the owner only.
+    `given` (from the settings: the environment, a file it names, a systemd credential, the
+    --config file) or the environment wins; else the token kept in `data_dir/admin_token`; else
+    a new one is written there, readable by the owner only.
     """
+    if given is not None and given.strip():
+        _check_admin_token(given.strip(), "the settings (DIEMCAU_ADMIN_TOKEN or its file)")
+        return given.strip(), False
     from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
     if from_env:
         _check_admin_token(from_env, ADMIN_TOKEN_ENV)

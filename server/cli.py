@@ -1,4 +1,4 @@
-"""The `diemcau` command: serve, demo, doctor, report."""
+"""The `diemcau` command: serve, demo, doctor, report, backup, restore."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
-import logging
 import math
 import os
 import sys
@@ -15,10 +14,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..signaling.turn import parse_turn_url
+from . import logformat, settings
 from .attendance import Rules
 from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
+from .settings import SettingsError, add_config_option, explain
 
 
 def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080) -> None:
@@ -32,7 +33,14 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
         default=None,
         help="absolute base URL for the links handed out, e.g. https://hoinghi.example.vn",
     )
+    add_config_option(parser)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="lines on standard error as text, or one JSON object each (text)",
+    )
     parser.add_argument(
         "--redis-url",
         default=None,
@@ -222,7 +230,9 @@ def _config(args: argparse.Namespace) -> Config:
         rules = rules_from_args(args)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         problem = f"unknown time zone {args.timezone!r}" if "zone" in repr(exc).lower() else exc
-        raise SystemExit(f"diemcau: {problem}") from None
+        raise SystemExit(f"diemcau: {explain(str(problem), args)}") from None
+    if args.redis_url:
+        _require_redis()
     config = Config(
         data_dir=args.data,
         host=args.host,
@@ -235,7 +245,18 @@ def _config(args: argparse.Namespace) -> Config:
     try:
         return limits_from_args(args, network_from_args(args, config))
     except ValueError as exc:
-        raise SystemExit(f"diemcau: {exc}") from None
+        raise SystemExit(f"diemcau: {explain(str(exc), args)}") from None
+
+
+def _require_redis() -> None:
+    # An extra since one node needs no Redis (pip install 'diemcau[redis]'): say so plainly.
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "diemcau: --redis-url needs the Redis client, which is not installed:"
+            " pip install 'diemcau[redis]'"
+        ) from None
 
 
 def _listening_config(args: argparse.Namespace) -> Config:
@@ -251,17 +272,6 @@ def _listening_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiortc and aioice log per packet at debug level; keep them quiet unless asked.
-    if level != "debug":
-        for noisy in ("aiortc", "aioice"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def _lock_data_dir(config: Config) -> DataDirLock:
     """The data directory, locked for this process before anything reads or writes it; a plain
     message and no change at all if another server holds it."""
@@ -273,7 +283,7 @@ def _lock_data_dir(config: Config) -> DataDirLock:
 
 
 def serve(args: argparse.Namespace) -> int:
-    _logging(args.log_level)
+    logformat.configure(args.log_level, args.log_format)
     config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
@@ -290,10 +300,13 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     from .listener import uvicorn_config
 
     try:
-        admin_token, generated = load_admin_token(config.data_dir)
+        admin_token, generated = load_admin_token(config.data_dir, vars(args).get("admin_token"))
     except ValueError as exc:
         print(f"diemcau: {exc}", file=sys.stderr)
         return 2
+    # Nothing of these ever reaches a log line (server/logformat.py).
+    for secret in (admin_token, config.turn_secret, vars(args).get("webhook_secret")):
+        logformat.hide(secret)
     if generated:
         # Printed once, on the first start; it stays in the data directory (mode 0600).
         print(
@@ -312,7 +325,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 def demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    _logging(args.log_level)
+    logformat.configure(args.log_level, args.log_format)
     config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
@@ -347,7 +360,9 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     _add_rule_options(parser)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with serve's, demo's and doctor's settings that no flag gives taken
+    from DIEMCAU_* variables and then the --config file (server/settings.py)."""
     parser = argparse.ArgumentParser(
         prog="diemcau",
         description="Hybrid conferences from a district hall to its commune halls.",
@@ -376,7 +391,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     _add_report_options(report_parser)
     report_parser.set_defaults(run=report)
-    args = parser.parse_args(argv)
+    with_settings = {"serve": serve_parser, "demo": demo_parser, "doctor": doctor_parser}
+    try:
+        return settings.parse_args(parser, argv, with_settings)
+    except SettingsError as exc:
+        raise SystemExit(f"diemcau: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     sys.exit(args.run(args))
 
 

@@ -23,6 +23,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
+from . import logformat
 from .config import Config
 
 log = logging.getLogger("diemcau.listener")
@@ -183,7 +184,7 @@ def bounded_http(config: Config) -> type[BoundedHttp]:
 
 
 def uvicorn_config(app: Any, config: Config, log_level: str, access_log: bool) -> uvicorn.Config:
-    return uvicorn.Config(
+    settings = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
@@ -196,4 +197,9 @@ def uvicorn_config(app: Any, config: Config, log_level: str, access_log: bool) -
         # The client address the application sees is the socket's: X-Forwarded-For is believed
         # only from --trusted-proxy, by server/clientcap.py.
         proxy_headers=False,
+        # The fast path (media/seams.py) needs asyncio's selector loop, never uvloop's.
+        loop="asyncio",
     )
+    # uvicorn.Config has configured its loggers: they follow --log-format, redacted.
+    logformat.adopt_uvicorn_loggers()
+    return settings
