@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..media import route as media_route
@@ -24,10 +24,11 @@ from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..signaling.bus import LocalBus, create_bus
 from ..signaling.session import SessionStateError
-from . import api, control, pages, records, whip
+from . import api, control, health, pages, records, whip
 from .clientcap import ConnectionCap
 from .config import Config
 from .errors import ApiError, install_error_handlers
+from .health import Lifecycle
 from .liveness import keep_alive
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
@@ -39,16 +40,6 @@ log = logging.getLogger("diemcau")
 _ACCEPT_OUT_OF_DESCRIPTORS = RepeatedError(
     log, "cannot accept HTTP connections: no file descriptor left (LimitNOFILE)"
 )
-
-
-async def healthz(request: Request) -> JSONResponse:
-    # While the last write failed (disk full, a lock held elsewhere), the attendance record has
-    # a gap: a monitor, and `diemcau doctor`, must see it.
-    problem = request.app.state.store.health.problem
-    if problem is not None:
-        reason = f"the database cannot be written: {problem}"
-        return JSONResponse({"status": "failing", "reason": reason}, status_code=503)
-    return JSONResponse({"status": "ok"})
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
@@ -258,11 +249,13 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             log.info("session %s started: its publisher is on air", session_id)
             await api.announce_state(app.state, session_id, "live")
 
+    port = UdpPort(config.udp_port, public_ips=config.public_ips)
+    lifecycle = Lifecycle(port)
     bridge = Bridge(
         on_join=on_join,
         on_leave=on_leave,
         on_attempt_failed=on_attempt_failed,
-        port=UdpPort(config.udp_port, public_ips=config.public_ips),
+        port=port,
         connect_timeout=config.connect_timeout,
         on_publishing=on_publishing,
     )
@@ -287,9 +280,11 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         if config.redis_url:
             app.state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive(writer, config.liveness_interval))
+        lifecycle.serving()
         try:
             yield
         finally:
+            lifecycle.stopping()
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating  # the mark in flight ends before the store closes
@@ -303,7 +298,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/healthz", healthz),
+            Route("/healthz", health.healthz),
+            Route("/readyz", health.readyz),
             *api.routes(),
             *records.routes(),
             *whip.routes(),
@@ -336,6 +332,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     app.state.store = store
     app.state.writer = writer
     app.state.bridge = bridge
+    app.state.lifecycle = lifecycle
     # The embedded default; with --redis-url the lifespan puts the Redis bus in its place.
     app.state.bus = LocalBus()
     app.state.rooms = control.Rooms(store)

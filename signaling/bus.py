@@ -85,6 +85,11 @@ class Bus(Protocol):
 
     def subscribe(self, topic: str, maxsize: int = DEFAULT_QUEUE_SIZE) -> Subscription: ...
 
+    async def ping(self) -> None:
+        """Return once the bus can carry messages; raise (ConnectionError, OSError, a client's
+        error) if it cannot."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -113,6 +118,9 @@ class LocalBus:
     async def publish(self, topic: str, message: Message) -> None:
         self.deliver(topic, message)
 
+    async def ping(self) -> None:
+        return  # in-process: nothing to reach
+
     async def close(self) -> None:
         for subscribers in list(self._topics.values()):
             for subscription in list(subscribers):
@@ -136,6 +144,12 @@ class RedisBus:
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
+        try:
+            await self._relay()
+        except Exception as exc:  # Redis went away: said once here, and on /healthz (ping)
+            log.error("the Redis bus stopped: %s; this node no longer hears the others", exc)
+
+    async def _relay(self) -> None:
         prefix = BUS_CHANNEL.format(topic="")
         async for item in self._pubsub.listen():
             if item.get("type") != "pmessage":
@@ -157,6 +171,12 @@ class RedisBus:
         self.local.deliver(topic, message)
         payload = json.dumps({"node": self.node, "message": message}, ensure_ascii=False)
         await self._redis.publish(BUS_CHANNEL.format(topic=topic), payload)
+
+    async def ping(self) -> None:
+        # A reader that ended (Redis went away under it) hears no other node any more.
+        if self._reader is not None and self._reader.done():
+            raise ConnectionError("this node stopped reading the bus from Redis")
+        await self._redis.ping()
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -3,53 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from diemcau.signaling.bus import Bus, LocalBus, Overflow, RedisBus, create_bus
-
-REDIS = shutil.which("redis-server")
+from tests.redisserver import start_redis
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if REDIS is None:
-        pytest.skip("redis-server is not installed (tests/run installs it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir: Path = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [
-            REDIS,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
+    redis = start_redis(tmp_path_factory.mktemp("redis"))
+    yield redis.url
+    redis.stop()
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -129,3 +95,12 @@ async def test_create_bus_picks_by_configuration(redis_url: str) -> None:
     remote = await create_bus(redis_url)
     assert isinstance(remote, RedisBus)
     await remote.close()
+
+
+async def test_a_bus_that_can_carry_messages_answers_a_ping(buses: tuple[Bus, Bus]) -> None:
+    a, b = buses
+    await a.ping()
+    await b.ping()
+    subscription = b.subscribe("room")
+    await a.publish("room", {"type": "ping"})
+    assert await asyncio.wait_for(subscription.get(), 5) == {"type": "ping"}
