@@ -29,6 +29,14 @@ def toml(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def stopped_serving(tmp_path: Path, settings: Path) -> str:
+    """What serve on `settings` says as it stops; it must have made nothing."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--config", str(settings), "--data", str(tmp_path / "data")])
+    assert not (tmp_path / "data").exists()  # stopped before anything was made
+    return str(stopped.value.code)
+
+
 # (flag, environment, file) -> the value serve takes; None: that layer does not give it.
 PRECEDENCE = [
     (None, None, None, 8080),
@@ -144,43 +152,15 @@ def test_demo_keeps_its_own_data_default_under_the_layers(tmp_path: Path) -> Non
 )
 def test_a_bad_file_stops_serve_naming_the_key(text: str, message: str, tmp_path: Path) -> None:
     path = toml(tmp_path, text)
-    with pytest.raises(SystemExit) as stopped:
-        main(["serve", "--config", str(path), "--data", str(tmp_path / "data")])
-    assert str(stopped.value.code).startswith(f"diemcau: {path}")
-    assert message in str(stopped.value.code)
-    assert not (tmp_path / "data").exists()  # stopped before anything was made
+    said = stopped_serving(tmp_path, path)
+    assert said.startswith(f"diemcau: {path}")
+    assert message in said
 
 
 def test_a_missing_file_stops_serve(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["serve", "--config", str(tmp_path / "nowhere.toml")])
     assert "cannot read the settings file" in str(stopped.value.code)
-
-
-@pytest.mark.parametrize(
-    ("env", "file", "message"),
-    [
-        ({"DIEMCAU_UDP_PORT": "70000"}, "", "(from DIEMCAU_UDP_PORT)"),
-        ({}, "udp_port = 70000\n", "(from {path}: udp_port)"),
-        ({"DIEMCAU_UDP_PORT": "x"}, "", "DIEMCAU_UDP_PORT: 'x' is not a valid whole number"),
-        ({"DIEMCAU_LOG_LEVEL": "loud"}, "", "DIEMCAU_LOG_LEVEL: 'loud' is not one of"),
-    ],
-)
-def test_a_bad_value_says_where_it_came_from(
-    env: dict[str, str],
-    file: str,
-    message: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    path = toml(tmp_path, file)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(SystemExit) as stopped:
-        main(["serve", "--config", str(path), "--data", str(tmp_path / "data")])
-    assert str(stopped.value.code).startswith("diemcau: ")
-    assert message.format(path=path) in str(stopped.value.code)
-    assert not (tmp_path / "data").exists()
 
 
 def secret_file(tmp_path: Path, name: str, text: str) -> Path:
@@ -220,6 +200,10 @@ def test_a_secret_file_named_in_the_settings_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "file", "message"),
     [
+        ({"DIEMCAU_UDP_PORT": "70000"}, "", "(from DIEMCAU_UDP_PORT)"),
+        ({}, "udp_port = 70000\n", "(from {path}: udp_port)"),
+        ({"DIEMCAU_UDP_PORT": "x"}, "", "DIEMCAU_UDP_PORT: 'x' is not a valid whole number"),
+        ({"DIEMCAU_LOG_LEVEL": "loud"}, "", "DIEMCAU_LOG_LEVEL: 'loud' is not one of"),
         (
             {"DIEMCAU_TURN_SECRET": "a", "DIEMCAU_TURN_SECRET_FILE": "{secret}"},
             "",
@@ -231,7 +215,7 @@ def test_a_secret_file_named_in_the_settings_file(tmp_path: Path) -> None:
         ({}, "turn_secret = 5\n", "turn_secret must be a string"),
     ],
 )
-def test_a_bad_secret_stops_serve(
+def test_a_bad_value_or_secret_stops_serve_saying_where(
     env: dict[str, str],
     file: str,
     message: str,
@@ -246,10 +230,9 @@ def test_a_bad_secret_stops_serve(
     for name, value in env.items():
         monkeypatch.setenv(name, value.format(**paths))
     path = toml(tmp_path, file.format(**paths))
-    with pytest.raises(SystemExit) as stopped:
-        main(["serve", "--config", str(path), "--data", str(tmp_path / "data")])
-    assert message in str(stopped.value.code)
-    assert not (tmp_path / "data").exists()
+    said = stopped_serving(tmp_path, path)
+    assert said.startswith("diemcau: ")
+    assert message.format(path=path) in said
 
 
 def test_the_deploy_example_is_valid_and_says_what_the_unit_said() -> None:
