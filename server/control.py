@@ -201,7 +201,9 @@ async def control(websocket: WebSocket) -> None:
         joined = room.connect(me.id, me.conn, time.monotonic())
     except RoomError as exc:
         await me.error(exc.code, exc.message)
-        await websocket.close(CLOSE_FORBIDDEN, exc.code)
+        # Over the cap of connections, a page may come back later (4429); removed, never.
+        busy = exc.code == "too_many_connections"
+        await websocket.close(CLOSE_FLOOD if busy else CLOSE_FORBIDDEN, exc.code)
         return
 
     subscription = bus.subscribe(topic(session_id))

@@ -12,6 +12,11 @@ from dataclasses import dataclass, field
 
 HOST = "host"  # the district hall's participant id; sites use their site id
 
+# Control connections one participant may have open at once, whatever the addresses they come
+# from: a hall's page in a few tabs, the host's on a few screens. A token that leaked opens no
+# more than this (the cap per address does not see a token used from many addresses).
+MAX_CONNECTIONS = 16
+
 
 class RoomError(Exception):
     """A move the rules forbid. `code` is stable; the message is for people."""
@@ -88,8 +93,11 @@ class _Participant:
 class Room:
     """One session's meeting: the host and the invited sites."""
 
-    def __init__(self, sites: set[str] | frozenset[str]) -> None:
+    def __init__(
+        self, sites: set[str] | frozenset[str], max_connections: int = MAX_CONNECTIONS
+    ) -> None:
         self.invited = frozenset(sites)
+        self.max_connections = max_connections
         self.participants: dict[str, _Participant] = {}
         self.requests: list[str] = []
         self.floor: str | None = None
@@ -110,6 +118,12 @@ class Room:
         p = self.participants.setdefault(participant, _Participant())
         if conn in p.connections:
             raise RoomError("duplicate_connection", f"connection {conn} is already open")
+        if len(p.connections) >= self.max_connections:
+            raise RoomError(
+                "too_many_connections",
+                f"{participant} has {self.max_connections} control connections open already;"
+                " close one first",
+            )
         p.connections.add(conn)
         # A host that reconnects finds the room as it left it: the floor does not move.
         return [Presence(participant, True, now)] if len(p.connections) == 1 else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from diemcau.signaling.room import MAX_CONNECTIONS
 from tests.conftest import Server
 
 SITES = [
@@ -138,6 +140,45 @@ async def test_a_removed_site_is_cut_off_and_refused_when_it_comes_back(server: 
             },
         )
     assert (whep.status_code, whep.json()["error"]) == (403, "revoked")
+
+
+async def test_one_token_has_a_cap_of_connections_whatever_the_addresses(server: Server) -> None:
+    """A hall's token used from many addresses (each under the cap per address, through the
+    trusted proxy on loopback) opens no more than MAX_CONNECTIONS control connections."""
+    session = server.create_session(SITES[:2], title="Một mã, nhiều nơi")
+    token, other = (i["token"] for i in session["invites"])
+
+    def connect(n: int) -> websockets.connect:
+        forwarded = {"X-Forwarded-For": f"198.51.100.{n}"}
+        return websockets.connect(ws_url(server, session), additional_headers=forwarded)
+
+    async def hello(ws: ClientConnection, hall_token: str) -> dict:
+        await ws.send(json.dumps({"type": "hello", "token": hall_token}))
+        return await receive(ws)
+
+    async with contextlib.AsyncExitStack() as stack:
+        open_ = [await stack.enter_async_context(connect(n)) for n in range(1, MAX_CONNECTIONS + 1)]
+        for ws in open_:
+            assert (await hello(ws, token))["type"] == "welcome"
+        async with connect(200) as one_more:
+            refused = await hello(one_more, token)
+            assert refused["code"] == "too_many_connections", refused
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await one_more.recv()
+            # 4429: come back later, unlike a removed hall's 4403.
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        # Another hall is not counted with it.
+        async with connect(201) as neighbour:
+            assert (await hello(neighbour, other))["type"] == "welcome"
+        # One closed, one more may come (once the server has seen it close).
+        await open_.pop().close()
+        for n in range(202, 252):
+            async with connect(n) as later:
+                if (await hello(later, token))["type"] == "welcome":
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("no connection let in after one closed")
 
 
 async def test_floods_are_rate_limited(server: Server) -> None:

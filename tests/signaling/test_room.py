@@ -55,6 +55,12 @@ ILLEGAL: list[tuple[str, tuple[str, ...], Move, str]] = [
     ("a removed site asks", (A,), lambda r: (r.remove(A, 1), r.request_floor(A, 2)), "removed"),
     ("same connection twice", (A,), lambda r: r.connect(A, f"{A}-1", 1), "duplicate_connection"),
     ("negative headcount", (A,), lambda r: r.report_headcount(A, -1, 1), "invalid_headcount"),
+    (
+        "one connection over the cap",
+        (A,),
+        lambda r: [r.connect(A, f"{A}-extra-{n}", 1) for n in range(r.max_connections)],
+        "too_many_connections",
+    ),
 ]
 
 
@@ -147,3 +153,19 @@ def test_snapshot_for_a_newcomer() -> None:
         "removed": [],
         "headcounts": {A: 42},
     }
+
+
+def test_a_participant_over_its_connection_cap_gets_in_once_one_closes() -> None:
+    room = Room(SITES, max_connections=2)
+    room.connect(A, "a-1", 0)
+    room.connect(A, "a-2", 0)
+    with pytest.raises(RoomError) as error:
+        room.connect(A, "a-3", 1)
+    assert error.value.code == "too_many_connections"
+    # A cap per participant: the others and the host are not counted with it.
+    assert room.connect(B, "b-1", 1) == [Presence(B, True, 1)]
+    room.connect(HOST, "h-1", 1)
+    room.connect(HOST, "h-2", 1)
+    assert room.disconnect(A, "a-1", 2) == []  # still present by a-2
+    assert room.connect(A, "a-3", 3) == []
+    assert room.present(A)
