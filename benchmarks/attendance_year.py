@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from diemcau.server.attendance import RosterSite, attendance
 from diemcau.server.joinlog import read_jsonl
+from diemcau.server.times import log_time
 
 
 def year_log(sessions: int, sites: int, events: int, seed: int = 1) -> list[str]:
@@ -28,8 +29,7 @@ def year_log(sessions: int, sites: int, events: int, seed: int = 1) -> list[str]
         sid = f"s{s}"
 
         def line(ts: datetime, sid: str = sid, **fields: object) -> str:
-            stamp = ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            return json.dumps({"ts": stamp, "session": sid, **fields})
+            return json.dumps({"ts": log_time(ts), "session": sid, **fields})
 
         lines.append(line(start, type="session_start"))
         for site in range(sites):

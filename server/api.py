@@ -32,6 +32,7 @@ from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .config import Config
 from .errors import ApiError
 from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
+from .times import api_time, parse_api_time
 
 log = logging.getLogger("diemcau.api")
 
@@ -48,7 +49,6 @@ EXPECTED_MAX = 1_000_000
 YEAR_MIN, YEAR_MAX = 1900, 9999
 
 # RFC 3339 date-time; an offset is required, so naive times never get in.
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -348,12 +348,12 @@ async def session_sites(request: Request) -> Response:
                 "kind": invite.site_kind,
                 "expected": invite.expected,
                 "connected": link.connected,
-                "connected_since": format_time(link.connected_since),
+                "connected_since": api_time(link.connected_since),
                 "connections": link.connections,
                 "packets_sent": link.packets_sent,
                 "bytes_sent": link.bytes_sent,
                 "headcount": reported[0] if reported else None,
-                "headcount_at": format_time(reported[1]) if reported else None,
+                "headcount_at": api_time(reported[1]) if reported else None,
             }
         )
     expected = sum(s["expected"] for s in sites)
@@ -390,7 +390,7 @@ async def me(request: Request) -> Response:
         answer["whep_url"] = links.whep(invite.site_id)
         reported = _store(request).headcounts(session_id).get(invite.site_id)
         answer["headcount"] = (
-            {"present": reported[0], "ts": format_time(reported[1])} if reported else None
+            {"present": reported[0], "ts": api_time(reported[1])} if reported else None
         )
     else:
         answer["whip_url"] = links.whip
@@ -447,11 +447,11 @@ def session_json(session: Session) -> dict[str, Any]:
         "id": session.id,
         "title": session.title,
         "state": session.state.value,
-        "scheduled_start": format_time(session.scheduled_start),
-        "scheduled_end": format_time(session.scheduled_end),
-        "started_at": format_time(session.started_at),
-        "ended_at": format_time(session.ended_at),
-        "created_at": format_time(session.created_at),
+        "scheduled_start": api_time(session.scheduled_start),
+        "scheduled_end": api_time(session.scheduled_end),
+        "started_at": api_time(session.started_at),
+        "ended_at": api_time(session.ended_at),
+        "created_at": api_time(session.created_at),
     }
 
 
@@ -470,22 +470,6 @@ def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
     links = SessionLinks(_base_url(request), session.id)
     invites = _store(request).invites(session.id)
     return {**session_json(session), "invites": [invite_json(i, links) for i in invites]}
-
-
-def format_time(moment: datetime | None) -> str | None:
-    """RFC 3339 in UTC with Z; fractional seconds (milliseconds) only when there are any."""
-    if moment is None:
-        return None
-    utc = moment.astimezone(UTC)
-    spec = "seconds" if utc.microsecond == 0 else "milliseconds"
-    return utc.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 date-time with any offset, as an aware datetime; ValueError otherwise."""
-    if not _RFC3339.fullmatch(text):
-        raise ValueError(text)
-    return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
 
 
 # Bodies
@@ -648,7 +632,7 @@ def _time(body: Mapping[str, Any], field: str, problems: dict[str, str]) -> date
         if not isinstance(value, str):
             raise ValueError(value)
         # In UTC now, so that a year-1 time that cannot be stored fails here, not in the store.
-        moment = parse_time(value).astimezone(UTC)
+        moment = parse_api_time(value).astimezone(UTC)
     except (ValueError, OverflowError):
         problems[field] = _TIME_RULE
         return None

@@ -32,6 +32,7 @@ from .health import Lifecycle
 from .liveness import keep_alive
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
+from .times import log_time
 from .writelimit import WriteBuckets, WriteLimit
 from .writer import Writer
 
@@ -136,7 +137,7 @@ class ConnectionLog:
                         type,
                         site_id,
                         conn,
-                        now.isoformat(),
+                        log_time(now),
                         exc,
                     )
                     return
@@ -268,7 +269,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             "session %s: site %s was still connected when the server stopped; closed at %s",
             leave.session_id,
             leave.site_id,
-            leave.ts.isoformat(),
+            log_time(leave.ts),
         )
     store.mark_alive(datetime.now(UTC))
 

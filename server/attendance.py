@@ -11,8 +11,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from .times import log_time
 
 Status = Literal["present", "partial", "absent"]
 
@@ -298,14 +300,6 @@ def attendance(
 # -- the JSON shape (public contract) ----------------------------------------------------------
 
 
-def rfc3339(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    utc = moment.astimezone(UTC)
-    text = utc.isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
 def _seconds(value: float) -> float:
     return round(float(value), 3)
 
@@ -325,8 +319,8 @@ def report_json(
             "status": s.status,
             "late": s.late,
             "left_early": s.left_early,
-            "first_join": rfc3339(s.first_join),
-            "last_leave": rfc3339(s.last_leave),
+            "first_join": log_time(s.first_join),
+            "last_leave": log_time(s.last_leave),
             "connected_seconds": _seconds(s.connected_seconds),
             "coverage": round(s.coverage, 6),
             "interruptions": s.interruptions,
@@ -337,14 +331,14 @@ def report_json(
         if attempts:
             entry["failed_attempts"] = s.failed_attempts
         if intervals:
-            entry["intervals"] = [[rfc3339(a), rfc3339(b)] for a, b in s.intervals]
+            entry["intervals"] = [[log_time(a), log_time(b)] for a, b in s.intervals]
         sites.append(entry)
     t = report.totals
     body: dict[str, Any] = {
         "session": report.session,
         "window": {
-            "start": rfc3339(report.window_start),
-            "end": rfc3339(report.window_end),
+            "start": log_time(report.window_start),
+            "end": log_time(report.window_end),
             "seconds": _seconds(report.window_seconds),
         },
         "rules": report.rules.as_dict(),

@@ -19,6 +19,7 @@ from .app import create_app
 from .auth import load_admin_token
 from .config import Config
 from .listener import uvicorn_config
+from .times import api_time
 
 SAMPLE_SITES = [
     ("thi-tran", "Thị trấn Nga Sơn", "town", 45),
@@ -72,8 +73,8 @@ async def run_demo(config: Config) -> int:
         "/api/sessions",
         {
             "title": "Hội nghị trực tuyến (trình diễn)",
-            "scheduled_start": now.isoformat(),
-            "scheduled_end": (now + timedelta(hours=2)).isoformat(),
+            "scheduled_start": api_time(now),
+            "scheduled_end": api_time(now + timedelta(hours=2)),
         },
     )
     pattern = await asyncio.to_thread(TestPattern)

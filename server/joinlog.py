@@ -9,34 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from ..media.route import masked
-from .attendance import LogEvent, rfc3339
+from .attendance import LogEvent
 from .store import Event
+from .times import log_time, parse_log_time
 
 
 @dataclass(frozen=True)
 class SkippedLine:
     number: int
     reason: str
-
-
-def parse_ts(value: object) -> datetime | None:
-    """An RFC 3339 timestamp with its offset ("Z" or ±hh:mm); None if it is not one."""
-    if not isinstance(value, str) or len(value) < 16 or value[10] not in "Tt":
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        try:  # RFC 3339 allows a lowercase "t" and "z"
-            moment = datetime.fromisoformat(value.upper())
-        except ValueError:
-            return None
-    return moment if moment.tzinfo is not None else None
 
 
 def parse_line(line: str, number: int) -> LogEvent | SkippedLine:
@@ -47,7 +33,7 @@ def parse_line(line: str, number: int) -> LogEvent | SkippedLine:
         return SkippedLine(number, "not JSON")
     if type(obj) is not dict:
         return SkippedLine(number, "not a JSON object")
-    ts = parse_ts(obj.pop("ts", None))
+    ts = parse_log_time(obj.pop("ts", None))
     if ts is None:
         return SkippedLine(number, "no valid RFC 3339 'ts' with a time zone")
     kind = obj.pop("type", None)
@@ -98,7 +84,7 @@ def from_store(events: Iterable[Event]) -> list[LogEvent]:
 
 def to_json(event: Event) -> dict[str, Any]:
     line: dict[str, Any] = {
-        "ts": rfc3339(event.ts),
+        "ts": log_time(event.ts),
         "session": event.session_id,
         "type": event.type,
     }

@@ -9,7 +9,6 @@ GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD       admin: sessions held in
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,7 +25,6 @@ from .api import (
     _raise_problems,
     _reject_unknown_fields,
     _store,
-    format_time,
     read_json_object,
 )
 from .attendance import AttendanceError, Report, RosterSite, Rules, attendance, report_json
@@ -35,6 +33,7 @@ from .errors import ApiError
 from .joinlog import from_store, write_jsonl
 from .reports import to_csv, to_xlsx
 from .store import Session, Store
+from .times import api_time, day_text, parse_day
 
 # Query parameters that override the server's rules for one report.
 RULE_PARAMS = {
@@ -176,19 +175,14 @@ async def headcount(request: Request) -> Response:
     # To the millisecond, as the store keeps it: the answer's ts is the one /me and /sites show.
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     store.append_event(session_id, "headcount", now, site_id=site_id, present=present)
-    return JSONResponse(
-        {"site": site_id, "present": present, "ts": format_time(now)}, status_code=201
-    )
+    return JSONResponse({"site": site_id, "present": present, "ts": api_time(now)}, status_code=201)
 
 
 def _day(text: str | None, default: date, field: str, problems: dict[str, str]) -> date:
     if text is None:
         return default
     try:
-        # fromisoformat also takes 20260101 and 2026-W01-1; the contract is YYYY-MM-DD.
-        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-            raise ValueError(text)
-        day = date.fromisoformat(text)
+        day = parse_day(text)
         # Stored times sort as text only with four-digit years (in UTC, so not the year 1000
         # itself); the period's end is the day after `to`.
         if day.year < 1900 or day == date.max:
@@ -287,8 +281,8 @@ async def period(request: Request) -> Response:
         sites.append(entry)
     return JSONResponse(
         {
-            "from": first.isoformat(),
-            "to": last.isoformat(),
+            "from": day_text(first),
+            "to": day_text(last),
             "timezone": config.timezone,
             "rules": rules.as_dict(),
             "totals": {

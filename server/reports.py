@@ -9,6 +9,7 @@ from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 from .attendance import Report, report_json
+from .times import local_time, parse_log_time
 
 COLUMNS = (
     "site",
@@ -93,9 +94,7 @@ def to_csv(report: Report) -> bytes:
 
 
 def _local(text: str | None, zone: ZoneInfo) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).replace(tzinfo=None)
+    return local_time(parse_log_time(text), zone) if text else None
 
 
 HEADERS_VI = {

@@ -15,13 +15,14 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ..signaling.session import Lifecycle, SessionState
 from .repeated import RepeatedError
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
+from .times import db_time, db_time_or_none, parse_db_time, parse_db_time_or_none
 
 # How long a write waits for another connection's write lock. SQLite's busy handler sleeps the
 # calling thread: on the event loop that stalls every hall's media, so its waits stay short (a
@@ -235,7 +236,7 @@ class Store:
 
     def put_sites(self, sites: Sequence[Site], now: datetime) -> list[PutResult]:
         """Create or update sites in one transaction; says for each what happened."""
-        stamp = _to_db(now)
+        stamp = db_time(now)
         results: list[PutResult] = []
         with self._transaction() as db:
             for site in sites:
@@ -323,10 +324,10 @@ class Store:
                 (
                     session_id,
                     title,
-                    _to_db(scheduled_start),
-                    _to_db(scheduled_end),
+                    db_time(scheduled_start),
+                    db_time(scheduled_end),
                     SessionState.SCHEDULED.value,
-                    _to_db(now),
+                    db_time(now),
                     host_token_hash,
                 ),
             )
@@ -372,7 +373,8 @@ class Store:
             (session_id,),
         )
         return [
-            Invite(**{**row, "revoked_at": _from_db_or_none(row["revoked_at"])}) for row in rows
+            Invite(**{**row, "revoked_at": parse_db_time_or_none(row["revoked_at"])})
+            for row in rows
         ]
 
     def revoke_invite(self, session_id: str, site_id: str, now: datetime) -> bool:
@@ -381,7 +383,7 @@ class Store:
             cursor = db.execute(
                 "UPDATE invites SET revoked_at = ?"
                 " WHERE session_id = ? AND site_id = ? AND revoked_at IS NULL",
-                (_to_db(now), session_id, site_id),
+                (db_time(now), session_id, site_id),
             )
             return cursor.rowcount > 0
 
@@ -422,8 +424,8 @@ class Store:
                 "UPDATE sessions SET state = ?, started_at = ?, ended_at = ? WHERE id = ?",
                 (
                     after.state.value,
-                    _to_db_or_none(after.started_at),
-                    _to_db_or_none(after.ended_at),
+                    db_time_or_none(after.started_at),
+                    db_time_or_none(after.ended_at),
                     session_id,
                 ),
             )
@@ -465,7 +467,7 @@ class Store:
         cursor = db.execute(
             "INSERT INTO events (ts, session_id, type, site_id, conn, body)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (_to_db(now), session_id, type, site_id, conn, json.dumps(fields, ensure_ascii=False)),
+            (db_time(now), session_id, type, site_id, conn, json.dumps(fields, ensure_ascii=False)),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -477,7 +479,7 @@ class Store:
             (session_id,),
         )
         return [
-            Event(**{**row, "ts": _from_db(row["ts"]), "body": json.loads(row["body"])})
+            Event(**{**row, "ts": parse_db_time(row["ts"]), "body": json.loads(row["body"])})
             for row in rows
         ]
 
@@ -490,14 +492,14 @@ class Store:
         )
         latest: dict[str, tuple[int, datetime]] = {}
         for row in rows:
-            latest[row["site_id"]] = (json.loads(row["body"])["present"], _from_db(row["ts"]))
+            latest[row["site_id"]] = (json.loads(row["body"])["present"], parse_db_time(row["ts"]))
         return latest
 
     def sessions_started_between(self, start: datetime, end: datetime) -> list[Session]:
         """Sessions that went live in [start, end), oldest first."""
         rows = self._conn.execute(
             f"{_SESSION_SELECT} WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
-            (_to_db(start), _to_db(end)),
+            (db_time(start), db_time(end)),
         )
         return [_session_from_row(row) for row in rows]
 
@@ -508,12 +510,12 @@ class Store:
             db.execute(
                 "INSERT INTO liveness (id, ts) VALUES (1, ?)"
                 " ON CONFLICT (id) DO UPDATE SET ts = excluded.ts",
-                (_to_db(now),),
+                (db_time(now),),
             )
 
     def last_alive(self) -> datetime | None:
         row = self._conn.execute("SELECT ts FROM liveness WHERE id = 1").fetchone()
-        return None if row is None else _from_db(row["ts"])
+        return None if row is None else parse_db_time(row["ts"])
 
     def close_orphaned_connections(self, fallback: datetime, reason: str) -> list[Event]:
         """Leaves for the joins that no leave closed (the server died), at the last liveness
@@ -529,7 +531,7 @@ class Store:
                 " GROUP BY j.session_id, j.site_id, j.conn"
             ).fetchall()
             for row in rows:
-                ts = max(alive, _from_db(row["joined"]))
+                ts = max(alive, parse_db_time(row["joined"]))
                 seq = self._insert_event(
                     db,
                     row["session_id"],
@@ -563,31 +565,10 @@ def _session_from_row(row: sqlite3.Row) -> Session:
     return Session(
         id=row["id"],
         title=row["title"],
-        scheduled_start=_from_db(row["scheduled_start"]),
-        scheduled_end=_from_db(row["scheduled_end"]),
+        scheduled_start=parse_db_time(row["scheduled_start"]),
+        scheduled_end=parse_db_time(row["scheduled_end"]),
         state=SessionState(row["state"]),
-        started_at=_from_db_or_none(row["started_at"]),
-        ended_at=_from_db_or_none(row["ended_at"]),
-        created_at=_from_db(row["created_at"]),
+        started_at=parse_db_time_or_none(row["started_at"]),
+        ended_at=parse_db_time_or_none(row["ended_at"]),
+        created_at=parse_db_time(row["created_at"]),
     )
-
-
-# Times are stored as fixed-width UTC text, so that text order is time order.
-def _to_db(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    # Milliseconds, as the join log is exported: a report computed from the store and one
-    # computed from its export must agree to the last digit.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _to_db_or_none(moment: datetime | None) -> str | None:
-    return None if moment is None else _to_db(moment)
-
-
-def _from_db(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _from_db_or_none(text: str | None) -> datetime | None:
-    return None if text is None else _from_db(text)
