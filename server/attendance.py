@@ -9,6 +9,7 @@ session, and the totals. Time enters only through the events, or `now` for a liv
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,27 @@ class Rules:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+    def validate(self) -> Rules:
+        """These rules, or RulesError naming each field out of range: present_coverage from 0
+        to 1, the seconds finite and >= 0. The flags and the API's query both ask here."""
+        # Written so that nan fails too; inf would put Infinity, which is not JSON, in reports.
+        wrong = tuple(
+            name
+            for name, value in asdict(self).items()
+            if not (0 <= value <= 1 if name == "present_coverage" else 0 <= value < math.inf)
+        )
+        if wrong:
+            raise RulesError(wrong)
+        return self
+
+
+class RulesError(ValueError):
+    """Rules out of range; `fields` names them, in the order of Rules' fields."""
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        super().__init__("attendance rules out of range: " + ", ".join(fields))
+        self.fields = fields
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
-import math
 import os
 import sys
 from pathlib import Path
@@ -15,10 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..signaling.turn import parse_turn_url
 from . import logformat, settings
-from .attendance import Rules
 from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
+from .ruleflags import add_rule_options, rules_from_args
 from .settings import SettingsError, add_config_option, explain
 
 
@@ -48,7 +47,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     )
     _add_network_options(parser)
     _add_limit_options(parser)
-    _add_rule_options(parser)
+    add_rule_options(parser)
 
 
 def _add_network_options(parser: argparse.ArgumentParser) -> None:
@@ -195,34 +194,6 @@ def network_from_args(args: argparse.Namespace, config: Config) -> Config:
     )
 
 
-def _add_rule_options(parser: argparse.ArgumentParser) -> None:
-    rules = parser.add_argument_group("attendance rules (docs/attendance.md)")
-    rules.add_argument("--present-coverage", type=float, default=0.8)
-    rules.add_argument("--late-after", type=float, default=300.0, help="seconds")
-    rules.add_argument("--early-before", type=float, default=300.0, help="seconds")
-    rules.add_argument("--gap-grace", type=float, default=60.0, help="seconds")
-    parser.add_argument(
-        "--timezone", default="Asia/Ho_Chi_Minh", help="zone of the times pages and files show"
-    )
-
-
-def rules_from_args(args: argparse.Namespace) -> Rules:
-    """The rules the flags give; ValueError says which flag is wrong."""
-    rules = Rules(
-        present_coverage=args.present_coverage,
-        late_after_seconds=args.late_after,
-        early_before_seconds=args.early_before,
-        gap_grace_seconds=args.gap_grace,
-    )
-    if not 0 <= rules.present_coverage <= 1:
-        raise ValueError("--present-coverage must be between 0 and 1")
-    seconds = (rules.late_after_seconds, rules.early_before_seconds, rules.gap_grace_seconds)
-    # Written so that nan fails too; inf would put Infinity, which is not JSON, in reports.
-    if not all(0 <= value < math.inf for value in seconds):
-        raise ValueError("--late-after, --early-before and --gap-grace must be finite and >= 0")
-    return rules
-
-
 def _config(args: argparse.Namespace) -> Config:
     public_url = args.public_url.rstrip("/") if args.public_url else None
     try:
@@ -357,7 +328,7 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
     parser.add_argument("--out", type=Path, help="write here instead of standard output")
     parser.add_argument("--title", help="title of the XLSX sheet")
-    _add_rule_options(parser)
+    add_rule_options(parser)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

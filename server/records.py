@@ -27,7 +27,15 @@ from .api import (
     _store,
     read_json_object,
 )
-from .attendance import AttendanceError, Report, RosterSite, Rules, attendance, report_json
+from .attendance import (
+    AttendanceError,
+    Report,
+    RosterSite,
+    Rules,
+    RulesError,
+    attendance,
+    report_json,
+)
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
 from .errors import ApiError
 from .joinlog import from_store, write_jsonl
@@ -54,28 +62,30 @@ def routes() -> list[BaseRoute]:
 
 
 def _rules(request: Request) -> Rules:
-    rules = _config(request).rules
     overrides: dict[str, float] = {}
-    problems: dict[str, str] = {}
+    wrong: set[str] = set()
     for param, field in RULE_PARAMS.items():
         text = request.query_params.get(param)
         if text is None:
             continue
         try:
-            value = float(text)
-            if not value >= 0 or value == float("inf"):
-                raise ValueError(text)
-            if param == "present_coverage" and value > 1:
-                raise ValueError(text)
+            overrides[field] = float(text)
         except ValueError:
-            problems[param] = "must be a number >= 0 (present_coverage at most 1)"
-            continue
-        overrides[field] = value
-    if problems:
+            wrong.add(param)
+    rules = replace(_config(request).rules, **overrides)
+    try:
+        rules.validate()
+    except RulesError as exc:
+        wrong.update(param for param, field in RULE_PARAMS.items() if field in exc.fields)
+    if wrong:
+        problem = "must be a number >= 0 (present_coverage at most 1)"
         raise ApiError(
-            422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
+            422,
+            "invalid_query",
+            "Some query parameters are wrong.",
+            {"fields": {param: problem for param in RULE_PARAMS if param in wrong}},
         )
-    return replace(rules, **overrides)
+    return rules
 
 
 def session_report(store: Store, session: Session, rules: Rules, now: datetime) -> Report:

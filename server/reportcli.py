@@ -13,6 +13,7 @@ from .attendance import AttendanceError, Report, Rules, attendance, report_json
 from .joinlog import read_jsonl
 from .reports import to_csv, to_xlsx
 from .roster import RosterError, read_roster
+from .ruleflags import rules_from_args
 
 
 class ReportFailure(Exception):
@@ -20,8 +21,6 @@ class ReportFailure(Exception):
 
 
 def _rules(args: argparse.Namespace) -> Rules:
-    from .cli import rules_from_args
-
     try:
         return rules_from_args(args)
     except ValueError as exc:

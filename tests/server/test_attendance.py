@@ -20,6 +20,7 @@ from diemcau.server.attendance import (
     Report,
     RosterSite,
     Rules,
+    RulesError,
     SiteAttendance,
     attendance,
     report_json,
@@ -1076,3 +1077,32 @@ def test_failed_attempts_change_no_presence_figure(data: st.DataObject) -> None:
     assert after == before
     tried = sum(s.failed_attempts for s in with_attempts.sites)
     assert tried == sum(1 for a in attempts if json.loads(a)["site"] in ("nga-thanh", "tan-loc"))
+
+
+# Rules.validate: the one range check of the flags and of the API's query
+
+
+@pytest.mark.parametrize(
+    ("changes", "wrong"),
+    [
+        ({}, ()),
+        ({"present_coverage": 0.0, "gap_grace_seconds": 0.0}, ()),
+        ({"present_coverage": 1.0, "late_after_seconds": 1e9}, ()),
+        ({"present_coverage": 1.5}, ("present_coverage",)),
+        ({"present_coverage": float("nan")}, ("present_coverage",)),
+        ({"late_after_seconds": -1.0}, ("late_after_seconds",)),
+        ({"early_before_seconds": float("inf")}, ("early_before_seconds",)),
+        (
+            {"gap_grace_seconds": float("nan"), "present_coverage": -0.1},
+            ("present_coverage", "gap_grace_seconds"),
+        ),
+    ],
+)
+def test_rules_validate(changes: dict[str, float], wrong: tuple[str, ...]) -> None:
+    rules = dataclasses.replace(Rules(), **changes)
+    if not wrong:
+        assert rules.validate() is rules
+        return
+    with pytest.raises(RulesError) as raised:
+        rules.validate()
+    assert raised.value.fields == wrong
