@@ -33,6 +33,7 @@ from .liveness import keep_alive
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
 from .times import log_time
+from .webhooks import Webhooks
 from .writelimit import WriteBuckets, WriteLimit
 from .writer import Writer
 
@@ -226,6 +227,11 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     store = Store.open(config.data_dir / "diemcau.sqlite3")
     # Every write once the app serves goes through the writer's thread (server/writer.py).
     writer = Writer(store)
+    # Before anything is logged: each join-log event's webhook commits with it (server/outbox.py).
+    webhooks: Webhooks | None = None
+    if config.webhook_urls and config.webhook_secret:
+        webhooks = Webhooks(config.webhook_urls, config.webhook_secret, writer.run)
+        store.event_observers.append(webhooks.observe)
 
     # The bridge's handlers: the join log is written before anything else learns of a join, a
     # leave or an attempt that failed.
@@ -281,6 +287,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         if config.redis_url:
             app.state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive(writer, config.liveness_interval))
+        if webhooks is not None:
+            await webhooks.start()
         lifecycle.serving()
         try:
             yield
@@ -292,6 +300,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             await app.state.bus.close()
             # Open connections leave with reason server_shutdown, logged before the store closes.
             await bridge.close()
+            if webhooks is not None:
+                await webhooks.close()  # a short grace to send those leaves
             with contextlib.suppress(sqlite3.Error):  # logged by the store's health
                 await writer.run(Store.mark_alive, datetime.now(UTC))
             await writer.close()  # every write asked for is done first
@@ -334,6 +344,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     app.state.writer = writer
     app.state.bridge = bridge
     app.state.lifecycle = lifecycle
+    app.state.webhooks = webhooks
     # The embedded default; with --redis-url the lifespan puts the Redis bus in its place.
     app.state.bus = LocalBus()
     app.state.rooms = control.Rooms(store)

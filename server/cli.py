@@ -47,6 +47,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     )
     _add_network_options(parser)
     _add_limit_options(parser)
+    _add_webhook_options(parser)
     add_rule_options(parser)
 
 
@@ -127,6 +128,34 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
         help="a reverse proxy whose X-Forwarded-For gives the client's address (repeatable; "
         "default: loopback, 127.0.0.1 and ::1, where a proxy on this machine connects from)",
     )
+
+
+def _add_webhook_options(parser: argparse.ArgumentParser) -> None:
+    webhooks = parser.add_argument_group("webhooks (docs/webhooks.md)")
+    webhooks.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST each event, signed, to this URL, at least once (repeatable)",
+    )
+    webhooks.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="the key of the webhooks' HMAC-SHA256 signature "
+        "(better: the environment variable DIEMCAU_WEBHOOK_SECRET)",
+    )
+
+
+def webhooks_from_args(args: argparse.Namespace, config: Config) -> Config:
+    """The webhook settings the flags give; ValueError says which flag is wrong."""
+    from .webhooks import check_url
+
+    urls = tuple(dict.fromkeys(check_url(url) for url in args.webhook))
+    secret = args.webhook_secret or os.environ.get("DIEMCAU_WEBHOOK_SECRET") or None
+    if urls and not secret:
+        raise ValueError("--webhook needs --webhook-secret or DIEMCAU_WEBHOOK_SECRET to sign with")
+    return dataclasses.replace(config, webhook_urls=urls, webhook_secret=secret)
 
 
 LOOPBACK_PROXIES = ("127.0.0.1", "::1")
@@ -214,7 +243,7 @@ def _config(args: argparse.Namespace) -> Config:
         redis_url=args.redis_url,
     )
     try:
-        return limits_from_args(args, network_from_args(args, config))
+        return webhooks_from_args(args, limits_from_args(args, network_from_args(args, config)))
     except ValueError as exc:
         raise SystemExit(f"diemcau: {explain(str(exc), args)}") from None
 

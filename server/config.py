@@ -49,3 +49,6 @@ class Config:
     # Writes to the admin API per bearer token: a burst, then so many a second (writelimit.py).
     write_burst: float = 100.0
     write_rate: float = 10.0
+    # Receivers of the webhooks (server/webhooks.py), and the secret that signs each POST.
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)

@@ -63,6 +63,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sessions_by_start ON sessions (started_at);
     """,
+    """
+    -- Webhook deliveries not yet acknowledged (server/outbox.py): one row per event and receiver
+    -- URL, written in the transaction of the join-log event it reports, deleted once delivered.
+    CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        url TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX webhook_outbox_by_url ON webhook_outbox (url, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,7 +13,7 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -161,6 +161,7 @@ class Store:
         self._conn = conn
         self.path = path
         self.health = health or WriteHealth()
+        self.event_observers: list[Callable[[sqlite3.Connection, Event], None]] = []
 
     @classmethod
     def open(
@@ -185,9 +186,11 @@ class Store:
         return store
 
     def worker(self) -> Store:
-        """A second connection to the same file, for writes from one worker thread at a time;
-        its failures count in this store's health."""
-        return Store.open(self.path, WORKER_BUSY_TIMEOUT_MS, self.health)
+        """A second connection to the same file, for one worker thread at a time, sharing this
+        store's health and event observers (each called in the event's transaction: outbox.py)."""
+        worker = Store.open(self.path, WORKER_BUSY_TIMEOUT_MS, self.health)
+        worker.event_observers = self.event_observers
+        return worker
 
     def close(self) -> None:
         self._conn.close()
@@ -228,6 +231,8 @@ class Store:
             self.health.failed(str(exc), time.monotonic())
             raise
         self.health.succeeded()
+
+    transaction = _transaction  # for a table another module owns (server/outbox.py)
 
     # Sites
 
@@ -470,6 +475,8 @@ class Store:
             (db_time(now), session_id, type, site_id, conn, json.dumps(fields, ensure_ascii=False)),
         )
         assert cursor.lastrowid is not None
+        for observe in self.event_observers:
+            observe(db, Event(cursor.lastrowid, now, session_id, type, site_id, conn, dict(fields)))
         return cursor.lastrowid
 
     def events(self, session_id: str) -> list[Event]:

@@ -1,0 +1,353 @@
+"""Webhooks: each event POSTed as signed JSON to every `--webhook` URL, at least once.
+
+What happens is written to the outbox (server/outbox.py) in the transaction that records it, or
+just after, and one `Receiver` per URL sends its rows oldest first, one at a time, until each is
+answered 2xx; a receiver that fails waits out a backoff (server/backoff.py) while the others go
+on. docs/webhooks.md is the receiver's side: the payloads, the signature, retries and ordering.
+
+Where each event comes from:
+
+    join log (the store's event observer)   hall_joined, hall_left, hall_failed,
+                                            session_started, session_ended
+    the meeting service's floor changes     floor_changed
+    the recorder, when a file is closed     recording_finished (`recording_finished`)
+
+A payload carries ids, names and reasons, never a token or a hall's address; URLs are logged
+without their query or credentials, and the secret never.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import outbox
+from .attendance import rfc3339
+from .backoff import Backoff, RetrySchedule
+from .repeated import RepeatedError
+from .store import Event, Store
+
+log = logging.getLogger("diemcau.webhooks")
+
+T = TypeVar("T")
+# How the outbox is read and written: the store's writer (`writer.run`), or `on_loop(store)`.
+Run = Callable[..., Awaitable[Any]]
+
+SIGNATURE_HEADER = "X-Diemcau-Signature"
+EVENT_TYPES = (
+    "session_started",
+    "session_ended",
+    "hall_joined",
+    "hall_left",
+    "hall_failed",
+    "floor_changed",
+    "recording_finished",
+)
+
+# Join-log event type -> webhook type, and the fields of the event's body its payload carries
+# (a join's address stays in the server's own record).
+_FROM_JOIN_LOG: dict[str, tuple[str, tuple[str, ...]]] = {
+    "join": ("hall_joined", ("candidate", "protocol")),
+    "leave": ("hall_left", ("reason",)),
+    "attempt_failed": ("hall_failed", ("reason", "offered")),
+    "session_start": ("session_started", ()),
+    "session_end": ("session_ended", ()),
+}
+
+# At most this many POSTs at once over every URL (one per URL in any case).
+MAX_IN_FLIGHT = 16
+# A receiver has this long to answer a POST before it counts as a failure.
+POST_TIMEOUT = 10.0
+# Rows read from the outbox at a time, per URL.
+BATCH = 50
+# An idle receiver looks at the outbox this often even without being told of a new row.
+POLL = 10.0
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header's value: sha256=<hex HMAC-SHA256 of the body, keyed by the secret>."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def url_for_log(url: str) -> str:
+    """A receiver's URL without credentials or query, which may hold a receiver's token."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def check_url(url: str) -> str:
+    """The URL as given if it can receive webhooks; ValueError says why not."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is no number
+    except ValueError as exc:
+        raise ValueError(f"--webhook {url_for_log(url)!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--webhook {url_for_log(url)!r}: need an http:// or https:// URL")
+    return url
+
+
+def event(type: str, session: str, ts: datetime, **fields: Any) -> dict[str, Any]:
+    """A new event: a fresh id, which every retry and every receiver shares."""
+    return {"id": uuid.uuid4().hex, "type": type, "ts": rfc3339(ts), "session": session, **fields}
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    # The bytes signed are the bytes sent; UTF-8, so that hall names read as written.
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def from_join_log(db: sqlite3.Connection, logged: Event) -> dict[str, Any] | None:
+    """The webhook event that reports a join-log event, or None for those not reported."""
+    known = _FROM_JOIN_LOG.get(logged.type)
+    if known is None:
+        return None
+    type, keep = known
+    fields: dict[str, Any] = {}
+    if logged.site_id is not None:
+        row = db.execute(
+            "SELECT site_name FROM invites WHERE session_id = ? AND site_id = ?",
+            (logged.session_id, logged.site_id),
+        ).fetchone()
+        fields["site"] = logged.site_id
+        fields["site_name"] = None if row is None else row[0]
+        fields["conn"] = logged.conn
+    else:
+        row = db.execute("SELECT title FROM sessions WHERE id = ?", (logged.session_id,)).fetchone()
+        fields["title"] = None if row is None else row[0]
+    fields.update({name: logged.body[name] for name in keep if name in logged.body})
+    return event(type, logged.session_id, logged.ts, **fields)
+
+
+def on_loop(store: Store) -> Run:
+    """`Run` on the event loop's own connection, where no writer thread does the writes."""
+
+    async def run(write: Callable[..., T], *args: Any) -> T:
+        return write(store, *args)
+
+    return run
+
+
+class Webhooks:
+    """The webhooks of one server: the outbox's writes, and one `Receiver` per URL."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        secret: str,
+        run: Run,
+        cap: int = outbox.CAP,
+        backoff: Backoff | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        timeout: float = POST_TIMEOUT,
+        poll: float = POLL,
+    ) -> None:
+        self.urls = tuple(dict.fromkeys(urls))
+        self.run = run
+        self.cap = cap
+        self._secret = secret
+        self.backoff = backoff or Backoff()
+        self._max_in_flight = max_in_flight
+        self._timeout = timeout
+        self._poll = poll
+        self._dropped = RepeatedError(
+            log, "webhook outbox full: the oldest deliveries were dropped", level=logging.WARNING
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._receivers: list[Receiver] = []
+        self._client: httpx.AsyncClient | None = None
+
+    # Writing the outbox
+
+    def observe(self, db: sqlite3.Connection, logged: Event) -> None:
+        """The store's event observer: inside the join-log event's transaction, its webhook
+        event into the outbox, so both commit or neither does."""
+        payload = from_join_log(db, logged)
+        if payload is not None:
+            self._put(db, payload)
+
+    async def emit(self, payload: dict[str, Any]) -> None:
+        """An event that is not in the join log (a floor change, a recording), into the outbox
+        through the store's writer. Raises sqlite3.OperationalError if it cannot be written."""
+        await self.run(self._write, payload)
+
+    def _write(self, store: Store, payload: dict[str, Any]) -> None:
+        with store.transaction() as db:
+            self._put(db, payload)
+
+    def _put(self, db: sqlite3.Connection, payload: dict[str, Any]) -> None:
+        created = payload["ts"]
+        dropped = outbox.put(db, self.urls, payload["id"], encode(payload), created, self.cap)
+        if dropped:
+            self._dropped.occurred(f"{dropped} over the cap of {self.cap} rows per URL")
+        if self._loop is not None:
+            # The writer's thread, or the loop itself: a receiver reads after this commits,
+            # its read being queued behind this write.
+            self._loop.call_soon_threadsafe(self._nudge)
+
+    def _nudge(self) -> None:
+        for receiver in self._receivers:
+            receiver.nudge()
+
+    # Delivering
+
+    async def start(self) -> None:
+        """Drop what waits for URLs no longer configured; start one receiver per URL, which
+        first sends what a previous run left."""
+        self._loop = asyncio.get_running_loop()
+        for url, count in (await self.run(outbox.pending)).items():
+            if url not in self.urls:
+                await self.run(outbox.forget, url)
+                log.warning(
+                    "webhook %s is no longer configured: %d deliveries dropped",
+                    url_for_log(url),
+                    count,
+                )
+        self._client = httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=self._max_in_flight),
+            headers={"User-Agent": "diemcau-webhooks"},
+        )
+        in_flight = asyncio.Semaphore(self._max_in_flight)
+        for url in self.urls:
+            receiver = Receiver(url, self, in_flight, self.backoff, self._poll)
+            self._receivers.append(receiver)
+            receiver.start()
+
+    async def close(self, grace: float = 2.0) -> None:
+        """Give the receivers `grace` seconds to send what is waiting (the leaves of a
+        shutdown), then stop; what is left is sent at the next start."""
+        receivers, self._receivers = self._receivers, []
+        if receivers:
+            for receiver in receivers:
+                receiver.nudge()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(receiver.drained() for receiver in receivers)), grace
+                )
+            for receiver in receivers:
+                await receiver.stop()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._loop = None
+
+    async def post(self, url: str, body: bytes) -> str | None:
+        """One POST; None if it was answered 2xx, else what went wrong (no URL in it)."""
+        assert self._client is not None
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
+        try:
+            answer = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if 200 <= answer.status_code < 300:
+            return None
+        return f"HTTP {answer.status_code}"
+
+
+class Receiver:
+    """One URL's queue: its rows oldest first, one POST at a time, each until it is answered
+    2xx, with the backoff between failures. Its own task, so a dead receiver delays no other."""
+
+    def __init__(
+        self,
+        url: str,
+        webhooks: Webhooks,
+        in_flight: asyncio.Semaphore,
+        backoff: Backoff,
+        poll: float,
+    ) -> None:
+        self.url = url
+        self.webhooks = webhooks
+        self.schedule = RetrySchedule(backoff)
+        self._in_flight = in_flight
+        self._poll = poll
+        self._nudged = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._failing = RepeatedError(
+            log,
+            f"webhook {url_for_log(url)}: delivery failed, retried with backoff",
+            level=logging.WARNING,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._serve(), name=f"webhook {url_for_log(self.url)}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def nudge(self) -> None:
+        """A row may be waiting: look again (and, until it has looked, not idle)."""
+        self._idle.clear()
+        self._nudged.set()
+
+    async def drained(self) -> None:
+        """Returns once the receiver has found nothing left to send."""
+        await self._idle.wait()
+
+    async def _serve(self) -> None:
+        while True:
+            self._nudged.clear()
+            try:
+                rows = await self.webhooks.run(outbox.head, self.url, BATCH)
+            except sqlite3.OperationalError:  # the store's health has logged it
+                self._failed("the outbox cannot be read")
+                await asyncio.sleep(self.schedule.wait(asyncio.get_running_loop().time()))
+                continue
+            if not rows:
+                self._idle.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._nudged.wait(), self._poll)
+                continue
+            for row in rows:
+                await self._deliver(row)
+
+    async def _deliver(self, row: outbox.Pending) -> None:
+        while True:
+            wait = self.schedule.wait(asyncio.get_running_loop().time())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            async with self._in_flight:
+                error = await self.webhooks.post(self.url, row.body)
+            if error is None:
+                if self.schedule.failures:
+                    log.info(
+                        "webhook %s: delivered again after %d failed attempts",
+                        url_for_log(self.url),
+                        self.schedule.failures,
+                    )
+                self.schedule.succeeded()
+                # Not deleted (the disk full, say): sent again later, which at least once allows.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await self.webhooks.run(outbox.delivered, row.id)
+                return
+            self._failed(error)
+            with contextlib.suppress(sqlite3.OperationalError):
+                await self.webhooks.run(outbox.failed, row.id, error)
+
+    def _failed(self, error: str) -> None:
+        now = asyncio.get_running_loop().time()
+        self.schedule.failed(now, random.random())
+        self._failing.occurred(f"{error}; next attempt in {self.schedule.wait(now):.1f} s")
