@@ -29,7 +29,7 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,8 +42,7 @@ from .store import Event, Store
 
 log = logging.getLogger("diemcau.webhooks")
 
-T = TypeVar("T")
-# How the outbox is read and written: the store's writer (`writer.run`), or `on_loop(store)`.
+# How the outbox is read and written: the store's writer (`writer.run`, server/writer.py).
 Run = Callable[..., Awaitable[Any]]
 
 SIGNATURE_HEADER = "X-Diemcau-Signature"
@@ -88,7 +87,10 @@ def url_for_log(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is no number: said by check_url
+        port = ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
@@ -122,12 +124,8 @@ def from_join_log(db: sqlite3.Connection, logged: Event) -> dict[str, Any] | Non
     type, keep = known
     fields: dict[str, Any] = {}
     if logged.site_id is not None:
-        row = db.execute(
-            "SELECT site_name FROM invites WHERE session_id = ? AND site_id = ?",
-            (logged.session_id, logged.site_id),
-        ).fetchone()
         fields["site"] = logged.site_id
-        fields["site_name"] = None if row is None else row[0]
+        fields["site_name"] = _site_name(db, logged.session_id, logged.site_id)
         fields["conn"] = logged.conn
     else:
         row = db.execute("SELECT title FROM sessions WHERE id = ?", (logged.session_id,)).fetchone()
@@ -136,13 +134,14 @@ def from_join_log(db: sqlite3.Connection, logged: Event) -> dict[str, Any] | Non
     return event(type, logged.session_id, logged.ts, **fields)
 
 
-def on_loop(store: Store) -> Run:
-    """`Run` on the event loop's own connection, where no writer thread does the writes."""
-
-    async def run(write: Callable[..., T], *args: Any) -> T:
-        return write(store, *args)
-
-    return run
+def _site_name(db: sqlite3.Connection, session_id: str, site_id: str | None) -> str | None:
+    # The invite's snapshot of the site: its name as the session knows it.
+    if site_id is None:
+        return None
+    row = db.execute(
+        "SELECT site_name FROM invites WHERE session_id = ? AND site_id = ?", (session_id, site_id)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 class Webhooks:
@@ -183,14 +182,51 @@ class Webhooks:
         if payload is not None:
             self._put(db, payload)
 
-    async def emit(self, payload: dict[str, Any]) -> None:
-        """An event that is not in the join log (a floor change, a recording), into the outbox
-        through the store's writer. Raises sqlite3.OperationalError if it cannot be written."""
-        await self.run(self._write, payload)
+    async def floor_changed(
+        self, session_id: str, holder: str | None, previous: str | None, now: datetime
+    ) -> None:
+        """The floor went to `holder` (None: taken back) from `previous`."""
 
-    def _write(self, store: Store, payload: dict[str, Any]) -> None:
+        def build(db: sqlite3.Connection) -> dict[str, Any]:
+            return event(
+                "floor_changed",
+                session_id,
+                now,
+                site=holder,
+                site_name=_site_name(db, session_id, holder),
+                previous=previous,
+                previous_name=_site_name(db, session_id, previous),
+            )
+
+        await self.run(self._write, build)
+
+    async def recording_finished(
+        self,
+        session_id: str,
+        recording_id: str,
+        started_at: datetime,
+        ended_at: datetime,
+        size: int,
+        url: str,
+    ) -> None:
+        """A recording's file was closed; `url` downloads it with the admin or host token."""
+        payload = event(
+            "recording_finished",
+            session_id,
+            ended_at,
+            recording=recording_id,
+            started_at=rfc3339(started_at),
+            ended_at=rfc3339(ended_at),
+            bytes=size,
+            url=url,
+        )
+        await self.run(self._write, lambda db: payload)
+
+    def _write(self, store: Store, build: Callable[[sqlite3.Connection], dict[str, Any]]) -> None:
+        # An event not in the join log, just after what it reports; through the store's writer,
+        # raising sqlite3.OperationalError if it cannot be written.
         with store.transaction() as db:
-            self._put(db, payload)
+            self._put(db, build(db))
 
     def _put(self, db: sqlite3.Connection, payload: dict[str, Any]) -> None:
         created = payload["ts"]

@@ -97,3 +97,38 @@ def test_loopback_is_the_trusted_proxy_unless_others_are_named() -> None:
     # X-Forwarded-For is believed, or every hall behind it would count as one client.
     assert config_from().trusted_proxies == ("127.0.0.1", "::1")
     assert config_from("--trusted-proxy=192.0.2.9").trusted_proxies == ("192.0.2.9",)
+
+
+def test_webhooks_from_the_flags_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIEMCAU_WEBHOOK_SECRET", raising=False)
+    config = config_from(
+        "--webhook=https://chat.example.vn/in",
+        "--webhook=http://127.0.0.1:9000/in?key=k",
+        "--webhook=https://chat.example.vn/in",  # once is enough
+        "--webhook-secret=flag-secret",
+    )
+    assert config.webhook_urls == ("https://chat.example.vn/in", "http://127.0.0.1:9000/in?key=k")
+    assert config.webhook_secret == "flag-secret"
+    assert "flag-secret" not in repr(config)
+    monkeypatch.setenv("DIEMCAU_WEBHOOK_SECRET", "env-secret")
+    assert config_from("--webhook=https://chat.example.vn/in").webhook_secret == "env-secret"
+    assert config_from().webhook_urls == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--webhook=https://chat.example.vn/in"], "--webhook needs --webhook-secret or"),
+        (["--webhook=ftp://chat.example.vn/in", "--webhook-secret=s"], "need an http:// or"),
+        (["--webhook=https:///in", "--webhook-secret=s"], "need an http:// or"),
+        (["--webhook=http://h.example.vn:x/in", "--webhook-secret=s"], "--webhook"),
+    ],
+)
+def test_bad_webhooks_stop_serve_plainly(
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIEMCAU_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--data", str(tmp_path / "data"), *argv])
+    assert message in str(stopped.value.code)
+    assert "=s" not in str(stopped.value.code)

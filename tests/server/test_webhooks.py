@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,35 @@ def test_urls_are_logged_without_credentials_or_query() -> None:
         == "https://hooks.example.vn:8443/in"
     )
     assert url_for_log("http://[2001:db8::1]/h?k=v") == "http://[2001:db8::1]/h"
+
+
+async def test_floor_changes_and_recordings_are_sent_after_what_they_report(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    await receiver.up()
+    async with running(webhook_config(tmp_path, receiver.url)) as (app, client):
+        await put_sites(client)
+        session = (await create_session(client, ["nga-thanh", "tan-loc"]))["id"]
+        webhooks: Webhooks = app.state.webhooks
+        now = datetime.now(UTC)
+        await webhooks.floor_changed(session, "nga-thanh", None, now)
+        await webhooks.floor_changed(session, "tan-loc", "nga-thanh", now)
+        await webhooks.floor_changed(session, None, "tan-loc", now)
+        url = f"https://hoinghi.example.vn/api/sessions/{session}/recordings/r1"
+        await webhooks.recording_finished(session, "r1", now - timedelta(hours=1), now, 4096, url)
+        assert await wait_for(lambda: len(receiver.delivered) >= 4, 20)
+    floors = [
+        (e["site"], e["site_name"], e["previous"], e["previous_name"])
+        for e in receiver.delivered
+        if e["type"] == "floor_changed"
+    ]
+    assert floors == [
+        ("nga-thanh", "Xã Nga Thạnh", None, None),
+        ("tan-loc", "Thị trấn Tân Lộc", "nga-thanh", "Xã Nga Thạnh"),
+        (None, None, "tan-loc", "Thị trấn Tân Lộc"),
+    ]
+    recording = receiver.delivered[-1]
+    assert recording["type"] == "recording_finished"
+    assert recording["session"] == session
+    assert (recording["recording"], recording["bytes"], recording["url"]) == ("r1", 4096, url)
+    assert recording["ts"] == recording["ended_at"] and recording["started_at"] < recording["ts"]
