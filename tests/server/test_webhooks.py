@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,18 +27,13 @@ from diemcau.server.backoff import Backoff
 from diemcau.server.config import Config
 from diemcau.server.store import Store
 from diemcau.server.webhooks import SIGNATURE_HEADER, Webhooks, url_for_log
+from tests.conftest import free_port, start_server, stop_server
 from tests.peers import wait_for
 from tests.server.conftest import ADMIN_TOKEN, BASE_URL, admin_headers, create_session, put_sites
 
 SECRET = "webhook-secret-for-tests"
 # Short waits, so that a receiver down for a second sees several attempts.
 FAST = Backoff(first=0.05, factor=2.0, longest=0.4, jitter=0.2)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -261,7 +255,7 @@ async def test_a_dead_receiver_delays_no_other(tmp_path: Path, receiver: Receive
     async with running(webhook_config(tmp_path, dead.url, receiver.url)) as (app, client):
         session, tokens = await a_session(app, client)
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
-        assert outbox.pending(app.state.store) == {dead.url: 7}
+        assert await wait_for(lambda: outbox.pending(app.state.store) == {dead.url: 7}, 10)
     check_events(receiver.delivered, session, tokens)
 
 
@@ -328,3 +322,39 @@ async def test_floor_changes_and_recordings_are_sent_after_what_they_report(
     assert recording["session"] == session
     assert (recording["recording"], recording["bytes"], recording["url"]) == ("r1", 4096, url)
     assert recording["ts"] == recording["ended_at"] and recording["started_at"] < recording["ts"]
+
+
+async def test_a_server_killed_with_rows_waiting_sends_them_when_it_is_back(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diemcau serve` itself, the secret from the environment: killed (-9) while its receiver
+    is down, it sends what was waiting once it runs again."""
+    monkeypatch.setenv("DIEMCAU_WEBHOOK_SECRET", SECRET)
+    data_dir = tmp_path / "data"
+    options = ("--webhook", receiver.url)
+    server = await asyncio.to_thread(start_server, data_dir, None, None, options)
+    try:
+        session = (
+            await asyncio.to_thread(
+                server.create_session, [{"id": "nga-thanh", "name": "Xã Nga Thạnh"}]
+            )
+        )["id"]
+        with server.admin() as admin:
+            for move in ("start", "end"):
+                assert admin.post(f"/api/sessions/{session}/{move}").status_code == 200
+        with contextlib.closing(Store.open(data_dir / "diemcau.sqlite3")) as store:
+            assert outbox.pending(store) == {receiver.url: 2}
+    finally:
+        server.process.kill()
+        server.process.wait()
+    await receiver.up()
+    again = await asyncio.to_thread(start_server, data_dir, None, server.admin_token, options)
+    try:
+        assert await wait_for(lambda: len(receiver.delivered) >= 2, 20)
+    finally:
+        await asyncio.to_thread(stop_server, again)
+    assert [(e["type"], e["session"], e["title"]) for e in receiver.delivered] == [
+        ("session_started", session, "Hội nghị thử"),
+        ("session_ended", session, "Hội nghị thử"),
+    ]
+    assert SECRET not in server.log() and "receiver-key" not in server.log()
