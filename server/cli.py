@@ -305,7 +305,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         print(f"diemcau: {exc}", file=sys.stderr)
         return 2
     # Nothing of these ever reaches a log line (server/logformat.py).
-    for secret in (admin_token, config.turn_secret, vars(args).get("webhook_secret")):
+    for secret in (admin_token, config.turn_secret, config.webhook_secret):
         logformat.hide(secret)
     if generated:
         # Printed once, on the first start; it stays in the data directory (mode 0600).

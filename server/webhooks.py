@@ -35,10 +35,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from . import outbox
-from .attendance import rfc3339
 from .backoff import Backoff, RetrySchedule
 from .repeated import RepeatedError
 from .store import Event, Store
+from .times import log_time
 
 log = logging.getLogger("diemcau.webhooks")
 
@@ -108,7 +108,7 @@ def check_url(url: str) -> str:
 
 def event(type: str, session: str, ts: datetime, **fields: Any) -> dict[str, Any]:
     """A new event: a fresh id, which every retry and every receiver shares."""
-    return {"id": uuid.uuid4().hex, "type": type, "ts": rfc3339(ts), "session": session, **fields}
+    return {"id": uuid.uuid4().hex, "type": type, "ts": log_time(ts), "session": session, **fields}
 
 
 def encode(payload: dict[str, Any]) -> bytes:
@@ -215,8 +215,8 @@ class Webhooks:
             session_id,
             ended_at,
             recording=recording_id,
-            started_at=rfc3339(started_at),
-            ended_at=rfc3339(ended_at),
+            started_at=log_time(started_at),
+            ended_at=log_time(ended_at),
             bytes=size,
             url=url,
         )
