@@ -10,6 +10,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..signaling.turn import parse_turn_url
@@ -348,6 +349,54 @@ def report(args: argparse.Namespace) -> int:
     return run_report(args)
 
 
+def backup_command(args: argparse.Namespace) -> int:
+    from .backup import BackupError, backup
+
+    try:
+        summary = backup(args.data, args.out)
+    except BackupError as exc:
+        print(f"diemcau: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {args.data} to {summary}")
+    return 0
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    from .backup import BackupError, restore
+
+    try:
+        summary, kept = restore(args.data, args.file)
+    except BackupError as exc:
+        print(f"diemcau: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.file} into {summary}")
+    if kept is not None:
+        print(f"the database it replaced is kept as {kept}")
+    return 0
+
+
+def _add_backup_commands(commands: Any) -> None:
+    backup_parser = commands.add_parser(
+        "backup",
+        help="an online, consistent copy of a data directory's database (serve may be running)",
+    )
+    backup_parser.add_argument("--data", type=Path, required=True, help="the data directory")
+    backup_parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the copy to write; into a directory, named by the time (diemcau-<UTC>.sqlite3)",
+    )
+    backup_parser.set_defaults(run=backup_command)
+    restore_parser = commands.add_parser(
+        "restore",
+        help="put a backup back into a data directory no server is running on",
+    )
+    restore_parser.add_argument("--data", type=Path, required=True, help="the data directory")
+    restore_parser.add_argument("file", type=Path, help="a copy made by diemcau backup")
+    restore_parser.set_defaults(run=restore_command)
+
+
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session_id", nargs="?", help="a session of the server's --data")
     parser.add_argument("--events", help="join log as JSON Lines ('-' for standard input)")
@@ -391,6 +440,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     _add_report_options(report_parser)
     report_parser.set_defaults(run=report)
+    _add_backup_commands(commands)
     with_settings = {"serve": serve_parser, "demo": demo_parser, "doctor": doctor_parser}
     try:
         return settings.parse_args(parser, argv, with_settings)
