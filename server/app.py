@@ -30,6 +30,7 @@ from .config import Config
 from .errors import ApiError, install_error_handlers
 from .health import Lifecycle
 from .liveness import keep_alive
+from .recovery import recover
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
 from .times import log_time
@@ -224,7 +225,11 @@ def allowed_hosts(config: Config) -> list[str]:
 
 
 def create_app(config: Config, admin_token: str) -> Starlette:
-    store = Store.open(config.data_dir / "diemcau.sqlite3")
+    # Connections a crash left open are closed at the last moment the server knew it was
+    # alive, before anything new is logged, through a fault if need be (server/recovery.py).
+    # `serve` and `demo` hold the data directory's lock (server/dirlock.py) by now: a second
+    # server never gets here to close the first one's.
+    store = recover(config.data_dir / "diemcau.sqlite3")
     # Every write once the app serves goes through the writer's thread (server/writer.py).
     writer = Writer(store)
     # Before anything is logged: each join-log event's webhook commits with it (server/outbox.py).
@@ -266,18 +271,6 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         connect_timeout=config.connect_timeout,
         on_publishing=on_publishing,
     )
-
-    # Connections a crash left open are closed at the last moment the server knew it was
-    # alive, before anything new is logged. `serve` and `demo` hold the data directory's lock
-    # (server/dirlock.py) by now: a second server never gets here to close the first one's.
-    for leave in store.close_orphaned_connections(datetime.now(UTC), "server_shutdown"):
-        log.warning(
-            "session %s: site %s was still connected when the server stopped; closed at %s",
-            leave.session_id,
-            leave.site_id,
-            log_time(leave.ts),
-        )
-    store.mark_alive(datetime.now(UTC))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

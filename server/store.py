@@ -174,15 +174,20 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions; _transaction() says where they are.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: each commit is fsynced before it returns, so a join acknowledged to nobody but
-        # the log still survives a power cut in the hall's server room. Writes are few.
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        store = cls(conn, path, health)
-        store._migrate()
+        try:
+            conn.row_factory = sqlite3.Row
+            # First: even setting the journal mode waits for a lock held elsewhere.
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: each commit is fsynced before it returns, so a join acknowledged to nobody
+            # but the log still survives a power cut in the hall's server room. Writes are few.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            store = cls(conn, path, health)
+            store._migrate()
+        except BaseException:
+            conn.close()
+            raise
         return store
 
     def worker(self) -> Store:

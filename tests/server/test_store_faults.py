@@ -2,7 +2,8 @@
 connected by real aiortc peers: a write lock held by another process, and a full disk (a small
 tmpfs). A hall connected before the fault, and one that joins during it, are both present after
 the restart, each with one leave at the last mark the server could write; no other leave is
-written, and an invited hall that never came stays absent."""
+written, and an invited hall that never came stays absent. A restart during the fault waits to
+recover, serving nothing, and then closes what the kill left open at the last mark."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Protocol
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, free_port, start_server, stop_server
 from tests.faults import HeldLock, fill, record_after_restart, small_disk
 from tests.peers import EncodedVideoTrack, Viewer, encode_vp8, play, publish, wait_for
 
@@ -102,8 +103,7 @@ def stamp(moment: datetime) -> str:
 
 
 async def health(server: Server) -> int:
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
-        return (await client.get("/healthz")).status_code
+    return await health_at(server.base_url)
 
 
 async def until_health(server: Server, status: int) -> None:
@@ -179,3 +179,61 @@ async def test_kill_during_a_fault_leaves_the_record_true(
     assert by_site[before["site"]]["status"] != "absent"
     assert by_site[during["site"]]["status"] != "absent"
     assert by_site[idle["site"]]["status"] == "absent"
+
+
+async def test_a_restart_during_a_fault_waits_and_recovers_before_it_serves(
+    disk: Path, fault: Fault, frames: list[bytes]
+) -> None:
+    server = start_server(disk)
+    database = disk / "diemcau.sqlite3"
+    session = server.create_session(SITES[:2], title="Khởi động lại")
+    hall, idle = session["invites"]
+    publisher = await publish(
+        session["host"]["whip_url"], session["host"]["token"], video=EncodedVideoTrack(frames)
+    )
+    viewer = await play(hall["whep_url"], hall["token"])
+    try:
+        await until(lambda: viewer.decoded["video"] > 3)
+        await until(lambda: hall["site"] in joins(database))
+        joined = joins(database)[hall["site"]]
+        await until(lambda: last_mark(database) > joined)
+        mark = last_mark(database)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+    finally:
+        await viewer.close()
+        await publisher.pc.close()
+
+    # Started again while the fault lasts: it waits, serving nothing, and says why.
+    await fault.start()
+    port = free_port()
+    log_path = disk.parent / f"server-{port}.log"
+    starting = asyncio.create_task(
+        asyncio.to_thread(start_server, disk, port=port, token=server.admin_token)
+    )
+    try:
+        await until(lambda: log_path.exists() and "must be recovered" in log_path.read_text())
+        with pytest.raises(httpx.ConnectError):
+            await health_at(f"http://127.0.0.1:{port}")
+        assert not starting.done()
+        assert not rows(database, "SELECT 1 FROM events WHERE type = 'leave'")
+    finally:
+        await fault.end()
+    again = await starting
+    try:
+        with again.admin() as client:
+            report = client.get(f"/api/sessions/{session['id']}/attendance").json()
+    finally:
+        stop_server(again)
+    assert "Traceback" not in again.log()
+    [leave] = rows(database, "SELECT site_id, ts, body FROM events WHERE type = 'leave'")
+    # At the last mark before the kill, not at the end of the fault.
+    assert leave == (hall["site"], mark, '{"reason": "server_shutdown"}')
+    by_site = {s["site"]: s for s in report["sites"]}
+    assert by_site[hall["site"]]["status"] != "absent"
+    assert by_site[idle["site"]]["status"] == "absent"
+
+
+async def health_at(base_url: str) -> int:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        return (await client.get("/healthz")).status_code
