@@ -28,6 +28,7 @@ from ..media.links import SiteLink
 from ..signaling.session import SessionStateError
 from ..signaling.tokens import hash_token, new_token
 from ..signaling.turn import IceServer, ice_servers
+from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .config import Config
 from .errors import ApiError
@@ -356,18 +357,20 @@ async def session_sites(request: Request) -> Response:
                 "headcount_at": api_time(reported[1]) if reported else None,
             }
         )
-    expected = sum(s["expected"] for s in sites)
-    # Live totals for the console: people counted only where the hall is connected now.
-    people = sum(s["headcount"] or 0 for s in sites if s["connected"])
-    totals = {
-        "invited": len(sites),
-        "connected": sum(1 for s in sites if s["connected"]),
-        "expected": expected,
-        "headcount": people,
-        "participation_rate": people / expected if expected else None,
+    # Live totals for the console: a hall connected now is there, and its people count.
+    live = totals(
+        SiteTally("present" if s["connected"] else "absent", s["expected"], s["headcount"])
+        for s in sites
+    )
+    totals_now = {
+        "invited": live.invited,
+        "connected": live.present,
+        "expected": live.expected,
+        "headcount": live.headcount,
+        "participation_rate": live.participation_rate,
     }
     return JSONResponse(
-        {"session": session.id, "state": session.state.value, "sites": sites, "totals": totals}
+        {"session": session.id, "state": session.state.value, "sites": sites, "totals": totals_now}
     )
 
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, Protocol
 
 from .times import log_time
 
@@ -235,6 +235,49 @@ def _site_attendance(
     )
 
 
+class Tally(Protocol):
+    """What the totals count of a site: a SiteAttendance, or a live hall as a SiteTally."""
+
+    @property
+    def status(self) -> Status: ...
+    @property
+    def expected(self) -> int | None: ...
+    @property
+    def headcount(self) -> int | None: ...
+
+
+class SiteTally(NamedTuple):
+    status: Status
+    expected: int | None
+    headcount: int | None
+
+
+def totals(sites: Iterable[Tally]) -> Totals:
+    """The totals of sites, of one session or of many: people are counted only where the site
+    was there (its headcount is not a count of anyone if it never connected)."""
+    invited = present = partial = expected = headcount = 0
+    for site in sites:
+        invited += 1
+        expected += site.expected or 0
+        if site.status == "absent":
+            continue
+        headcount += site.headcount or 0
+        if site.status == "present":
+            present += 1
+        else:
+            partial += 1
+    return Totals(
+        invited=invited,
+        present=present,
+        partial=partial,
+        absent=invited - present - partial,
+        expected=expected,
+        headcount=headcount,
+        participation_rate=_ratio(headcount, expected),
+        connected_rate=_ratio(present + partial, invited),
+    )
+
+
 def sessions_in(events: Iterable[LogEvent]) -> list[str]:
     """The distinct session ids named in a log, in order of first appearance."""
     seen: dict[str, None] = {}
@@ -293,20 +336,6 @@ def attendance(
     )
     unknown = tuple(sorted(s for s in by_site if s not in rostered))
 
-    present = sum(1 for s in sites if s.status == "present")
-    partial = sum(1 for s in sites if s.status == "partial")
-    expected = sum(s.expected or 0 for s in sites)
-    headcount = sum(s.headcount or 0 for s in sites if s.status != "absent")
-    totals = Totals(
-        invited=len(sites),
-        present=present,
-        partial=partial,
-        absent=len(sites) - present - partial,
-        expected=expected,
-        headcount=headcount,
-        participation_rate=_ratio(headcount, expected),
-        connected_rate=_ratio(present + partial, len(sites)),
-    )
     return Report(
         session=session,
         window_start=window_start,
@@ -315,7 +344,7 @@ def attendance(
         skipped_lines=skipped_lines,
         sites=sites,
         unknown_sites=unknown,
-        totals=totals,
+        totals=totals(sites),
     )
 
 
