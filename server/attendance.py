@@ -13,9 +13,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
+from ..signaling.session import SessionState
 from .times import log_time
+
+if TYPE_CHECKING:
+    from .store import Session, Store
 
 Status = Literal["present", "partial", "absent"]
 
@@ -348,6 +352,102 @@ def attendance(
     )
 
 
+def session_report(store: Store, session: Session, rules: Rules, now: datetime) -> Report:
+    """The report of one session from the store; a live one ends at `now`."""
+    roster = [
+        RosterSite(i.site_id, i.site_name, i.site_kind, i.expected)
+        for i in store.invites(session.id)
+    ]
+    events = [
+        LogEvent(e.ts, e.type, e.seq, e.session_id, e.site_id, e.conn, dict(e.body))
+        for e in store.events(session.id)
+    ]
+    live = session.state == SessionState.LIVE
+    return attendance(events, roster, rules, session=session.id, now=now if live else None)
+
+
+# -- a period: the figures a year-end report quotes ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldSession:
+    """A session held in the period, with its report."""
+
+    id: str
+    title: str
+    live: bool
+    report: Report
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def period_summary(held: Sequence[HeldSession]) -> dict[str, Any]:
+    """The period's totals, its sessions and its sites (most often absent or partial first),
+    as the period report's JSON gives them."""
+    sessions: list[dict[str, Any]] = []
+    per_site: dict[str, dict[str, Any]] = {}
+    for h in held:
+        report = h.report
+        t = totals_json(report.totals)
+        sessions.append(
+            {
+                "id": h.id,
+                "title": h.title,
+                "window": window_json(report),
+                "live": h.live,
+                **{k: t[k] for k in ("invited", "present", "partial", "absent", "expected")},
+                "headcount": t["headcount"],
+                "average_coverage": _mean([s.coverage for s in report.sites]),
+                "participation_rate": t["participation_rate"],
+                "connected_rate": t["connected_rate"],
+            }
+        )
+        for s in report.sites:
+            entry = per_site.setdefault(
+                s.site,
+                {
+                    "site": s.site,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "sessions": 0,
+                    "present": 0,
+                    "partial": 0,
+                    "absent": 0,
+                    "_coverage": [],
+                },
+            )
+            entry["name"], entry["kind"] = s.name, s.kind  # the latest snapshot
+            entry["sessions"] += 1
+            entry[s.status] += 1
+            entry["_coverage"].append(s.coverage)
+    sites = []
+    for entry in sorted(
+        per_site.values(), key=lambda e: (-(e["absent"] + e["partial"]), e["site"])
+    ):
+        coverage = entry.pop("_coverage")
+        entry["average_coverage"] = _mean(coverage)
+        # Twice or more: once can be a power cut; a pattern is what the district follows up.
+        entry["repeatedly_absent_or_partial"] = entry["absent"] + entry["partial"] >= 2
+        sites.append(entry)
+    every_site = [s for h in held for s in h.report.sites]
+    overall = totals(every_site)
+    return {
+        "totals": {
+            "sessions_held": len(sessions),
+            "average_coverage": _mean([s.coverage for s in every_site]),
+            "participation_rate": overall.participation_rate,
+            "connected_rate": overall.connected_rate,
+            "invited": overall.invited,
+            "expected": overall.expected,
+            "headcount": overall.headcount,
+        },
+        "sessions": sessions,
+        "sites": sites,
+    }
+
+
 # -- the JSON shape (public contract) ----------------------------------------------------------
 
 
@@ -384,31 +484,40 @@ def report_json(
         if intervals:
             entry["intervals"] = [[log_time(a), log_time(b)] for a, b in s.intervals]
         sites.append(entry)
-    t = report.totals
     body: dict[str, Any] = {
         "session": report.session,
-        "window": {
-            "start": log_time(report.window_start),
-            "end": log_time(report.window_end),
-            "seconds": _seconds(report.window_seconds),
-        },
+        "window": window_json(report),
         "rules": report.rules.as_dict(),
         "skipped_lines": report.skipped_lines,
         "sites": sites,
         "unknown_sites": list(report.unknown_sites),
-        "totals": {
-            "invited": t.invited,
-            "present": t.present,
-            "partial": t.partial,
-            "absent": t.absent,
-            "expected": t.expected,
-            "headcount": t.headcount,
-            "participation_rate": None
-            if t.participation_rate is None
-            else round(t.participation_rate, 6),
-            "connected_rate": None if t.connected_rate is None else round(t.connected_rate, 6),
-        },
+        "totals": totals_json(report.totals),
     }
     if title is not None:
         body["title"] = title
     return body
+
+
+def window_json(report: Report) -> dict[str, Any]:
+    return {
+        "start": log_time(report.window_start),
+        "end": log_time(report.window_end),
+        "seconds": _seconds(report.window_seconds),
+    }
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def totals_json(t: Totals) -> dict[str, Any]:
+    return {
+        "invited": t.invited,
+        "present": t.present,
+        "partial": t.partial,
+        "absent": t.absent,
+        "expected": t.expected,
+        "headcount": t.headcount,
+        "participation_rate": _rate(t.participation_rate),
+        "connected_rate": _rate(t.connected_rate),
+    }

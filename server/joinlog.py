@@ -67,21 +67,6 @@ def read_jsonl(lines: Iterable[str | bytes]) -> tuple[list[LogEvent], list[Skipp
     return events, skipped
 
 
-def from_store(events: Iterable[Event]) -> list[LogEvent]:
-    return [
-        LogEvent(
-            ts=e.ts,
-            type=e.type,
-            index=e.seq,
-            session=e.session_id,
-            site=e.site_id,
-            conn=e.conn,
-            fields=dict(e.body),
-        )
-        for e in events
-    ]
-
-
 def to_json(event: Event) -> dict[str, Any]:
     line: dict[str, Any] = {
         "ts": log_time(event.ts),

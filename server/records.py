@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -29,16 +28,17 @@ from .api import (
 )
 from .attendance import (
     AttendanceError,
+    HeldSession,
     Report,
-    RosterSite,
     Rules,
     RulesError,
-    attendance,
+    period_summary,
     report_json,
+    session_report,
 )
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
 from .errors import ApiError
-from .joinlog import from_store, write_jsonl
+from .joinlog import write_jsonl
 from .reports import to_csv, to_xlsx
 from .store import Session, Store
 from .times import api_time, day_text, parse_day
@@ -86,22 +86,6 @@ def _rules(request: Request) -> Rules:
             {"fields": {param: problem for param in RULE_PARAMS if param in wrong}},
         )
     return rules
-
-
-def session_report(store: Store, session: Session, rules: Rules, now: datetime) -> Report:
-    """The report of one session from the store; a live one ends at `now`."""
-    roster = [
-        RosterSite(i.site_id, i.site_name, i.site_kind, i.expected)
-        for i in store.invites(session.id)
-    ]
-    live = session.state == SessionState.LIVE
-    return attendance(
-        from_store(store.events(session.id)),
-        roster,
-        rules,
-        session=session.id,
-        now=now if live else None,
-    )
 
 
 def _report_or_409(store: Store, session: Session, rules: Rules) -> Report:
@@ -203,14 +187,6 @@ def _day(text: str | None, default: date, field: str, problems: dict[str, str]) 
         return default
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def _rate(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
 async def period(request: Request) -> Response:
     """The figures a year-end report quotes, for the sessions held between two dates."""
     authorize(request, None, allow=ADMIN_ONLY)
@@ -231,80 +207,21 @@ async def period(request: Request) -> Response:
     start = datetime.combine(first, time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
     now = datetime.now(UTC)
-
-    sessions: list[dict[str, Any]] = []
-    per_site: dict[str, dict[str, Any]] = {}
-    coverages: list[float] = []
-    invited = expected = people = attended = 0
+    held = []
     for session in store.sessions_started_between(start, end):
         try:
             report = session_report(store, session, rules, now)
         except AttendanceError:
             continue
-        body = report_json(report)
-        t = body["totals"]
-        site_coverages = [s.coverage for s in report.sites]
-        coverages.extend(site_coverages)
-        invited += t["invited"]
-        expected += t["expected"]
-        people += t["headcount"]
-        attended += t["present"] + t["partial"]
-        sessions.append(
-            {
-                "id": session.id,
-                "title": session.title,
-                "window": body["window"],
-                "live": session.state == SessionState.LIVE,
-                **{k: t[k] for k in ("invited", "present", "partial", "absent", "expected")},
-                "headcount": t["headcount"],
-                "average_coverage": _mean(site_coverages),
-                "participation_rate": t["participation_rate"],
-                "connected_rate": t["connected_rate"],
-            }
+        held.append(
+            HeldSession(session.id, session.title, session.state == SessionState.LIVE, report)
         )
-        for s in report.sites:
-            entry = per_site.setdefault(
-                s.site,
-                {
-                    "site": s.site,
-                    "name": s.name,
-                    "kind": s.kind,
-                    "sessions": 0,
-                    "present": 0,
-                    "partial": 0,
-                    "absent": 0,
-                    "_coverage": [],
-                },
-            )
-            entry["name"], entry["kind"] = s.name, s.kind  # the latest snapshot
-            entry["sessions"] += 1
-            entry[s.status] += 1
-            entry["_coverage"].append(s.coverage)
-    sites = []
-    for entry in sorted(
-        per_site.values(), key=lambda e: (-(e["absent"] + e["partial"]), e["site"])
-    ):
-        coverage = entry.pop("_coverage")
-        entry["average_coverage"] = _mean(coverage)
-        # Twice or more: once can be a power cut; a pattern is what the district follows up.
-        entry["repeatedly_absent_or_partial"] = entry["absent"] + entry["partial"] >= 2
-        sites.append(entry)
     return JSONResponse(
         {
             "from": day_text(first),
             "to": day_text(last),
             "timezone": config.timezone,
             "rules": rules.as_dict(),
-            "totals": {
-                "sessions_held": len(sessions),
-                "average_coverage": _mean(coverages),
-                "participation_rate": _rate(people, expected),
-                "connected_rate": _rate(attended, invited),
-                "invited": invited,
-                "expected": expected,
-                "headcount": people,
-            },
-            "sessions": sessions,
-            "sites": sites,
+            **period_summary(held),
         }
     )

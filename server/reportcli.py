@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .attendance import AttendanceError, Report, Rules, attendance, report_json
+from .attendance import AttendanceError, Report, Rules, attendance, report_json, session_report
 from .joinlog import read_jsonl
 from .reports import to_csv, to_xlsx
 from .roster import RosterError, read_roster
@@ -68,7 +68,6 @@ def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
 
 
 def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
-    from .records import session_report
     from .store import Store
 
     database = Path(args.data) / "diemcau.sqlite3"

@@ -16,14 +16,18 @@ from hypothesis import strategies as st
 
 from diemcau.server.attendance import (
     AttendanceError,
+    HeldSession,
     LogEvent,
     Report,
     RosterSite,
     Rules,
     RulesError,
     SiteAttendance,
+    SiteTally,
     attendance,
+    period_summary,
     report_json,
+    totals,
 )
 from diemcau.server.joinlog import read_jsonl
 
@@ -1106,3 +1110,115 @@ def test_rules_validate(changes: dict[str, float], wrong: tuple[str, ...]) -> No
     with pytest.raises(RulesError) as raised:
         rules.validate()
     assert raised.value.fields == wrong
+
+
+# totals: of one session's sites, of many sessions', of live halls
+
+
+def test_totals_count_people_only_where_the_site_was_there() -> None:
+    t = totals(
+        [
+            SiteTally("present", 40, 38),
+            SiteTally("partial", 25, 10),
+            SiteTally("absent", 30, 12),  # a headcount typed at a hall that never connected
+            SiteTally("present", None, None),
+        ]
+    )
+    assert (t.invited, t.present, t.partial, t.absent) == (4, 2, 1, 1)
+    assert (t.expected, t.headcount) == (95, 48)
+    assert t.participation_rate == 48 / 95
+    assert t.connected_rate == 3 / 4
+
+
+def test_totals_of_nothing_have_no_rates() -> None:
+    t = totals([])
+    assert (t.invited, t.expected, t.headcount) == (0, 0, 0)
+    assert (t.participation_rate, t.connected_rate) == (None, None)
+
+
+# period_summary: the figures of the sessions held in a period, pure
+
+
+def held(session_id: str, *events: LogEvent, live: bool = False) -> HeldSession:
+    report = attendance(log(*events), ROSTER)
+    return HeldSession(session_id, f"Phiên {session_id}", live, report)
+
+
+def test_period_summary_of_two_sessions() -> None:
+    first = held(
+        "a",
+        start(),
+        join(0),
+        heads(60, 30),
+        leave(HOUR),
+        join(0, "t", site="tan-loc"),
+        heads(60, 10, site="tan-loc"),
+        leave(1200, "t", site="tan-loc"),
+        end(),
+    )
+    second = held("b", start(), join(0), heads(60, 35), heads(61, 9, site="tan-loc"), end())
+    summary = period_summary([first, second])
+
+    assert summary["totals"] == {
+        "sessions_held": 2,
+        "average_coverage": (1.0 + 1 / 3 + 1.0 + 0.0) / 4,
+        # tan-loc's 9 of the second session are not counted: it never connected.
+        "participation_rate": (30 + 10 + 35) / (2 * 65),
+        "connected_rate": 3 / 4,
+        "invited": 4,
+        "expected": 130,
+        "headcount": 75,
+    }
+    a, b = summary["sessions"]
+    assert (a["id"], a["title"], a["live"]) == ("a", "Phiên a", False)
+    assert a["window"] == {
+        "start": "2026-03-05T01:00:00.000Z",
+        "end": "2026-03-05T02:00:00.000Z",
+        "seconds": HOUR,
+    }
+    assert {k: a[k] for k in ("invited", "present", "partial", "absent", "headcount")} == {
+        "invited": 2,
+        "present": 1,
+        "partial": 1,
+        "absent": 0,
+        "headcount": 40,
+    }
+    assert a["average_coverage"] == (1.0 + 1 / 3) / 2
+    assert (b["present"], b["absent"], b["headcount"], b["connected_rate"]) == (1, 1, 35, 0.5)
+    # The sites most often away come first; twice is a pattern to follow up.
+    assert [(s["site"], s["partial"], s["absent"]) for s in summary["sites"]] == [
+        ("tan-loc", 1, 1),
+        ("nga-thanh", 0, 0),
+    ]
+    tan_loc, nga_thanh = summary["sites"]
+    assert tan_loc["repeatedly_absent_or_partial"] and not nga_thanh["repeatedly_absent_or_partial"]
+    assert (nga_thanh["sessions"], nga_thanh["present"], nga_thanh["average_coverage"]) == (
+        2,
+        2,
+        1.0,
+    )
+
+
+def test_period_summary_gives_the_latest_name_of_a_site() -> None:
+    renamed = (dataclasses.replace(NGA_THANH, name="Xã Nga Thạnh mới"),)
+    old = held("a", start(), end())
+    new = HeldSession("b", "Phiên b", True, attendance(log(start(), end()), renamed))
+    (site,) = [s for s in period_summary([old, new])["sites"] if s["site"] == "nga-thanh"]
+    assert (site["name"], site["sessions"], site["absent"]) == ("Xã Nga Thạnh mới", 2, 2)
+    assert period_summary([old, new])["sessions"][1]["live"] is True
+
+
+def test_an_empty_period_summary() -> None:
+    assert period_summary([]) == {
+        "totals": {
+            "sessions_held": 0,
+            "average_coverage": None,
+            "participation_rate": None,
+            "connected_rate": None,
+            "invited": 0,
+            "expected": 0,
+            "headcount": 0,
+        },
+        "sessions": [],
+        "sites": [],
+    }

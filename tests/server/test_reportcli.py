@@ -15,10 +15,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from diemcau.server.attendance import Rules, attendance, report_json
+from diemcau.server.attendance import Rules, attendance, report_json, session_report
 from diemcau.server.cli import main
 from diemcau.server.joinlog import read_jsonl
-from diemcau.server.records import session_report
 from diemcau.server.roster import read_roster
 from diemcau.server.store import Site, Store
 
