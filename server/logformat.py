@@ -21,6 +21,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from .times import log_time
+
 REDACTED = "[redacted]"
 _PATTERNS = (
     # Authorization: Bearer …, or a bearer token quoted on its own.
@@ -80,12 +82,11 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": log_time(datetime.fromtimestamp(record.created, UTC)),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        entry["ts"] = entry["ts"].replace("+00:00", "Z")
         entry.update(_access_fields(record))
         for name, value in vars(record).items():
             if name not in _RECORD_FIELDS and name not in entry:
