@@ -460,30 +460,7 @@ def report_json(
 ) -> dict:
     """The report's JSON; `intervals` and `attempts` add each site's connected intervals and
     its failed attempts, both asked for, so that the default shape stays as it is."""
-    sites = []
-    for s in report.sites:
-        entry: dict[str, Any] = {
-            "site": s.site,
-            "name": s.name,
-            "kind": s.kind,
-            "expected": s.expected,
-            "status": s.status,
-            "late": s.late,
-            "left_early": s.left_early,
-            "first_join": log_time(s.first_join),
-            "last_leave": log_time(s.last_leave),
-            "connected_seconds": _seconds(s.connected_seconds),
-            "coverage": round(s.coverage, 6),
-            "interruptions": s.interruptions,
-            "longest_outage_seconds": _seconds(s.longest_outage_seconds),
-            "headcount": s.headcount,
-            "headcount_rate": None if s.headcount_rate is None else round(s.headcount_rate, 6),
-        }
-        if attempts:
-            entry["failed_attempts"] = s.failed_attempts
-        if intervals:
-            entry["intervals"] = [[log_time(a), log_time(b)] for a, b in s.intervals]
-        sites.append(entry)
+    sites = [site_json(s, intervals=intervals, attempts=attempts) for s in report.sites]
     body: dict[str, Any] = {
         "session": report.session,
         "window": window_json(report),
@@ -496,6 +473,32 @@ def report_json(
     if title is not None:
         body["title"] = title
     return body
+
+
+def site_json(s: SiteAttendance, intervals: bool = False, attempts: bool = False) -> dict[str, Any]:
+    """One site's entry of the report: the JSON's, and the CSV's and XLSX's columns."""
+    entry: dict[str, Any] = {
+        "site": s.site,
+        "name": s.name,
+        "kind": s.kind,
+        "expected": s.expected,
+        "status": s.status,
+        "late": s.late,
+        "left_early": s.left_early,
+        "first_join": log_time(s.first_join),
+        "last_leave": log_time(s.last_leave),
+        "connected_seconds": _seconds(s.connected_seconds),
+        "coverage": round(s.coverage, 6),
+        "interruptions": s.interruptions,
+        "longest_outage_seconds": _seconds(s.longest_outage_seconds),
+        "headcount": s.headcount,
+        "headcount_rate": _rate(s.headcount_rate),
+    }
+    if attempts:
+        entry["failed_attempts"] = s.failed_attempts
+    if intervals:
+        entry["intervals"] = [[log_time(a), log_time(b)] for a, b in s.intervals]
+    return entry
 
 
 def window_json(report: Report) -> dict[str, Any]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
-from typing import TypeGuard
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
-from .attendance import Report, report_json
-from .times import local_time, parse_log_time
+from .attendance import Report, site_json, totals_json
+from .times import local_time
 
 COLUMNS = (
     "site",
@@ -54,26 +53,24 @@ def _csv_cell(value: object) -> object:
     return "'" + value if is_formula_like(value) else value
 
 
-def _totals_row(body: dict) -> dict[str, object]:
+def _totals_row(report: Report, sites: list[dict[str, Any]]) -> dict[str, object]:
     """The totals in the site columns: counts by status, sums, and the two rates."""
-    t = body["totals"]
+    t = totals_json(report.totals)
     return {
         "site": TOTAL_ROW_ID,
         "name": f"{t['invited']} invited",
         "kind": "",
         "expected": t["expected"],
         "status": f"present {t['present']}, partial {t['partial']}, absent {t['absent']}",
-        "late": sum(1 for s in body["sites"] if s["late"]),
-        "left_early": sum(1 for s in body["sites"] if s["left_early"]),
+        "late": sum(1 for s in sites if s["late"]),
+        "left_early": sum(1 for s in sites if s["left_early"]),
         "first_join": "",
         "last_leave": "",
         "connected_seconds": "",
         # Of the invited sites, the share that connected at all.
         "coverage": t["connected_rate"],
-        "interruptions": sum(s["interruptions"] for s in body["sites"]),
-        "longest_outage_seconds": max(
-            (s["longest_outage_seconds"] for s in body["sites"]), default=0
-        ),
+        "interruptions": sum(s["interruptions"] for s in sites),
+        "longest_outage_seconds": max((s["longest_outage_seconds"] for s in sites), default=0),
         "headcount": t["headcount"],
         # People present of people expected: the participation rate.
         "headcount_rate": t["participation_rate"],
@@ -81,20 +78,16 @@ def _totals_row(body: dict) -> dict[str, object]:
 
 
 def to_csv(report: Report) -> bytes:
-    body = report_json(report)
+    sites = [site_json(s) for s in report.sites]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for site in body["sites"]:
+    for site in sites:
         writer.writerow([_csv_cell(site[c]) for c in COLUMNS])
-    totals = _totals_row(body)
+    totals = _totals_row(report, sites)
     writer.writerow([_csv_cell(totals[c]) for c in COLUMNS])
     # The BOM makes Excel read the file as UTF-8, so Vietnamese names show as written.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _local(text: str | None, zone: ZoneInfo) -> datetime | None:
-    return local_time(parse_log_time(text), zone) if text else None
 
 
 HEADERS_VI = {
@@ -122,18 +115,18 @@ def to_xlsx(report: Report, title: str, timezone: str) -> bytes:
     from openpyxl.utils import get_column_letter
 
     zone = ZoneInfo(timezone)
-    body = report_json(report)
+    sites = [site_json(s) for s in report.sites]
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = "Điểm danh"
-    start = _local(body["window"]["start"], zone)
-    end = _local(body["window"]["end"], zone)
+    start = local_time(report.window_start, zone)
+    end = local_time(report.window_end, zone)
     sheet.append([title])
     sheet["A1"].font = Font(bold=True, size=14)
     sheet.append(
         [
-            f"Phiên {body['session']}",
+            f"Phiên {report.session}",
             f"Bắt đầu {start:%d/%m/%Y %H:%M:%S}",
             f"Kết thúc {end:%d/%m/%Y %H:%M:%S}",
             f"Giờ {timezone}",
@@ -145,15 +138,12 @@ def to_xlsx(report: Report, title: str, timezone: str) -> bytes:
     for cell in sheet[header_row]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE6F0")
-    for site in body["sites"]:
-        row = []
-        for column in COLUMNS:
-            value = site[column]
-            if column in ("first_join", "last_leave"):
-                value = _local(value, zone)
-            row.append(_cell(value) if not isinstance(value, datetime) else value)
-        sheet.append(row)
-    totals = _totals_row(body)
+    for s, site in zip(report.sites, sites, strict=True):
+        times = {"first_join": s.first_join, "last_leave": s.last_leave}
+        sheet.append(
+            [_cell(local_time(times[c], zone) if c in times else site[c]) for c in COLUMNS]
+        )
+    totals = _totals_row(report, sites)
     sheet.append([_cell(totals[c]) for c in COLUMNS])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
