@@ -7,7 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,8 @@ from .config import Config
 from .errors import ApiError, install_error_handlers
 from .health import Lifecycle
 from .liveness import keep_alive
+from .metrics import Metrics
+from .metrics import routes as metrics_routes
 from .recovery import recover
 from .repeated import RepeatedError, quiet_accept_errors
 from .store import Store
@@ -113,6 +115,8 @@ class ConnectionLog:
     def __init__(self, writer: Writer, config: Config) -> None:
         self.writer = writer
         self.config = config
+        # Told how long each event took to commit (the metrics' join-log write latency).
+        self.timed: Callable[[float], None] | None = None
 
     async def _append(
         self, session_id: str, type: str, site_id: str, conn: str, patience: float, **fields: Any
@@ -126,10 +130,13 @@ class ConnectionLog:
         give_up = loop.time() + patience
         delay = 0.1
         while True:
+            started = loop.time()
             try:
                 await self.writer.run(
                     Store.append_event, session_id, type, now, site_id=site_id, conn=conn, **fields
                 )
+                if self.timed is not None:
+                    self.timed(loop.time() - started)
                 return
             except sqlite3.OperationalError as exc:  # the store's health has logged it
                 if loop.time() + delay > give_up:
@@ -229,14 +236,15 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     # alive, before anything new is logged, through a fault if need be (server/recovery.py).
     # `serve` and `demo` hold the data directory's lock (server/dirlock.py) by now: a second
     # server never gets here to close the first one's.
-    store = recover(config.data_dir / "diemcau.sqlite3")
-    # Every write once the app serves goes through the writer's thread (server/writer.py).
-    writer = Writer(store)
-    # Before anything is logged: each join-log event's webhook commits with it (server/outbox.py).
+    # Each join-log event's webhook commits with it, from the leaves of recovery on
+    # (server/outbox.py).
     webhooks: Webhooks | None = None
     if config.webhook_urls and config.webhook_secret:
-        webhooks = Webhooks(config.webhook_urls, config.webhook_secret, writer.run)
-        store.event_observers.append(webhooks.observe)
+        webhooks = Webhooks(config.webhook_urls, config.webhook_secret)
+    observers = [webhooks.observe] if webhooks is not None else []
+    store = recover(config.data_dir / "diemcau.sqlite3", observers=observers)
+    # Every write once the app serves goes through the writer's thread (server/writer.py).
+    writer = Writer(store)
 
     # The bridge's handlers: the join log is written before anything else learns of a join, a
     # leave or an attempt that failed.
@@ -271,6 +279,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         connect_timeout=config.connect_timeout,
         on_publishing=on_publishing,
     )
+    metrics = Metrics(store, bridge, admin_token, config.metrics_token)
+    connections.timed = metrics.join_log_write.observe
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -281,12 +291,14 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             app.state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive(writer, config.liveness_interval))
         if webhooks is not None:
-            await webhooks.start()
+            await webhooks.start(writer.run)
+        metrics.start()
         lifecycle.serving()
         try:
             yield
         finally:
             lifecycle.stopping()
+            await metrics.close()
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating  # the mark in flight ends before the store closes
@@ -309,6 +321,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *whip.routes(),
             *control.routes(),
             *pages.routes(),
+            *metrics_routes(),
         ],
         lifespan=lifespan,
         middleware=[
@@ -338,6 +351,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     app.state.bridge = bridge
     app.state.lifecycle = lifecycle
     app.state.webhooks = webhooks
+    app.state.metrics = metrics
     # The embedded default; with --redis-url the lifespan puts the Redis bus in its place.
     app.state.bus = LocalBus()
     app.state.rooms = control.Rooms(store)

@@ -48,7 +48,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     )
     _add_network_options(parser)
     _add_limit_options(parser)
-    _add_webhook_options(parser)
+    _add_monitoring_options(parser)
     add_rule_options(parser)
 
 
@@ -131,8 +131,8 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_webhook_options(parser: argparse.ArgumentParser) -> None:
-    webhooks = parser.add_argument_group("webhooks (docs/webhooks.md)")
+def _add_monitoring_options(parser: argparse.ArgumentParser) -> None:
+    webhooks = parser.add_argument_group("webhooks and metrics (docs/webhooks.md, docs/api.md)")
     webhooks.add_argument(
         "--webhook",
         action="append",
@@ -146,17 +146,28 @@ def _add_webhook_options(parser: argparse.ArgumentParser) -> None:
         help="the key of the webhooks' HMAC-SHA256 signature "
         "(better: the environment variable DIEMCAU_WEBHOOK_SECRET)",
     )
+    webhooks.add_argument(
+        "--metrics-token",
+        default=None,
+        help="a bearer token for GET /metrics besides the admin token, for a Prometheus scraper "
+        "(better: the environment variable DIEMCAU_METRICS_TOKEN)",
+    )
 
 
-def webhooks_from_args(args: argparse.Namespace, config: Config) -> Config:
-    """The webhook settings the flags give; ValueError says which flag is wrong."""
+def monitoring_from_args(args: argparse.Namespace, config: Config) -> Config:
+    """The webhook and metrics settings the flags give; ValueError says which flag is wrong."""
     from .webhooks import check_url
 
     urls = tuple(dict.fromkeys(check_url(url) for url in args.webhook))
     secret = args.webhook_secret or os.environ.get("DIEMCAU_WEBHOOK_SECRET") or None
     if urls and not secret:
         raise ValueError("--webhook needs --webhook-secret or DIEMCAU_WEBHOOK_SECRET to sign with")
-    return dataclasses.replace(config, webhook_urls=urls, webhook_secret=secret)
+    token = args.metrics_token or os.environ.get("DIEMCAU_METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise ValueError("--metrics-token must be at least 16 characters")
+    return dataclasses.replace(
+        config, webhook_urls=urls, webhook_secret=secret, metrics_token=token
+    )
 
 
 LOOPBACK_PROXIES = ("127.0.0.1", "::1")
@@ -244,7 +255,7 @@ def _config(args: argparse.Namespace) -> Config:
         redis_url=args.redis_url,
     )
     try:
-        return webhooks_from_args(args, limits_from_args(args, network_from_args(args, config)))
+        return monitoring_from_args(args, limits_from_args(args, network_from_args(args, config)))
     except ValueError as exc:
         raise SystemExit(f"diemcau: {explain(str(exc), args)}") from None
 
@@ -306,7 +317,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         print(f"diemcau: {exc}", file=sys.stderr)
         return 2
     # Nothing of these ever reaches a log line (server/logformat.py).
-    for secret in (admin_token, config.turn_secret, config.webhook_secret):
+    for secret in (admin_token, config.turn_secret, config.webhook_secret, config.metrics_token):
         logformat.hide(secret)
     if generated:
         # Printed once, on the first start; it stays in the data directory (mode 0600).

@@ -52,3 +52,5 @@ class Config:
     # Receivers of the webhooks (server/webhooks.py), and the secret that signs each POST.
     webhook_urls: tuple[str, ...] = ()
     webhook_secret: str | None = field(default=None, repr=False)
+    # Who may read GET /metrics besides the admin: a scraper's own token (server/metrics.py).
+    metrics_token: str | None = field(default=None, repr=False)

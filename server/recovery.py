@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from .repeated import RepeatedError
-from .store import Store
+from .store import EventObserver, Store
 from .times import log_time
 
 T = TypeVar("T")
@@ -28,8 +28,9 @@ T = TypeVar("T")
 log = logging.getLogger("diemcau")
 
 
-def recover(path: Path, retry_every: float = 0.5) -> Store:
-    """The store at `path`, recovered from a crash and marked alive."""
+def recover(path: Path, retry_every: float = 0.5, observers: Sequence[EventObserver] = ()) -> Store:
+    """The store at `path`, recovered from a crash and marked alive; its event `observers`
+    (the webhooks' outbox) see the leaves recovery writes."""
     waiting = RepeatedError(
         log, "the attendance record must be recovered before anything is served; waiting"
     )
@@ -43,6 +44,7 @@ def recover(path: Path, retry_every: float = 0.5) -> Store:
             time.sleep(retry_every)
 
     store = patiently(lambda: Store.open(path))
+    store.event_observers.extend(observers)
     try:
         closed = patiently(
             lambda: store.close_orphaned_connections(datetime.now(UTC), "server_shutdown")

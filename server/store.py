@@ -80,6 +80,10 @@ class Event:
     body: dict[str, Any]
 
 
+# Called with each join-log event inside the transaction that writes it (server/outbox.py).
+EventObserver = Callable[[sqlite3.Connection, Event], None]
+
+
 class TokenGrant(NamedTuple):
     """What a token hash unlocks: the host of a session, or one invited site of it."""
 
@@ -161,7 +165,7 @@ class Store:
         self._conn = conn
         self.path = path
         self.health = health or WriteHealth()
-        self.event_observers: list[Callable[[sqlite3.Connection, Event], None]] = []
+        self.event_observers: list[EventObserver] = []
 
     @classmethod
     def open(

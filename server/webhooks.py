@@ -144,6 +144,10 @@ def _site_name(db: sqlite3.Connection, session_id: str, site_id: str | None) -> 
     return None if row is None else str(row[0])
 
 
+async def _not_started(*args: Any) -> Any:
+    raise RuntimeError("the webhooks have not started")
+
+
 class Webhooks:
     """The webhooks of one server: the outbox's writes, and one `Receiver` per URL."""
 
@@ -151,7 +155,6 @@ class Webhooks:
         self,
         urls: Sequence[str],
         secret: str,
-        run: Run,
         cap: int = outbox.CAP,
         backoff: Backoff | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
@@ -159,7 +162,7 @@ class Webhooks:
         poll: float = POLL,
     ) -> None:
         self.urls = tuple(dict.fromkeys(urls))
-        self.run = run
+        self.run: Run = _not_started
         self.cap = cap
         self._secret = secret
         self.backoff = backoff or Backoff()
@@ -244,9 +247,11 @@ class Webhooks:
 
     # Delivering
 
-    async def start(self) -> None:
-        """Drop what waits for URLs no longer configured; start one receiver per URL, which
-        first sends what a previous run left."""
+    async def start(self, run: Run) -> None:
+        """Read and write the outbox through `run` from now on; drop what waits for URLs no
+        longer configured; start one receiver per URL, which first sends what a previous run
+        left."""
+        self.run = run
         self._loop = asyncio.get_running_loop()
         for url, count in (await self.run(outbox.pending)).items():
             if url not in self.urls:

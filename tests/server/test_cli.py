@@ -132,3 +132,13 @@ def test_bad_webhooks_stop_serve_plainly(
         main(["serve", "--data", str(tmp_path / "data"), *argv])
     assert message in str(stopped.value.code)
     assert "=s" not in str(stopped.value.code)
+
+
+def test_the_metrics_token_from_the_flag_is_long_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIEMCAU_METRICS_TOKEN", raising=False)
+    assert config_from().metrics_token is None
+    config = config_from("--metrics-token=scraper-token-0123456789")
+    assert config.metrics_token == "scraper-token-0123456789"
+    assert "scraper-token" not in repr(config)
+    with pytest.raises(SystemExit, match="--metrics-token must be at least 16"):
+        config_from("--metrics-token=short")

@@ -358,3 +358,23 @@ async def test_a_server_killed_with_rows_waiting_sends_them_when_it_is_back(
         ("session_ended", session, "Hội nghị thử"),
     ]
     assert SECRET not in server.log() and "receiver-key" not in server.log()
+
+
+async def test_a_hall_a_crash_left_connected_is_reported_left_after_the_restart(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    config = webhook_config(tmp_path, receiver.url)
+    async with running(config) as (app, client):
+        await put_sites(client)
+        session = (await create_session(client, ["nga-thanh"]))["id"]
+        # A join the bridge does not hold: at the end of this run nothing writes its leave,
+        # as after a crash.
+        await app.state.bridge.on_join(session, "nga-thanh", "c1", None)
+    await receiver.up()
+    async with running(config) as (app, _):
+        assert await wait_for(lambda: "hall_left" in receiver.types(), 20)
+    left = [e for e in receiver.delivered if e["type"] == "hall_left"]
+    assert [(e["site"], e["conn"], e["reason"]) for e in left] == [
+        ("nga-thanh", "c1", "server_shutdown")
+    ]
+    assert [e["type"] for e in receiver.delivered] == ["hall_joined", "hall_left"]

@@ -1,0 +1,157 @@
+"""`GET /metrics`: the service in Prometheus' text format, for the monitoring a district has.
+
+Read at each scrape, not kept up to date on the hot path: the halls connected per live session
+and the RTP forwarded come from the bridge's public `site_links` (what the sessions page shows);
+the event loop's lag and the join log's write latency are histograms the server observes as it
+goes. Each app has its own registry, so two apps in one process (the tests) never share one.
+
+Open to the admin token, or to the token of `--metrics-token` (a scraper needs no admin
+rights); every name starts with `diemcau_` (docs/api.md, Metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..signaling.session import SessionState
+from .auth import CHALLENGE, bearer_token
+from .errors import ApiError
+from .store import Store
+
+if TYPE_CHECKING:
+    from prometheus_client import Metric
+
+    from ..media.bridge import Bridge
+
+# How often the event loop's lag is sampled, in seconds: a sleep that overshoots by more than
+# this says the loop was busy (a slow write, a long parse) while every hall's media waited on it.
+LAG_INTERVAL = 0.5
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
+
+
+class _Forwarding(Collector):
+    """Halls connected per live session and the RTP forwarded, from the bridge at each scrape.
+
+    The bridge counts per session, and forgets a session once it has ended: the totals add the
+    last count seen of each session gone, so that they never go down."""
+
+    def __init__(self, store: Store, bridge: Bridge) -> None:
+        self.store = store
+        self.bridge = bridge
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._gone = (0, 0)
+
+    def collect(self) -> Iterator[Metric]:
+        halls = GaugeMetricFamily(
+            "diemcau_halls_connected",
+            "Invited halls with at least one media connection up, per live session",
+            labels=["session"],
+        )
+        connections = GaugeMetricFamily(
+            "diemcau_hall_connections",
+            "Media connections of halls open, per live session",
+            labels=["session"],
+        )
+        counts: dict[str, tuple[int, int]] = {}
+        live = [s.id for s in self.store.list_sessions() if s.state is SessionState.LIVE]
+        for session_id in live:
+            links = self.bridge.site_links(session_id).values()
+            halls.add_metric([session_id], sum(1 for link in links if link.connected))
+            connections.add_metric([session_id], sum(link.connections for link in links))
+            counts[session_id] = (
+                sum(link.packets_sent for link in links),
+                sum(link.bytes_sent for link in links),
+            )
+        gone_packets, gone_bytes = self._gone
+        for session_id, (packets, size) in self._seen.items():
+            now = counts.get(session_id)
+            if now is None or now[0] < packets:  # ended, or counted afresh
+                gone_packets, gone_bytes = gone_packets + packets, gone_bytes + size
+        self._gone, self._seen = (gone_packets, gone_bytes), counts
+        yield halls
+        yield connections
+        yield GaugeMetricFamily("diemcau_sessions_live", "Sessions live now", value=len(live))
+        yield CounterMetricFamily(
+            "diemcau_forwarded_packets",
+            "RTP packets forwarded to halls, retransmissions included",
+            value=gone_packets + sum(packets for packets, _ in counts.values()),
+        )
+        yield CounterMetricFamily(
+            "diemcau_forwarded_bytes",
+            "RTP bytes forwarded to halls, retransmissions included",
+            value=gone_bytes + sum(size for _, size in counts.values()),
+        )
+
+
+class Metrics:
+    """One app's registry: what is read at each scrape, and what the server observes."""
+
+    def __init__(self, store: Store, bridge: Bridge, admin_token: str, token: str | None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._tokens = [t.encode() for t in (admin_token, token) if t]
+        self.registry.register(_Forwarding(store, bridge))
+        self.loop_lag = Histogram(
+            "diemcau_event_loop_lag_seconds",
+            "How late the event loop ran a timer: time every hall's media waited",
+            buckets=_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.join_log_write = Histogram(
+            "diemcau_join_log_write_seconds",
+            "Time to commit one join-log event (a join, a leave, a failed attempt)",
+            buckets=_WRITE_BUCKETS,
+            registry=self.registry,
+        )
+        self._sampling: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sampling = asyncio.create_task(self._sample_lag(), name="event loop lag")
+
+    async def close(self) -> None:
+        if self._sampling is not None:
+            self._sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampling
+
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LAG_INTERVAL
+            await asyncio.sleep(LAG_INTERVAL)
+            self.loop_lag.observe(max(0.0, loop.time() - due))
+
+    def allowed(self, token: str) -> bool:
+        given = token.encode()
+        # Both compared, whichever matches, so the time taken says nothing of which.
+        return sum(hmac.compare_digest(given, t) for t in self._tokens) > 0
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def metrics(request: Request) -> Response:
+    exported: Metrics = request.app.state.metrics
+    if not exported.allowed(bearer_token(request)):
+        raise ApiError(
+            401,
+            "invalid_token",
+            "This token is not valid here.",
+            headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'},
+        )
+    return Response(exported.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def routes() -> list[Route]:
+    return [Route("/metrics", metrics, methods=["GET"])]

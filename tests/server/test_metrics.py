@@ -1,0 +1,181 @@
+"""GET /metrics, scraped and parsed with prometheus_client's own parser: on a real serve with a
+publisher and a hall connected by aiortc peers, and, for the totals' bookkeeping, with a bridge
+that only reports links."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+from starlette.applications import Starlette
+
+from diemcau.media.links import SiteLink
+from diemcau.server.config import Config
+from diemcau.server.metrics import Metrics
+from diemcau.server.store import Store
+from tests.conftest import start_server, stop_server
+from tests.peers import EncodedVideoTrack, encode_vp8, play, publish, wait_for
+from tests.server.conftest import ADMIN_TOKEN, admin_headers, bearer, create_session, put_sites
+
+METRICS_TOKEN = "scraper-token-0123456789"
+
+
+def samples(text: str) -> dict[str, list[Sample]]:
+    """Every sample by its name, every family checked to be diemcau's."""
+    found: dict[str, list[Sample]] = {}
+    for family in text_string_to_metric_families(text):
+        assert family.name.startswith("diemcau_"), family.name
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append(sample)
+    return found
+
+
+def value(found: dict[str, list[Sample]], name: str, **labels: str) -> float | None:
+    for sample in found.get(name, []):
+        if sample.labels == labels:
+            return sample.value
+    return None
+
+
+def scrape(base_url: str, token: str) -> dict[str, list[Sample]]:
+    response = httpx.get(f"{base_url}/metrics", headers=bearer(token), timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return samples(response.text)
+
+
+@pytest.mark.netns
+async def test_a_scrape_of_a_live_session_with_a_hall_connected(tmp_path: Path) -> None:
+    server = await asyncio.to_thread(
+        start_server, tmp_path / "data", None, ADMIN_TOKEN, ("--metrics-token", METRICS_TOKEN)
+    )
+    try:
+        session = server.create_session([{"id": "nga-thanh", "name": "Xã Nga Thạnh"}])
+        before = scrape(server.base_url, ADMIN_TOKEN)
+        assert value(before, "diemcau_forwarded_packets_total") == 0
+        assert value(before, "diemcau_halls_connected", session=session["id"]) is None
+        publisher = await publish(
+            session["host"]["whip_url"],
+            session["host"]["token"],
+            video=EncodedVideoTrack(encode_vp8(60)),
+        )
+        invite = session["invites"][0]
+        viewer = await play(invite["whep_url"], invite["token"])
+        try:
+            assert await wait_for(lambda: viewer.decoded["video"] > 5, 30)
+            live = await asyncio.to_thread(scrape, server.base_url, METRICS_TOKEN)
+            assert value(live, "diemcau_halls_connected", session=session["id"]) == 1
+            assert value(live, "diemcau_hall_connections", session=session["id"]) == 1
+            assert value(live, "diemcau_sessions_live") == 1
+            forwarded = value(live, "diemcau_forwarded_packets_total")
+            assert forwarded is not None and forwarded >= 5
+            assert (value(live, "diemcau_forwarded_bytes_total") or 0) > forwarded * 12
+            # The hall's join was written, and timed.
+            assert (value(live, "diemcau_join_log_write_seconds_count") or 0) >= 1
+            assert await wait_for(lambda: viewer.decoded["video"] > 20, 30)
+            later = await asyncio.to_thread(scrape, server.base_url, ADMIN_TOKEN)
+            assert (value(later, "diemcau_forwarded_packets_total") or 0) > forwarded
+        finally:
+            await viewer.close()
+            await publisher.pc.close()
+        with server.admin() as admin:
+            assert admin.post(f"/api/sessions/{session['id']}/end").status_code == 200
+        ended = await asyncio.to_thread(scrape, server.base_url, ADMIN_TOKEN)
+        # The session is gone from the bridge; what it forwarded is still counted.
+        assert value(ended, "diemcau_halls_connected", session=session["id"]) is None
+        assert value(ended, "diemcau_sessions_live") == 0
+        assert (value(ended, "diemcau_forwarded_packets_total") or 0) >= (
+            value(later, "diemcau_forwarded_packets_total") or 0
+        )
+        assert (value(ended, "diemcau_event_loop_lag_seconds_count") or 0) >= 1
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            for token in ("wrong-token-0123456789", invite["token"], session["host"]["token"]):
+                assert (await http.get("/metrics", headers=bearer(token))).status_code == 401
+            assert (await http.get("/metrics")).status_code == 401
+    finally:
+        await asyncio.to_thread(stop_server, server)
+    assert METRICS_TOKEN not in server.log()
+
+
+class LinksOnly:
+    """A bridge that only reports links (the bridge is not under test here)."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, dict[str, SiteLink]] = {}
+
+    def site_links(self, session_id: str) -> dict[str, SiteLink]:
+        return self.links.get(session_id, {})
+
+
+def link(connected: bool, packets: int, connections: int = 1) -> SiteLink:
+    since = datetime.now(UTC) if connected else None
+    return SiteLink(connected, since, connections if connected else 0, packets, packets * 1000)
+
+
+async def test_the_totals_never_go_down_as_sessions_end(
+    app: Starlette, client: httpx.AsyncClient, store: Store
+) -> None:
+    await put_sites(client)
+    a = (await create_session(client, ["nga-thanh", "tan-loc"]))["id"]
+    b = (await create_session(client, ["ubnd"]))["id"]
+    for session in (a, b):
+        started = await client.post(f"/api/sessions/{session}/start", headers=admin_headers())
+        assert started.status_code == 200
+    bridge = LinksOnly()
+    metrics = Metrics(store, bridge, ADMIN_TOKEN, None)  # type: ignore[arg-type]
+
+    def scraped() -> tuple[float | None, float | None, float | None, float | None]:
+        found = samples(metrics.exposition().decode())
+        return (
+            value(found, "diemcau_halls_connected", session=a),
+            value(found, "diemcau_halls_connected", session=b),
+            value(found, "diemcau_forwarded_packets_total"),
+            value(found, "diemcau_forwarded_bytes_total"),
+        )
+
+    # (links of a, links of b, session ended before the scrape) -> (halls a, halls b, packets)
+    steps: list[tuple[dict[str, SiteLink] | None, dict[str, SiteLink] | None, str | None, tuple]]
+    steps = [
+        ({}, {}, None, (0, 0, 0, 0)),
+        ({"nga-thanh": link(True, 10)}, {}, None, (1, 0, 10, 10_000)),
+        (
+            {"nga-thanh": link(True, 30, 2), "tan-loc": link(False, 5)},
+            {"ubnd": link(True, 7)},
+            None,
+            (1, 1, 42, 42_000),
+        ),
+        # a ends: the bridge forgets it; its 35 stay counted.
+        (None, {"ubnd": link(True, 9)}, a, (None, 1, 44, 44_000)),
+        # b's broadcast counted afresh (a publisher back after the bridge dropped it).
+        (None, {"ubnd": link(True, 2)}, None, (None, 1, 46, 46_000)),
+    ]
+    for links_a, links_b, ending, expected in steps:
+        if ending is not None:
+            ended = await client.post(f"/api/sessions/{ending}/end", headers=admin_headers())
+            assert ended.status_code == 200
+        bridge.links = {s: links for s, links in ((a, links_a), (b, links_b)) if links is not None}
+        assert scraped() == expected
+
+
+async def test_metrics_need_the_admin_or_the_metrics_token(tmp_path: Path) -> None:
+    from diemcau.server.app import create_app
+
+    config = Config(data_dir=tmp_path / "data", udp_port=0, metrics_token=METRICS_TOKEN)
+    app = create_app(config, ADMIN_TOKEN)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            for token in (ADMIN_TOKEN, METRICS_TOKEN):
+                answer = await client.get("/metrics", headers=bearer(token))
+                assert answer.status_code == 200
+                assert value(samples(answer.text), "diemcau_forwarded_packets_total") == 0
+            refused = await client.get("/metrics", headers=bearer("not-the-token-0123456789"))
+            assert (refused.status_code, refused.json()["error"]) == (401, "invalid_token")
+            missing = await client.get("/metrics")
+            assert (missing.status_code, missing.json()["error"]) == (401, "missing_token")
+            assert (await client.post("/metrics", headers=bearer(ADMIN_TOKEN))).status_code == 405
