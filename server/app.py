@@ -279,7 +279,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         connect_timeout=config.connect_timeout,
         on_publishing=on_publishing,
     )
-    metrics = Metrics(store, bridge, admin_token, config.metrics_token)
+    metrics = Metrics(store, bridge, admin_token, config.metrics_token, webhooks)
     connections.timed = metrics.join_log_write.observe
 
     @contextlib.asynccontextmanager

@@ -28,6 +28,7 @@ from ..signaling.session import SessionState
 from .auth import CHALLENGE, bearer_token
 from .errors import ApiError
 from .store import Store
+from .webhooks import Webhooks, url_for_log
 
 if TYPE_CHECKING:
     from prometheus_client import Metric
@@ -95,13 +96,53 @@ class _Forwarding(Collector):
         )
 
 
+class _Webhooks(Collector):
+    """The webhook receivers: what was delivered and not, and which are failing now."""
+
+    def __init__(self, webhooks: Webhooks) -> None:
+        self.webhooks = webhooks
+
+    def collect(self) -> Iterator[Metric]:
+        posts = CounterMetricFamily(
+            "diemcau_webhook_posts",
+            "Webhook POSTs per receiver (its URL without query) and outcome",
+            labels=["receiver", "outcome"],
+        )
+        failing = GaugeMetricFamily(
+            "diemcau_webhook_failing",
+            "1 while a receiver's last POST failed: its events wait in the outbox",
+            labels=["receiver"],
+        )
+        for receiver in self.webhooks.receivers:
+            name = url_for_log(receiver.url)
+            posts.add_metric([name, "delivered"], receiver.delivered)
+            posts.add_metric([name, "failed"], receiver.failed)
+            failing.add_metric([name], int(receiver.failing))
+        yield posts
+        yield failing
+        yield CounterMetricFamily(
+            "diemcau_webhook_dropped",
+            "Webhook deliveries dropped over the outbox's cap per receiver",
+            value=self.webhooks.dropped,
+        )
+
+
 class Metrics:
     """One app's registry: what is read at each scrape, and what the server observes."""
 
-    def __init__(self, store: Store, bridge: Bridge, admin_token: str, token: str | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bridge: Bridge,
+        admin_token: str,
+        token: str | None,
+        webhooks: Webhooks | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._tokens = [t.encode() for t in (admin_token, token) if t]
         self.registry.register(_Forwarding(store, bridge))
+        if webhooks is not None:
+            self.registry.register(_Webhooks(webhooks))
         self.loop_lag = Histogram(
             "diemcau_event_loop_lag_seconds",
             "How late the event loop ran a timer: time every hall's media waited",

@@ -173,7 +173,8 @@ class Webhooks:
             log, "webhook outbox full: the oldest deliveries were dropped", level=logging.WARNING
         )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._receivers: list[Receiver] = []
+        self.dropped = 0  # rows dropped over the cap, since start (the metrics)
+        self.receivers: list[Receiver] = []
         self._client: httpx.AsyncClient | None = None
 
     # Writing the outbox
@@ -235,6 +236,7 @@ class Webhooks:
         created = payload["ts"]
         dropped = outbox.put(db, self.urls, payload["id"], encode(payload), created, self.cap)
         if dropped:
+            self.dropped += dropped
             self._dropped.occurred(f"{dropped} over the cap of {self.cap} rows per URL")
         if self._loop is not None:
             # The writer's thread, or the loop itself: a receiver reads after this commits,
@@ -242,7 +244,7 @@ class Webhooks:
             self._loop.call_soon_threadsafe(self._nudge)
 
     def _nudge(self) -> None:
-        for receiver in self._receivers:
+        for receiver in self.receivers:
             receiver.nudge()
 
     # Delivering
@@ -270,13 +272,13 @@ class Webhooks:
         in_flight = asyncio.Semaphore(self._max_in_flight)
         for url in self.urls:
             receiver = Receiver(url, self, in_flight, self.backoff, self._poll)
-            self._receivers.append(receiver)
+            self.receivers.append(receiver)
             receiver.start()
 
     async def close(self, grace: float = 2.0) -> None:
         """Give the receivers `grace` seconds to send what is waiting (the leaves of a
         shutdown), then stop; what is left is sent at the next start."""
-        receivers, self._receivers = self._receivers, []
+        receivers, self.receivers = self.receivers, []
         if receivers:
             for receiver in receivers:
                 receiver.nudge()
@@ -329,6 +331,14 @@ class Receiver:
             level=logging.WARNING,
         )
         self._task: asyncio.Task[None] | None = None
+        # POSTs answered 2xx, and not, since start (the metrics).
+        self.delivered = 0
+        self.failed = 0
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last attempt failed."""
+        return self.schedule.failures > 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._serve(), name=f"webhook {url_for_log(self.url)}")
@@ -380,11 +390,13 @@ class Receiver:
                         self.schedule.failures,
                     )
                 self.schedule.succeeded()
+                self.delivered += 1
                 # Not deleted (the disk full, say): sent again later, which at least once allows.
                 with contextlib.suppress(sqlite3.OperationalError):
                     await self.webhooks.run(outbox.delivered, row.id)
                 return
             self._failed(error)
+            self.failed += 1
             with contextlib.suppress(sqlite3.OperationalError):
                 await self.webhooks.run(outbox.failed, row.id, error)
 

@@ -30,6 +30,7 @@ from diemcau.server.webhooks import SIGNATURE_HEADER, Webhooks, url_for_log
 from tests.conftest import free_port, start_server, stop_server
 from tests.peers import wait_for
 from tests.server.conftest import ADMIN_TOKEN, BASE_URL, admin_headers, create_session, put_sites
+from tests.server.test_metrics import samples, value
 
 SECRET = "webhook-secret-for-tests"
 # Short waits, so that a receiver down for a second sees several attempts.
@@ -242,6 +243,11 @@ async def test_a_receiver_answering_500_gets_the_same_event_again(
         session, tokens = await a_session(app, client)
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
         assert await wait_for(lambda: outbox.pending(app.state.store) == {}, 10)
+        scraped = samples(app.state.metrics.exposition().decode())
+    name = url_for_log(receiver.url)
+    assert value(scraped, "diemcau_webhook_posts_total", receiver=name, outcome="failed") == 3
+    assert value(scraped, "diemcau_webhook_posts_total", receiver=name, outcome="delivered") == 7
+    assert value(scraped, "diemcau_webhook_failing", receiver=name) == 0
     statuses = [(d.status, d.event["id"]) for d in receiver.deliveries]
     first = statuses[0][1]
     # The first event was refused three times, then taken: four POSTs of one id.
@@ -256,6 +262,9 @@ async def test_a_dead_receiver_delays_no_other(tmp_path: Path, receiver: Receive
         session, tokens = await a_session(app, client)
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
         assert await wait_for(lambda: outbox.pending(app.state.store) == {dead.url: 7}, 10)
+        scraped = samples(app.state.metrics.exposition().decode())
+    assert value(scraped, "diemcau_webhook_failing", receiver=url_for_log(dead.url)) == 1
+    assert value(scraped, "diemcau_webhook_failing", receiver=url_for_log(receiver.url)) == 0
     check_events(receiver.delivered, session, tokens)
 
 
