@@ -23,16 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..media.bridge import Bridge
 from ..media.links import SiteLink
 from ..signaling.session import SessionStateError
 from ..signaling.tokens import hash_token, new_token
 from ..signaling.turn import IceServer, ice_servers
 from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
-from .config import Config
 from .errors import ApiError
-from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
+from .state import AppState, app_state, base_url
+from .store import Invite, Session, Site, SiteInUse, UnknownSites
 from .times import api_time, parse_api_time
 
 log = logging.getLogger("diemcau.api")
@@ -82,7 +81,7 @@ def _route(path: str, **handlers: Handler) -> Route:
 
 async def list_sites(request: Request) -> Response:
     authorize(request, None, allow=ADMIN_ONLY)
-    return JSONResponse({"sites": [site_json(s) for s in _store(request).list_sites()]})
+    return JSONResponse({"sites": [site_json(s) for s in app_state(request).store.list_sites()]})
 
 
 async def get_site(request: Request) -> Response:
@@ -107,10 +106,10 @@ async def put_site(request: Request) -> Response:
     _raise_problems(problems)
     assert name is not None and kind is not None and expected is not None
     site = Site(site_id, name, kind, expected)
-    result = _store(request).put_site(site, _now())
+    result = app_state(request).store.put_site(site, _now())
     log.info("site %s %s", site_id, result)
     if result == "created":
-        location = f"{_base_url(request)}/api/sites/{site_id}"
+        location = f"{base_url(request)}/api/sites/{site_id}"
         return JSONResponse(site_json(site), status_code=201, headers={"Location": location})
     return JSONResponse(site_json(site))
 
@@ -119,7 +118,7 @@ async def delete_site(request: Request) -> Response:
     authorize(request, None, allow=ADMIN_ONLY)
     site_id = request.path_params["site_id"]
     try:
-        deleted = _store(request).delete_site(site_id)
+        deleted = app_state(request).store.delete_site(site_id)
     except SiteInUse as exc:
         raise ApiError(
             409,
@@ -142,7 +141,7 @@ async def import_sites(request: Request) -> Response:
         raise ApiError(415, "unsupported_media_type", "Send the sites as 'Content-Type: text/csv'.")
     rows = parse_sites_csv(await read_body(request))
     valid = [row.site for row in rows if row.site is not None]
-    applied = iter(_store(request).put_sites(valid, _now()))
+    applied = iter(app_state(request).store.put_sites(valid, _now()))
     lines: list[dict[str, Any]] = []
     for row in rows:
         if row.site is None:
@@ -231,13 +230,13 @@ def _csv_row_error(row: list[str], seen: Mapping[str, int]) -> str | None:
 
 async def list_sessions(request: Request) -> Response:
     authorize(request, None, allow=ADMIN_ONLY)
-    sessions = _store(request).list_sessions()
+    sessions = app_state(request).store.list_sessions()
     return JSONResponse({"sessions": [session_json(s) for s in sessions]})
 
 
 async def create_session(request: Request) -> Response:
     authorize(request, None, allow=ADMIN_ONLY)
-    store = _store(request)
+    store = app_state(request).store
     body = await read_json_object(request)
     problems: dict[str, str] = {}
     _reject_unknown_fields(body, {"title", "scheduled_start", "scheduled_end", "sites"}, problems)
@@ -274,7 +273,7 @@ async def create_session(request: Request) -> Response:
         ) from None
     log.info("session %s created with %d sites", session.id, len(site_ids))
 
-    base = _base_url(request)
+    base = base_url(request)
     links = SessionLinks(base, session.id)
     invites = [
         {
@@ -307,27 +306,29 @@ async def get_session(request: Request) -> Response:
 async def start_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
+    state = app_state(request)
     try:
-        session, changed = _store(request).start_session(session_id, _now())
+        session, changed = state.store.start_session(session_id, _now())
     except SessionStateError:
         raise ApiError(
             409, "session_ended", "This session has ended; it cannot be started again."
         ) from None
     if changed:
         log.info("session %s started", session_id)
-        await announce_state(request.app.state, session_id, "live")
+        await announce_state(state, session_id, "live")
     return JSONResponse(_session_with_invites(request, session))
 
 
 async def end_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
+    state = app_state(request)
     # Ended in the store first, so that no new connection is let in while the bridge closes.
-    session, changed = _store(request).end_session(session_id, _now())
+    session, changed = state.store.end_session(session_id, _now())
     if changed:
         log.info("session %s ended", session_id)
-        await announce_state(request.app.state, session_id, "ended")
-    await _bridge(request).close_session(session_id, "closed")
+        await announce_state(state, session_id, "ended")
+    await state.bridge.close_session(session_id, "closed")
     return JSONResponse(_session_with_invites(request, session))
 
 
@@ -335,11 +336,12 @@ async def session_sites(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     session = _session(request, session_id)
-    links = _bridge(request).site_links(session_id)
-    headcounts = _store(request).headcounts(session_id)
+    state = app_state(request)
+    links = state.bridge.site_links(session_id)
+    headcounts = state.store.headcounts(session_id)
     absent = SiteLink(False, None, 0, 0, 0)
     sites = []
-    for invite in _store(request).invites(session_id):
+    for invite in state.store.invites(session_id):
         link = links.get(invite.site_id, absent)
         reported = headcounts.get(invite.site_id)
         sites.append(
@@ -379,11 +381,12 @@ async def me(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     grant: Grant = authorize(request, session_id, allow=ANY_ROLE)
     session = _session(request, session_id)
-    links = SessionLinks(_base_url(request), session_id)
+    links = SessionLinks(base_url(request), session_id)
     answer: dict[str, Any] = {"role": grant.role, "session": session_json(session), "site": None}
     if grant.role == "site":
         assert grant.site_id is not None
-        invite = next(i for i in _store(request).invites(session_id) if i.site_id == grant.site_id)
+        store = app_state(request).store
+        invite = next(i for i in store.invites(session_id) if i.site_id == grant.site_id)
         answer["site"] = {
             "id": invite.site_id,
             "name": invite.site_name,
@@ -391,7 +394,7 @@ async def me(request: Request) -> Response:
             "expected": invite.expected,
         }
         answer["whep_url"] = links.whep(invite.site_id)
-        reported = _store(request).headcounts(session_id).get(invite.site_id)
+        reported = store.headcounts(session_id).get(invite.site_id)
         answer["headcount"] = (
             {"present": reported[0], "ts": api_time(reported[1])} if reported else None
         )
@@ -406,17 +409,15 @@ async def me(request: Request) -> Response:
 def ice_servers_for(request: Request, identity: str) -> list[IceServer]:
     """The TURN servers of the configuration, with fresh credentials for `identity` (a site id,
     or "host" for the district hall); none when no TURN server is configured."""
-    config: Config = request.app.state.config
+    config = app_state(request).config
     return ice_servers(config.turn_urls, config.turn_secret, config.turn_ttl, identity, time.time())
 
 
-async def announce_state(state: Any, session_id: str, value: str) -> None:
+async def announce_state(state: AppState, session_id: str, value: str) -> None:
     """Tell every participant's control channel that the session went live or ended."""
-    bus = getattr(state, "bus", None)
-    if bus is not None:
-        await bus.publish(f"session:{session_id}", {"type": "session", "state": value})
-    if value == "ended" and getattr(state, "rooms", None) is not None:
-        state.rooms.discard(session_id)
+    await state.bus.publish(f"session:{session_id}", {"type": "session", "state": value})
+    if value == "ended":
+        state.meeting.discard(session_id)
 
 
 # Representations
@@ -470,8 +471,8 @@ def invite_json(invite: Invite, links: SessionLinks) -> dict[str, Any]:
 
 
 def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
-    links = SessionLinks(_base_url(request), session.id)
-    invites = _store(request).invites(session.id)
+    links = SessionLinks(base_url(request), session.id)
+    invites = app_state(request).store.invites(session.id)
     return {**session_json(session), "invites": [invite_json(i, links) for i in invites]}
 
 
@@ -481,7 +482,7 @@ def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
 async def read_body(request: Request) -> bytes:
     """The body, refused with 413 past config.max_body_bytes whether announced by
     Content-Length or only found while streaming."""
-    limit = _config(request).max_body_bytes
+    limit = app_state(request).config.max_body_bytes
     too_large = ApiError(
         413, "body_too_large", f"The body is larger than {limit} bytes.", {"limit": limit}
     )
@@ -677,32 +678,12 @@ def _raise_problems(problems: Mapping[str, str]) -> None:
 # Plumbing
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _config(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config
-
-
-def _bridge(request: Request) -> Bridge:
-    bridge: Bridge = request.app.state.bridge
-    return bridge
-
-
-def _base_url(request: Request) -> str:
-    public_url = _config(request).public_url
-    return (public_url or str(request.base_url)).rstrip("/")
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 def _site(request: Request, site_id: str) -> Site:
-    site = _store(request).get_site(site_id)
+    site = app_state(request).store.get_site(site_id)
     if site is None:
         raise _no_such_site()
     return site
@@ -713,7 +694,7 @@ def _no_such_site() -> ApiError:
 
 
 def _session(request: Request, session_id: str) -> Session:
-    session = _store(request).get_session(session_id)
+    session = app_state(request).store.get_session(session_id)
     if session is None:
         raise ApiError(404, "not_found", "There is no such session.")
     return session

@@ -34,6 +34,7 @@ from .metrics import Metrics
 from .metrics import routes as metrics_routes
 from .recovery import recover
 from .repeated import RepeatedError, quiet_accept_errors
+from .state import AppState
 from .store import Store
 from .times import log_time
 from .webhooks import Webhooks
@@ -267,7 +268,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             return
         if changed:
             log.info("session %s started: its publisher is on air", session_id)
-            await api.announce_state(app.state, session_id, "live")
+            await api.announce_state(state, session_id, "live")
 
     port = UdpPort(config.udp_port, public_ips=config.public_ips)
     lifecycle = Lifecycle(port)
@@ -282,13 +283,28 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     metrics = Metrics(store, bridge, admin_token, config.metrics_token, webhooks)
     connections.timed = metrics.join_log_write.observe
 
+    state = AppState(
+        config=config,
+        admin_token=admin_token,
+        store=store,
+        writer=writer,
+        bridge=bridge,
+        port=port,
+        lifecycle=lifecycle,
+        bus=LocalBus(),  # the embedded default; the lifespan puts a Redis bus in its place
+        meeting=control.Rooms(store),
+        write_limits=WriteBuckets(config.write_rate, config.write_burst),
+        webhooks=webhooks,
+        metrics=metrics,
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The media port is bound before the service says it is up: a taken port stops it here.
         bridge.open()
         quiet_accept_errors(asyncio.get_running_loop(), _ACCEPT_OUT_OF_DESCRIPTORS)
         if config.redis_url:
-            app.state.bus = await create_bus(config.redis_url)
+            state.bus = await create_bus(config.redis_url)
         beating = asyncio.create_task(keep_alive(writer, config.liveness_interval))
         if webhooks is not None:
             await webhooks.start(writer.run)
@@ -302,7 +318,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating  # the mark in flight ends before the store closes
-            await app.state.bus.close()
+            await state.bus.close()
             # Open connections leave with reason server_shutdown, logged before the store closes.
             await bridge.close()
             if webhooks is not None:
@@ -333,7 +349,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
                 trusted_proxies=config.trusted_proxies,
             ),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(config)),
-            Middleware(WriteLimit, buckets=WriteBuckets(config.write_rate, config.write_burst)),
+            Middleware(WriteLimit, buckets=state.write_limits),
             Middleware(whip.CorsOnEveryAnswer),
         ],
     )
@@ -344,15 +360,5 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         cors_headers=whip.CORS,
     )
     app.add_exception_handler(sqlite3.OperationalError, _store_unavailable)
-    app.state.config = config
-    app.state.admin_token = admin_token
-    app.state.store = store
-    app.state.writer = writer
-    app.state.bridge = bridge
-    app.state.lifecycle = lifecycle
-    app.state.webhooks = webhooks
-    app.state.metrics = metrics
-    # The embedded default; with --redis-url the lifespan puts the Redis bus in its place.
-    app.state.bus = LocalBus()
-    app.state.rooms = control.Rooms(store)
+    state.install(app)
     return app

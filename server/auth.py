@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from ..signaling.tokens import hash_token, new_token
 from .errors import ApiError
+from .state import app_state
 from .store import Store
 
 log = logging.getLogger("diemcau.auth")
@@ -116,9 +117,10 @@ def authorize(
     wrong_site, revoked; 404 not_found when the session (or the site's invite) does not exist,
     which only the admin gets to learn: other tokens get wrong_session first.
     """
+    state = app_state(request)
     return authorize_token(
-        request.app.state.store,
-        request.app.state.admin_token,
+        state.store,
+        state.admin_token,
         bearer_token(request),
         session_id,
         allow=allow,

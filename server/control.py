@@ -44,6 +44,7 @@ from ..signaling.room import HOST, FloorChanged, MuteChanged, Room, RoomError, R
 from ..signaling.session import SessionState
 from .auth import ANY_ROLE, authorize_token
 from .errors import ApiError
+from .state import app_state
 from .store import Store
 
 log = logging.getLogger("diemcau.control")
@@ -157,10 +158,8 @@ async def _publish(
 
 
 async def control(websocket: WebSocket) -> None:
-    state = websocket.app.state
-    store: Store = state.store
-    bus: Bus = state.bus
-    rooms: Rooms = state.rooms
+    state = app_state(websocket)
+    store, bus, rooms = state.store, state.bus, state.meeting
     session_id = websocket.path_params["session"]
     await websocket.accept()
 

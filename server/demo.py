@@ -19,6 +19,7 @@ from .app import create_app
 from .auth import load_admin_token
 from .config import Config
 from .listener import uvicorn_config
+from .state import app_state
 from .times import api_time
 
 SAMPLE_SITES = [
@@ -78,7 +79,7 @@ async def run_demo(config: Config) -> int:
         },
     )
     pattern = await asyncio.to_thread(TestPattern)
-    pattern.attach(app.state.bridge, session["id"])
+    pattern.attach(app_state(app).bridge, session["id"])
     await asyncio.to_thread(call, "POST", f"/api/sessions/{session['id']}/start")
 
     lines = [

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 
 from ..media.port import UdpPort
 from ..signaling.bus import Bus
+from .state import app_state
 from .store import Store
 
 # How long /healthz waits for Redis's answer before it calls Redis unreachable.
@@ -84,7 +85,7 @@ async def problems(
 
 
 async def healthz(request: Request) -> JSONResponse:
-    state = request.app.state
+    state = app_state(request)
     found = await problems(state.store, state.bus, state.config.redis_url, state.lifecycle)
     if found:
         return JSONResponse({"status": "failing", "reason": "; ".join(found)}, status_code=503)
@@ -92,7 +93,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    reason = request.app.state.lifecycle.not_ready()
+    reason = app_state(request).lifecycle.not_ready()
     if reason is not None:
         return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from ..signaling.session import SessionState
 from .auth import CHALLENGE, bearer_token
 from .errors import ApiError
+from .state import app_state
 from .store import Store
 from .webhooks import Webhooks, url_for_log
 
@@ -183,7 +184,7 @@ class Metrics:
 
 
 async def metrics(request: Request) -> Response:
-    exported: Metrics = request.app.state.metrics
+    exported = app_state(request).metrics
     if not exported.allowed(bearer_token(request)):
         raise ApiError(
             401,

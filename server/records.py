@@ -19,11 +19,9 @@ from starlette.routing import BaseRoute, Route
 
 from ..signaling.session import SessionState
 from .api import (
-    _config,
     _count,
     _raise_problems,
     _reject_unknown_fields,
-    _store,
     read_json_object,
 )
 from .attendance import (
@@ -40,6 +38,7 @@ from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
 from .errors import ApiError
 from .joinlog import write_jsonl
 from .reports import to_csv, to_xlsx
+from .state import app_state
 from .store import Session, Store
 from .times import api_time, day_text, parse_day
 
@@ -72,7 +71,7 @@ def _rules(request: Request) -> Rules:
             overrides[field] = float(text)
         except ValueError:
             wrong.add(param)
-    rules = replace(_config(request).rules, **overrides)
+    rules = replace(app_state(request).config.rules, **overrides)
     try:
         rules.validate()
     except RulesError as exc:
@@ -105,7 +104,7 @@ def _asked(request: Request, flag: str) -> bool:
 async def session_attendance(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
-    store = _store(request)
+    store = app_state(request).store
     session = store.get_session(session_id)
     assert session is not None  # authorize answered 404 otherwise
     fmt = request.query_params.get("format", "json")
@@ -122,7 +121,7 @@ async def session_attendance(request: Request) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
     if fmt == "xlsx":
-        timezone = _config(request).timezone
+        timezone = app_state(request).config.timezone
         return Response(
             await asyncio.to_thread(to_xlsx, report, session.title, timezone),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -133,14 +132,14 @@ async def session_attendance(request: Request) -> Response:
     )
     body["title"] = session.title
     body["live"] = session.state == SessionState.LIVE
-    body["timezone"] = _config(request).timezone
+    body["timezone"] = app_state(request).config.timezone
     return JSONResponse(body)
 
 
 async def session_events(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
-    events = _store(request).events(session_id)
+    events = app_state(request).store.events(session_id)
     return StreamingResponse(
         iter(list(write_jsonl(events))),
         media_type="application/x-ndjson; charset=utf-8",
@@ -152,7 +151,7 @@ async def headcount(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     site_id = request.path_params["site_id"]
     authorize(request, session_id, allow=ANY_ROLE, site_id=site_id)
-    store = _store(request)
+    store = app_state(request).store
     session = store.get_session(session_id)
     assert session is not None
     if site_id not in {i.site_id for i in store.invites(session_id)}:
@@ -190,7 +189,7 @@ def _day(text: str | None, default: date, field: str, problems: dict[str, str]) 
 async def period(request: Request) -> Response:
     """The figures a year-end report quotes, for the sessions held between two dates."""
     authorize(request, None, allow=ADMIN_ONLY)
-    config = _config(request)
+    config = app_state(request).config
     zone = ZoneInfo(config.timezone)
     today = datetime.now(zone).date()
     problems: dict[str, str] = {}
@@ -203,7 +202,7 @@ async def period(request: Request) -> Response:
             422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
         )
     rules = _rules(request)
-    store = _store(request)
+    store = app_state(request).store
     start = datetime.combine(first, time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
     now = datetime.now(UTC)

@@ -31,6 +31,7 @@ from .api import ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
 from .errors import ApiError
 from .repeated import OUT_OF_DESCRIPTORS, RepeatedError
+from .state import app_state
 from .store import Store
 
 log = logging.getLogger("diemcau.whip")
@@ -131,7 +132,7 @@ def _answer(
 ) -> Response:
     """The 201 of every WHIP/WHEP POST; `identity` (a site id, or HOST) names whom the TURN
     credentials of its Link headers are minted for."""
-    bridge: Bridge = request.app.state.bridge
+    bridge = app_state(request).bridge
     response = Response(
         answer.sdp,
         status_code=201,
@@ -189,8 +190,8 @@ async def _negotiate(
     answered it, since uploading an offer or gathering its answer takes time in which a hall
     may be removed or the session end; a token may not pile up connections that are not up."""
     check()
-    store: Store = request.app.state.store
-    bridge: Bridge = request.app.state.bridge
+    store = app_state(request).store
+    bridge = app_state(request).bridge
     _require_not_ended(store, session_id)
     _require_room(bridge, session_id, identity)
     offer = await _read_offer(request)
@@ -268,7 +269,7 @@ async def whip_endpoint(request: Request) -> Response:
     def check() -> object:
         return authorize(request, session_id, allow=ADMIN_OR_HOST)
 
-    bridge: Bridge = request.app.state.bridge
+    bridge = app_state(request).bridge
     # The session goes live when this publisher is on air, not now (server/app.py, Publishing).
     return await _negotiate(
         request,
@@ -301,7 +302,7 @@ async def whep_endpoint(request: Request) -> Response:
     def check() -> object:
         return authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
 
-    bridge: Bridge = request.app.state.bridge
+    bridge = app_state(request).bridge
     return await _negotiate(
         request,
         session_id,
@@ -339,7 +340,7 @@ async def uplink_endpoint(request: Request) -> Response:
     def check() -> object:
         return authorize(request, session_id, allow=SITE_ONLY, site_id=site_id)
 
-    bridge: Bridge = request.app.state.bridge
+    bridge = app_state(request).bridge
     return await _negotiate(
         request,
         session_id,
@@ -370,7 +371,7 @@ async def host_view_endpoint(request: Request) -> Response:
     def check() -> object:
         return authorize(request, session_id, allow=ADMIN_OR_HOST, site_id=watches)
 
-    bridge: Bridge = request.app.state.bridge
+    bridge = app_state(request).bridge
     return await _negotiate(
         request,
         session_id,
@@ -382,7 +383,7 @@ async def host_view_endpoint(request: Request) -> Response:
 
 
 async def _resource(request: Request, session_id: str, resource_id: str, site_id: str) -> Response:
-    bridge: Bridge = request.app.state.bridge
+    bridge = app_state(request).bridge
     if bridge.resource_site(session_id, resource_id) != site_id:
         raise ApiError(
             404,

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
+from diemcau.server.state import app_state
 from diemcau.server.store import Store
 
 T = TypeVar("T")
@@ -51,22 +52,23 @@ async def app(config: Config) -> AsyncIterator[Starlette]:
     app = create_app(config, ADMIN_TOKEN)
     yield app
     # httpx's ASGITransport runs no lifespan: shut down by hand.
-    await app.state.bridge.close()
-    await app.state.writer.close()
-    app.state.store.close()
+    state = app_state(app)
+    await state.bridge.close()
+    await state.writer.close()
+    state.store.close()
 
 
 def stand_in_bridge(app: Starlette, fake: T) -> Iterator[T]:
     """For a fixture: `fake` takes the bridge's place in `app` for one test."""
-    real = app.state.bridge
-    app.state.bridge = fake
+    real = app_state(app).bridge
+    app_state(app).bridge = fake
     yield fake
-    app.state.bridge = real
+    app_state(app).bridge = real
 
 
 @pytest.fixture
 def store(app: Starlette) -> Store:
-    store: Store = app.state.store
+    store: Store = app_state(app).store
     return store
 
 

@@ -18,6 +18,7 @@ from diemcau.media.links import SiteLink
 from diemcau.server.app import create_app
 from diemcau.server.auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE
 from diemcau.server.config import Config
+from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.signaling.turn import mint_credentials
 
@@ -56,10 +57,10 @@ class FakeBridge:
 
 @pytest.fixture
 def bridge(app: Starlette) -> Iterator[FakeBridge]:
-    real = app.state.bridge
-    app.state.bridge = fake = FakeBridge()
+    real = app_state(app).bridge
+    app_state(app).bridge = fake = FakeBridge()
     yield fake
-    app.state.bridge = real
+    app_state(app).bridge = real
 
 
 def snapshot(store: Store) -> dict[str, Any]:
@@ -277,7 +278,7 @@ async def test_a_duplicate_check_on_a_large_sites_list_names_each_duplicate_once
     await put_sites(client)
     before = snapshot(store)
     # Near the 960 KB list (the body limit raised for it): every id twice, some thrice.
-    app.state.config = replace(app.state.config, max_body_bytes=2_000_000)
+    app_state(app).config = replace(app_state(app).config, max_body_bytes=2_000_000)
     ids = [f"site-{i:06d}" for i in range(40_000)]
     body = {**SESSION_BODY, "sites": ids + ids[:3] + ids}
     response = await client.post("/api/sessions", json=body, headers=ADMIN)
@@ -291,7 +292,7 @@ async def test_a_large_csv_import_reports_every_duplicate_line(
     app: Starlette, client: httpx.AsyncClient, store: Store
 ) -> None:
     # 20,000 sites, then each again: every second record names the line it repeats.
-    app.state.config = replace(app.state.config, max_body_bytes=2_000_000)
+    app_state(app).config = replace(app_state(app).config, max_body_bytes=2_000_000)
     ids = [f"xa-{i:05d}" for i in range(20_000)]
     records = [f"{site_id},Xã {site_id},commune,{i % 90}" for i, site_id in enumerate(ids)]
     csv_text = "\r\n".join(["id,name,kind,expected", *records, *records]) + "\r\n"
@@ -506,7 +507,7 @@ async def test_create_session(client: httpx.AsyncClient, store: Store) -> None:
 
 def store_path(client: httpx.AsyncClient) -> Path:
     app = client._transport.app  # type: ignore[attr-defined]
-    return app.state.config.data_dir / "diemcau.sqlite3"
+    return app_state(app).config.data_dir / "diemcau.sqlite3"
 
 
 async def test_create_session_without_sites_invites_every_site(
@@ -526,8 +527,8 @@ async def test_links_use_the_public_url(config: Config) -> None:
             await put_sites(client, {"nga-thanh": SITES["nga-thanh"]})
             created = await create_session(client)
     finally:
-        await app.state.bridge.close()
-        app.state.store.close()
+        await app_state(app).bridge.close()
+        app_state(app).store.close()
     base = "https://hop.nga-son.gov.vn"
     assert created["host"]["whip_url"] == f"{base}/whip/{created['id']}"
     assert created["invites"][0]["join_url"].startswith(f"{base}/join/{created['id']}/nga-thanh#")
@@ -829,7 +830,8 @@ async def test_me_gives_the_turn_servers_with_credentials_for_whom_it_is(
         assert (await client.get(path, headers=headers)).json()["ice_servers"] == []
 
     urls = ("turn:198.51.100.7:3478?transport=udp", "turns:198.51.100.7:443?transport=tcp")
-    app.state.config = replace(app.state.config, turn_urls=urls, turn_secret="north", turn_ttl=600)
+    state = app_state(app)
+    state.config = replace(state.config, turn_urls=urls, turn_secret="north", turn_ttl=600)
     for headers, identity in ((site, "tan-loc"), (bearer(world.host_a), "host"), (ADMIN, "host")):
         servers = (await client.get(path, headers=headers)).json()["ice_servers"]
         assert [server["urls"] for server in servers] == [[urls[0]], [urls[1]]]

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from diemcau.media.route import Route
 from diemcau.server.app import ConnectionLog, allowed_hosts, attempt_failed_hint, create_app
 from diemcau.server.config import Config
+from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.server.writer import Writer
 from tests.peers import wait_for
@@ -125,9 +126,9 @@ async def test_a_failed_attempt_is_an_event_and_one_warning(
 
 
 async def test_the_app_hands_the_bridge_its_handlers(app: Starlette) -> None:
-    store: Store = app.state.store
+    store: Store = app_state(app).store
     session_id = live_session(store)
-    bridge = app.state.bridge
+    bridge = app_state(app).bridge
     await bridge.on_join(session_id, "nga-thanh", "c1", Route("prflx", "udp", "203.0.113.8"))
     await bridge.on_attempt_failed(session_id, "tan-loc", "c2", "ice_timeout", ("relay",))
     await bridge.on_leave(session_id, "nga-thanh", "c1", "closed")
@@ -278,10 +279,10 @@ async def _answers(config: Config, host: str) -> tuple[httpx.Response, httpx.Res
             headers = {**admin_headers(), "Host": host}
             created = await c.post("/api/sessions", json=SESSION, headers=headers)
             join = await c.get("/join/s/site", headers={"Host": host})
-        return created, join, len(app.state.store.list_sessions())
+        return created, join, len(app_state(app).store.list_sessions())
     finally:
-        await app.state.bridge.close()
-        app.state.store.close()
+        await app_state(app).bridge.close()
+        app_state(app).store.close()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
+from diemcau.server.state import app_state
 from tests.conftest import start_server, stop_server
 from tests.redisserver import start_redis
 
@@ -26,7 +27,7 @@ async def test_before_the_service_is_up_it_is_healthy_but_not_ready(
 async def test_a_port_that_is_not_bound_fails_both(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    app.state.lifecycle.serving()  # up, yet its media port is not open
+    app_state(app).lifecycle.serving()  # up, yet its media port is not open
     for path in ("/healthz", "/readyz"):
         answer = await client.get(path)
         assert answer.status_code == 503
@@ -34,7 +35,7 @@ async def test_a_port_that_is_not_bound_fails_both(
 
 
 async def test_stopping_is_not_ready(app: Starlette, client: httpx.AsyncClient) -> None:
-    app.state.lifecycle.stopping()
+    app_state(app).lifecycle.stopping()
     ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json() == {"status": "not_ready", "reason": "the service is stopping"}

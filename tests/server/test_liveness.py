@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
+from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from tests import faults
 from tests.faults import fill
@@ -74,7 +75,7 @@ async def test_a_held_lock_stalls_neither_the_loop_nor_the_liveness_writer(
 
     monkeypatch.setattr(Store, "mark_alive", watched)
     async with running(tmp_path / "data") as (app, client):
-        store: Store = app.state.store
+        store: Store = app_state(app).store
         assert await wait_for(alive_after(store, datetime.now(UTC)), 10)
         other = sqlite3.connect(store.path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # an operator's sqlite3 shell, a backup tool
@@ -119,7 +120,7 @@ async def test_a_full_disk_fails_health_loudly_and_the_writer_recovers(
     small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with running(small_disk / "data") as (app, client):
-        store: Store = app.state.store
+        store: Store = app_state(app).store
         assert await wait_for(alive_after(store, datetime.now(UTC)), 10)
         fill(small_disk / "filler")
         try:

@@ -25,6 +25,7 @@ from diemcau.server import outbox
 from diemcau.server.app import create_app
 from diemcau.server.backoff import Backoff
 from diemcau.server.config import Config
+from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.server.webhooks import SIGNATURE_HEADER, Webhooks, url_for_log
 from tests.conftest import free_port, start_server, stop_server
@@ -137,7 +138,7 @@ def webhook_config(data_dir: Path, *urls: str) -> Config:
 async def running(config: Config) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     """The app with its lifespan (and so its webhook receivers) running, and a client."""
     app = create_app(config, ADMIN_TOKEN)
-    webhooks: Webhooks = app.state.webhooks
+    webhooks: Webhooks = app_state(app).webhooks
     webhooks.backoff = FAST
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -154,7 +155,7 @@ async def a_session(app: Starlette, client: httpx.AsyncClient) -> tuple[str, lis
     tokens = [created["host"]["token"], *(invite["token"] for invite in created["invites"])]
     started = await client.post(f"/api/sessions/{session}/start", headers=admin_headers())
     assert started.status_code == 200, started.text
-    bridge = app.state.bridge
+    bridge = app_state(app).bridge
     await bridge.on_join(session, "nga-thanh", "c1", Route("srflx", "udp", "203.0.113.7"))
     await bridge.on_attempt_failed(session, "tan-loc", "c2", "ice_timeout", ("host", "srflx"))
     await bridge.on_join(session, "tan-loc", "c3", Route("relay", "tcp", "198.51.100.20"))
@@ -203,7 +204,7 @@ async def test_a_receiver_down_for_a_while_then_gets_every_event_signed(
 ) -> None:
     async with running(webhook_config(tmp_path, receiver.url)) as (app, client):
         session, tokens = await a_session(app, client)
-        store: Store = app.state.store
+        store: Store = app_state(app).store
         # Down: every event waits in the outbox, and the first of them is being retried.
         assert outbox.pending(store) == {receiver.url: 7}
         assert await wait_for(lambda: outbox.head(store, receiver.url, 1)[0].attempts >= 3, 10)
@@ -230,7 +231,7 @@ async def test_a_restart_sends_what_the_last_run_left(tmp_path: Path, receiver: 
     await receiver.up()
     async with running(config) as (app, _):
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
-        assert await wait_for(lambda: outbox.pending(app.state.store) == {}, 10)
+        assert await wait_for(lambda: outbox.pending(app_state(app).store) == {}, 10)
     check_events(receiver.delivered, session, tokens)
 
 
@@ -242,8 +243,8 @@ async def test_a_receiver_answering_500_gets_the_same_event_again(
     async with running(webhook_config(tmp_path, receiver.url)) as (app, client):
         session, tokens = await a_session(app, client)
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
-        assert await wait_for(lambda: outbox.pending(app.state.store) == {}, 10)
-        scraped = samples(app.state.metrics.exposition().decode())
+        assert await wait_for(lambda: outbox.pending(app_state(app).store) == {}, 10)
+        scraped = samples(app_state(app).metrics.exposition().decode())
     name = url_for_log(receiver.url)
     assert value(scraped, "diemcau_webhook_posts_total", receiver=name, outcome="failed") == 3
     assert value(scraped, "diemcau_webhook_posts_total", receiver=name, outcome="delivered") == 7
@@ -261,8 +262,8 @@ async def test_a_dead_receiver_delays_no_other(tmp_path: Path, receiver: Receive
     async with running(webhook_config(tmp_path, dead.url, receiver.url)) as (app, client):
         session, tokens = await a_session(app, client)
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
-        assert await wait_for(lambda: outbox.pending(app.state.store) == {dead.url: 7}, 10)
-        scraped = samples(app.state.metrics.exposition().decode())
+        assert await wait_for(lambda: outbox.pending(app_state(app).store) == {dead.url: 7}, 10)
+        scraped = samples(app_state(app).metrics.exposition().decode())
     assert value(scraped, "diemcau_webhook_failing", receiver=url_for_log(dead.url)) == 1
     assert value(scraped, "diemcau_webhook_failing", receiver=url_for_log(receiver.url)) == 0
     check_events(receiver.delivered, session, tokens)
@@ -278,7 +279,7 @@ async def test_a_url_no_longer_configured_is_dropped_and_others_kept(
     await receiver.up()
     async with running(webhook_config(tmp_path, receiver.url)) as (app, _):
         assert await wait_for(lambda: len(receiver.delivered) >= 7, 20)
-        assert await wait_for(lambda: outbox.pending(app.state.store) == {}, 10)
+        assert await wait_for(lambda: outbox.pending(app_state(app).store) == {}, 10)
 
 
 def test_the_outbox_keeps_at_most_its_cap_per_url(tmp_path: Path) -> None:
@@ -308,7 +309,7 @@ async def test_floor_changes_and_recordings_are_sent_after_what_they_report(
     async with running(webhook_config(tmp_path, receiver.url)) as (app, client):
         await put_sites(client)
         session = (await create_session(client, ["nga-thanh", "tan-loc"]))["id"]
-        webhooks: Webhooks = app.state.webhooks
+        webhooks: Webhooks = app_state(app).webhooks
         now = datetime.now(UTC)
         await webhooks.floor_changed(session, "nga-thanh", None, now)
         await webhooks.floor_changed(session, "tan-loc", "nga-thanh", now)
@@ -378,7 +379,7 @@ async def test_a_hall_a_crash_left_connected_is_reported_left_after_the_restart(
         session = (await create_session(client, ["nga-thanh"]))["id"]
         # A join the bridge does not hold: at the end of this run nothing writes its leave,
         # as after a crash.
-        await app.state.bridge.on_join(session, "nga-thanh", "c1", None)
+        await app_state(app).bridge.on_join(session, "nga-thanh", "c1", None)
     await receiver.up()
     async with running(config) as (app, _):
         assert await wait_for(lambda: "hall_left" in receiver.types(), 20)

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from diemcau.media.bridge import IceRestart, OfferError
 from diemcau.server import whip
+from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.signaling import sdpfrag
 from diemcau.signaling.turn import mint_credentials
@@ -164,7 +165,7 @@ async def test_a_session_whose_only_publisher_never_connects_stays_scheduled(
     client: httpx.AsyncClient, world: World, app: Starlette, store: Store
 ) -> None:
     """Publishing goes live when the publisher's first media packet arrives, not at POST."""
-    app.state.bridge.connect_timeout = 0.3
+    app_state(app).bridge.connect_timeout = 0.3
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN server asked
     pc.addTransceiver("video", direction="sendonly")
     pc.addTransceiver("audio", direction="sendonly")
@@ -182,7 +183,7 @@ async def test_a_session_whose_only_publisher_never_connects_stays_scheduled(
     resource = location.rsplit("/", 1)[1]
     # Past its deadline the bridge closes it: the resource is gone, nothing started.
     for _ in range(100):
-        if app.state.bridge.resource_site(world.a, resource) is None:
+        if app_state(app).bridge.resource_site(world.a, resource) is None:
             break
         await asyncio.sleep(0.05)
     gone = await client.delete(location, headers=bearer(world.host_a))
@@ -267,7 +268,8 @@ async def test_every_201_carries_one_link_header_a_turn_server(
     client: httpx.AsyncClient, world: World, app: Starlette
 ) -> None:
     urls = ("turn:198.51.100.7:3478?transport=udp", "turns:198.51.100.7:443?transport=tcp")
-    app.state.config = replace(app.state.config, turn_urls=urls, turn_secret="north", turn_ttl=600)
+    state = app_state(app)
+    state.config = replace(state.config, turn_urls=urls, turn_secret="north", turn_ttl=600)
     site = world.site(world.a, "nga-thanh")
     # (address, token, direction, whom the credentials are for)
     posts = [
@@ -606,7 +608,7 @@ async def test_a_resource_deleted_before_it_connects_leaves_nothing_behind(
 ) -> None:
     """A client that cannot trickle POSTs once for the Link headers, DELETEs, and offers again
     with the TURN servers it learnt."""
-    app.state.bridge.connect_timeout = 0.3
+    app_state(app).bridge.connect_timeout = 0.3
     token = world.site(world.a, "nga-thanh")
     for _ in range(2):
         posted = await client.post(

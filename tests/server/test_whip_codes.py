@@ -19,6 +19,7 @@ import pytest
 from starlette.applications import Starlette
 
 from diemcau.media.bridge import Answer
+from diemcau.server.state import app_state
 
 from .conftest import ADMIN_TOKEN, World, admin_headers, stand_in_bridge
 
@@ -292,7 +293,7 @@ async def test_a_token_revoked_while_an_offer_is_answered_gets_no_201(
     client: httpx.AsyncClient, world: World, bridge: AnsweringBridge, app: Starlette
 ) -> None:
     async def remove_the_hall() -> None:  # as the chair's removal does
-        app.state.store.revoke_invite(world.a, "tan-loc", datetime.now(UTC))
+        app_state(app).store.revoke_invite(world.a, "tan-loc", datetime.now(UTC))
 
     bridge.while_answering = [remove_the_hall]
     token = world.site(world.a, "tan-loc")

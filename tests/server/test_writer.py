@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from diemcau.server import store as store_module
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
+from diemcau.server.state import app_state
 from diemcau.server.store import Site, Store, UnknownSession
 from diemcau.server.writer import Writer, WriteUnavailable
 from tests.faults import HeldLock
@@ -205,11 +206,11 @@ async def test_the_server_answers_while_its_writes_wait_for_a_lock_held_elsewher
     tmp_path: Path, patient: None
 ) -> None:
     async with running(tmp_path / "data") as (app, client):
-        store: Store = app.state.store
-        app.state.writer.wait = 600.0
+        store: Store = app_state(app).store
+        app_state(app).writer.wait = 600.0
         store.put_site(NGA_THANH, T0)
         session_id = new_session(store)
-        bridge = app.state.bridge
+        bridge = app_state(app).bridge
         async with HeldLock(store.path) as lock:
             # A hall joins, leaves and another joins while the lock is held.
             events = [
@@ -217,10 +218,10 @@ async def test_the_server_answers_while_its_writes_wait_for_a_lock_held_elsewher
                 asyncio.create_task(bridge.on_leave(session_id, "nga-thanh", "c1", "closed")),
                 asyncio.create_task(bridge.on_join(session_id, "nga-thanh", "c2", None)),
             ]
-            assert await wait_for(lambda: app.state.writer.busy, 10)
+            assert await wait_for(lambda: app_state(app).writer.busy, 10)
             for _ in range(20):
                 assert (await client.get("/healthz")).json() == {"status": "ok"}
-            assert app.state.writer.busy and not any(e.done() for e in events)
+            assert app_state(app).writer.busy and not any(e.done() for e in events)
             await lock.release()
             await asyncio.gather(*events)
         logged = [(e.type, e.conn) for e in store.events(session_id)]

@@ -1,0 +1,70 @@
+"""What the running application holds, typed: one `AppState` per app, and its accessors.
+
+create_app (server/app.py) builds it; handlers reach it with `app_state(request)` (a Request
+or a WebSocket alike), tests with `app_state(app)`. Nothing reads Starlette's untyped
+`app.state` attributes or probes them with getattr.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+
+from ..media.bridge import Bridge
+from ..media.port import UdpPort
+from ..signaling.bus import Bus
+from .config import Config
+from .store import Store
+from .webhooks import Webhooks
+from .writelimit import WriteBuckets
+from .writer import Writer
+
+if TYPE_CHECKING:  # modules that read the state: their names only, for the annotations
+    from .control import Rooms
+    from .health import Lifecycle
+    from .metrics import Metrics
+
+
+@dataclass
+class AppState:
+    config: Config
+    admin_token: str
+    store: Store
+    # Every write once the app serves goes through the writer's thread (server/writer.py).
+    writer: Writer
+    bridge: Bridge
+    # The media connections' one UDP port, which the bridge sends and receives on.
+    port: UdpPort
+    # Starting, serving or stopping, and whether the UDP port is bound (/healthz, /readyz).
+    lifecycle: Lifecycle
+    # The embedded LocalBus; with --redis-url the lifespan puts the Redis bus in its place.
+    bus: Bus
+    # The owner of this node's live rooms, one per session (the meeting service's slot).
+    meeting: Rooms
+    # The admin API's write limits per bearer token (server/writelimit.py).
+    write_limits: WriteBuckets
+    # The signed deliveries of --webhook (server/webhooks.py); None without one.
+    webhooks: Webhooks | None
+    # What GET /metrics exports (server/metrics.py).
+    metrics: Metrics
+
+    def install(self, app: Starlette) -> None:
+        # The one attribute of Starlette's untyped `app.state` that this project sets.
+        app.state.diemcau = self
+
+
+def app_state(where: HTTPConnection | Starlette) -> AppState:
+    """The state of the app serving a Request or WebSocket, or of an app itself."""
+    app = where if isinstance(where, Starlette) else where.app
+    state = app.state.diemcau
+    if not isinstance(state, AppState):
+        raise RuntimeError("this app was not made by create_app: it has no AppState")
+    return state
+
+
+def base_url(connection: HTTPConnection) -> str:
+    """The absolute base of the links handed out: --public-url, else the request's own."""
+    return (app_state(connection).config.public_url or str(connection.base_url)).rstrip("/")
