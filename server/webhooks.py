@@ -181,8 +181,16 @@ class Webhooks:
 
     def observe(self, db: sqlite3.Connection, logged: Event) -> None:
         """The store's event observer: inside the join-log event's transaction, its webhook
-        event into the outbox, so both commit or neither does."""
-        payload = from_join_log(db, logged)
+        event into the outbox, so both commit or neither does (a write that fails fails both,
+        and the join log tries again). A fault of building the payload costs the webhook only,
+        never the join log its event."""
+        try:
+            payload = from_join_log(db, logged)
+        except sqlite3.OperationalError:
+            raise
+        except Exception:
+            log.exception("webhook of join-log event %d (%s) not written", logged.seq, logged.type)
+            return
         if payload is not None:
             self._put(db, payload)
 
@@ -241,7 +249,8 @@ class Webhooks:
         if self._loop is not None:
             # The writer's thread, or the loop itself: a receiver reads after this commits,
             # its read being queued behind this write.
-            self._loop.call_soon_threadsafe(self._nudge)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the next start reads
+                self._loop.call_soon_threadsafe(self._nudge)
 
     def _nudge(self) -> None:
         for receiver in self.receivers:
@@ -299,7 +308,7 @@ class Webhooks:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
         try:
             answer = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # refused, reset, timed out, TLS: whatever it was, not 2xx
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if 200 <= answer.status_code < 300:
             return None

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 
 from diemcau.media.route import Route
 from diemcau.server import outbox
+from diemcau.server import webhooks as webhooks_module
 from diemcau.server.app import create_app
 from diemcau.server.backoff import Backoff
 from diemcau.server.config import Config
@@ -388,3 +389,23 @@ async def test_a_hall_a_crash_left_connected_is_reported_left_after_the_restart(
         ("nga-thanh", "c1", "server_shutdown")
     ]
     assert [e["type"] for e in receiver.delivered] == ["hall_joined", "hall_left"]
+
+
+def test_a_payload_that_cannot_be_built_never_costs_the_join_log_its_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(webhooks_module, "from_join_log", broken)
+    with contextlib.closing(Store.open(tmp_path / "db.sqlite3")) as store:
+        store.event_observers.append(Webhooks(["http://127.0.0.1:9/in"], SECRET).observe)
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO sessions (id, title, scheduled_start, scheduled_end, state,"
+                " created_at, host_token_hash) VALUES ('s', 't', 'a', 'b', 'live', 'c', 'h')"
+            )
+        store.append_event("s", "join", datetime.now(UTC), site_id="nga-thanh", conn="c1")
+        assert [e.type for e in store.events("s")] == ["join"]
+        assert outbox.pending(store) == {}
+    assert "webhook of join-log event 1 (join) not written" in caplog.text
