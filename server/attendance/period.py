@@ -1,0 +1,89 @@
+"""A period's figures, the ones a year-end report quotes: pure, over the sessions' reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .rules import Report, totals
+from .session import totals_json, window_json
+
+
+@dataclass(frozen=True)
+class HeldSession:
+    """A session held in the period, with its report."""
+
+    id: str
+    title: str
+    live: bool
+    report: Report
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def period_summary(held: Sequence[HeldSession]) -> dict[str, Any]:
+    """The period's totals, its sessions and its sites (most often absent or partial first),
+    as the period report's JSON gives them."""
+    sessions: list[dict[str, Any]] = []
+    per_site: dict[str, dict[str, Any]] = {}
+    for h in held:
+        report = h.report
+        t = totals_json(report.totals)
+        sessions.append(
+            {
+                "id": h.id,
+                "title": h.title,
+                "window": window_json(report),
+                "live": h.live,
+                **{k: t[k] for k in ("invited", "present", "partial", "absent", "expected")},
+                "headcount": t["headcount"],
+                "average_coverage": _mean([s.coverage for s in report.sites]),
+                "participation_rate": t["participation_rate"],
+                "connected_rate": t["connected_rate"],
+            }
+        )
+        for s in report.sites:
+            entry = per_site.setdefault(
+                s.site,
+                {
+                    "site": s.site,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "sessions": 0,
+                    "present": 0,
+                    "partial": 0,
+                    "absent": 0,
+                    "_coverage": [],
+                },
+            )
+            entry["name"], entry["kind"] = s.name, s.kind  # the latest snapshot
+            entry["sessions"] += 1
+            entry[s.status] += 1
+            entry["_coverage"].append(s.coverage)
+    sites = []
+    for entry in sorted(
+        per_site.values(), key=lambda e: (-(e["absent"] + e["partial"]), e["site"])
+    ):
+        coverage = entry.pop("_coverage")
+        entry["average_coverage"] = _mean(coverage)
+        # Twice or more: once can be a power cut; a pattern is what the district follows up.
+        entry["repeatedly_absent_or_partial"] = entry["absent"] + entry["partial"] >= 2
+        sites.append(entry)
+    every_site = [s for h in held for s in h.report.sites]
+    overall = totals(every_site)
+    return {
+        "totals": {
+            "sessions_held": len(sessions),
+            "average_coverage": _mean([s.coverage for s in every_site]),
+            "participation_rate": overall.participation_rate,
+            "connected_rate": overall.connected_rate,
+            "invited": overall.invited,
+            "expected": overall.expected,
+            "headcount": overall.headcount,
+        },
+        "sessions": sessions,
+        "sites": sites,
+    }
