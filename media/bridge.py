@@ -74,6 +74,11 @@ from .offer import (
 from .offer import parse as parse_offer
 from .port import UdpPort
 from .route import Route, route_of
+from .routing import FLOOR as FLOOR
+from .routing import HOST as HOST
+from .routing import PROGRAM as PROGRAM
+from .routing import UPLINK as UPLINK
+from .routing import Routing, Seat, Source, slots
 
 log = logging.getLogger("diemcau.media")
 
@@ -115,12 +120,6 @@ def _configuration() -> RTCConfiguration:
 # Sequence numbers remembered per publisher track to drop duplicates (a power of two).
 _SEEN_SLOTS = 1024
 
-# Slots: what a subscriber track carries.
-PROGRAM = "program"  # the district hall's broadcast
-FLOOR = "floor"  # the hall that has the floor, switched by the chair
-UPLINK = "uplink"  # one site's return feed, for the console's mosaic
-HOST = "host"  # the district hall as a receiver (its mosaic and floor viewers)
-
 
 # -- publisher side ----------------------------------------------------------------------------
 
@@ -136,12 +135,27 @@ class UpTrack:
         self.media_ssrc: int | None = None
         self.keyframes = KeyframeRequests()
         self.packets_received = 0
-        # The subscriber tracks this track feeds now; Broadcast.reroute keeps it current.
+        # The subscriber tracks this track feeds now: add_local and del_local keep it, as
+        # Broadcast.reroute applies the routing table's moves.
         self.sinks: set[SubscriberTrack] = set()
         self._timer: asyncio.TimerHandle | None = None
         # The burst being received, fanned out by flush(). Bounded by seams.MAX_BURST.
         self._staged: list[BurstPacket] = []
         self._last_keyframe_start = -1  # index in the burst of the last keyframe start
+
+    def add_local(self, track: SubscriberTrack) -> None:
+        """`track` carries this track from now on. With del_local, the one place that links a
+        publisher track and its subscribers (Galene's AddLocal and DelLocal)."""
+        self.sinks.add(track)
+        track.source = self
+
+    def del_local(self, track: SubscriberTrack) -> None:
+        """`track` no longer carries this track; whatever it carries next starts afresh."""
+        self.sinks.discard(track)
+        if track.source is self:
+            track.source = None
+        if track.down is not None:
+            track.down.source_ended()
 
     def forward(self, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes) -> None:
         """One packet to every subscriber track this track feeds, now."""
@@ -400,7 +414,7 @@ class SubscriberTrack:
         self.codecs = list(parameters.codecs)
         self.sink = seams.RtpSink(self.sender.transport)
         self.started = True
-        self.subscriber.broadcast.reroute()
+        self.subscriber.broadcast.track_started(self)
 
     def bind(self, up: UpTrack, now: float) -> None:
         """Follow the publisher's track `up`: same codec, our numbering."""
@@ -537,16 +551,25 @@ class Broadcast:
     session_id: str
     publisher: Publisher | None = None
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
-    # Each site's return feed (its hall camera and microphone), and who has the floor.
+    # Each site's return feed (its hall camera and microphone).
     uplinks: dict[str, Publisher] = field(default_factory=dict)
     # Publishers offered while another held their place: each takes it at its first media
     # packet (Bridge._on_air); one that never connects changes nothing.
     newcomers: list[Publisher] = field(default_factory=list)
-    floor: str | None = None
-    # Halls the chair muted: their sound goes nowhere, even with the floor.
-    muted: set[str] = field(default_factory=set)
+    # Who carries whom, the floor and the mutes included (media/routing.py).
+    routing: Routing[SubscriberTrack] = field(default_factory=Routing)
     # Totals of subscribers that have left, so /sites keeps what was sent.
     departed: dict[str, SiteCounters] = field(default_factory=dict)
+
+    @property
+    def floor(self) -> str | None:
+        """Who has the floor, as the meeting told the bridge (Bridge.set_floor)."""
+        return self.routing.floor
+
+    @property
+    def muted(self) -> set[str]:
+        """The halls the chair muted (Bridge.set_muted): their sound goes nowhere."""
+        return set(self.routing.muted)
 
     def uptrack(self, kind: str) -> UpTrack | None:
         return self.publisher.tracks.get(kind) if self.publisher else None
@@ -568,57 +591,67 @@ class Broadcast:
             self.publisher = publisher
         else:
             self.uplinks[publisher.site] = publisher
+        self._hold(publisher)
         return previous
 
-    def source_for(self, track: SubscriberTrack) -> UpTrack | None:
-        """What a subscriber track should carry now, by its slot."""
-        if track.slot == PROGRAM:
-            return self.uptrack(track.kind)
-        if track.slot == FLOOR:
-            holder = self.floor
-            if holder is None or holder == track.subscriber.site_id:
-                return None  # nobody speaks, or the speaker would hear itself
-            if track.kind == "audio" and holder in self.muted:
-                return None
-            uplink = self.uplinks.get(holder)
-            return uplink.tracks.get(track.kind) if uplink else None
-        if track.slot == UPLINK and track.kind == "video":
-            # Mosaic tiles show pictures; a hall is heard only when it has the floor.
-            uplink = self.uplinks.get(track.subscriber.watches or "")
-            return uplink.tracks.get("video") if uplink else None
-        return None
+    def unseat(self, publisher: Publisher) -> None:
+        """`publisher` out of its place, or of the newcomers; reroute() moves its viewers."""
+        if publisher in self.newcomers:
+            self.newcomers.remove(publisher)
+        if self.publisher is publisher:
+            self.publisher = None
+        elif publisher.site is not None and self.uplinks.get(publisher.site) is publisher:
+            del self.uplinks[publisher.site]
+        self.routing.vacate(publisher.site, publisher.resource_id)
+
+    def _hold(self, publisher: Publisher) -> None:
+        # Its tracks can be forwarded once their codec is known (from the answer on).
+        ready = [kind for kind, up in publisher.tracks.items() if up.codec is not None]
+        self.routing.hold(publisher.site, publisher.resource_id, ready)
+
+    def track_started(self, track: SubscriberTrack) -> None:
+        """A subscriber track's sender started: it is routed from now on."""
+        sub = track.subscriber
+        if not sub.closed:
+            self.routing.attach(track, Seat(sub.site_id, track.kind, track.slot, sub.watches))
+        self.reroute()
+
+    def remove(self, sub: Subscriber) -> None:
+        """A subscriber that closes: its tracks unrouted, what it was sent kept for /sites."""
+        for track in sub.tracks:
+            self.routing.detach(track)
+            if track.source is not None:
+                track.source.del_local(track)
+        if self.subscribers.pop(sub.resource_id, None) is not None and sub.site_id != HOST:
+            counters = self.departed.setdefault(sub.site_id, SiteCounters())
+            counters.packets_sent += sub.packets_sent
+            counters.bytes_sent += sub.bytes_sent
 
     def reroute(self) -> None:
         """Point every subscriber track at its source; a track that changes source continues
         its numbering and starts the new source on a keyframe, with no renegotiation."""
+        for publisher in (self.publisher, *self.uplinks.values()):
+            if publisher is not None:
+                self._hold(publisher)  # a codec may have become known
         now = time.monotonic()
-        for sub in self.subscribers.values():
-            for track in sub.tracks:
-                if not track.started:
-                    continue
-                up = self.source_for(track)
-                if up is not None and up.codec is None:
-                    up = None  # its codec is known once its peer connection is up
-                if up is track.source:
-                    continue
-                if track.source is not None:
-                    track.source.sinks.discard(track)
-                    if track.down is not None:
-                        track.down.source_ended()
-                track.source = up
-                if up is not None:
-                    up.sinks.add(track)
-                    track.bind(up, now)
+        for track, source in self.routing.changes():
+            up = self._uptrack(source) if source is not None else None
+            if track.source is not None:
+                track.source.del_local(track)
+            if up is not None:
+                up.add_local(track)
+                track.bind(up, now)
+
+    def _uptrack(self, source: Source) -> UpTrack | None:
+        publisher = self.find_publisher(source.feed)
+        return publisher.tracks.get(source.kind) if publisher is not None else None
 
     def set_floor(self, holder: str | None) -> None:
-        self.floor = holder
+        self.routing.set_floor(holder)
         self.reroute()
 
     def set_muted(self, site: str, muted: bool) -> None:
-        if muted:
-            self.muted.add(site)
-        else:
-            self.muted.discard(site)
+        self.routing.set_muted(site, muted)
         self.reroute()
 
     def site_links(self) -> dict[str, SiteLink]:
@@ -790,18 +823,7 @@ class Bridge:
 
     async def _drop_publisher(self, broadcast: Broadcast, publisher: Publisher) -> None:
         self._watches.pop(publisher.resource_id, None)
-        if publisher in broadcast.newcomers:
-            broadcast.newcomers.remove(publisher)
-        if broadcast.publisher is publisher:
-            broadcast.publisher = None
-        elif publisher.site is not None and broadcast.uplinks.get(publisher.site) is publisher:
-            del broadcast.uplinks[publisher.site]
-        for up in publisher.tracks.values():
-            for track in list(up.sinks):
-                track.source = None
-                if track.down is not None:
-                    track.down.source_ended()
-            up.sinks.clear()
+        broadcast.unseat(publisher)
         broadcast.reroute()
         await self._close_publisher(publisher)
 
@@ -812,7 +834,7 @@ class Bridge:
     def attach(self, session_id: str, publisher: Publisher) -> None:
         """Make a local source (no peer connection) the session's publisher."""
         broadcast = self._broadcast(session_id)
-        previous, broadcast.publisher = broadcast.publisher, publisher
+        previous = broadcast.seat(publisher)
         if previous is not None:
             self.spawn(self._drop_publisher(broadcast, previous))
         for up in publisher.tracks.values():
@@ -834,18 +856,6 @@ class Bridge:
 
     # -- WHEP
 
-    def _slots(self, site_id: str, watches: str | None, kinds: list[str]) -> list[str]:
-        """The slot of each m-line. A hall's player: program, then floor, per kind. The district
-        hall: the floor, or with `watches` one site's return feed (a mosaic tile)."""
-        if site_id == HOST:
-            return [UPLINK if watches else FLOOR for _ in kinds]
-        seen: dict[str, int] = {}
-        slots = []
-        for kind in kinds:
-            slots.append(PROGRAM if seen.get(kind, 0) == 0 else FLOOR)
-            seen[kind] = seen.get(kind, 0) + 1
-        return slots
-
     async def subscribe(
         self, session_id: str, site_id: str, offer_sdp: str, watches: str | None = None
     ) -> Answer:
@@ -859,8 +869,8 @@ class Bridge:
         try:
             offered = await self._apply_offer(pc, offer_sdp)
             transceivers = pc.getTransceivers()
-            slots = self._slots(site_id, watches, [t.kind for t in transceivers])
-            for transceiver, slot in zip(transceivers, slots, strict=True):
+            kinds = [t.kind for t in transceivers]
+            for transceiver, slot in zip(transceivers, slots(site_id, watches, kinds), strict=True):
                 codecs = forwardable(transceiver.kind, seams.negotiated_codecs(transceiver))
                 up = broadcast.uptrack(transceiver.kind) if slot == PROGRAM else None
                 if up is not None and up.codec is not None:
@@ -962,14 +972,7 @@ class Bridge:
             return
         sub.closed = True
         self._watches.pop(sub.resource_id, None)
-        for track in sub.tracks:
-            if track.source is not None:
-                track.source.sinks.discard(track)
-                track.source = None
-        if broadcast.subscribers.pop(sub.resource_id, None) is not None and sub.site_id != HOST:
-            counters = broadcast.departed.setdefault(sub.site_id, SiteCounters())
-            counters.packets_sent += sub.packets_sent
-            counters.bytes_sent += sub.bytes_sent
+        broadcast.remove(sub)
         if sub.joining is not None:
             await sub.joining.wait()  # its join is being written: the leave comes after it
         if sub.joined_at is not None and self.on_leave is not None and sub.site_id != HOST:
