@@ -16,7 +16,8 @@ import time
 import av
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from .bridge import Bridge, Publisher, UpTrack
+from .bridge import Bridge
+from .ingest import Publisher, UpTrack
 from .rtp import seq_add, ts_add
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)

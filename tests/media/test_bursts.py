@@ -14,7 +14,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from diemcau.media import seams
-from diemcau.media.bridge import Bridge, PeerUpTrack
+from diemcau.media.bridge import Bridge
+from diemcau.media.ingest import PeerUpTrack
 from tests.peers import EncodedVideoTrack, _configuration, _prefer, encode_vp8, wait_for
 
 pytestmark = pytest.mark.netns

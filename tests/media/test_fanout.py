@@ -9,9 +9,10 @@ from typing import Any
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from diemcau.media import seams
-from diemcau.media.bridge import Bridge, Broadcast, UpTrack
+from diemcau.media.bridge import Bridge, Broadcast
 from diemcau.media.codecs import vp8_keyframe_start
 from diemcau.media.forwarder import DownTrack
+from diemcau.media.ingest import UpTrack
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 KEY = bytes([0x10, 0x00]) + b"k" * 100  # S=1, PID=0, VP8 P bit 0: a keyframe's first packet
