@@ -152,6 +152,11 @@ def take_over_sender(
     sender._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign,assignment]
 
 
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC the answer announced for the sender's media."""
+    return sender._ssrc
+
+
 def rtx_ssrc(sender: RTCRtpSender) -> int:
     return sender._rtx_ssrc
 
@@ -515,6 +520,11 @@ def ice_states(pc: RTCPeerConnection) -> set[str]:
 def ice_transport(pc: RTCPeerConnection) -> RTCIceTransport:
     """The one ICE transport of a bundled peer connection (the bridge asks for max-bundle)."""
     return next(iter(ice_transports(pc)))
+
+
+def ice_connection(pc: RTCPeerConnection) -> Connection:
+    """The aioice connection of that one transport."""
+    return ice_transport(pc)._connection
 
 
 async def add_remote_candidate(

@@ -24,6 +24,7 @@ import aiortc
 import pylibsrtp
 import pytest
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCDtlsTransport,
     RTCIceGatherer,
@@ -146,6 +147,7 @@ async def test_sender_attributes(video: RTCRtpTransceiver) -> None:
         ssrc = private(sender, name)
         assert isinstance(ssrc, int) and 0 <= ssrc < 1 << 32, name
     assert seams.rtx_ssrc(sender) == sender._rtx_ssrc != sender._ssrc
+    assert seams.sender_ssrc(sender) == sender._ssrc
 
 
 async def test_dtls_transport_attributes(video: RTCRtpTransceiver) -> None:
@@ -713,6 +715,26 @@ def test_aiortc_gathers_through_the_connection_it_holds() -> None:
     assert "self.__iceTransports.add(iceTransport)" in created
     assert "await self.__gather()" in source_of(aiortc.RTCPeerConnection.setLocalDescription)
     assert "await self.__gather()" not in source_of(aiortc.RTCPeerConnection.setRemoteDescription)
+
+
+async def test_one_ice_transport_and_its_connection_once_an_offer_is_applied() -> None:
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    answerer = RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+    try:
+        offerer.addTransceiver("audio")
+        offerer.addTransceiver("video")
+        offer = await offerer.createOffer()  # no gathering: nothing is bound or sent
+        await answerer.setRemoteDescription(offer)
+        (transport,) = seams.ice_transports(answerer)
+        assert seams.ice_transport(answerer) is transport
+        assert seams.ice_connection(answerer) is private(transport, "_connection")
+        assert isinstance(seams.ice_connection(answerer), aioice.Connection)
+        assert seams.ice_connections(answerer) == [seams.ice_connection(answerer)]
+    finally:
+        await offerer.close()
+        await answerer.close()
 
 
 async def test_aioice_connection_attributes_the_port_sets() -> None:
