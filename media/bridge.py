@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from aioice import Connection
 from aiortc import (
@@ -28,28 +26,29 @@ from aiortc.rtcicetransport import candidate_from_aioice
 from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 
 from . import seams
+from .broadcast import Broadcast
 from .codecs import forwardable, is_rtx, same_codec
+from .connectwatch import ConnectWatch, RouteSoon
 from .egress import Subscriber, SubscriberTrack
 from .heap import HeapTrim
-from .ingest import PeerUpTrack, Publisher, UpTrack
+from .ingest import PeerUpTrack, Publisher
 from .links import SiteLink
 from .offer import OfferError as OfferError
 from .offer import (
+    candidate_types,
     check_publish,
     check_subscribe,
     codec_error,
     codec_label,
     first_codec_error,
     with_directions,
+    without_mdns,
 )
 from .offer import parse as parse_offer
 from .port import UdpPort
-from .route import Route, route_of
-from .routing import FLOOR as FLOOR
+from .route import Route
 from .routing import HOST as HOST
-from .routing import PROGRAM as PROGRAM
-from .routing import UPLINK as UPLINK
-from .routing import Routing, Seat, Source, slots
+from .routing import PROGRAM, slots
 
 log = logging.getLogger("diemcau.media")
 
@@ -58,8 +57,6 @@ log = logging.getLogger("diemcau.media")
 JoinHandler = Callable[[str, str, str, "Route | None"], Awaitable[None]]
 LeaveHandler = Callable[[str, str, str, str], Awaitable[None]]
 AttemptFailedHandler = Callable[[str, str, str, str, tuple[str, ...]], Awaitable[None]]
-# How a connection that just came up came in: known at once, or within a second (see route()).
-RouteSoon = Coroutine[Any, Any, "Route | None"]
 # (session_id, site or None for the program, resource_id): a publisher went on air, its first
 # media packet in.
 PublishingHandler = Callable[[str, str | None, str], Awaitable[None]]
@@ -86,149 +83,6 @@ def _configuration() -> RTCConfiguration:
     # One transport for every m-line, as browsers do: aiortc's default bundles per kind, which
     # leaves a second audio or video section (the floor slot) without a transport.
     return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-
-# -- one session's broadcast -------------------------------------------------------------------
-
-
-@dataclass
-class SiteCounters:
-    packets_sent: int = 0
-    bytes_sent: int = 0
-
-
-@dataclass
-class Broadcast:
-    bridge: Bridge
-    session_id: str
-    publisher: Publisher | None = None
-    subscribers: dict[str, Subscriber] = field(default_factory=dict)
-    # Each site's return feed (its hall camera and microphone).
-    uplinks: dict[str, Publisher] = field(default_factory=dict)
-    # Publishers offered while another held their place: each takes it at its first media
-    # packet (Bridge._on_air); one that never connects changes nothing.
-    newcomers: list[Publisher] = field(default_factory=list)
-    # Who carries whom, the floor and the mutes included (media/routing.py).
-    routing: Routing[SubscriberTrack] = field(default_factory=Routing)
-    # Totals of subscribers that have left, so /sites keeps what was sent.
-    departed: dict[str, SiteCounters] = field(default_factory=dict)
-
-    @property
-    def floor(self) -> str | None:
-        """Who has the floor, as the meeting told the bridge (Bridge.set_floor)."""
-        return self.routing.floor
-
-    @property
-    def muted(self) -> set[str]:
-        """The halls the chair muted (Bridge.set_muted): their sound goes nowhere."""
-        return set(self.routing.muted)
-
-    def uptrack(self, kind: str) -> UpTrack | None:
-        return self.publisher.tracks.get(kind) if self.publisher else None
-
-    def find_publisher(self, resource_id: str) -> Publisher | None:
-        for publisher in [self.publisher, *self.uplinks.values(), *self.newcomers]:
-            if publisher is not None and publisher.resource_id == resource_id:
-                return publisher
-        return None
-
-    def holder(self, site: str | None) -> Publisher | None:
-        """Who holds a publisher's place: the program (None), or that site's return feed."""
-        return self.publisher if site is None else self.uplinks.get(site)
-
-    def seat(self, publisher: Publisher) -> Publisher | None:
-        """Put `publisher` in its place; whoever held it before."""
-        previous = self.holder(publisher.site)
-        if publisher.site is None:
-            self.publisher = publisher
-        else:
-            self.uplinks[publisher.site] = publisher
-        self._hold(publisher)
-        return previous
-
-    def unseat(self, publisher: Publisher) -> None:
-        """`publisher` out of its place, or of the newcomers; reroute() moves its viewers."""
-        if publisher in self.newcomers:
-            self.newcomers.remove(publisher)
-        if self.publisher is publisher:
-            self.publisher = None
-        elif publisher.site is not None and self.uplinks.get(publisher.site) is publisher:
-            del self.uplinks[publisher.site]
-        self.routing.vacate(publisher.site, publisher.resource_id)
-
-    def _hold(self, publisher: Publisher) -> None:
-        # Its tracks can be forwarded once their codec is known (from the answer on).
-        ready = [kind for kind, up in publisher.tracks.items() if up.codec is not None]
-        self.routing.hold(publisher.site, publisher.resource_id, ready)
-
-    def track_started(self, track: SubscriberTrack) -> None:
-        """A subscriber track's sender started: it is routed from now on."""
-        sub = track.subscriber
-        if not sub.closed:
-            self.routing.attach(track, Seat(sub.site_id, track.kind, track.slot, sub.watches))
-        self.reroute()
-
-    def remove(self, sub: Subscriber) -> None:
-        """A subscriber that closes: its tracks unrouted, what it was sent kept for /sites."""
-        for track in sub.tracks:
-            self.routing.detach(track)
-            if track.source is not None:
-                track.source.del_local(track)
-        if self.subscribers.pop(sub.resource_id, None) is not None and sub.site_id != HOST:
-            counters = self.departed.setdefault(sub.site_id, SiteCounters())
-            counters.packets_sent += sub.packets_sent
-            counters.bytes_sent += sub.bytes_sent
-
-    def reroute(self) -> None:
-        """Point every subscriber track at its source; a track that changes source continues
-        its numbering and starts the new source on a keyframe, with no renegotiation."""
-        for publisher in (self.publisher, *self.uplinks.values()):
-            if publisher is not None:
-                self._hold(publisher)  # a codec may have become known
-        now = time.monotonic()
-        for track, source in self.routing.changes():
-            up = self._uptrack(source) if source is not None else None
-            if track.source is not None:
-                track.source.del_local(track)
-            if up is not None:
-                up.add_local(track)
-                track.bind(up, now)
-
-    def spawn(self, coro: Awaitable[None]) -> None:
-        self.bridge.spawn(coro)
-
-    def _uptrack(self, source: Source) -> UpTrack | None:
-        publisher = self.find_publisher(source.feed)
-        return publisher.tracks.get(source.kind) if publisher is not None else None
-
-    def set_floor(self, holder: str | None) -> None:
-        self.routing.set_floor(holder)
-        self.reroute()
-
-    def set_muted(self, site: str, muted: bool) -> None:
-        self.routing.set_muted(site, muted)
-        self.reroute()
-
-    def site_links(self) -> dict[str, SiteLink]:
-        links: dict[str, SiteLink] = {}
-        for site_id, counters in self.departed.items():
-            links[site_id] = SiteLink(False, None, 0, counters.packets_sent, counters.bytes_sent)
-        for sub in self.subscribers.values():
-            if sub.site_id == HOST:
-                continue
-            prev = links.get(site_id := sub.site_id) or SiteLink(False, None, 0, 0, 0)
-            connected = sub.joined_at is not None
-            since = prev.connected_since
-            if connected and (since is None or (sub.joined_at and sub.joined_at < since)):
-                since = sub.joined_at
-            links[site_id] = SiteLink(
-                connected=prev.connected or connected,
-                connected_since=since,
-                connections=prev.connections + (1 if connected else 0),
-                packets_sent=prev.packets_sent + sub.packets_sent,
-                bytes_sent=prev.bytes_sent + sub.bytes_sent,
-            )
-        return links
 
 
 # -- the bridge --------------------------------------------------------------------------------
@@ -260,7 +114,7 @@ class Bridge:
         self.broadcasts: dict[str, Broadcast] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Each resource's way up, by resource id, until it has come up (or never will).
-        self._watches: dict[str, _ConnectWatch] = {}
+        self._watches: dict[str, ConnectWatch] = {}
         # What closed connections freed goes back to the system (media/heap.py).
         self.heap = HeapTrim()
 
@@ -515,9 +369,9 @@ class Bridge:
         offered: set[str],
         on_failed: Callable[[str, tuple[str, ...]], Awaitable[None]],
         on_connected: Callable[[RouteSoon], Awaitable[None]] | None = None,
-    ) -> _ConnectWatch:
+    ) -> ConnectWatch:
         """Watch the connection come up, until it closes (see the close paths)."""
-        watch = self._watches[resource_id] = _ConnectWatch(
+        watch = self._watches[resource_id] = ConnectWatch(
             pc, self.connect_timeout, on_failed, on_connected
         )
         watch.offered |= offered
@@ -729,91 +583,3 @@ class Bridge:
             task.cancel()
         self.port.close()
         self.heap.cancel()
-
-
-def without_mdns(sdp: str) -> str:
-    """The offer without its mDNS (.local) host candidates: resolving them would open a socket
-    on 5353, and the hall's checks reach the media port anyway, as peer-reflexive candidates."""
-    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
-    kept = [line for line in lines if not (line.startswith("a=candidate:") and _is_mdns(line))]
-    return ("\r\n" if "\r\n" in sdp else "\n").join(kept)
-
-
-def candidate_types(sdp: str) -> set[str]:
-    """The types of the candidates in an SDP body or fragment (host, srflx, prflx, relay)."""
-    types = set()
-    for line in sdp.splitlines():
-        if line.startswith("a=candidate:"):
-            parts = line.split()
-            if "typ" in parts[:-1]:
-                types.add(parts[parts.index("typ") + 1])
-    return types
-
-
-def _is_mdns(candidate_line: str) -> bool:
-    parts = candidate_line.split()
-    return len(parts) > 4 and parts[4].lower().endswith(".local")
-
-
-class _ConnectWatch:
-    """One connection's way up: connected within the deadline, or failed with a reason."""
-
-    def __init__(
-        self,
-        pc: RTCPeerConnection,
-        timeout: float,
-        on_failed: Callable[[str, tuple[str, ...]], Awaitable[None]],
-        on_connected: Callable[[RouteSoon], Awaitable[None]] | None,
-    ) -> None:
-        self.pc = pc
-        self.timeout = timeout
-        self.on_failed = on_failed
-        self.on_connected = on_connected
-        self.connected = False
-        self.place = ("", "")  # (session, the site or HOST): whose connection this is
-        # The candidate types the peer offered, in its offer and trickled later.
-        self.offered: set[str] = set()
-        self._changed = asyncio.Event()
-        pc.on("connectionstatechange", self._changed.set)
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        pc = self.pc
-        while pc.connectionState not in ("connected", "failed", "closed"):
-            self._changed.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                break
-        state = pc.connectionState
-        if state == "connected":
-            self.connected = True
-            if self.on_connected is not None:
-                await self.on_connected(self.route())
-        elif state != "closed":
-            await self.on_failed(self.reason(), tuple(sorted(self.offered)))
-
-    async def route(self) -> Route | None:
-        """How the peer came in. A peer-reflexive pair may be a relay whose candidate is still
-        on its way in a PATCH (its checks outran it): that is worth a second's wait."""
-        pair = seams.selected_pair(self.pc)
-        for _ in range(20):
-            if pair is None or pair[0].type != "prflx" or not seams.trickle_pending(self.pc):
-                break
-            await asyncio.sleep(0.05)
-            pair = seams.selected_pair(self.pc)
-        return route_of(*pair) if pair is not None else None
-
-    def reason(self) -> str:
-        """Why the connection did not come up: no candidate pair worked (before or after the
-        deadline), or ICE did and the DTLS handshake did not."""
-        states = seams.ice_states(self.pc)
-        if "failed" in states:
-            return "ice_failed"
-        if states and states <= {"completed"}:
-            return "dtls_failed"
-        return "ice_timeout"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from diemcau.media.bridge import Bridge, without_mdns
+from diemcau.media.bridge import Bridge
+from diemcau.media.offer import without_mdns
 from tests.peers import _configuration, wait_for
 
 pytestmark = pytest.mark.netns

@@ -9,7 +9,8 @@ from typing import Any
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from diemcau.media import seams
-from diemcau.media.bridge import Bridge, Broadcast
+from diemcau.media.bridge import Bridge
+from diemcau.media.broadcast import Broadcast
 from diemcau.media.codecs import vp8_keyframe_start
 from diemcau.media.forwarder import DownTrack
 from diemcau.media.ingest import UpTrack
