@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer as WritableBuffer
 
 # One publisher packet of a burst: (SSRC, sequence number, timestamp, marker, payload, its index
-# in the burst).
-BurstPacket = tuple[int, int, int, bool, bytes, int]
+# in the burst, whether it starts a keyframe). The keyframe test runs once a packet, where the
+# burst is staged (UpTrack.stage), not once a packet and subscriber.
+BurstPacket = tuple[int, int, int, bool, bytes, int, bool]
 # Takes the packet written at buf[offset:offset + length]; returns where the next one goes, or
-# -1 when it was dropped because the link is backed up (RtpSink.push).
+# -1 when it was dropped because the link is backed up (RtpSink.push). buf is the sink's own
+# buffer (RtpSink.buffer), which it protects in place.
 Emit = Callable[[int, int], int]
 
 # Packets later than this many sequence numbers behind the newest are dropped, not forwarded.
@@ -104,7 +106,9 @@ class DownTrack:
             out.append(bytes(buf[offset : offset + length]))
             return offset + length
 
-        self.forward_burst(buf, [(in_ssrc, seq, timestamp, marker, payload, 0)], now, keep)
+        keyframe = self.is_keyframe is not None and self.is_keyframe(payload)
+        burst = [(in_ssrc, seq, timestamp, marker, payload, 0, keyframe)]
+        self.forward_burst(buf, burst, now, keep)
         return out[0] if out else None
 
     def forward_burst(
@@ -129,11 +133,11 @@ class DownTrack:
         highest = self._highest_out_seq
         sent = 0
         sent_bytes = 0
-        for in_ssrc, seq, timestamp, marker, payload, index in burst:
+        for in_ssrc, seq, timestamp, marker, payload, index, keyframe in burst:
             if in_ssrc != self._source:
                 # A new source: video starts cleanly on a keyframe; then continue our numbering
                 # right after what this subscriber last received, so its decoder sees no jump.
-                if self.is_keyframe is not None and not self.is_keyframe(payload):
+                if self.is_keyframe is not None and not keyframe:
                     self.stats.packets_dropped_before_keyframe += 1
                     self._awaiting_keyframe = True
                     needs_keyframe = index

@@ -104,17 +104,19 @@ class UpTrack:
         if index == seams.MAX_BURST:
             self.flush()  # the scratch buffer holds this many a subscriber
             index = 0
-        if self.is_keyframe is not None and self.is_keyframe(payload):
+        # The keyframe test, once a packet: every subscriber's DownTrack reads its answer.
+        keyframe = self.is_keyframe is not None and self.is_keyframe(payload)
+        if keyframe:
             self.keyframes.keyframe_arrived()
             self._last_keyframe_start = index
-        self._staged.append((ssrc, seq, timestamp, marker, payload, index))
+        self._staged.append((ssrc, seq, timestamp, marker, payload, index, keyframe))
 
     def flush(self) -> None:
         """The staged burst to every subscriber track, each one's packets back to back;
         nothing here awaits.
 
-        Each hall's packets are laid out one after the other in the sinks' scratch buffer by
-        its DownTrack (forward_burst), protected in place and sent in runs by its RtpSink.
+        Each hall's packets are laid out one after the other by its DownTrack (forward_burst)
+        in its RtpSink's buffer, where the sink protects them in place and sends them in runs.
         """
         staged = self._staged
         if not staged:
@@ -125,12 +127,11 @@ class UpTrack:
         now = time.monotonic()
         needs_keyframe = -1  # index of the last packet after which a subscriber needs one
         video = self.is_keyframe is not None
-        buf = seams.scratch()
         for track in self.sinks:
             down, sink = track.down, track.sink
             if down is None or sink is None or track.bound_codec is None or not sink.ready():
                 continue
-            needs = down.forward_burst(buf, staged, now, sink.push)
+            needs = down.forward_burst(sink.buffer, staged, now, sink.push)
             if not sink.finish() and sink.backed_up and video:
                 down.source_ended()  # the burst's last run was dropped: a fresh start
                 needs = len(staged)

@@ -169,11 +169,6 @@ MAX_RTP_SIZE = 1500
 MAX_BURST = 64
 # One slot a packet: the RTP packet, then the room libsrtp needs for its tag (and an MKI).
 _SLOT = MAX_RTP_SIZE + SRTP_MAX_TRAILER_LEN
-# One scratch buffer for every sink: the bridge runs on one thread and the kernel copies the
-# datagrams during the send, so the buffer is free again as soon as a send returns. A burst for
-# one subscriber lies in it packet after packet, each protected in place.
-_SCRATCH = _srtp_ffi.new("char[]", MAX_BURST * _SLOT)
-_SCRATCH_VIEW = memoryview(_srtp_ffi.buffer(_SCRATCH))
 _LENGTH = _srtp_ffi.new("int *")
 _srtp_protect = _srtp_lib.srtp_protect
 
@@ -190,9 +185,26 @@ _NO_SEGMENTATION = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.
 _NO_PAIR = object()  # what RtpSink sends on before it has a nominated pair
 
 
+class Scratch:
+    """Memory a burst for one subscriber lies in, packet after packet, each protected in place
+    by libsrtp: `view` for Python to write into, `pointer` for libsrtp."""
+
+    __slots__ = ("pointer", "view")
+
+    def __init__(self, packets: int = MAX_BURST) -> None:
+        self.pointer: Any = _srtp_ffi.new("char[]", packets * _SLOT)
+        self.view = memoryview(_srtp_ffi.buffer(self.pointer))
+
+
+# One scratch buffer for every sink unless told otherwise: the bridge runs on one thread and the
+# kernel copies the datagrams during the send, so the buffer is free again as soon as a send
+# returns, and one buffer stays warm in the cache for every hall in turn.
+SHARED_SCRATCH = Scratch()
+
+
 def scratch() -> memoryview:
-    """The buffer the sinks protect and send from: write whole RTP packets into it."""
-    return _SCRATCH_VIEW
+    """The buffer the sinks share by default (RtpSink.buffer)."""
+    return SHARED_SCRATCH.view
 
 
 class RtpSink:
@@ -204,9 +216,10 @@ class RtpSink:
     kernel's. What the kernel will
     not take at once (EAGAIN) is dropped, never queued: the socket buffer is the bounded queue.
 
-    A burst goes out in runs: push() protects each packet where it lies in the scratch buffer and
-    adds it to the run of same-size packets, sent with one segmented sendmsg when the next packet
-    does not fit the run, or by finish().
+    A burst goes out in runs: push() protects each packet where it lies in the sink's buffer
+    (`buffer`, its Scratch: the fan-out writes the packets there) and adds it to the run of
+    same-size packets, sent with one segmented sendmsg when the next packet does not fit the
+    run, or by finish().
     """
 
     __slots__ = (
@@ -220,16 +233,22 @@ class RtpSink:
         "_run_end",
         "_run_size",
         "_run_start",
+        "_scratch",
         "_sendmsg",
         "_sendto",
         "_session",
         "backed_up",
+        "buffer",
         "dropped",
         "sends",
     )
 
-    def __init__(self, dtls: RTCDtlsTransport) -> None:
+    def __init__(self, dtls: RTCDtlsTransport, scratch: Scratch = SHARED_SCRATCH) -> None:
         self._dtls = dtls
+        # Where push() finds the packets to protect and send: `buffer` for whoever writes them,
+        # the same memory as libsrtp's pointer.
+        self.buffer = scratch.view
+        self._scratch = scratch.pointer
         self._session: Any = None  # held so that its libsrtp context outlives our pointer to it
         self._ctx: Any = None  # that context (srtp_t)
         # The ICE connection's nominated pairs, and the pair this sink sends on: an ICE restart
@@ -240,7 +259,7 @@ class RtpSink:
         self._sendto: Callable[..., int] | None = None
         self._sendmsg: Callable[..., int] | None = None
         self._gso = True  # until the kernel or the device refuses segmentation
-        # The run waiting to be sent: where it starts in the scratch buffer, how many packets,
+        # The run waiting to be sent: where it starts in the buffer, how many packets,
         # and their size (all but the last are exactly that size).
         self._run_start = 0
         self._run_end = 0
@@ -294,20 +313,20 @@ class RtpSink:
         length = len(packet)
         if length > MAX_RTP_SIZE or not self.ready():
             return False
-        _SCRATCH_VIEW[:length] = packet
+        self.buffer[:length] = packet
         if self.push(0, length) <= 0:
             return False  # backed up (-1), or not protected (its room, 0, given back)
         return self.finish()
 
     def push(self, offset: int, length: int) -> int:
-        """Protect the RTP packet at scratch()[offset:offset + length] and queue it in the run.
+        """Protect the RTP packet at buffer[offset:offset + length] and queue it in the run.
 
         Returns where the next packet goes, or -1 when the link is backed up: then the run
         before this packet and this packet are dropped. Only once ready() said yes: the fan-out
         asks once a burst, not once a packet.
         """
         _LENGTH[0] = length
-        if _srtp_protect(self._ctx, _SCRATCH + offset, _LENGTH):
+        if _srtp_protect(self._ctx, self._scratch + offset, _LENGTH):
             self.dropped += 1
             return offset  # not protected, not sent: its room is free again
         size = _LENGTH[0]
@@ -344,7 +363,7 @@ class RtpSink:
         if not count:
             return True
         self._run_count = 0
-        run = _SCRATCH_VIEW[self._run_start : self._run_end]
+        run = self.buffer[self._run_start : self._run_end]
         try:
             if count == 1:
                 self._sendto(run, self._addr)  # type: ignore[misc]

@@ -34,6 +34,7 @@ class RecordingUpTrack(UpTrack):
 @dataclass
 class FakeSink:
     backed_up: bool = False
+    buffer: memoryview = field(default_factory=seams.scratch)
     sent: list[bytes] = field(default_factory=list)
 
     def ready(self) -> bool:
@@ -97,6 +98,24 @@ def test_a_backed_up_hall_drops_and_restarts_on_a_keyframe_while_others_go_on() 
     # The slow hall's numbering goes on without a jump back.
     slow_seqs = [int.from_bytes(p[2:4], "big") for p in slow_sink.sent]
     assert all(0 < (b - a) & 0xFFFF < 10 for a, b in itertools.pairwise(slow_seqs))
+
+
+def test_each_hall_gets_its_packets_where_its_sink_said() -> None:
+    broadcast = Broadcast(Bridge(), "s1")
+    up = RecordingUpTrack(broadcast)
+
+    class OwnBuffer(FakeSink):
+        def push(self, offset: int, length: int) -> int:
+            self.sent.append(bytes(self.buffer[offset : offset + length]))
+            return offset + length
+
+    sinks = [OwnBuffer(buffer=memoryview(bytearray(4096))) for _ in range(2)]
+    up.sinks = {_track(sink) for sink in sinks}
+    up.stage(1234, 0, 0, False, KEY)
+    up.stage(1234, 1, 0, True, INTER)
+    up.flush()
+    for sink in sinks:
+        assert [p[12:] for p in sink.sent] == [KEY, INTER]
 
 
 def test_a_burst_reaches_each_hall_back_to_back_and_in_order() -> None:

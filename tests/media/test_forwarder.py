@@ -490,7 +490,7 @@ def test_a_burst_is_laid_out_packet_after_packet_where_emit_says() -> None:
         return offset + length + 16  # as a sink does: room for the SRTP tag after each
 
     burst = [
-        (1234, 10 + i, 9000, i == 3, payload, i)
+        (1234, 10 + i, 9000, i == 3, payload, i, vp8_keyframe_start(payload))
         for i, payload in enumerate([DELTA, KEY, CONTINUATION, CONTINUATION])
     ]
     # A new subscriber: the delta frame before the keyframe is dropped, and it needs a keyframe
@@ -523,7 +523,7 @@ def test_a_backed_up_link_in_mid_burst_restarts_the_hall_on_a_keyframe() -> None
         return offset + length
 
     burst = [
-        (1234, 20 + i, 9000, False, payload, i)
+        (1234, 20 + i, 9000, False, payload, i, vp8_keyframe_start(payload))
         for i, payload in enumerate([KEY, CONTINUATION, CONTINUATION, DELTA])
     ]
     # Index 1 was dropped: the hall waits for a keyframe from there, and asks for one.

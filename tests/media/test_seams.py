@@ -590,9 +590,27 @@ def test_rtp_sink_output_matches_pylibsrtp_protect() -> None:
         assert datagrams._sock.sent[-1] == theirs.protect(packet)
 
 
+def test_rtp_sink_protects_in_the_buffer_it_owns() -> None:
+    """The fan-out writes where the sink says (RtpSink.buffer): shared by default, or its own."""
+    shared, _ = keyed_dtls()
+    assert seams.RtpSink(shared).buffer is seams.scratch()
+    dtls, rx = keyed_dtls()
+    datagrams = nominate(dtls)
+    own = seams.Scratch(packets=2)
+    sink = seams.RtpSink(dtls, own)
+    assert sink.buffer is own.view and len(own.view) < len(seams.scratch())
+    before = bytes(seams.scratch()[:64])
+    assert sink.ready()
+    packets = [build_packet(96, False, seq, 0, 0x5EED, bytes([seq]) * 40) for seq in (7, 8)]
+    assert burst(sink, packets)
+    assert bytes(seams.scratch()[:64]) == before  # the shared buffer was not touched
+    assert datagrams._sock.calls == 1  # one segmented send of both
+    assert [rx.unprotect(data) for data in datagrams._sock.sent] == packets
+
+
 def burst(sink: seams.RtpSink, packets: list[bytes]) -> bool:
     """What the fan-out does with one subscriber's burst: lay out, push, finish."""
-    view = seams.scratch()
+    view = sink.buffer
     offset = 0
     for packet in packets:
         view[offset : offset + len(packet)] = packet
