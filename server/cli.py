@@ -341,7 +341,7 @@ def demo(args: argparse.Namespace) -> int:
     config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
-        return asyncio.run(run_demo(config))
+        return asyncio.run(run_demo(config, vars(args).get("admin_token")))
     finally:
         lock.release()
 

@@ -46,9 +46,9 @@ def _call(base: str, token: str, method: str, path: str, body: Any = None) -> An
         return json.loads(response.read() or b"null")
 
 
-async def run_demo(config: Config) -> int:
+async def run_demo(config: Config, admin_token_setting: str | None = None) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    admin_token, generated = load_admin_token(config.data_dir)
+    admin_token, generated = load_admin_token(config.data_dir, admin_token_setting)
     app = create_app(config, admin_token)
     server = uvicorn.Server(uvicorn_config(app, config, "warning", access_log=True))
     serving = asyncio.create_task(server.serve())
