@@ -31,7 +31,7 @@ from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .errors import ApiError
 from .state import AppState, app_state, base_url
-from .store import Invite, Session, Site, SiteInUse, UnknownSites
+from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
 from .times import api_time, parse_api_time
 
 log = logging.getLogger("diemcau.api")
@@ -106,7 +106,7 @@ async def put_site(request: Request) -> Response:
     _raise_problems(problems)
     assert name is not None and kind is not None and expected is not None
     site = Site(site_id, name, kind, expected)
-    result = app_state(request).store.put_site(site, _now())
+    result = await app_state(request).writer.run(Store.put_site, site, _now())
     log.info("site %s %s", site_id, result)
     if result == "created":
         location = f"{base_url(request)}/api/sites/{site_id}"
@@ -118,7 +118,7 @@ async def delete_site(request: Request) -> Response:
     authorize(request, None, allow=ADMIN_ONLY)
     site_id = request.path_params["site_id"]
     try:
-        deleted = app_state(request).store.delete_site(site_id)
+        deleted = await app_state(request).writer.run(Store.delete_site, site_id)
     except SiteInUse as exc:
         raise ApiError(
             409,
@@ -141,7 +141,7 @@ async def import_sites(request: Request) -> Response:
         raise ApiError(415, "unsupported_media_type", "Send the sites as 'Content-Type: text/csv'.")
     rows = parse_sites_csv(await read_body(request))
     valid = [row.site for row in rows if row.site is not None]
-    applied = iter(app_state(request).store.put_sites(valid, _now()))
+    applied = iter(await app_state(request).writer.run(Store.put_sites, valid, _now()))
     lines: list[dict[str, Any]] = []
     for row in rows:
         if row.site is None:
@@ -236,7 +236,8 @@ async def list_sessions(request: Request) -> Response:
 
 async def create_session(request: Request) -> Response:
     authorize(request, None, allow=ADMIN_ONLY)
-    store = app_state(request).store
+    state = app_state(request)
+    store = state.store
     body = await read_json_object(request)
     problems: dict[str, str] = {}
     _reject_unknown_fields(body, {"title", "scheduled_start", "scheduled_end", "sites"}, problems)
@@ -256,7 +257,8 @@ async def create_session(request: Request) -> Response:
     host_token = new_token()
     invite_tokens = {site_id: new_token() for site_id in site_ids}
     try:
-        session = store.create_session(
+        session = await state.writer.run(
+            Store.create_session,
             title=title,
             scheduled_start=start,
             scheduled_end=end,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,74 @@ async def test_the_server_answers_while_its_writes_wait_for_a_lock_held_elsewher
             await asyncio.gather(*events)
         logged = [(e.type, e.conn) for e in store.events(session_id)]
         assert logged == [("join", "c1"), ("leave", "c1"), ("join", "c2")]
+
+
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def test_an_admin_write_is_answered_once_committed_while_the_loop_answers_others(
+    tmp_path: Path, patient: None
+) -> None:
+    async with running(tmp_path / "data") as (app, client):
+        store = app_state(app).store
+        app_state(app).writer.wait = 600.0
+        async with HeldLock(store.path) as lock:
+            body = {"name": "Xã Nga Thạnh", "kind": "commune", "expected": 40}
+            putting = asyncio.create_task(
+                client.put("/api/sites/nga-thanh", json=body, headers=admin())
+            )
+            assert await wait_for(lambda: app_state(app).writer.busy, 10)
+            for _ in range(20):
+                assert (await client.get("/healthz")).status_code == 200
+                assert (await client.get("/api/sites", headers=admin())).json() == {"sites": []}
+            assert not putting.done()
+            await lock.release()
+            response = await putting
+        assert response.status_code == 201
+        assert store.get_site("nga-thanh") == Site("nga-thanh", "Xã Nga Thạnh", "commune", 40)
+
+
+async def test_the_admin_api_writes_through_the_writer_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where: list[str] = []
+    transaction = Store._transaction
+
+    def spy(self: Store) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        where.append(threading.current_thread().name)
+        return transaction(self)
+
+    async with running(tmp_path / "data") as (_, client):
+        monkeypatch.setattr(Store, "_transaction", spy)  # after recovery, which serves nothing
+        site = {"name": "Xã Nga Thạnh", "kind": "commune", "expected": 40}
+        for method, path, kwargs, status in [
+            ("PUT", "/api/sites/nga-thanh", {"json": site}, 201),
+            ("PUT", "/api/sites/nga-thanh", {"json": site}, 200),
+            (
+                "POST",
+                "/api/sites/import",
+                {
+                    "content": "id,name,kind,expected\ntan-loc,Tân Lộc,town,25\n".encode(),
+                    "headers": {"Content-Type": "text/csv"},
+                },
+                200,
+            ),
+            ("DELETE", "/api/sites/tan-loc", {}, 204),
+            (
+                "POST",
+                "/api/sessions",
+                {
+                    "json": {
+                        "title": "Họp giao ban",
+                        "scheduled_start": "2026-03-05T01:00:00Z",
+                        "scheduled_end": "2026-03-05T03:00:00Z",
+                    }
+                },
+                201,
+            ),
+        ]:
+            headers = {**admin(), **kwargs.pop("headers", {})}
+            response = await client.request(method, path, headers=headers, **kwargs)
+            assert response.status_code == status, (method, path, response.text)
+    assert where and set(where) == {"diemcau-writer"}, where
