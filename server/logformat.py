@@ -147,6 +147,19 @@ def configure(level: str, log_format: str = "text") -> None:
     if level != "debug":
         for noisy in ("aiortc", "aioice"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    # What Python itself would print on standard error goes through the same handler, in the
+    # same format: a warning, and a crash's traceback (one line in JSON, redacted in both).
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
+        return
+    logging.getLogger("diemcau").critical(
+        "stopped by an unexpected error", exc_info=(kind, error, trace)
+    )
 
 
 def adopt_uvicorn_loggers() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +113,28 @@ def test_uvicorn_never_runs_uvloop() -> None:
     from diemcau.server.listener import uvicorn_config
 
     assert uvicorn_config(object(), Config(), "info", access_log=True).loop == "asyncio"
+
+
+def test_warnings_and_a_crash_go_out_as_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logformat.configure("info", "json")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("a deprecated thing, Bearer s3cr3t", UserWarning, stacklevel=1)
+        try:
+            raise RuntimeError("out of luck")
+        except RuntimeError as exc:
+            sys.excepthook(RuntimeError, exc, exc.__traceback__)
+    finally:
+        logging.captureWarnings(False)
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    warned, crashed = (json.loads(line) for line in stderr.getvalue().splitlines())
+    assert warned["logger"] == "py.warnings" and "Bearer [redacted]" in warned["message"]
+    assert crashed["level"] == "critical"
+    assert "RuntimeError: out of luck" in crashed["exception"]
