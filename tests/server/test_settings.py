@@ -289,3 +289,20 @@ def test_redis_url_without_the_redis_extra_stops_serve_plainly(
         main(["serve", "--data", str(tmp_path / "data"), "--redis-url", "redis://127.0.0.1/0"])
     assert "pip install 'diemcau[redis]'" in str(stopped.value.code)
     assert not (tmp_path / "data").exists()
+
+
+def test_serve_takes_its_turn_secret_from_a_systemd_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As under LoadCredential=turn_secret:...: --turn needs the secret, and finds it there.
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    secret_file(credentials, "turn_secret", "coturn-static-auth-secret-42")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    server = start_server(tmp_path / "data", options=("--turn", "turn:turn.example.vn:3478"))
+    stop_server(server)
+    assert "coturn-static-auth-secret-42" not in server.log()
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--data", str(tmp_path / "other"), "--turn", "turn:turn.example.vn"])
+    assert "--turn needs --turn-secret" in str(stopped.value.code)
