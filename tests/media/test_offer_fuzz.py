@@ -20,8 +20,8 @@ from starlette.applications import Starlette
 from diemcau.media.offer import OfferError, check_publish, check_subscribe, parse, with_directions
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
-from diemcau.server.state import app_state
 from tests.fuzz import LONG_SEED, LoopCaller, failures, fuzz_settings, in_thread, long_examples
+from tests.server.conftest import shut_down
 
 from .test_offer import captured
 
@@ -157,8 +157,7 @@ class Live:
 async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
     app = create_app(Config(data_dir=tmp_path / "data"), ADMIN_TOKEN)
     yield app
-    await app_state(app).bridge.close()
-    app_state(app).store.close()
+    await shut_down(app)
 
 
 @pytest.fixture

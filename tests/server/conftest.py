@@ -51,7 +51,12 @@ def config(tmp_path: Path) -> Config:
 async def app(config: Config) -> AsyncIterator[Starlette]:
     app = create_app(config, ADMIN_TOKEN)
     yield app
-    # httpx's ASGITransport runs no lifespan: shut down by hand.
+    await shut_down(app)
+
+
+async def shut_down(app: Starlette) -> None:
+    """What the lifespan does at its end, for an app served by httpx's ASGITransport, which runs
+    no lifespan: the bridge closed, the writes asked for done, the store closed."""
     state = app_state(app)
     await state.bridge.close()
     await state.writer.close()

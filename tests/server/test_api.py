@@ -33,6 +33,7 @@ from .conftest import (
     bearer,
     create_session,
     put_sites,
+    shut_down,
 )
 
 ADMIN = admin_headers()
@@ -527,8 +528,7 @@ async def test_links_use_the_public_url(config: Config) -> None:
             await put_sites(client, {"nga-thanh": SITES["nga-thanh"]})
             created = await create_session(client)
     finally:
-        await app_state(app).bridge.close()
-        app_state(app).store.close()
+        await shut_down(app)
     base = "https://hop.nga-son.gov.vn"
     assert created["host"]["whip_url"] == f"{base}/whip/{created['id']}"
     assert created["invites"][0]["join_url"].startswith(f"{base}/join/{created['id']}/nga-thanh#")

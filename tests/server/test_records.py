@@ -27,7 +27,6 @@ from diemcau.server.auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE
 from diemcau.server.config import Config
 from diemcau.server.joinlog import read_jsonl
 from diemcau.server.reports import COLUMNS, HEADERS_VI
-from diemcau.server.state import app_state
 from diemcau.server.store import Site, Store
 
 from .auth_cases import check_auth
@@ -41,6 +40,7 @@ from .conftest import (
     bearer,
     create_session,
     put_sites,
+    shut_down,
 )
 
 ADMIN = admin_headers()
@@ -1182,8 +1182,7 @@ async def test_a_restarted_server_closes_what_the_crash_left_open(
         assert by_site["nga-thanh"]["last_leave"] == "2025-03-01T01:30:00.000Z"
         assert by_site["nga-thanh"]["connected_seconds"] == 29 * 60
     finally:
-        await app_state(app).bridge.close()
-        app_state(app).store.close()
+        await shut_down(app)
     # A clean stop leaves nothing for the next start.
     assert store.close_orphaned_connections(at(90), "server_shutdown") == []
 

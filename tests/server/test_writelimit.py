@@ -12,10 +12,9 @@ import pytest
 
 from diemcau.server.app import create_app
 from diemcau.server.config import Config
-from diemcau.server.state import app_state
 from diemcau.server.writelimit import WriteBuckets
 
-from .conftest import ADMIN_TOKEN, BASE_URL, admin_headers, bearer
+from .conftest import ADMIN_TOKEN, BASE_URL, admin_headers, bearer, shut_down
 
 BURST = 5
 
@@ -60,8 +59,7 @@ async def limited(config: Config) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield client
     finally:
-        await app_state(app).bridge.close()
-        app_state(app).store.close()
+        await shut_down(app)
 
 
 async def test_a_burst_is_cut_off_and_exactly_the_acknowledged_writes_happened(
