@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import re
 import time
-import unicodedata
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,27 +26,34 @@ from ..signaling.tokens import hash_token, new_token
 from ..signaling.turn import IceServer, ice_servers
 from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
+from .bodies import (
+    EXPECTED_MAX,
+    EXPECTED_RULE,
+    KIND_MAX,
+    NAME_MAX,
+    SITE_ID_RULE,
+    TITLE_MAX,
+    clean_text,
+    count_field,
+    is_site_id,
+    media_type,
+    raise_problems,
+    read_body,
+    read_json_object,
+    reject_unknown_fields,
+    site_list_field,
+    text_field,
+    text_problem,
+    time_field,
+)
 from .errors import ApiError
 from .state import AppState, app_state, base_url
 from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
-from .times import api_time, parse_api_time
+from .times import api_time
 
 log = logging.getLogger("diemcau.api")
 
-SITE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SITE_FIELDS = ("id", "name", "kind", "expected")
-# Path words of the district hall's own WHEP and WHIP addresses (/whep/{session}/host/...).
-RESERVED_SITE_IDS = frozenset({"host", "r"})
-NAME_MAX = 200
-KIND_MAX = 40
-TITLE_MAX = 200
-# Far above any hall, far below SQLite's 64-bit limit.
-EXPECTED_MAX = 1_000_000
-# Times taken in, in UTC: four-digit years, and none before any meeting this records.
-YEAR_MIN, YEAR_MAX = 1900, 9999
-
-# RFC 3339 date-time; an offset is required, so naive times never get in.
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -94,16 +98,16 @@ async def put_site(request: Request) -> Response:
     site_id = request.path_params["site_id"]
     body = await read_json_object(request)
     problems: dict[str, str] = {}
-    if not SITE_ID.fullmatch(site_id) or site_id in RESERVED_SITE_IDS:
-        problems["id"] = _SITE_ID_RULE
+    if not is_site_id(site_id):
+        problems["id"] = SITE_ID_RULE
     # The site object as GET returns it may be sent back: its id must then be the path's.
     if "id" in body and body["id"] != site_id:
         problems["id"] = "differs from the id in the path"
-    _reject_unknown_fields(body, {"id", "name", "kind", "expected"}, problems)
-    name = _text(body, "name", NAME_MAX, problems)
-    kind = _text(body, "kind", KIND_MAX, problems)
-    expected = _count(body, "expected", problems)
-    _raise_problems(problems)
+    reject_unknown_fields(body, {"id", "name", "kind", "expected"}, problems)
+    name = text_field(body, "name", NAME_MAX, problems)
+    kind = text_field(body, "kind", KIND_MAX, problems)
+    expected = count_field(body, "expected", problems)
+    raise_problems(problems)
     assert name is not None and kind is not None and expected is not None
     site = Site(site_id, name, kind, expected)
     result = await app_state(request).writer.run(Store.put_site, site, _now())
@@ -136,8 +140,7 @@ async def import_sites(request: Request) -> Response:
     """Create or update sites from CSV. Valid lines are applied, invalid ones reported; a file
     that cannot be read as our CSV at all (header, encoding) changes nothing."""
     authorize(request, None, allow=ADMIN_ONLY)
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "text/csv":
+    if media_type(request) != "text/csv":
         raise ApiError(415, "unsupported_media_type", "Send the sites as 'Content-Type: text/csv'.")
     rows = parse_sites_csv(await read_body(request))
     valid = [row.site for row in rows if row.site is not None]
@@ -196,7 +199,7 @@ def parse_sites_csv(data: bytes) -> list[CsvRow]:
                 rows.append(CsvRow(number, site_id, None, error))
                 continue
             seen[site_id] = number
-            name, kind, expected = (_clean(f) for f in fields[1:])
+            name, kind, expected = (clean_text(f) for f in fields[1:])
             rows.append(CsvRow(number, site_id, Site(site_id, name, kind, int(expected))))
     except csv.Error as exc:
         raise ApiError(
@@ -212,16 +215,16 @@ def _csv_row_error(row: list[str], seen: Mapping[str, int]) -> str | None:
     if len(row) != len(SITE_FIELDS):
         return f"expected {len(SITE_FIELDS)} fields, found {len(row)}"
     site_id, name, kind, expected = (field.strip() for field in row)
-    if not SITE_ID.fullmatch(site_id) or site_id in RESERVED_SITE_IDS:
-        return f"id {_SITE_ID_RULE}"
+    if not is_site_id(site_id):
+        return f"id {SITE_ID_RULE}"
     if site_id in seen:
         return f"duplicate of line {seen[site_id]}"
     for field, value, limit in (("name", name, NAME_MAX), ("kind", kind, KIND_MAX)):
-        problem = _text_problem(_clean(value), limit)
+        problem = text_problem(clean_text(value), limit)
         if problem is not None:
             return f"{field} {problem}"
     if not re.fullmatch(r"[0-9]{1,7}", expected) or int(expected) > EXPECTED_MAX:
-        return f"expected {_EXPECTED_RULE}"
+        return f"expected {EXPECTED_RULE}"
     return None
 
 
@@ -240,18 +243,18 @@ async def create_session(request: Request) -> Response:
     store = state.store
     body = await read_json_object(request)
     problems: dict[str, str] = {}
-    _reject_unknown_fields(body, {"title", "scheduled_start", "scheduled_end", "sites"}, problems)
-    title = _text(body, "title", TITLE_MAX, problems)
-    start = _time(body, "scheduled_start", problems)
-    end = _time(body, "scheduled_end", problems)
+    reject_unknown_fields(body, {"title", "scheduled_start", "scheduled_end", "sites"}, problems)
+    title = text_field(body, "title", TITLE_MAX, problems)
+    start = time_field(body, "scheduled_start", problems)
+    end = time_field(body, "scheduled_end", problems)
     if start is not None and end is not None and end <= start:
         problems["scheduled_end"] = "must be after scheduled_start"
-    site_ids = _site_list(body, problems)
+    site_ids = site_list_field(body, problems)
     if site_ids is None and "sites" not in problems:
         site_ids = [site.id for site in store.list_sites()]
         if not site_ids:
             problems["sites"] = "there are no sites yet; create sites before a session"
-    _raise_problems(problems)
+    raise_problems(problems)
     assert title is not None and start is not None and end is not None and site_ids is not None
 
     host_token = new_token()
@@ -476,205 +479,6 @@ def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
     links = SessionLinks(base_url(request), session.id)
     invites = app_state(request).store.invites(session.id)
     return {**session_json(session), "invites": [invite_json(i, links) for i in invites]}
-
-
-# Bodies
-
-
-async def read_body(request: Request) -> bytes:
-    """The body, refused with 413 past config.max_body_bytes whether announced by
-    Content-Length or only found while streaming."""
-    limit = app_state(request).config.max_body_bytes
-    too_large = ApiError(
-        413, "body_too_large", f"The body is larger than {limit} bytes.", {"limit": limit}
-    )
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise ApiError(400, "invalid_body", "The Content-Length header is not a number.")
-        if int(length) > limit:
-            raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def read_json_object(request: Request) -> dict[str, Any]:
-    return parse_json_object(await read_body(request))
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A JSON object body, or ApiError 400: not UTF-8, not JSON, nested deeper than
-    JSON_DEPTH_MAX, a lone surrogate escape in a string or key, or not an object. The size is
-    bounded before (read_body's max_body_bytes)."""
-    try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except RecursionError:
-        # The C decoder recurses per level: thousands of '[' would otherwise be a 500.
-        raise _too_deep() from None
-    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
-        raise ApiError(400, "invalid_body", "The body is not valid UTF-8 JSON.") from None
-    _check_json_value(value)
-    if not isinstance(value, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object.")
-    return value
-
-
-# Our bodies nest two levels at most; the limit leaves room for clients and still stops a
-# body of 10,000 '[' before anything walks it recursively.
-JSON_DEPTH_MAX = 32
-
-
-def _check_json_value(value: Any) -> None:
-    """Iteratively (a deep value must not exhaust the stack here either): the depth, and no
-    string that UTF-8 cannot carry ("\\ud800" parses, then fails in SQLite or a response)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            if not _encodable(item):
-                raise ApiError(
-                    400,
-                    "invalid_body",
-                    "The body has a lone surrogate escape (\\ud800-\\udfff): not Unicode text.",
-                )
-            continue
-        if isinstance(item, dict):
-            children: list[Any] = [*item.keys(), *item.values()]
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > JSON_DEPTH_MAX:
-            raise _too_deep()
-        pending.extend((child, depth + 1) for child in children)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _too_deep() -> ApiError:
-    return ApiError(
-        400,
-        "invalid_body",
-        f"The body nests more than {JSON_DEPTH_MAX} levels of arrays and objects.",
-        {"depth_limit": JSON_DEPTH_MAX},
-    )
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_SITE_ID_RULE = (
-    "must be 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit,"
-    " and not 'host' or 'r'"
-)
-_TIME_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2025-03-01T08:00:00+07:00"
-_EXPECTED_RULE = f"must be a whole number from 0 to {EXPECTED_MAX}"
-
-
-def _reject_unknown_fields(
-    body: Mapping[str, Any], known: set[str], problems: dict[str, str]
-) -> None:
-    # A misspelt optional field would otherwise be silently ignored ("site" for "sites").
-    for field in body:
-        if field not in known:
-            problems[field] = "is not a known field"
-
-
-def _clean(text: str) -> str:
-    # Trimmed, and NFC so that a name typed on a Mac (decomposed) equals the same name typed
-    # on Windows.
-    return unicodedata.normalize("NFC", text.strip())
-
-
-def _text_problem(text: str, limit: int) -> str | None:
-    if not text or len(text) > limit:
-        return f"must be non-empty text of at most {limit} characters"
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        return "must not contain control characters"
-    return None
-
-
-def _text(body: Mapping[str, Any], field: str, limit: int, problems: dict[str, str]) -> str | None:
-    value = body.get(field)
-    if not isinstance(value, str):
-        problems[field] = "is required" if value is None else "must be a string"
-        return None
-    text = _clean(value)
-    problem = _text_problem(text, limit)
-    if problem is not None:
-        problems[field] = problem
-        return None
-    return text
-
-
-def _count(body: Mapping[str, Any], field: str, problems: dict[str, str]) -> int | None:
-    value = body.get(field)
-    # bool is an int to Python, not to the people who wrote the JSON.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= EXPECTED_MAX:
-        problems[field] = "is required" if value is None else _EXPECTED_RULE
-        return None
-    return value
-
-
-def _time(body: Mapping[str, Any], field: str, problems: dict[str, str]) -> datetime | None:
-    value = body.get(field)
-    if value is None:
-        problems[field] = "is required"
-        return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        # In UTC now, so that a year-1 time that cannot be stored fails here, not in the store.
-        moment = parse_api_time(value).astimezone(UTC)
-    except (ValueError, OverflowError):
-        problems[field] = _TIME_RULE
-        return None
-    # Stored times sort as text only with four-digit years; before 1900 is no meeting's time.
-    if not YEAR_MIN <= moment.year <= YEAR_MAX:
-        problems[field] = f"must be in the years {YEAR_MIN} to {YEAR_MAX} (in UTC)"
-        return None
-    return moment
-
-
-def _site_list(body: Mapping[str, Any], problems: dict[str, str]) -> list[str] | None:
-    """The `sites` field: None when omitted (meaning every site)."""
-    if "sites" not in body:
-        return None
-    value = body["sites"]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems["sites"] = "must be a list of site ids"
-    elif not value:
-        problems["sites"] = "must name at least one site"
-    elif len(set(value)) != len(value):
-        # Counted once, not list.count per item: a 1 MB list of ids stalled the loop for 16 s.
-        duplicates = sorted(v for v, n in Counter(value).items() if n > 1)
-        problems["sites"] = "names a site twice: " + ", ".join(duplicates)
-    else:
-        return value
-    return None
-
-
-def _raise_problems(problems: Mapping[str, str]) -> None:
-    if problems:
-        raise ApiError(
-            422,
-            "invalid_body",
-            "Some fields are missing or wrong: " + ", ".join(problems) + ".",
-            {"fields": dict(problems)},
-        )
 
 
 # Plumbing

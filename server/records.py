@@ -18,12 +18,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ..signaling.session import SessionState
-from .api import (
-    _count,
-    _raise_problems,
-    _reject_unknown_fields,
-    read_json_object,
-)
 from .attendance import (
     AttendanceError,
     HeldSession,
@@ -35,6 +29,7 @@ from .attendance import (
     session_report,
 )
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
+from .bodies import count_field, raise_problems, read_json_object, reject_unknown_fields
 from .errors import ApiError
 from .joinlog import write_jsonl
 from .reports import to_csv, to_xlsx
@@ -158,9 +153,9 @@ async def headcount(request: Request) -> Response:
         raise ApiError(404, "not_found", "This site is not invited to the session.")
     body = await read_json_object(request)
     problems: dict[str, str] = {}
-    _reject_unknown_fields(body, {"present"}, problems)
-    present = _count(body, "present", problems)
-    _raise_problems(problems)
+    reject_unknown_fields(body, {"present"}, problems)
+    present = count_field(body, "present", problems)
+    raise_problems(problems)
     assert present is not None
     if session.state == SessionState.ENDED:
         raise ApiError(409, "session_ended", "This session has ended; its record is closed.")

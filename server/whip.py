@@ -29,6 +29,7 @@ from ..signaling import sdpfrag
 from ..signaling.session import SessionState
 from .api import ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
+from .bodies import read_text
 from .errors import ApiError
 from .repeated import OUT_OF_DESCRIPTORS, RepeatedError
 from .state import app_state
@@ -99,29 +100,8 @@ def _not_allowed(allow: str) -> Response:
     )
 
 
-async def _read_text(request: Request, media_type: str, what: str, invalid: str) -> str:
-    """The body, which must be `what` sent as `media_type`, at most MAX_OFFER_BYTES of UTF-8;
-    `invalid` the error code of a body that is not text."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != media_type:
-        raise ApiError(415, "unsupported_media_type", f"{what} must be sent as {media_type}.")
-    too_large = ApiError(413, "body_too_large", f"{what} is at most {MAX_OFFER_BYTES} bytes.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_OFFER_BYTES:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_OFFER_BYTES:
-            raise too_large
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, invalid, f"{what} is not UTF-8 text.") from exc
-
-
 async def _read_offer(request: Request) -> str:
-    offer = await _read_text(request, SDP, "An SDP offer", "invalid_offer")
+    offer = await read_text(request, SDP, "An SDP offer", "invalid_offer", MAX_OFFER_BYTES)
     if not offer.startswith("v=0"):
         raise ApiError(400, "invalid_offer", "The body is not an SDP offer (it must start v=0).")
     return offer
@@ -439,7 +419,9 @@ async def _patch(request: Request, bridge: Bridge, session_id: str, resource_id:
     etag = _etag(bridge, session_id, resource_id).get("ETag")
     if etag is None:
         raise ApiError(404, "not_found", "There is no such WHIP/WHEP resource (it may have ended).")
-    body = await _read_text(request, FRAGMENT, "A trickle ICE fragment", "invalid_fragment")
+    body = await read_text(
+        request, FRAGMENT, "A trickle ICE fragment", "invalid_fragment", MAX_OFFER_BYTES
+    )
     if_match = request.headers.get("if-match")
     if if_match is not None and not _if_match(if_match, etag):
         raise ApiError(
