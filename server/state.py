@@ -13,19 +13,20 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
-from ..media.bridge import Bridge
-from ..media.port import UdpPort
-from ..signaling.bus import Bus
-from .config import Config
-from .store import Store
-from .webhooks import Webhooks
-from .writelimit import WriteBuckets
-from .writer import Writer
-
-if TYPE_CHECKING:  # modules that read the state: their names only, for the annotations
+# The parts are named for the annotations only: this module is imported by the handlers that
+# read the state (and by what they import), so it imports none of them.
+if TYPE_CHECKING:
+    from ..media.bridge import Bridge
+    from ..media.port import UdpPort
+    from ..signaling.bus import Bus
+    from .config import Config
     from .control import Rooms
     from .health import Lifecycle
     from .metrics import Metrics
+    from .store import Store
+    from .webhooks import Webhooks
+    from .writelimit import WriteBuckets
+    from .writer import Writer
 
 
 @dataclass
