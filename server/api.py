@@ -6,13 +6,9 @@ token first, then the body, and writes only once everything is known to be valid
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +23,10 @@ from ..signaling.turn import IceServer, ice_servers
 from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import (
-    EXPECTED_MAX,
-    EXPECTED_RULE,
     KIND_MAX,
     NAME_MAX,
     SITE_ID_RULE,
     TITLE_MAX,
-    clean_text,
     count_field,
     is_site_id,
     media_type,
@@ -43,17 +36,16 @@ from .bodies import (
     reject_unknown_fields,
     site_list_field,
     text_field,
-    text_problem,
     time_field,
 )
 from .errors import ApiError
+from .sitescsv import parse_sites_csv
 from .state import AppState, app_state, base_url
 from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
 from .times import api_time
 
 log = logging.getLogger("diemcau.api")
 
-SITE_FIELDS = ("id", "name", "kind", "expected")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -157,75 +149,6 @@ async def import_sites(request: Request) -> Response:
     }
     log.info("sites imported: %s", counts)
     return JSONResponse({**counts, "lines": lines})
-
-
-@dataclass(frozen=True)
-class CsvRow:
-    """One record of a sites CSV: the site it holds, or why it was rejected."""
-
-    line: int  # where the record starts (a quoted field may span lines)
-    id: str
-    site: Site | None
-    error: str | None = None
-
-
-def parse_sites_csv(data: bytes) -> list[CsvRow]:
-    """The records of a sites CSV, in file order, blank lines skipped. Raises ApiError 400 when
-    the file as a whole is unusable (encoding, header, broken quoting)."""
-    try:
-        text = data.decode("utf-8-sig")  # Excel prepends a BOM
-    except UnicodeDecodeError as exc:
-        bad_line = data[: exc.start].count(b"\n") + 1
-        raise ApiError(
-            400, "invalid_body", f"The file is not UTF-8 (line {bad_line}).", {"line": bad_line}
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[CsvRow] = []
-    seen: dict[str, int] = {}
-    try:
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != list(SITE_FIELDS):
-            raise ApiError(
-                400, "invalid_body", f"The first line must be exactly: {','.join(SITE_FIELDS)}"
-            )
-        start = reader.line_num + 1
-        for fields in reader:
-            number, start = start, reader.line_num + 1
-            if not fields:
-                continue
-            site_id = fields[0].strip()
-            error = _csv_row_error(fields, seen)
-            if error is not None:
-                rows.append(CsvRow(number, site_id, None, error))
-                continue
-            seen[site_id] = number
-            name, kind, expected = (clean_text(f) for f in fields[1:])
-            rows.append(CsvRow(number, site_id, Site(site_id, name, kind, int(expected))))
-    except csv.Error as exc:
-        raise ApiError(
-            400,
-            "invalid_body",
-            f"The file is not valid CSV (line {reader.line_num}): {exc}.",
-            {"line": reader.line_num},
-        ) from None
-    return rows
-
-
-def _csv_row_error(row: list[str], seen: Mapping[str, int]) -> str | None:
-    if len(row) != len(SITE_FIELDS):
-        return f"expected {len(SITE_FIELDS)} fields, found {len(row)}"
-    site_id, name, kind, expected = (field.strip() for field in row)
-    if not is_site_id(site_id):
-        return f"id {SITE_ID_RULE}"
-    if site_id in seen:
-        return f"duplicate of line {seen[site_id]}"
-    for field, value, limit in (("name", name, NAME_MAX), ("kind", kind, KIND_MAX)):
-        problem = text_problem(clean_text(value), limit)
-        if problem is not None:
-            return f"{field} {problem}"
-    if not re.fullmatch(r"[0-9]{1,7}", expected) or int(expected) > EXPECTED_MAX:
-        return f"expected {EXPECTED_RULE}"
-    return None
 
 
 # Sessions

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from .attendance import RosterSite
-
-HEADER = ("id", "name", "kind", "expected")
+from .sitescsv import HEADER, SitesCsvError, records
 
 
 class RosterError(ValueError):
@@ -17,26 +13,20 @@ class RosterError(ValueError):
 def read_roster(data: bytes) -> tuple[list[RosterSite], list[str]]:
     """Sites in file order, and the problems of lines that were left out.
 
-    Lenient where the admin API is strict: the file may come from another system, so any
-    non-empty id is taken, and an empty `expected` means not known.
+    Lenient where the admin API is strict (server/sitescsv.py): the file may come from another
+    system, so any non-empty id is taken, and an empty `expected` means not known.
     """
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RosterError("the sites file is not UTF-8") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or tuple(h.strip().lower() for h in header[:4]) != HEADER:
-        raise RosterError("the sites file must begin with the header id,name,kind,expected")
+        found = records(data, strict=False)
+    except SitesCsvError as exc:
+        raise RosterError(_unreadable(exc)) from exc
     sites: list[RosterSite] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for fields in reader:
-        if not any(f.strip() for f in fields):
-            continue
-        line = reader.line_num
-        fields = [f.strip() for f in fields] + [""] * (4 - len(fields))
-        site_id, name, kind, expected_text = fields[:4]
+    for record in found:
+        line = record.last_line
+        fields = [f.strip() for f in record.fields] + [""] * (len(HEADER) - len(record.fields))
+        site_id, name, kind, expected_text = fields[: len(HEADER)]
         if not site_id:
             problems.append(f"line {line}: no id")
             continue
@@ -55,3 +45,11 @@ def read_roster(data: bytes) -> tuple[list[RosterSite], list[str]]:
         seen.add(site_id)
         sites.append(RosterSite(site_id, name or site_id, kind, expected))
     return sites, problems
+
+
+def _unreadable(exc: SitesCsvError) -> str:
+    if exc.kind == "encoding":
+        return "the sites file is not UTF-8"
+    if exc.kind == "header":
+        return f"the sites file must begin with the header {','.join(HEADER)}"
+    return f"the sites file is not valid CSV (line {exc.line}): {exc.detail}"
