@@ -118,17 +118,49 @@ class ConnectionLog:
         self.config = config
         # Told how long each event took to commit (the metrics' join-log write latency).
         self.timed: Callable[[float], None] | None = None
+        # Per session: the lock its events are written under, and how many events hold or await it.
+        self._order: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _in_order(self, session_id: str) -> AsyncIterator[None]:
+        """One event of a session written (or given up) at a time, in the order they came: one
+        tried again through a fault is not overtaken by the events after it."""
+        lock, users = self._order.get(session_id, (asyncio.Lock(), 0))
+        self._order[session_id] = (lock, users + 1)
+        try:
+            async with lock:  # FIFO: the order of arrival
+                yield
+        finally:
+            lock, users = self._order[session_id]
+            if users == 1:
+                del self._order[session_id]
+            else:
+                self._order[session_id] = (lock, users - 1)
 
     async def _append(
         self, session_id: str, type: str, site_id: str, conn: str, patience: float, **fields: Any
     ) -> None:
         """Into the join log, through a fault: a write that fails (a lock held elsewhere past
         the writer's wait, a full disk) is tried again, with the moment it happened, so a hall
-        that was there is not absent from the record. The report orders events by that moment,
-        not by when they were written. The writer's thread waits; the event loop does not."""
+        that was there is not absent from the record; a session's events are written in the
+        order they happened. The writer's thread waits; the event loop does not."""
         now = datetime.now(UTC)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + patience
+        async with self._in_order(session_id):
+            await self._append_until(session_id, type, site_id, conn, now, give_up, fields)
+
+    async def _append_until(
+        self,
+        session_id: str,
+        type: str,
+        site_id: str,
+        conn: str,
+        now: datetime,
+        give_up: float,
+        fields: dict[str, Any],
+    ) -> None:
+        loop = asyncio.get_running_loop()
         delay = 0.1
         while True:
             started = loop.time()

@@ -16,11 +16,13 @@ import pytest
 from starlette.applications import Starlette
 
 from diemcau.media.route import Route
+from diemcau.server import store as store_module
 from diemcau.server.app import ConnectionLog, allowed_hosts, attempt_failed_hint, create_app
 from diemcau.server.config import Config
 from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.server.writer import Writer
+from tests.faults import HeldLock
 from tests.peers import wait_for
 
 from .conftest import ADMIN_TOKEN, admin_headers
@@ -339,3 +341,32 @@ def test_allowed_hosts(host: str, public_url: str | None, allowed: list[str]) ->
 def test_a_non_loopback_host_without_a_public_url_is_refused(host: str) -> None:
     with pytest.raises(ValueError, match="is not a loopback address: give --public-url"):
         allowed_hosts(Config(host=host))
+
+
+async def test_a_sessions_events_keep_their_order_through_a_fault(
+    store: Store, writer: Writer, session_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Short waits for the lock: each try fails fast while it is held.
+    monkeypatch.setattr(store_module, "WORKER_BUSY_TIMEOUT_MS", 50)
+    connections = ConnectionLog(writer, Config())
+    async with HeldLock(store.path) as lock:
+        events = [
+            asyncio.create_task(connections.on_join(session_id, "nga-thanh", "c1", None)),
+            asyncio.create_task(connections.on_leave(session_id, "nga-thanh", "c1", "closed")),
+            asyncio.create_task(connections.on_join(session_id, "nga-thanh", "c2", None)),
+            asyncio.create_task(
+                connections.on_attempt_failed(session_id, "tan-loc", "c3", "ice_failed", ())
+            ),
+        ]
+        # The first failed and waits to try again: the lock goes now, while the others could
+        # overtake it.
+        assert await wait_for(lambda: store.health.problem == "database is locked", 10)
+        await lock.release()
+        await asyncio.wait_for(asyncio.gather(*events), 30)
+    assert [(e.type, e.conn) for e in store.events(session_id)[1:]] == [
+        ("join", "c1"),
+        ("leave", "c1"),
+        ("join", "c2"),
+        ("attempt_failed", "c3"),
+    ]
+    assert connections._order == {}  # nothing kept once written
