@@ -27,6 +27,7 @@ from ..signaling.session import SessionStateError
 from . import api, control, health, pages, records, whip
 from .clientcap import ConnectionCap
 from .config import Config
+from .cors import CORS, CorsOnEveryAnswer
 from .errors import ApiError, install_error_handlers
 from .health import Lifecycle
 from .liveness import keep_alive
@@ -382,14 +383,14 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             ),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(config)),
             Middleware(WriteLimit, buckets=state.write_limits),
-            Middleware(whip.CorsOnEveryAnswer),
+            Middleware(CorsOnEveryAnswer, prefixes=whip.PREFIXES),
         ],
     )
     install_error_handlers(
         app,
         json_prefixes=("/api/", *whip.PREFIXES),
         cors_prefixes=whip.PREFIXES,
-        cors_headers=whip.CORS,
+        cors_headers=CORS,
     )
     app.add_exception_handler(sqlite3.OperationalError, _store_unavailable)
     state.install(app)

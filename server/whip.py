@@ -18,11 +18,9 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..media.bridge import HOST, Answer, Bridge, OfferError
 from ..signaling import sdpfrag
@@ -30,6 +28,7 @@ from ..signaling.session import SessionState
 from .api import ice_servers_for
 from .auth import ADMIN_OR_HOST, authorize
 from .bodies import read_text
+from .cors import preflight
 from .errors import ApiError
 from .repeated import OUT_OF_DESCRIPTORS, RepeatedError
 from .state import app_state
@@ -44,51 +43,10 @@ SDP = "application/sdp"
 MAX_OFFER_BYTES = 64 * 1024
 ENDPOINT_METHODS = "GET, HEAD, POST, OPTIONS"
 RESOURCE_METHODS = "GET, HEAD, DELETE, PATCH, OPTIONS"
-# Browsers on other origins (a WHIP test page, a vendor player) may publish or play: every
-# answer carries these, errors too (server/app.py gives them to the error handlers).
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    # Allow and Access-Control-Allow-Methods too: some clients read an OPTIONS answer to learn
-    # whether PATCH (trickle) is there.
-    "Access-Control-Expose-Headers": (
-        "Location, Accept-Post, Link, ETag, WWW-Authenticate, Allow, Access-Control-Allow-Methods"
-    ),
-}
+# Where WHIP and WHEP answer: every answer there carries CORS (server/cors.py).
 PREFIXES = ("/whip/", "/whep/")
 SITE_ONLY = frozenset({"site"})
 SITE_OR_ADMIN = frozenset({"site", "admin"})
-
-
-def _cors(methods: str) -> dict[str, str]:
-    """What an OPTIONS answer adds to CORS (which CorsOnEveryAnswer puts on every answer)."""
-    return {
-        "Access-Control-Allow-Methods": methods,
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-        "Access-Control-Max-Age": "86400",
-    }
-
-
-class CorsOnEveryAnswer:
-    """ASGI middleware: every answer under PREFIXES carries CORS, the one place that puts them
-    there: the handlers' answers, errors and Starlette's trailing-slash redirects alike (only
-    errors.Unexpected, outside it, adds them to its 500s itself)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith(PREFIXES):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in CORS.items():
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
 
 
 def _not_allowed(allow: str) -> Response:
@@ -146,7 +104,7 @@ def _endpoint_options(request: Request, whep: bool = False) -> Response | None:
     if request.method == "OPTIONS":
         return Response(
             status_code=200,
-            headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **_cors(ENDPOINT_METHODS)},
+            headers={"Accept-Post": SDP, "Allow": ENDPOINT_METHODS, **preflight(ENDPOINT_METHODS)},
         )
     if request.method == "HEAD" and whep:
         return Response(status_code=200, headers={"Content-Type": SDP})
@@ -231,7 +189,7 @@ def _resource_options(request: Request) -> Response | None:
     None for the methods that need one."""
     if request.method == "OPTIONS":
         return Response(
-            status_code=200, headers={"Allow": RESOURCE_METHODS, **_cors(RESOURCE_METHODS)}
+            status_code=200, headers={"Allow": RESOURCE_METHODS, **preflight(RESOURCE_METHODS)}
         )
     if request.method in ("GET", "HEAD"):
         return Response(status_code=204)
