@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .dirlock import DataDirInUse, DataDirLock
 from .schema import SCHEMA_VERSION
+from .times import file_time
 
 DATABASE = "diemcau.sqlite3"
 # Tables every diemcau database has had since its first schema.
@@ -53,7 +54,7 @@ class Summary:
 
 
 def _stamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return file_time(now)
 
 
 def _read_only(path: Path) -> sqlite3.Connection:

@@ -6,6 +6,7 @@
 - database: the log format, and aware times only: fixed width, so that text order is time order.
 - local: a zone's wall clock without the zone, for spreadsheet cells (XLSX has no time zones).
 - day: YYYY-MM-DD, the period's bounds.
+- file: basic ISO 8601 in UTC to the second, 20260301T010000Z, for file names (no colons).
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def local_time(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
     # Cut to the millisecond as log_time cuts it: the XLSX and the JSON report agree.
     local = moment.astimezone(zone)
     return local.replace(tzinfo=None, microsecond=local.microsecond // 1000 * 1000)
+
+
+# File names
+
+
+def file_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 # Days

@@ -11,6 +11,7 @@ from diemcau.server.times import (
     api_time,
     db_time,
     db_time_or_none,
+    file_time,
     local_time,
     log_time,
     parse_api_time,
@@ -86,3 +87,7 @@ def test_days_are_yyyy_mm_dd_only() -> None:
     for text in ["20260131", "2026-W05-6", "2026-1-31"]:
         with pytest.raises(ValueError):
             parse_day(text)
+
+
+def test_file_names_take_basic_iso_8601_in_utc() -> None:
+    assert file_time(FRACTION) == "20260301T010000Z"
