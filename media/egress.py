@@ -25,6 +25,7 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
+    RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
@@ -73,7 +74,9 @@ class SubscriberTrack:
         self._lsr: int | None = None
         self._lsr_time = 0.0
         self.report_due = 0.0  # monotonic time of the next sender report: the first at once
-        seams.take_over_sender(self.sender, self._on_send, self._on_rtcp, _reports_ride_the_fan_out)
+        seams.take_over_sender(
+            self.sender, self._on_send, self._on_rtcp, self._reports_ride_the_fan_out
+        )
 
     def _on_send(self, parameters: RTCRtpSendParameters) -> None:
         self.cname = parameters.rtcp.cname or ""
@@ -161,11 +164,20 @@ class SubscriberTrack:
         self._lsr_time = time.time()
         sink.send_rtcp(bytes(sr) + bytes(sdes))
 
+    async def _reports_ride_the_fan_out(self) -> None:
+        """aiortc's sender-report loop, replaced: send_report is called by UpTrack.flush, and a
+        sender that sends nothing reports nothing (RFC 3550, 6.4). When the sender stops (its
+        connection closes, before DTLS does) it says goodbye, as aiortc's own loop would."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.send_bye()
 
-async def _reports_ride_the_fan_out() -> None:
-    """aiortc's sender-report loop, replaced: SubscriberTrack.send_report is called by
-    UpTrack.flush. A sender that sends nothing reports nothing (RFC 3550, 6.4)."""
-    await asyncio.Event().wait()
+    def send_bye(self) -> None:
+        """An RTCP BYE for our SSRC: the hall's receiver ends the stream at once rather than
+        at its timeout."""
+        if self.sink is not None:
+            self.sink.send_rtcp(bytes(RtcpByePacket(sources=[seams.sender_ssrc(self.sender)])))
 
 
 class Subscriber:
