@@ -1,9 +1,18 @@
 """The forwarding bridge: one publisher per session (WHIP), many subscribers (WHEP).
 
 aiortc peers do ICE, DTLS, SRTP and SDP; media never reaches a decoder. The publisher's RTP is
-read a burst at a time (seams.BurstReader), handed to each subscriber's `DownTrack`
-(media/forwarder.py) packet by packet, rewritten there, and written to the subscriber's socket
-without awaiting, a run of equal packets per system call (seams.RtpSink).
+read a burst at a time (seams.BurstReader) by its tracks (media/ingest.py), handed to each
+subscriber's `DownTrack` (media/forwarder.py), rewritten there, and written to the subscriber's
+socket without awaiting, a run of equal packets per system call (seams.RtpSink; the subscriber
+side is media/egress.py). Who receives what is the session's routing table (media/routing.py),
+kept by its Broadcast (media/broadcast.py).
+
+This module is what is left: `Bridge`, negotiation (offers judged, codecs narrowed, answers)
+and lifecycle (publishers on air and replaced, subscribers joining and leaving, the close
+paths, a resource's ICE). It is over 450 lines because publish and subscribe hold their
+connection's callbacks (failed, connected, closed) next to the offer they answer, and every
+close path sits with the others, so that a reader sees one connection's whole life and the
+order of its join and leave in one place; what could stand alone has moved out.
 """
 
 from __future__ import annotations
@@ -22,11 +31,11 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.rtcicetransport import candidate_from_aioice
-from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 
-from . import seams
+from . import candidates, seams
 from .broadcast import Broadcast
+from .candidates import IceRestart as IceRestart
+from .candidates import candidate_types, without_mdns
 from .codecs import forwardable, is_rtx, same_codec
 from .connectwatch import ConnectWatch, RouteSoon
 from .egress import Subscriber, SubscriberTrack
@@ -35,14 +44,12 @@ from .ingest import PeerUpTrack, Publisher
 from .links import SiteLink
 from .offer import OfferError as OfferError
 from .offer import (
-    candidate_types,
     check_publish,
     check_subscribe,
     codec_error,
     codec_label,
     first_codec_error,
     with_directions,
-    without_mdns,
 )
 from .offer import parse as parse_offer
 from .port import UdpPort
@@ -66,16 +73,6 @@ PublishingHandler = Callable[[str, str | None, str], Awaitable[None]]
 class Answer:
     resource_id: str
     sdp: str
-
-
-@dataclass
-class IceRestart:
-    """The server's side of an ICE restart: its new credentials and candidates."""
-
-    ufrag: str
-    pwd: str
-    candidates: list[str]  # "candidate:..." attribute values
-    mid: str  # of the first media section, which the fragment names
 
 
 def _configuration() -> RTCConfiguration:
@@ -447,6 +444,12 @@ class Bridge:
         sub = broadcast.subscribers.get(resource_id)
         return sub.pc if sub is not None else None
 
+    def _resource_pc(self, session_id: str, resource_id: str) -> RTCPeerConnection:
+        pc = self._peer(session_id, resource_id)
+        if pc is None:
+            raise OfferError(404, "not_found", "there is no such WHIP/WHEP resource")
+        return pc
+
     def _ice(self, session_id: str, resource_id: str) -> Connection | None:
         pc = self._peer(session_id, resource_id)
         connections = seams.ice_connections(pc) if pc is not None else []
@@ -472,34 +475,12 @@ class Bridge:
     ) -> None:
         """Candidates the peer trickled: (mid, "candidate:...") pairs, and whether its
         gathering is over. mDNS candidates are left out, as in offers."""
-        pc = self._peer(session_id, resource_id)
-        if pc is None:
-            raise OfferError(404, "not_found", "there is no such WHIP/WHEP resource")
-        transport = seams.ice_transport(pc)
-        mids = {t.mid for t in pc.getTransceivers()}
-        candidates = []
-        for mid, value in mid_candidates:
-            if mid not in mids:
-                raise OfferError(
-                    400, "invalid_candidate", f"the session has no media section with mid {mid!r}"
-                )
-            try:
-                candidate = candidate_from_sdp(value.removeprefix("candidate:"))
-            except (AssertionError, ValueError, IndexError) as exc:
-                raise OfferError(
-                    400, "invalid_candidate", f"the candidate cannot be parsed: {value!r}"
-                ) from exc
-            if candidate.protocol.lower() != "udp" or candidate.ip.lower().endswith(".local"):
-                continue  # the server has UDP candidates only; mDNS: see without_mdns
-            candidate.sdpMid = mid
-            candidates.append(candidate)
+        pc = self._resource_pc(session_id, resource_id)
+        taken = candidates.trickled(pc, mid_candidates)
         watch = self._watches.get(resource_id)
-        for candidate in candidates:
-            if watch is not None:
-                watch.offered.add(candidate.type)
-            await seams.add_remote_candidate(transport, candidate)
-        if end:
-            await seams.add_remote_candidate(transport, None)
+        if watch is not None:
+            watch.offered.update(candidate.type for candidate in taken)
+        await candidates.add(pc, taken, end)
 
     async def restart_ice(
         self,
@@ -513,26 +494,10 @@ class Bridge:
         """The peer restarts ICE with new credentials (a network change): the server takes new
         ones too and checks afresh, while media goes on over the old pair until a new one is
         nominated. DTLS and SRTP carry on as they are."""
-        pc = self._peer(session_id, resource_id)
-        if pc is None:
-            raise OfferError(404, "not_found", "there is no such WHIP/WHEP resource")
-        connection = seams.ice_connection(pc)
-        try:
-            old = seams.restart_ice(connection, ufrag, pwd)
-        except ValueError as exc:
-            raise OfferError(400, "invalid_fragment", str(exc)) from exc
-        self.port.rename(connection, old)
+        pc = self._resource_pc(session_id, resource_id)
+        connection = candidates.restart(pc, self.port, ufrag, pwd)
         await self.add_candidates(session_id, resource_id, mid_candidates, end)
-        mid = pc.getTransceivers()[0].mid or "0"
-        return IceRestart(
-            ufrag=connection.local_username,
-            pwd=connection.local_password,
-            candidates=[
-                "candidate:" + candidate_to_sdp(candidate_from_aioice(c))
-                for c in self.port.candidates()
-            ],
-            mid=mid,
-        )
+        return candidates.answer(pc, connection, self.port)
 
     def resource_site(self, session_id: str, resource_id: str) -> str | None:
         """Whose resource this is: "" for the program publisher, a site id for a site's

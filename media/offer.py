@@ -204,30 +204,6 @@ def with_directions(sdp: str) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
-def without_mdns(sdp: str) -> str:
-    """The offer without its mDNS (.local) host candidates: resolving them would open a socket
-    on 5353, and the hall's checks reach the media port anyway, as peer-reflexive candidates."""
-    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
-    kept = [line for line in lines if not (line.startswith("a=candidate:") and _is_mdns(line))]
-    return ("\r\n" if "\r\n" in sdp else "\n").join(kept)
-
-
-def candidate_types(sdp: str) -> set[str]:
-    """The types of the candidates in an SDP body or fragment (host, srflx, prflx, relay)."""
-    types = set()
-    for line in sdp.splitlines():
-        if line.startswith("a=candidate:"):
-            parts = line.split()
-            if "typ" in parts[:-1]:
-                types.add(parts[parts.index("typ") + 1])
-    return types
-
-
-def _is_mdns(candidate_line: str) -> bool:
-    parts = candidate_line.split()
-    return len(parts) > 4 and parts[4].lower().endswith(".local")
-
-
 def _session_lines(lines: Sequence[str]) -> list[str]:
     session = []
     for line in lines:

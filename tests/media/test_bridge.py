@@ -10,7 +10,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from diemcau.media.bridge import Bridge
-from diemcau.media.offer import without_mdns
+from diemcau.media.candidates import without_mdns
 from tests.peers import _configuration, wait_for
 
 pytestmark = pytest.mark.netns
