@@ -26,7 +26,15 @@ PYPROJECT = WEB.parent / "pyproject.toml"
 PAGES = {"console.html": "console.js", "join.html": "join.js", "attendance.html": "attendance.js"}
 
 # Modules that speak a protocol and touch no DOM, so that they can be read (and reused) alone.
-PROTOCOL_MODULES = ["api.js", "whip.js", "control.js"]
+PROTOCOL_MODULES = [
+    "api.js",
+    "whip.js",
+    "control.js",
+    "reconnecting.js",
+    "backoff.js",
+    "httperror.js",
+    "picture.js",
+]
 
 # Served files that are not the pages, with the type each must carry.
 STATIC_TYPES = {

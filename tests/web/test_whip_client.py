@@ -117,7 +117,10 @@ true;
 async def page(browser: Browser) -> AsyncIterator[Page]:
     page = await static_page(browser)
     await page.evaluate(FAKES)
-    await page.evaluate("async () => { window.whip = await import('/static/js/whip.js'); }")
+    await page.evaluate(
+        """async () => { window.whip = await import('/static/js/whip.js');
+            window.reconnecting = await import('/static/js/reconnecting.js'); }"""
+    )
     yield page
     await page.close()
 
@@ -258,7 +261,7 @@ async def test_a_refused_restart_falls_back_to_a_new_offer(page: Page, status: i
         f"""() => {{ const post = window.reply;
             window.reply = r => r.headers['If-Match'] === '*'
                 ? {{status: {status}, body: '{{"error": "x", "message": "no"}}'}} : post(r);
-            window.kept = new window.whip.ReconnectingSession(
+            window.kept = new window.reconnecting.ReconnectingSession(
                 () => window.whip.play('/whep/s-1/nga-thanh', 'tok'), {{delay: () => 0}});
             window.kept.start(); }}""",
     )

@@ -3,9 +3,11 @@
  * The JSON API, called with a bearer token: one session (SessionApi), and the attendance over
  * a period (PeriodApi). No DOM here.
  *
- * Every failure is thrown as an ApiError: {status, error, message}, where status is 0 and
+ * Every failure is thrown as an HttpError: {status, error, message}, where status is 0 and
  * error 'network' when the server could not be reached at all.
  */
+
+import {HttpError, refusal, unanswered} from './httperror.js';
 
 /** How long one API call may take before it counts as a network failure, in ms. */
 const REQUEST_TIMEOUT = 8000;
@@ -235,28 +237,6 @@ const EXPORTS = /** @type {Record<ExportFormat, {action: string, name: (id: stri
     log: {action: 'events', name: id => `joinlog-${id}.jsonl`},
 });
 
-/** A failed API call. */
-export class ApiError extends Error {
-    /**
-     * @param {number} status HTTP status, 0 when no answer came
-     * @param {string} error the server's error code ('invalid_token', 'session_ended', …)
-     * @param {string} message
-     */
-    constructor(status, error, message) {
-        super(message);
-        this.name = 'ApiError';
-        /** @type {number} */
-        this.status = status;
-        /** @type {string} */
-        this.error = error;
-    }
-
-    /** True for a link that will never work: missing, invalid, revoked or for another session. */
-    get invalidLink() {
-        return this.status === 401 || this.status === 403;
-    }
-}
-
 /** The API of one session, as one token sees it. */
 export class SessionApi {
     /**
@@ -319,12 +299,12 @@ export class SessionApi {
         const {action, name} = EXPORTS[format];
         const response = await send('GET', this.url(action), this.token, undefined, '*/*', 60_000);
         if (!response.ok)
-            throw await failure(response);
+            throw await refusal(response);
         let blob;
         try {
             blob = await response.blob();
         } catch (e) {
-            throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
+            throw unanswered(e);
         }
         const filename = attachmentName(response.headers.get('Content-Disposition'))
             || name(this.sessionId);
@@ -332,10 +312,11 @@ export class SessionApi {
     }
 
     /**
+     * @template T what the server answers, as the docs say (not checked here)
      * @param {string} method
      * @param {string} action the path below the session, with its query if any
      * @param {unknown} [body] sent as JSON
-     * @returns {Promise<any>}
+     * @returns {Promise<T>}
      */
     request(method, action, body) {
         return requestJson(method, this.url(action), this.token, body);
@@ -372,17 +353,18 @@ export class PeriodApi {
 
 /**
  * One call that answers JSON.
+ * @template T what the server answers, as the docs say (not checked here)
  * @param {string} method
  * @param {string} url
  * @param {string} token
  * @param {unknown} [body] sent as JSON
- * @returns {Promise<any>}
+ * @returns {Promise<T>}
  */
 async function requestJson(method, url, token, body) {
     const response = await send(method, url, token, body, 'application/json', REQUEST_TIMEOUT);
     if (!response.ok)
-        throw await failure(response);
-    /** @type {any} */
+        throw await refusal(response);
+    /** @type {unknown} */
     let answer = null;
     try {
         answer = await response.json();
@@ -390,12 +372,12 @@ async function requestJson(method, url, token, body) {
         // An empty or non-JSON body.
     }
     if (answer === null)
-        throw new ApiError(response.status, 'bad_response', 'the server answered without JSON');
-    return answer;
+        throw new HttpError(response.status, 'bad_response', 'the server answered without JSON');
+    return /** @type {T} */ (answer);
 }
 
 /**
- * Sends a request with the bearer token; a network failure or a timeout is an ApiError.
+ * Sends a request with the bearer token; a network failure or a timeout is an HttpError.
  * @param {string} method
  * @param {string} url
  * @param {string} token
@@ -420,30 +402,10 @@ async function send(method, url, token, body, accept, timeout) {
             signal: controller.signal,
         });
     } catch (e) {
-        throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e));
+        throw unanswered(e);
     } finally {
         clearTimeout(timer);
     }
-}
-
-/**
- * The ApiError of a refused request, from the server's error body when it sent one.
- * @param {Response} response
- * @returns {Promise<ApiError>}
- */
-async function failure(response) {
-    /** @type {any} */
-    let body = null;
-    try {
-        body = await response.json();
-    } catch {
-        // An empty or non-JSON body (a proxy's error page): keep the status.
-    }
-    return new ApiError(
-        response.status,
-        body && typeof body.error === 'string' ? body.error : `http_${response.status}`,
-        body && typeof body.message === 'string' ? body.message : response.statusText,
-    );
 }
 
 /**

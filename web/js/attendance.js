@@ -14,7 +14,8 @@
  */
 
 import {byId as $, pathPart, setText} from './dom.js';
-import {ApiError, PeriodApi, SessionApi} from './api.js';
+import {PeriodApi, SessionApi} from './api.js';
+import {HttpError} from './httperror.js';
 import {
     applyI18n, bindLanguageButtons, formatClock, formatDate, formatDateTime, formatDuration,
     formatNumber, formatPercent, formatSpan, formatTime, hasText, initI18n, onLanguageChange, t,
@@ -170,7 +171,7 @@ async function loadSession(bearer) {
         freshness.at = Date.now();
         freshness.failing = false;
     } catch (e) {
-        if (!(e instanceof ApiError))
+        if (!(e instanceof HttpError))
             throw e;
         if (e.error === 'not_started') {
             phase = 'not_started';
@@ -190,7 +191,7 @@ async function loadPeriod(bearer) {
         freshness.failing = false;
         writeStorage(RANGE_KEY, `from=${period.from || range.from}&to=${period.to || range.to}`);
     } catch (e) {
-        if (!(e instanceof ApiError))
+        if (!(e instanceof HttpError))
             throw e;
         if (e.status === 422) {
             // The server's own limits on the dates (422 invalid_query).
@@ -204,7 +205,7 @@ async function loadPeriod(bearer) {
 
 /**
  * What a failed request leaves on the page.
- * @param {ApiError} e
+ * @param {HttpError} e
  */
 function failed(e) {
     if (e.invalidLink) {
@@ -355,7 +356,7 @@ async function download(format, button) {
         setTimeout(() => URL.revokeObjectURL(url), BLOB_LIFETIME);
         exportStatus = {key: 'export.done', vars: {name: file.filename}, tone: 'ok'};
     } catch (e) {
-        if (!(e instanceof ApiError))
+        if (!(e instanceof HttpError))
             throw e;
         exportStatus = e.status === 0
             ? {key: 'export.network', tone: 'error'}

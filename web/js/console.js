@@ -14,7 +14,7 @@
  */
 
 import {byId as $, pathPart, setText} from './dom.js';
-import {ApiError, SessionApi} from './api.js';
+import {SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatBytes, formatDateTime, formatDuration, formatNumber,
     formatPercent, formatTime, hasText, initI18n, onLanguageChange, t,
@@ -22,14 +22,18 @@ import {
 import {ControlChannel, controlUrl} from './control.js';
 import {arrange, Mosaic, qualityText, stateText as tileStateText} from './mosaic.js';
 import {forgetToken, takeToken} from './token.js';
-import {backoff, play, publish, ReconnectingSession, receivedBy, WhipError} from './whip.js';
+import {backoff} from './backoff.js';
+import {HttpError} from './httperror.js';
+import {PictureSampler} from './picture.js';
+import {ReconnectingSession} from './reconnecting.js';
+import {play, publish, receivedBy} from './whip.js';
+
+/** @typedef {import('./control.js').ServerMessage} ServerMessage */
 
 /** How often the sites list is asked for, in ms. */
 const SITES_INTERVAL = 2000;
 /** How long a refusal of the chair's action stays on screen, in ms. */
 const CHAIR_PROBLEM_SHOWN = 8000;
-/** The floor shows a picture while frames arrived this recently, in ms. */
-const FLOOR_PICTURE_WINDOW = 3000;
 /** How long 'disconnected' may last before publishing is started afresh, in ms. */
 const DISCONNECTED_GRACE = 4000;
 
@@ -122,8 +126,8 @@ let channel = null;
 let mosaic = null;
 /** @type {ReconnectingSession|null} the floor as the district hall receives it */
 let floorPlayer = null;
-/** The floor's flow: frames decoded so far, and when they last advanced (ms). */
-const floorFlow = {frames: 0, pictureAt: 0};
+/** Whether the floor's picture arrives. */
+const floorPicture = new PictureSampler();
 /** True when the browser would not play the floor's sound before a click. */
 let floorSoundBlocked = false;
 /** @type {string|null} the hall shown enlarged */
@@ -231,7 +235,7 @@ async function loadMe(api) {
         phase = answer.session.state === 'ended' ? 'ended' : 'ready';
         return true;
     } catch (e) {
-        if (!(e instanceof ApiError))
+        if (!(e instanceof HttpError))
             throw e;
         if (e.invalidLink) {
             forgetToken(tokenKey);
@@ -465,7 +469,7 @@ async function goLive() {
     } catch (e) {
         if (!wantLive)
             return;
-        if (!(e instanceof WhipError)) {
+        if (!(e instanceof HttpError)) {
             retryLater();
             return;
         }
@@ -612,7 +616,7 @@ async function endSession() {
         if (me)
             me.session = session;
     } catch (e) {
-        if (!(e instanceof ApiError) || e.error !== 'session_ended') {
+        if (!(e instanceof HttpError) || e.error !== 'session_ended') {
             alertMessage = {key: 'error.end_failed', vars: {message: problemText(e)}};
             return;
         }
@@ -671,7 +675,7 @@ async function pollSites(api) {
         }
     } catch (e) {
         sitesFreshness.failing = true;
-        if (e instanceof ApiError && e.invalidLink) {
+        if (e instanceof HttpError && e.invalidLink) {
             stopLive();
             stopCamera();
             stopMeeting();
@@ -837,7 +841,7 @@ function startMeeting() {
     channel = new ControlChannel(controlUrl(sessionId, location.href), token);
     channel.addEventListener('statechange', channelChanged);
     channel.addEventListener('message', event => {
-        heard(/** @type {CustomEvent} */ (event).detail);
+        heard(/** @type {CustomEvent<ServerMessage>} */ (event).detail);
     });
     channel.start();
     mosaic = new Mosaic($('mosaic'), {
@@ -883,7 +887,7 @@ function channelChanged() {
 
 /**
  * One message of the control channel (the room copy is already updated).
- * @param {any} message
+ * @param {ServerMessage} message
  */
 function heard(message) {
     switch (message.type) {
@@ -1027,8 +1031,7 @@ function siteName(site) {
  * @param {ReconnectingSession} player
  */
 function attachFloor(player) {
-    floorFlow.frames = 0;
-    floorFlow.pictureAt = 0;
+    floorPicture.reset();
     floorVideo.srcObject = player.session ? player.session.stream : null;
     void playFloor();
 }
@@ -1056,9 +1059,7 @@ async function sampleFloor() {
         return;
     try {
         const counts = await receivedBy(session.pc.getReceivers());
-        if (counts.video.frames > floorFlow.frames)
-            floorFlow.pictureAt = Date.now();
-        floorFlow.frames = counts.video.frames;
+        floorPicture.sample(counts.video.frames);
     } catch {
         // Closed meanwhile.
     }
@@ -1111,7 +1112,7 @@ function renderFloor() {
     const room = channel ? channel.room : null;
     const holder = room ? room.floor : null;
     const open = channel !== null && channel.isOpen;
-    const picture = holder !== null && Date.now() - floorFlow.pictureAt < FLOOR_PICTURE_WINDOW;
+    const picture = holder !== null && floorPicture.arriving();
     const now = $('floor-now');
     now.dataset.holder = String(holder !== null);
     now.dataset.picture = String(picture);
@@ -1677,7 +1678,7 @@ function endedText(session) {
  * @returns {string}
  */
 function problemText(e) {
-    if (e instanceof ApiError || e instanceof WhipError)
+    if (e instanceof HttpError)
         return e.message || e.error || `HTTP ${e.status}`;
     return e instanceof Error ? e.message : String(e);
 }

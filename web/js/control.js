@@ -13,7 +13,7 @@
  * site, an ended session) end it for good, with `end` saying why.
  */
 
-import {backoff} from './whip.js';
+import {backoff} from './backoff.js';
 
 /** The server's close codes (4000-4999 are the application's). */
 export const CLOSE = Object.freeze({
@@ -66,6 +66,22 @@ const SILENCE_LIMIT = 50000;
  */
 
 /**
+ * A message the server sends (docs/control.md), by its `type`. What the network brings is
+ * only known to be an object with a string `type`: the fields are read with care.
+ * @typedef {Welcome
+ *     | {type: 'presence', participant: string, present: boolean}
+ *     | {type: 'requests', requests: string[]}
+ *     | {type: 'floor', holder: string|null, previous?: string|null, holder_name?: string|null,
+ *        previous_name?: string|null}
+ *     | {type: 'mute', site: string, muted: boolean}
+ *     | {type: 'removed', site: string}
+ *     | {type: 'headcount', site: string, present: number}
+ *     | {type: 'session', state: 'scheduled'|'live'|'ended'}
+ *     | {type: 'error', code: string, message?: string}
+ *     | {type: 'pong'}} ServerMessage
+ */
+
+/**
  * The room as this page knows it: `welcome`'s snapshot, kept up to date by the messages.
  */
 export class Room {
@@ -90,7 +106,7 @@ export class Room {
 
     /**
      * Applies one server message; returns whether it changed what the room holds.
-     * @param {any} message
+     * @param {ServerMessage} message
      * @returns {boolean}
      */
     apply(message) {
@@ -304,15 +320,16 @@ export class ControlChannel extends EventTarget {
      */
     received(data) {
         this.heardAt = Date.now();
-        /** @type {any} */
-        let message;
+        /** @type {unknown} */
+        let parsed;
         try {
-            message = JSON.parse(String(data));
+            parsed = JSON.parse(String(data));
         } catch {
             return;
         }
-        if (!message || typeof message !== 'object' || typeof message.type !== 'string')
+        if (!parsed || typeof parsed !== 'object' || !('type' in parsed) || typeof parsed.type !== 'string')
             return;
+        const message = /** @type {ServerMessage} */ (parsed);
         if (message.type === 'error')
             this.lastError = String(message.code || '');
         this.room.apply(message);

@@ -22,14 +22,20 @@
  */
 
 import {byId as $, setText} from './dom.js';
-import {ApiError, SessionApi} from './api.js';
+import {SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatDateTime, formatNumber, formatTime, initI18n,
     onLanguageChange, t,
 } from './i18n.js';
 import {ControlChannel, controlUrl} from './control.js';
 import {forgetToken, takeToken} from './token.js';
-import {backoff, play, publish, ReconnectingSession, receivedBy, WhipError} from './whip.js';
+import {backoff} from './backoff.js';
+import {HttpError} from './httperror.js';
+import {PictureSampler} from './picture.js';
+import {ReconnectingSession} from './reconnecting.js';
+import {play, publish, receivedBy} from './whip.js';
+
+/** @typedef {import('./control.js').ServerMessage} ServerMessage */
 
 /** How often to ask the server about the session, in ms. */
 const POLL_INTERVAL = 5000;
@@ -127,8 +133,8 @@ let muted = false;
 let channel = null;
 /** Whether a request or its cancellation was just sent, until the queue says. */
 let requestSent = false;
-/** The floor's flow: frames decoded so far, and when they last advanced (ms). */
-const floorFlow = {frames: 0, pictureAt: 0};
+/** Whether the floor's picture arrives. */
+const floorPicture = new PictureSampler();
 
 /**
  * The hall's return feed: its camera and microphone, and the connection that sends them.
@@ -213,7 +219,7 @@ async function refresh(api) {
     try {
         answer = await api.me();
     } catch (e) {
-        if (!(e instanceof ApiError))
+        if (!(e instanceof HttpError))
             throw e;
         if (e.error === 'revoked') {
             forgetToken(tokenKey);
@@ -283,7 +289,7 @@ async function connect() {
         }
         attach(session);
     } catch (e) {
-        if (e instanceof WhipError) {
+        if (e instanceof HttpError) {
             switch (e.failure) {
             case 'invalid_link':
                 forgetToken(tokenKey);
@@ -352,8 +358,7 @@ function attach(session) {
     });
     video.srcObject = session.stream;
     floorVideo.srcObject = session.floorStream;
-    floorFlow.frames = 0;
-    floorFlow.pictureAt = 0;
+    floorPicture.reset();
     void startPlayback();
 }
 
@@ -467,7 +472,7 @@ function startMeeting() {
     if (!channel) {
         channel = new ControlChannel(controlUrl(sessionId, location.href), token);
         channel.addEventListener('statechange', channelChanged);
-        channel.addEventListener('message', event => heard(/** @type {CustomEvent} */ (event).detail));
+        channel.addEventListener('message', event => heard(/** @type {CustomEvent<ServerMessage>} */ (event).detail));
         channel.start();
     }
     if (!uplink.started) {
@@ -502,7 +507,7 @@ function channelChanged() {
 
 /**
  * One message of the control channel (the room copy is already updated).
- * @param {any} message
+ * @param {ServerMessage} message
  */
 function heard(message) {
     switch (message.type) {
@@ -602,7 +607,7 @@ function renderFloor(shown) {
     const figure = $('floor');
     figure.hidden = !shown;
     const holder = floorHolder();
-    const picture = shown && Date.now() - floorFlow.pictureAt < FLOW_WINDOW;
+    const picture = shown && floorPicture.arriving();
     figure.dataset.picture = String(picture);
     const name = holder ? holderName(holder) : '';
     setText($('floor-caption'), holder ? t('floor.speaking', {site: name}) : '');
@@ -883,7 +888,7 @@ async function submitHeadcount(event) {
         headcount.noticeUntil = Date.now() + HEADCOUNT_NOTICE;
         headcountDialog.close();
     } catch (e) {
-        if (!(e instanceof ApiError))
+        if (!(e instanceof HttpError))
             throw e;
         if (e.invalidLink) {
             headcountDialog.close();
@@ -956,9 +961,7 @@ async function tick() {
             const frames = program.video.frames;
             const audioBytes = program.audio.bytes;
             const floor = await receivedBy(floorReceivers);
-            if (floor.video.frames > floorFlow.frames)
-                floorFlow.pictureAt = Date.now();
-            floorFlow.frames = floor.video.frames;
+            floorPicture.sample(floor.video.frames);
             const now = Date.now();
             if (frames > flow.frames || audioBytes > flow.audioBytes) {
                 if (!flowing())

@@ -11,14 +11,14 @@
 
 import {setText} from './dom.js';
 import {formatNumber, t} from './i18n.js';
-import {play, ReconnectingSession} from './whip.js';
+import {PictureSampler} from './picture.js';
+import {ReconnectingSession} from './reconnecting.js';
+import {play} from './whip.js';
 
 /** Between the first connections of two tiles, so that 30 tiles don't knock at once, in ms. */
 const START_SPACING = 150;
 /** How often each tile's connection is measured, in ms. */
 const STATS_INTERVAL = 2000;
-/** A tile shows a picture while frames arrived this recently, in ms. */
-const PICTURE_WINDOW = 3000;
 
 /**
  * A hall as its tile shows it: 'connected' (its page is open or its player connected),
@@ -69,7 +69,7 @@ const ICONS = {
 
 /**
  * An icon, hidden from screen readers (the words are in the tile's label).
- * @param {keyof ICONS} name
+ * @param {keyof typeof ICONS} name
  * @returns {SVGSVGElement}
  */
 function icon(name) {
@@ -162,9 +162,8 @@ export class Tile {
         this.player = null;
         /** @type {{bytes: number, packets: number, lost: number, at: number}|null} */
         this.sample = null;
-        this.frames = 0;
-        /** When frames last advanced (ms). */
-        this.pictureAt = 0;
+        /** Whether the hall's picture arrives over this tile's connection. */
+        this.picture = new PictureSampler();
         /** @type {LinkQuality} */
         this.link = {rttMs: null, loss: null, kbps: null, grade: 'none'};
         /** True once the hall's feed brought packets over this tile's connection. */
@@ -178,7 +177,7 @@ export class Tile {
 
     /** True while frames arrive. */
     get hasPicture() {
-        return Date.now() - this.pictureAt < PICTURE_WINDOW;
+        return this.picture.arriving();
     }
 
     /**
@@ -195,7 +194,7 @@ export class Tile {
         }));
         player.addEventListener('session', () => {
             this.sample = null;
-            this.frames = 0;
+            this.picture.sample(0);
             this.received = false;
             this.video.srcObject = player.session ? player.session.stream : null;
             void this.video.play().catch(() => {});
@@ -216,7 +215,7 @@ export class Tile {
         this.player = null;
         this.video.srcObject = null;
         this.link = {rttMs: null, loss: null, kbps: null, grade: 'none'};
-        this.pictureAt = 0;
+        this.picture.reset();
     }
 
     /** Measures the tile's connection: round-trip time, loss and bitrate since the last time. */
@@ -249,9 +248,7 @@ export class Tile {
             }
         });
         const now = Date.now();
-        if (frames > this.frames)
-            this.pictureAt = now;
-        this.frames = frames;
+        this.picture.sample(frames, now);
         const before = this.sample;
         this.sample = {bytes, packets, lost, at: now};
         this.received = packets > 0;

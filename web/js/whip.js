@@ -11,7 +11,14 @@
  * RFC 8840). When the network changes under a connection, it restarts ICE over the same
  * resource before anyone tears it down. A server that answers PATCH with 405 or 501 gets
  * complete offers instead, and no restarts.
+ *
+ * A refusal is an HttpError (httperror.js); a connection kept up across failures is a
+ * ReconnectingSession (reconnecting.js).
  */
+
+import {HttpError, refusal, unanswered} from './httperror.js';
+
+export {classify} from './httperror.js';
 
 /** How long to wait for ICE gathering, for a server that takes no trickled candidates, in ms:
  * long enough for a TURN relay candidate over TCP. */
@@ -40,62 +47,6 @@ const ANSWER_TIMEOUT = 15000;
 
 /** How long stop() waits for the DELETE before closing the connection anyway, in ms. */
 const DELETE_TIMEOUT = 2000;
-
-/**
- * Why an offer was not answered, from the HTTP status and error code:
- *   'invalid_link' 401/403, 'not_found' 404, 'codec' 422 unsupported_codec (406 from older
- *   servers), 'ended' 409 session_ended,
- *   'conflict' other 409 (not live, already published…), 'server' 5xx or 429,
- *   'network' no HTTP answer at all, 'protocol' anything else.
- * @typedef {'invalid_link'|'not_found'|'codec'|'ended'|'conflict'|'server'|'network'|'protocol'} WhipFailure
- */
-
-/**
- * A failed WHIP or WHEP request.
- */
-export class WhipError extends Error {
-    /**
-     * @param {number} status HTTP status, 0 when the server could not be reached
-     * @param {string} error the server's error code, or a local one
-     * @param {string} message
-     */
-    constructor(status, error, message) {
-        super(message);
-        this.name = 'WhipError';
-        /** @type {number} */
-        this.status = status;
-        /** @type {string} */
-        this.error = error;
-        /** @type {WhipFailure} */
-        this.failure = classify(status, error);
-    }
-
-    /** True when trying again later may succeed (server restarting, network down). */
-    get retryable() {
-        return this.failure === 'server' || this.failure === 'network';
-    }
-}
-
-/**
- * @param {number} status
- * @param {string} [error]
- * @returns {WhipFailure}
- */
-export function classify(status, error) {
-    if (status === 0)
-        return 'network';
-    if (status === 401 || status === 403)
-        return 'invalid_link';
-    if (status === 404)
-        return 'not_found';
-    if (status === 406 || (status === 422 && error === 'unsupported_codec'))
-        return 'codec';
-    if (status === 409)
-        return error === 'session_ended' ? 'ended' : 'conflict';
-    if (status === 429 || status >= 500)
-        return 'server';
-    return 'protocol';
-}
 
 /**
  * A candidate found locally, waiting to be PATCHed.
@@ -302,16 +253,16 @@ export class MediaSession extends EventTarget {
     /**
      * Restarts ICE over the same resource (RFC 9725 section 4.3.2): a new local ufrag and
      * password PATCHed with `If-Match: *`, and the server's new ones and candidates applied as
-     * the answer. DTLS and SRTP carry on; no new resource, no new join. Throws a WhipError when
+     * the answer. DTLS and SRTP carry on; no new resource, no new join. Throws an HttpError when
      * the server refuses (404 gone, 412, 405 or 501: it cannot restart) or does not answer.
      * @returns {Promise<void>}
      */
     async restartIce() {
         const pc = this.pc;
         if (this.stopped || !this.resourceUrl || !this.answerSdp)
-            throw new WhipError(0, 'no_resource', 'nothing to restart');
+            throw new HttpError(0, 'no_resource', 'nothing to restart');
         if (this.trickleRefused)
-            throw new WhipError(501, 'not_implemented', 'the server takes no PATCH');
+            throw new HttpError(501, 'not_implemented', 'the server takes no PATCH');
         this.restarting = true;
         this.generation += 1;
         try {
@@ -319,7 +270,7 @@ export class MediaSession extends EventTarget {
             const sdp = pc.localDescription?.sdp || '';
             const credentials = iceCredentials(sdp);
             if (!credentials)
-                throw new WhipError(0, 'no_offer', 'the restart offer has no ICE credentials');
+                throw new HttpError(0, 'no_offer', 'the restart offer has no ICE credentials');
             const mid = firstMid(sdp);
             const candidates = candidatesOf(sdp).map(candidate => ({mid, candidate}));
             for (const c of candidates)
@@ -330,10 +281,10 @@ export class MediaSession extends EventTarget {
             if (response.status === 405 || response.status === 501)
                 this.refuseTrickle();
             if (response.status !== 200)
-                throw await failure(response);
+                throw await refusal(response);
             const fragment = parseFragment(await response.text());
             if (!fragment.ufrag || !fragment.pwd)
-                throw new WhipError(200, 'bad_fragment', 'the server answered without ICE credentials');
+                throw new HttpError(200, 'bad_fragment', 'the server answered without ICE credentials');
             this.etag = response.headers.get('ETag');
             const answer = withIce(this.answerSdp, fragment);
             await pc.setRemoteDescription({type: 'answer', sdp: answer});
@@ -342,9 +293,9 @@ export class MediaSession extends EventTarget {
             // Back to the last description, so that a later restart or a new offer can begin.
             if (pc.signalingState === 'have-local-offer')
                 await pc.setLocalDescription({type: 'rollback'}).catch(() => {});
-            if (e instanceof WhipError)
+            if (e instanceof HttpError)
                 throw e;
-            throw new WhipError(0, 'network', e instanceof Error ? e.message : String(e));
+            throw unanswered(e);
         } finally {
             this.restarting = false;
         }
@@ -369,7 +320,7 @@ export class MediaSession extends EventTarget {
                 method: 'PATCH', headers, body, cache: 'no-store', signal: controller.signal,
             });
         } catch (e) {
-            throw new WhipError(0, 'network', e instanceof Error ? e.message : String(e));
+            throw unanswered(e);
         } finally {
             clearTimeout(timer);
         }
@@ -679,7 +630,7 @@ async function negotiate(session, url, signal) {
         await gathered(pc, NO_TRICKLE_GATHERING);
     const offer = pc.localDescription;
     if (!offer)
-        throw new WhipError(0, 'no_offer', 'no local description');
+        throw new HttpError(0, 'no_offer', 'no local description');
     for (const candidate of candidatesOf(offer.sdp))
         session.offered.add(candidate);
 
@@ -703,14 +654,14 @@ async function negotiate(session, url, signal) {
     } catch (e) {
         if (signal?.aborted)
             throw e;
-        throw new WhipError(0, 'network', e instanceof Error ? e.message : String(e));
+        throw unanswered(e);
     } finally {
         clearTimeout(timer);
         signal?.removeEventListener('abort', abort);
     }
 
     if (response.status !== 201 && response.status !== 200)
-        throw await failure(response);
+        throw await refusal(response);
     const location = response.headers.get('Location');
     if (location)
         session.resourceUrl = new URL(location, response.url || url).href;
@@ -719,7 +670,7 @@ async function negotiate(session, url, signal) {
     if (!answer.startsWith('v=0')) {
         // Leave no resource behind on the server.
         await session.stop();
-        throw new WhipError(response.status, 'bad_answer', 'the server answered without SDP');
+        throw new HttpError(response.status, 'bad_answer', 'the server answered without SDP');
     }
     await pc.setRemoteDescription({type: 'answer', sdp: answer});
     session.answerSdp = answer;
@@ -862,25 +813,6 @@ function nextVersion(line) {
 }
 
 /**
- * @param {Response} response
- * @returns {Promise<WhipError>}
- */
-async function failure(response) {
-    let error = `http_${response.status}`;
-    let message = response.statusText;
-    try {
-        const body = await response.json();
-        if (body && typeof body.error === 'string')
-            error = body.error;
-        if (body && typeof body.message === 'string')
-            message = body.message;
-    } catch {
-        // Not JSON: keep the status.
-    }
-    return new WhipError(response.status, error, message);
-}
-
-/**
  * Resolves once ICE gathering is complete, or after `timeout` ms.
  * @param {RTCPeerConnection} pc
  * @param {number} timeout
@@ -902,201 +834,4 @@ function gathered(pc, timeout) {
         const timer = setTimeout(done, timeout);
         pc.addEventListener('icegatheringstatechange', check);
     });
-}
-
-/**
- * The delay before reconnection attempt number `attempt` (1, 2, …): one second doubling
- * up to ten, each jittered by ±20% so that a hundred halls don't all knock at once.
- * @param {number} attempt
- * @param {() => number} [random]
- * @returns {number} milliseconds
- */
-export function backoff(attempt, random = Math.random) {
-    const base = Math.min(10000, 1000 * 2 ** Math.max(0, attempt - 1));
-    return Math.round(base * (0.8 + 0.4 * random()));
-}
-
-/** How long 'disconnected' may last before a kept connection is made again, in ms. */
-const DISCONNECTED_GRACE = 4000;
-
-/** Refusals that no retry changes: the link, the session or the codec is wrong for good. */
-const FINAL_FAILURES = new Set(['invalid_link', 'not_found', 'ended', 'codec']);
-
-/**
- * Where a kept connection stands: 'idle' (not started), 'connecting', 'connected',
- * 'unstable' (disconnected, within the grace), 'waiting' (to connect again, see `retryAt`),
- * 'ended' (stopped, or refused for good: see `failure`).
- * @typedef {'idle'|'connecting'|'connected'|'unstable'|'waiting'|'ended'} KeptState
- */
-
-/**
- * Keeps one WHIP or WHEP resource up: connects, and whenever the connection fails, stays
- * disconnected past a grace period, or is refused for a reason a retry may cure (network,
- * server restarting), connects again with backoff. The refusals in FINAL_FAILURES end it.
- *
- * Dispatches 'session' when a new MediaSession is made (read `session`), and 'statechange'.
- */
-export class ReconnectingSession extends EventTarget {
-    /**
-     * @param {() => Promise<MediaSession>} connect makes one connection (publish() or play())
-     * @param {{grace?: number, delay?: (attempt: number) => number}} [options]
-     */
-    constructor(connect, options = {}) {
-        super();
-        /** @private */
-        this.connect = connect;
-        /** @private */
-        this.grace = options.grace ?? DISCONNECTED_GRACE;
-        /** @private */
-        this.delay = options.delay || backoff;
-        /** @type {KeptState} */
-        this.state = 'idle';
-        /** @type {MediaSession|null} the connection now, if any */
-        this.session = null;
-        /** @type {WhipError|null} why it ended, when refused for good */
-        this.failure = null;
-        /** Attempts since the last connection that came up. */
-        this.attempt = 0;
-        /** When the next attempt starts (ms since the epoch), while 'waiting'. */
-        this.retryAt = 0;
-        /** @private @type {ReturnType<typeof setTimeout>|null} */
-        this.retryTimer = null;
-        /** @private @type {ReturnType<typeof setTimeout>|null} */
-        this.graceTimer = null;
-    }
-
-    start() {
-        if (this.state === 'idle')
-            void this.open();
-    }
-
-    /**
-     * Stops for good, deleting the resource on the server unless told not to.
-     * @param {{tellServer?: boolean}} [options]
-     */
-    stop(options = {}) {
-        this.clearTimers();
-        const session = this.session;
-        this.session = null;
-        this.setState('ended');
-        void session?.stop(options);
-    }
-
-    /** Drops the connection (or the wait for the next attempt) and connects again at once. */
-    restart() {
-        if (this.state === 'ended' || this.state === 'connecting')
-            return;
-        this.clearTimers();
-        const session = this.session;
-        this.session = null;
-        void session?.stop();
-        this.attempt = 0;
-        void this.open();
-    }
-
-    /** @private */
-    async open() {
-        this.setState('connecting');
-        /** @type {MediaSession} */
-        let session;
-        try {
-            session = await this.connect();
-        } catch (e) {
-            if (this.state === 'ended')
-                return;
-            if (e instanceof WhipError && FINAL_FAILURES.has(e.failure)) {
-                this.failure = e;
-                this.stop({tellServer: false});
-                return;
-            }
-            this.retry();
-            return;
-        }
-        if (this.state === 'ended') {
-            void session.stop();
-            return;
-        }
-        this.session = session;
-        session.addEventListener('connectionstatechange', () => this.watch(session));
-        this.dispatchEvent(new Event('session'));
-        this.watch(session);
-    }
-
-    /**
-     * @private
-     * @param {MediaSession} session
-     */
-    watch(session) {
-        if (session !== this.session)
-            return;
-        if (this.graceTimer)
-            clearTimeout(this.graceTimer);
-        this.graceTimer = null;
-        switch (session.state) {
-        case 'connected':
-            this.attempt = 0;
-            this.setState('connected');
-            break;
-        case 'disconnected':
-            this.setState('unstable');
-            // An ICE restart under way ends in 'connected' or 'failed' by itself.
-            this.graceTimer = setTimeout(() => {
-                if (!session.recovering)
-                    this.lost(session);
-            }, this.grace);
-            break;
-        case 'failed':
-        case 'closed':
-            this.lost(session);
-            break;
-        default:
-            this.setState('connecting');
-        }
-    }
-
-    /**
-     * @private
-     * @param {MediaSession} session
-     */
-    lost(session) {
-        if (session !== this.session)
-            return;
-        this.session = null;
-        void session.stop();
-        this.retry();
-    }
-
-    /** @private */
-    retry() {
-        this.clearTimers();
-        this.attempt += 1;
-        const wait = this.delay(this.attempt);
-        this.retryAt = Date.now() + wait;
-        this.retryTimer = setTimeout(() => {
-            this.retryTimer = null;
-            void this.open();
-        }, wait);
-        this.setState('waiting');
-    }
-
-    /** @private */
-    clearTimers() {
-        if (this.retryTimer)
-            clearTimeout(this.retryTimer);
-        if (this.graceTimer)
-            clearTimeout(this.graceTimer);
-        this.retryTimer = null;
-        this.graceTimer = null;
-    }
-
-    /**
-     * @private
-     * @param {KeptState} state
-     */
-    setState(state) {
-        if (state === this.state)
-            return;
-        this.state = state;
-        this.dispatchEvent(new Event('statechange'));
-    }
 }
