@@ -34,3 +34,19 @@ export function setText(element, text) {
     if (element.textContent !== text)
         element.textContent = text;
 }
+
+/**
+ * An HTML element with a class and text.
+ * @param {string} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ * @returns {HTMLElement}
+ */
+export function element(tag, className, text) {
+    const made = document.createElement(tag);
+    if (className)
+        made.className = className;
+    if (text !== undefined)
+        made.textContent = text;
+    return made;
+}

@@ -9,7 +9,7 @@
  * a tile connects once and waits; a connection that fails is made again with backoff.
  */
 
-import {setText} from './dom.js';
+import {element, setText} from './dom.js';
 import {formatNumber, t} from './i18n.js';
 import {PictureSampler} from './picture.js';
 import {ReconnectingSession} from './reconnecting.js';
@@ -49,17 +49,6 @@ const STATS_INTERVAL = 2000;
  * @property {'good'|'fair'|'poor'|'none'} grade
  */
 
-/**
- * @param {string} tag
- * @param {string} [className]
- * @returns {HTMLElement}
- */
-function element(tag, className) {
-    const made = document.createElement(tag);
-    if (className)
-        made.className = className;
-    return made;
-}
 
 /** The icons' paths, 24x24: people (the headcount) and a struck microphone (muted). */
 const ICONS = {

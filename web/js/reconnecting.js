@@ -71,6 +71,8 @@ export class ReconnectingSession extends EventTarget {
         this.attempt = 0;
         /** When the next attempt starts (ms since the epoch), while 'waiting'. */
         this.retryAt = 0;
+        /** @private true while connect() is under way */
+        this.opening = false;
         /** @private @type {{tellServer?: boolean}} what stop() was told, for a connection made after it */
         this.stopOptions = {};
         /** @private @type {ReturnType<typeof setTimeout>|null} */
@@ -100,7 +102,7 @@ export class ReconnectingSession extends EventTarget {
 
     /** Drops the connection (or the wait for the next attempt) and connects again at once. */
     restart() {
-        if (this.state === 'ended' || this.state === 'connecting')
+        if (this.state === 'ended' || this.opening)
             return;
         this.clearTimers();
         const session = this.session;
@@ -121,9 +123,11 @@ export class ReconnectingSession extends EventTarget {
         this.setState('connecting');
         /** @type {MediaSession} */
         let session;
+        this.opening = true;
         try {
             session = await this.connect();
         } catch (e) {
+            this.opening = false;
             if (this.state === 'ended')
                 return;
             this.lastError = e;
@@ -135,6 +139,7 @@ export class ReconnectingSession extends EventTarget {
             this.retry();
             return;
         }
+        this.opening = false;
         if (this.state === 'ended') {
             void session.stop(this.stopOptions);
             return;
