@@ -4,18 +4,18 @@
  *
  * It asks the server what the link is for (/me, every 5 s), connects over WHEP as soon as
  * the session is scheduled or live (so the picture comes up by itself when the broadcast
- * begins), plays it full-screen, and reconnects by itself with backoff until the session
- * ends or the link turns out to be invalid.
+ * begins), plays it full-screen, and reconnects by itself with backoff (reconnecting.js)
+ * until the session ends or the link turns out to be invalid.
  *
  * The hall also reports how many people are present (and corrects it) from a small button
  * in the toolbar, which hides with the toolbar while the broadcast plays.
  *
  * The hybrid meeting: from the moment it joins, the page also sends the hall's camera (small,
  * at a low bitrate) and its microphone, silent until the chair gives the hall the floor, over
- * WHIP to /whip/{session}/{site}; with no camera it still joins and receives. One button asks
- * for the floor ("Xin phát biểu") over the control channel (control.js). While another hall
- * has the floor, its picture shows beside the broadcast and its sound plays; while this hall
- * has it, the page says plainly that it is on air.
+ * WHIP to /whip/{session}/{site} (uplink.js); with no camera it still joins and receives.
+ * One button asks for the floor ("Xin phát biểu") over the control channel (control.js).
+ * While another hall has the floor, its picture shows beside the broadcast and its sound
+ * plays; while this hall has it, the page says plainly that it is on air.
  *
  * The return feed's size and bitrate come from the link's query, e.g. ?camera=180&kbps=200:
  * camera 180, 270 or 360 (lines; 640x360 unless said), kbps 100 to 1000 (300 unless said).
@@ -29,18 +29,16 @@ import {
 } from './i18n.js';
 import {ControlChannel, controlUrl} from './control.js';
 import {forgetToken, takeToken} from './token.js';
-import {backoff} from './backoff.js';
 import {HttpError} from './httperror.js';
 import {PictureSampler} from './picture.js';
 import {ReconnectingSession} from './reconnecting.js';
-import {play, publish, receivedBy} from './whip.js';
+import {Uplink} from './uplink.js';
+import {play, receivedBy} from './whip.js';
 
 /** @typedef {import('./control.js').ServerMessage} ServerMessage */
 
 /** How often to ask the server about the session, in ms. */
 const POLL_INTERVAL = 5000;
-/** How long 'disconnected' may last before the connection is dropped and made again, in ms. */
-const DISCONNECTED_GRACE = 4000;
 /** Media counts as flowing while frames or audio arrived this recently, in ms. */
 const FLOW_WINDOW = 3000;
 /** While live, a connection that brings nothing for this long is made again, in ms. */
@@ -56,17 +54,6 @@ const HEADCOUNT_NOTICE = 5000;
 /** The largest count the server takes. */
 const HEADCOUNT_MAX = 1_000_000;
 
-/** The return feed's sizes, by lines. */
-const UPLINK_SIZES = /** @type {Record<string, {width: number, height: number}>} */ ({
-    180: {width: 320, height: 180},
-    270: {width: 480, height: 270},
-    360: {width: 640, height: 360},
-});
-/** The return feed's bitrate limits, kbit/s. */
-const UPLINK_KBPS = {min: 100, max: 1000, default: 300};
-/** The return feed's frame rate: a hall, not a sports field. */
-const UPLINK_FPS = 15;
-
 /**
  * What the page shows in its card. The last five are final: nothing is tried any more.
  * 'removed': the chair removed this hall from the session (or its invitation was withdrawn).
@@ -75,11 +62,6 @@ const UPLINK_FPS = 15;
 
 /** @type {ReadonlySet<Phase>} */
 const FINAL = new Set(['ended', 'invalid', 'not_found', 'unsupported', 'removed']);
-
-/**
- * Why the hall sends no camera or microphone: the keys of the 'uplink.*' messages.
- * @typedef {'starting'|'denied'|'none'|'insecure'|'failed'} DeviceProblem
- */
 
 const [sessionId, siteId] = location.pathname.split('/').slice(2, 4).map(part => {
     try {
@@ -93,7 +75,6 @@ const token = takeToken(tokenKey);
 
 const video = /** @type {HTMLVideoElement} */ ($('video'));
 const floorVideo = /** @type {HTMLVideoElement} */ ($('floor-video'));
-const selfVideo = /** @type {HTMLVideoElement} */ ($('self-video'));
 const headcountDialog = /** @type {HTMLDialogElement} */ ($('headcount'));
 const headcountInput = /** @type {HTMLInputElement} */ ($('headcount-input'));
 
@@ -104,18 +85,12 @@ let me = null;
 /** @type {Phase} */
 let phase = 'loading';
 
-/** @type {import('./whip.js').MediaSession|null} */
-let media = null;
-let connecting = false;
-/** Reconnection attempts since the last good connection. */
-let attempt = 0;
-/** @type {ReturnType<typeof setTimeout>|null} */
-let retryTimer = null;
-let retryAt = 0;
-/** @type {'server'|'connection'} */
-let retryReason = 'connection';
-/** @type {ReturnType<typeof setTimeout>|null} */
-let disconnectTimer = null;
+/**
+ * The program (and the floor) as this hall receives it, made again with backoff whenever it
+ * breaks, until the session ends or the link turns out to be invalid.
+ * @type {ReconnectingSession|null}
+ */
+let player = null;
 /** @type {ReturnType<typeof setTimeout>|null} */
 let pollTimer = null;
 let polling = false;
@@ -136,18 +111,18 @@ let requestSent = false;
 /** Whether the floor's picture arrives. */
 const floorPicture = new PictureSampler();
 
-/**
- * The hall's return feed: its camera and microphone, and the connection that sends them.
- */
-const uplink = {
-    /** @type {MediaStream|null} */
-    stream: null,
-    /** @type {ReconnectingSession|null} */
-    sender: null,
-    started: false,
-    /** @type {DeviceProblem|null} */
-    problem: null,
-};
+/** The hall's return feed: its camera and microphone, and the connection that sends them. */
+const uplink = new Uplink({
+    url: `/whip/${encodeURIComponent(sessionId)}/${encodeURIComponent(siteId)}`,
+    token: token || '',
+    iceServers: () => me?.ice_servers,
+    heard: () => onAir() && !(channel && channel.room.muted.has(siteId)),
+    over: () => FINAL.has(phase),
+    invalid: () => void poll(), // /me says whether this hall was removed or the link is wrong
+    changed: render,
+});
+/** Whether the return feed was started (once, when the session is first known). */
+let uplinkStarted = false;
 
 /** When the pointer or keyboard was last used (ms): controls hide after IDLE_AFTER. */
 let lastActivity = Date.now();
@@ -166,9 +141,26 @@ const headcount = {
     noticeUntil: 0,
 };
 
+/** @returns {import('./whip.js').MediaSession|null} the player's connection now, if any */
+function media() {
+    return player ? player.session : null;
+}
+
 /** @returns {boolean} */
 function flowing() {
-    return media !== null && media.state === 'connected' && Date.now() - flow.lastAt < FLOW_WINDOW;
+    const session = media();
+    return session !== null && session.state === 'connected' && Date.now() - flow.lastAt < FLOW_WINDOW;
+}
+
+/** @returns {boolean} true while the player waits to connect again */
+function retrying() {
+    return player !== null && player.state === 'waiting';
+}
+
+/** @returns {'server'|'connection'} what the player waits for: the server back, or the connection */
+function retryReason() {
+    const error = player ? player.lastError : null;
+    return error instanceof HttpError && error.retryable ? 'server' : 'connection';
 }
 
 async function main() {
@@ -177,13 +169,13 @@ async function main() {
     onLanguageChange(render);
     bindControls();
     window.addEventListener('pagehide', () => {
-        void media?.stop();
-        uplink.sender?.stop();
+        void player?.stop();
+        void uplink.sender?.stop();
         channel?.stop();
     });
     setInterval(tick, 1000);
     // For people checking the sound from the browser's console, and for the tests.
-    Object.assign(window, {diemcau: {floorStats, uplinkState}});
+    Object.assign(window, {diemcau: {floorStats, uplinkState: () => uplink.state()}});
 
     if (!sessionId || !siteId || !token) {
         finish('invalid');
@@ -244,7 +236,7 @@ async function refresh(api) {
     }
     takeHeadcount(answer.headcount);
     const before = me ? me.session.state : null;
-    const wasUnreachable = phase === 'unreachable' || (retryTimer !== null && retryReason === 'server');
+    const wasUnreachable = phase === 'unreachable' || (retrying() && retryReason() === 'server');
     me = answer;
     const state = answer.session.state;
     if (state === 'ended') {
@@ -253,14 +245,15 @@ async function refresh(api) {
     }
     phase = state;
     startMeeting();
-    if (!media && !connecting) {
+    const session = media();
+    if (!session && !(player && player.state === 'connecting')) {
         // First time, or the server is back while we wait to retry: don't wait longer.
-        if (!retryTimer || wasUnreachable)
+        if (!retrying() || wasUnreachable)
             connectNow();
     } else if (before !== null && before !== state && !flowing()) {
         // The broadcast began (or stopped) and no media flows here yet: give the connection
         // a few seconds to bring it, then start afresh; at once if it isn't even connected.
-        if (media && media.state === 'connected')
+        if (session && session.state === 'connected')
             flow.deadline = Date.now() + STATE_CHANGE_GRACE;
         else
             connectNow();
@@ -270,147 +263,77 @@ async function refresh(api) {
 
 /** Drops any connection or pending retry and connects at once. */
 function connectNow() {
-    clearRetry();
-    attempt = 0;
-    dropMedia();
-    void connect();
-}
-
-async function connect() {
-    if (connecting || FINAL.has(phase) || !me || !me.whep_url || !token)
+    if (FINAL.has(phase) || !token)
         return;
-    connecting = true;
-    renderStatus();
-    try {
-        const session = await play(me.whep_url, token, {floor: true, iceServers: me.ice_servers});
-        if (FINAL.has(phase)) {
-            void session.stop({tellServer: false});
-            return;
-        }
-        attach(session);
-    } catch (e) {
-        if (e instanceof HttpError) {
-            switch (e.failure) {
-            case 'invalid_link':
-                forgetToken(tokenKey);
-                finish(e.error === 'revoked' ? 'removed' : 'invalid');
-                return;
-            case 'ended':
-                finish('ended');
-                return;
-            case 'not_found':
-                finish('not_found');
-                return;
-            case 'codec':
-                finish('unsupported');
-                return;
-            default:
-                scheduleRetry(e.retryable ? 'server' : 'connection');
-                return;
-            }
-        }
-        if (typeof RTCPeerConnection === 'undefined') {
-            finish('unsupported');
-            return;
-        }
-        scheduleRetry('connection');
-    } finally {
-        connecting = false;
-        render();
+    if (player) {
+        player.restart();
+        return;
     }
+    if (typeof RTCPeerConnection === 'undefined') {
+        finish('unsupported');
+        return;
+    }
+    const kept = new ReconnectingSession(() => {
+        if (!me || !me.whep_url)
+            return Promise.reject(new Error('no WHEP URL yet'));
+        return play(me.whep_url, token, {floor: true, iceServers: me.ice_servers});
+    });
+    kept.addEventListener('session', () => {
+        if (kept.session)
+            attach(kept.session);
+    });
+    kept.addEventListener('statechange', () => playerChanged(kept));
+    player = kept;
+    kept.start();
+    render();
 }
 
 /**
+ * The player connected, lost its connection, waits, or was refused for good.
+ * @param {ReconnectingSession} kept
+ */
+function playerChanged(kept) {
+    if (kept !== player)
+        return;
+    const failure = kept.failure;
+    if (failure) {
+        switch (failure.failure) {
+        case 'invalid_link':
+            forgetToken(tokenKey);
+            finish(failure.error === 'revoked' ? 'removed' : 'invalid');
+            return;
+        case 'ended':
+            finish('ended');
+            return;
+        case 'not_found':
+            finish('not_found');
+            return;
+        default: // the codec
+            finish('unsupported');
+            return;
+        }
+    }
+    if (kept.state === 'connected')
+        flow.deadline = Date.now() + STALL_LIMIT;
+    else if (kept.state === 'waiting' && kept.lastError === null)
+        void poll(); // the connection broke: has the session ended?
+    render();
+}
+
+/**
+ * A new connection: play it.
  * @param {import('./whip.js').MediaSession} session
  */
 function attach(session) {
-    media = session;
     flow.frames = 0;
     flow.audioBytes = 0;
     flow.lastAt = 0;
     flow.flowingSince = 0;
     flow.deadline = Date.now() + STALL_LIMIT;
-    session.addEventListener('connectionstatechange', () => {
-        if (session !== media)
-            return;
-        if (disconnectTimer) {
-            clearTimeout(disconnectTimer);
-            disconnectTimer = null;
-        }
-        switch (session.state) {
-        case 'connected':
-            attempt = 0;
-            flow.deadline = Date.now() + STALL_LIMIT;
-            break;
-        case 'disconnected':
-            // An ICE restart under way ends in 'connected' or 'failed' by itself.
-            disconnectTimer = setTimeout(() => {
-                if (!session.recovering)
-                    lost(session);
-            }, DISCONNECTED_GRACE);
-            break;
-        case 'failed':
-        case 'closed':
-            lost(session);
-            break;
-        }
-        renderStatus();
-    });
     video.srcObject = session.stream;
     floorVideo.srcObject = session.floorStream;
     floorPicture.reset();
     void startPlayback();
-}
-
-/**
- * The connection broke: retry, and ask the server at once whether the session ended.
- * @param {import('./whip.js').MediaSession} session
- */
-function lost(session) {
-    if (session !== media)
-        return;
-    dropMedia();
-    scheduleRetry('connection');
-    void poll();
-}
-
-/**
- * @param {boolean} [tellServer] false once the session ended or the link turned out invalid
- */
-function dropMedia(tellServer = true) {
-    if (disconnectTimer) {
-        clearTimeout(disconnectTimer);
-        disconnectTimer = null;
-    }
-    if (media) {
-        const old = media;
-        media = null;
-        void old.stop({tellServer});
-    }
-}
-
-/**
- * @param {'server'|'connection'} reason
- */
-function scheduleRetry(reason) {
-    clearRetry();
-    if (FINAL.has(phase))
-        return;
-    attempt += 1;
-    const delay = backoff(attempt);
-    retryReason = reason;
-    retryAt = Date.now() + delay;
-    retryTimer = setTimeout(() => {
-        retryTimer = null;
-        void connect();
-    }, delay);
-    render();
-}
-
-function clearRetry() {
-    if (retryTimer)
-        clearTimeout(retryTimer);
-    retryTimer = null;
 }
 
 /**
@@ -419,14 +342,15 @@ function clearRetry() {
  */
 function finish(final) {
     phase = final;
-    clearRetry();
-    dropMedia(false);
+    const kept = player;
+    player = null;
+    void kept?.stop({tellServer: false});
     if (pollTimer)
         clearTimeout(pollTimer);
     pollTimer = null;
     video.srcObject = null;
     floorVideo.srcObject = null;
-    stopUplink();
+    uplink.stop();
     channel?.stop();
     render();
 }
@@ -472,12 +396,14 @@ function startMeeting() {
     if (!channel) {
         channel = new ControlChannel(controlUrl(sessionId, location.href), token);
         channel.addEventListener('statechange', channelChanged);
-        channel.addEventListener('message', event => heard(/** @type {CustomEvent<ServerMessage>} */ (event).detail));
+        channel.addEventListener('message', event => {
+            heard(/** @type {CustomEvent<ServerMessage>} */ (event).detail);
+        });
         channel.start();
     }
-    if (!uplink.started) {
-        uplink.started = true;
-        void startUplink();
+    if (!uplinkStarted) {
+        uplinkStarted = true;
+        void uplink.start();
     }
 }
 
@@ -568,10 +494,7 @@ function onAir() {
 
 /** The microphone is heard only while this hall has the floor and the chair has not muted it. */
 function applyMicrophone() {
-    const open = onAir() && !(channel && channel.room.muted.has(siteId));
-    if (uplink.stream)
-        for (const track of uplink.stream.getAudioTracks())
-            track.enabled = open;
+    uplink.applyMicrophone();
 }
 
 function toggleRequest() {
@@ -594,7 +517,8 @@ function floorHolder() {
 
 /** True while another hall's picture and sound are shown beside the broadcast. */
 function floorShown() {
-    return floorHolder() !== null && media !== null && media.floorStream !== null
+    const session = media();
+    return floorHolder() !== null && session !== null && session.floorStream !== null
         && !FINAL.has(phase);
 }
 
@@ -620,8 +544,8 @@ function renderFloor(shown) {
     $('on-air').hidden = !live;
     document.body.dataset.onAir = String(live);
     const mic = $('on-air-mic');
-    mic.dataset.muted = String(mutedByChair || !hasMicrophone());
-    setText(mic, !hasMicrophone() ? t('floor.no_microphone')
+    mic.dataset.muted = String(mutedByChair || !uplink.hasMicrophone);
+    setText(mic, !uplink.hasMicrophone ? t('floor.no_microphone')
         : mutedByChair ? t('floor.mic_muted') : t('floor.mic_on'));
 
     const request = /** @type {HTMLButtonElement} */ ($('request'));
@@ -661,176 +585,14 @@ function holderName(holder) {
     return room && room.floor === holder && room.floorName ? room.floorName : holder;
 }
 
-/** @returns {boolean} */
-function hasMicrophone() {
-    return uplink.stream !== null && uplink.stream.getAudioTracks().length > 0;
-}
-
 /**
  * The floor's inbound bytes and packets by kind, as this hall receives them; null while
  * there is no connection. For people checking the sound, and for the tests.
  * @returns {Promise<{video: import('./whip.js').ReceivedCounts, audio: import('./whip.js').ReceivedCounts}|null>}
  */
 async function floorStats() {
-    const session = media;
+    const session = media();
     return session ? receivedBy(session.floorTransceivers.map(x => x.receiver)) : null;
-}
-
-/**
- * What the hall sends: whether its camera goes out, whether its microphone is heard, how
- * the connection stands. For people checking from the browser's console, and for the tests.
- * @returns {{camera: boolean, microphone: 'on'|'off'|'none', sending: string}}
- */
-function uplinkState() {
-    const stream = uplink.stream;
-    const audio = stream ? stream.getAudioTracks() : [];
-    return {
-        camera: stream !== null && stream.getVideoTracks().length > 0,
-        microphone: audio.length === 0 ? 'none' : audio.some(x => x.enabled) ? 'on' : 'off',
-        sending: uplink.sender ? uplink.sender.state : 'idle',
-    };
-}
-
-/**
- * The return feed's size and bitrate, from the link's query (?camera=180&kbps=200).
- * @param {string} search
- * @returns {{width: number, height: number, kbps: number}}
- */
-function uplinkSettings(search) {
-    const query = new URLSearchParams(search);
-    const size = UPLINK_SIZES[query.get('camera') || ''] || UPLINK_SIZES[360];
-    const asked = Number(query.get('kbps'));
-    const kbps = Number.isFinite(asked) && asked > 0
-        ? Math.min(UPLINK_KBPS.max, Math.max(UPLINK_KBPS.min, Math.round(asked)))
-        : UPLINK_KBPS.default;
-    return {...size, kbps};
-}
-
-/**
- * Opens the hall's camera and microphone, whichever it has, and sends them; the
- * microphone stays silent until the hall has the floor.
- */
-async function startUplink() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-        uplink.problem = window.isSecureContext ? 'failed' : 'insecure';
-        render();
-        return;
-    }
-    const settings = uplinkSettings(location.search);
-    const videoWanted = {
-        width: {ideal: settings.width, max: 640},
-        height: {ideal: settings.height, max: 360},
-        frameRate: {ideal: UPLINK_FPS, max: 30},
-    };
-    const audioWanted = {echoCancellation: true, noiseSuppression: true, autoGainControl: true};
-    uplink.problem = 'starting';
-    render();
-    /** @type {MediaStream|null} */
-    let stream = null;
-    /** @type {unknown} */
-    let refusal = null;
-    // Both, else whichever the hall has: a hall without a camera still joins and listens.
-    for (const constraints of [
-        {video: videoWanted, audio: audioWanted},
-        {video: false, audio: audioWanted},
-        {video: videoWanted, audio: false},
-    ]) {
-        try {
-            stream = await navigator.mediaDevices.getUserMedia(constraints);
-            break;
-        } catch (e) {
-            refusal = refusal || e;
-            if (e instanceof DOMException && (e.name === 'NotAllowedError' || e.name === 'SecurityError'))
-                break; // Asking again for less would not change the answer.
-        }
-    }
-    if (FINAL.has(phase)) {
-        stream?.getTracks().forEach(x => x.stop());
-        return;
-    }
-    if (!stream) {
-        uplink.problem = refusal instanceof DOMException && refusal.name === 'NotAllowedError'
-            ? 'denied'
-            : refusal instanceof DOMException && refusal.name === 'NotFoundError' ? 'none' : 'failed';
-        render();
-        return;
-    }
-    uplink.problem = null;
-    uplink.stream = stream;
-    applyMicrophone();
-    selfVideo.srcObject = stream.getVideoTracks().length ? stream : null;
-    void selfVideo.play().catch(() => {});
-    const url = `/whip/${encodeURIComponent(sessionId)}/${encodeURIComponent(siteId)}`;
-    const sender = new ReconnectingSession(() => publish(url, token || '', stream, {
-        iceServers: me?.ice_servers,
-        videoCodec: 'VP8',
-        maxVideoBitrate: settings.kbps * 1000,
-        maxFramerate: UPLINK_FPS,
-    }));
-    sender.addEventListener('statechange', () => {
-        const failure = sender.failure;
-        if (failure && failure.failure === 'invalid_link')
-            void poll(); // /me says whether this hall was removed or the link is wrong
-        render();
-    });
-    uplink.sender = sender;
-    sender.start();
-    render();
-}
-
-/**
- * @param {DeviceProblem} problem
- * @returns {string}
- */
-function deviceProblemText(problem) {
-    switch (problem) {
-    case 'starting':
-        return t('uplink.starting');
-    case 'denied':
-        return t('uplink.denied');
-    case 'none':
-        return t('uplink.none');
-    case 'insecure':
-        return t('uplink.insecure');
-    default:
-        return t('uplink.failed');
-    }
-}
-
-function stopUplink() {
-    uplink.sender?.stop({tellServer: false});
-    uplink.sender = null;
-    if (uplink.stream)
-        for (const track of uplink.stream.getTracks())
-            track.stop();
-    uplink.stream = null;
-    selfVideo.srcObject = null;
-}
-
-/** The small picture of what the hall sends, and whether its microphone is heard. */
-function renderUplink() {
-    const figure = $('self');
-    const stream = uplink.stream;
-    const camera = stream !== null && stream.getVideoTracks().length > 0;
-    const showing = !FINAL.has(phase) && phase !== 'loading' && (stream !== null || uplink.problem !== null);
-    figure.hidden = !showing;
-    figure.dataset.camera = String(camera);
-    const sender = uplink.sender;
-    figure.dataset.sending = String(sender !== null && sender.state === 'connected');
-    /** @type {string} */
-    let caption;
-    if (uplink.problem)
-        caption = deviceProblemText(uplink.problem);
-    else if (!camera)
-        caption = t('uplink.no_camera');
-    else if (sender && (sender.state === 'waiting' || sender.state === 'unstable'))
-        caption = t('uplink.reconnecting');
-    else if (sender && sender.state !== 'connected')
-        caption = t('uplink.connecting');
-    else
-        caption = onAir() && hasMicrophone() && !(channel && channel.room.muted.has(siteId))
-            ? t('uplink.sending_mic_on') : t('uplink.sending');
-    setText($('self-caption'), caption);
 }
 
 // ---- headcount ----
@@ -952,7 +714,7 @@ function toggleFullscreen() {
 
 /** Every second: measure the media flow, redraw the countdown, hide idle controls. */
 async function tick() {
-    const session = media;
+    const session = media();
     if (session && session.state === 'connected') {
         try {
             const floorReceivers = session.floorTransceivers.map(x => x.receiver);
@@ -972,9 +734,9 @@ async function tick() {
             flow.audioBytes = audioBytes;
             if (flow.lastAt === now)
                 flow.deadline = now + STALL_LIMIT;
-            if (phase === 'live' && session === media && now > flow.deadline) {
+            if (phase === 'live' && session === media() && now > flow.deadline) {
                 // Live, connected, and nothing comes: the server may have lost our track.
-                lost(session);
+                player?.abandon();
             }
         } catch {
             // Closed meanwhile.
@@ -1023,7 +785,7 @@ function render() {
     document.body.dataset.phase = phase;
     document.body.dataset.picture = String(showPicture);
     renderFloor(floor);
-    renderUplink();
+    uplink.render(!FINAL.has(phase) && phase !== 'loading');
 
     const [headline, detail, note] = cardText(session);
     setText($('phase'), headline);
@@ -1088,22 +850,23 @@ function renderStatus() {
     let quiet = false;
     /** Just reported a headcount: say it was taken. */
     const notice = Date.now() < headcount.noticeUntil;
+    const session = media();
     if (FINAL.has(phase) || phase === 'loading') {
         text = '';
-    } else if (retryTimer) {
-        const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
-        text = retryReason === 'server'
+    } else if (retrying()) {
+        const seconds = Math.max(1, Math.ceil(((player ? player.retryAt : 0) - Date.now()) / 1000));
+        text = retryReason() === 'server'
             ? t('status.server_retry', {seconds})
             : t('status.reconnecting', {seconds});
     } else if (notice && headcount.last) {
         text = t('headcount.saved', {
             n: formatNumber(headcount.last.present), time: formatTime(headcount.last.ts),
         });
-    } else if (connecting || !media || media.state === 'new' || media.state === 'connecting') {
+    } else if (!session || session.state === 'new' || session.state === 'connecting') {
         text = t('status.connecting');
-    } else if (media.recovering) {
+    } else if (session.recovering) {
         text = t('status.recovering');
-    } else if (media.state === 'disconnected') {
+    } else if (session.state === 'disconnected') {
         text = t('status.unstable');
     } else if (flowing()) {
         text = t('status.receiving');
@@ -1113,7 +876,7 @@ function renderStatus() {
     }
     setText(status, text);
     status.hidden = !text || (quiet && !notice);
-    status.dataset.tone = retryTimer ? 'warn' : notice || flowing() ? 'ok' : 'info';
+    status.dataset.tone = retrying() ? 'warn' : notice || flowing() ? 'ok' : 'info';
 }
 
 // The attributes are applied once the catalogs load; render() fills the rest.
