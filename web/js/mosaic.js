@@ -13,7 +13,7 @@ import {element, setText} from './dom.js';
 import {formatNumber, t} from './i18n.js';
 import {PictureSampler} from './picture.js';
 import {ReconnectingSession} from './reconnecting.js';
-import {play} from './whip.js';
+import {play, statsOf} from './whip.js';
 
 /** Between the first connections of two tiles, so that 30 tiles don't knock at once, in ms. */
 const START_SPACING = 150;
@@ -209,16 +209,9 @@ export class Tile {
 
     /** Measures the tile's connection: round-trip time, loss and bitrate since the last time. */
     async measure() {
-        const session = this.player ? this.player.session : null;
-        if (!session || session.state !== 'connected')
+        const stats = await statsOf(this.player ? this.player.session : null);
+        if (!stats)
             return;
-        /** @type {RTCStatsReport} */
-        let stats;
-        try {
-            stats = await session.pc.getStats();
-        } catch {
-            return;
-        }
         let bytes = 0;
         let packets = 0;
         let lost = 0;

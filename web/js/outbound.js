@@ -7,6 +7,7 @@
 
 import {byId as $, setText} from './dom.js';
 import {formatNumber, t} from './i18n.js';
+import {statsOf} from './whip.js';
 
 /** A limitation counts once it lasts this many samples (the first seconds always ramp up). */
 const LIMITATION_SAMPLES = 10;
@@ -39,16 +40,10 @@ export class Outbound {
      * @param {import('./whip.js').MediaSession|null} session
      */
     async sample(session) {
-        if (!session || session.state !== 'connected') {
+        const stats = await statsOf(session);
+        if (!stats) {
             this.previous = {};
             this.videoKbps = this.audioKbps = this.fps = 0;
-            return;
-        }
-        /** @type {RTCStatsReport} */
-        let stats;
-        try {
-            stats = await session.pc.getStats();
-        } catch {
             return;
         }
         const previous = this.previous;

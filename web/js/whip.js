@@ -537,6 +537,21 @@ export async function receivedBy(receivers) {
 }
 
 /**
+ * The statistics of a connection that is up; null while it is not (or closed meanwhile).
+ * @param {MediaSession|null} session
+ * @returns {Promise<RTCStatsReport|null>}
+ */
+export async function statsOf(session) {
+    if (!session || session.state !== 'connected')
+        return null;
+    try {
+        return await session.pc.getStats();
+    } catch {
+        return null;
+    }
+}
+
+/**
  * @typedef {Object} ReceivedCounts
  * @property {number} bytes
  * @property {number} packets
