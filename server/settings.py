@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ CONFIG_KEY = "config"
 SECRETS = ("admin_token", "turn_secret", "redis_url", "webhook_secret", "metrics_token")
 # Secrets that are no flag: only the environment, a credential or the file give them.
 FLAGLESS_SECRETS = ("admin_token",)
-# Where each setting of a parse came from, for messages: {dest: "DIEMCAU_UDP_PORT"}.
+# Where each setting of a parse came from, for messages: {"udp_port": "DIEMCAU_UDP_PORT"}.
 ORIGINS = "settings_origins"
 
 _UNSET: Any = object()
@@ -115,13 +116,13 @@ def parse_args(
     for action in settable(chosen):
         given = getattr(args, action.dest)
         if not (given is _UNSET or (_is_append(action) and given is None)):
-            origins[action.dest] = f"--{key_of(action).replace('_', '-')}"
+            origins[key_of(action)] = f"--{key_of(action).replace('_', '-')}"
             continue
         found = layers.value(action)
         if found is None:
             setattr(args, action.dest, _default(action))
         else:
-            value, origins[action.dest] = found
+            value, origins[key_of(action)] = found
             setattr(args, action.dest, value)
     for key in FLAGLESS_SECRETS:
         found = layers.secret(key)
@@ -136,11 +137,11 @@ def explain(message: str, args: argparse.Namespace) -> str:
     """A validation message naming `--flag`, told where that flag's value came from when it was
     not the command line: "--udp-port must be ... (from DIEMCAU_UDP_PORT)"."""
     origins: dict[str, str] = vars(args).get(ORIGINS, {})
-    for dest, origin in origins.items():
-        flag = "--" + dest.replace("_", "-")
-        if not origin.startswith("--") and message.startswith(flag):
-            return f"{message} (from {origin})"
-    return message
+    named = re.match(r"--([a-z0-9-]+)", message)
+    origin = origins.get(named[1].replace("-", "_")) if named else None
+    if origin is None or origin.startswith("--"):
+        return message
+    return f"{message} (from {origin})"
 
 
 def _keys(command: argparse.ArgumentParser) -> Iterator[str]:

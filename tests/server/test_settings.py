@@ -203,6 +203,12 @@ def test_a_secret_file_named_in_the_settings_file(tmp_path: Path) -> None:
         ({"DIEMCAU_UDP_PORT": "70000"}, "", "(from DIEMCAU_UDP_PORT)"),
         ({}, "udp_port = 70000\n", "(from {path}: udp_port)"),
         ({"DIEMCAU_UDP_PORT": "x"}, "", "DIEMCAU_UDP_PORT: 'x' is not a valid whole number"),
+        # --turn-ttl's own origin, not --turn's (a flag whose name begins another's).
+        (
+            {"DIEMCAU_TURN_SECRET": "s"},
+            'turn = ["turn:t.example.vn"]\nturn_ttl = 5\n',
+            "--turn-ttl must be between 60 and 604800 seconds (from {path}: turn_ttl)",
+        ),
         ({"DIEMCAU_LOG_LEVEL": "loud"}, "", "DIEMCAU_LOG_LEVEL: 'loud' is not one of"),
         (
             {"DIEMCAU_TURN_SECRET": "a", "DIEMCAU_TURN_SECRET_FILE": "{secret}"},
