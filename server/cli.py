@@ -295,8 +295,8 @@ def _lock_data_dir(config: Config) -> DataDirLock:
 
 
 def serve(args: argparse.Namespace) -> int:
+    config = _listening_config(args)  # a bad setting stops here, before logging is set up
     logformat.configure(args.log_level, args.log_format)
-    config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
         return _serve(args, config)
@@ -337,8 +337,8 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 def demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    config = _listening_config(args)  # a bad setting stops here, before logging is set up
     logformat.configure(args.log_level, args.log_format)
-    config = _listening_config(args)
     lock = _lock_data_dir(config)
     try:
         return asyncio.run(run_demo(config, vars(args).get("admin_token")))

@@ -122,6 +122,7 @@ def test_warnings_and_a_crash_go_out_as_json_lines(monkeypatch: pytest.MonkeyPat
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
+        logging.captureWarnings(False)  # as in a fresh process
         logformat.configure("info", "json")
         with warnings.catch_warnings():
             warnings.simplefilter("always")
