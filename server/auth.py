@@ -44,7 +44,9 @@ class Grant:
     site_id: str | None
 
 
-def load_admin_token(data_dir: Path, given: str | None = None) -> tuple[str, bool]:
+def load_admin_token(
+    data_dir: Path, given: str | None = None, source: str = "the settings"
+) -> tuple[str, bool]:
     """The admin token and whether it was generated just now.
 
     `given` (from the settings: the environment, a file it names, a systemd credential, the
@@ -52,7 +54,7 @@ def load_admin_token(data_dir: Path, given: str | None = None) -> tuple[str, boo
     a new one is written there, readable by the owner only.
     """
     if given is not None and given.strip():
-        _check_admin_token(given.strip(), "the settings (DIEMCAU_ADMIN_TOKEN or its file)")
+        _check_admin_token(given.strip(), source)
         return given.strip(), False
     from_env = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
     if from_env:

@@ -312,7 +312,9 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     from .listener import uvicorn_config
 
     try:
-        admin_token, generated = load_admin_token(config.data_dir, vars(args).get("admin_token"))
+        admin_token, generated = load_admin_token(
+            config.data_dir, vars(args).get("admin_token"), settings.origin(args, "admin_token")
+        )
     except ValueError as exc:
         print(f"diemcau: {exc}", file=sys.stderr)
         return 2

@@ -133,15 +133,20 @@ def parse_args(
     return args
 
 
+def origin(args: argparse.Namespace, key: str) -> str:
+    """Where the setting `key` of a parse came from: "DIEMCAU_ADMIN_TOKEN_FILE", "--port"."""
+    origins: dict[str, str] = vars(args).get(ORIGINS, {})
+    return origins.get(key, "the settings")
+
+
 def explain(message: str, args: argparse.Namespace) -> str:
     """A validation message naming `--flag`, told where that flag's value came from when it was
     not the command line: "--udp-port must be ... (from DIEMCAU_UDP_PORT)"."""
-    origins: dict[str, str] = vars(args).get(ORIGINS, {})
     named = re.match(r"--([a-z0-9-]+)", message)
-    origin = origins.get(named[1].replace("-", "_")) if named else None
-    if origin is None or origin.startswith("--"):
+    found = origin(args, named[1].replace("-", "_")) if named else "--"
+    if found.startswith("--") or found == "the settings":
         return message
-    return f"{message} (from {origin})"
+    return f"{message} (from {found})"
 
 
 def _keys(command: argparse.ArgumentParser) -> Iterator[str]:

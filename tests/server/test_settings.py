@@ -4,6 +4,8 @@ secrets from files and systemd credentials, and a bad file stopping serve plainl
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -312,3 +314,16 @@ def test_serve_takes_its_turn_secret_from_a_systemd_credential(
     with pytest.raises(SystemExit) as stopped:
         main(["serve", "--data", str(tmp_path / "other"), "--turn", "turn:turn.example.vn"])
     assert "--turn needs --turn-secret" in str(stopped.value.code)
+
+
+def test_a_weak_admin_token_names_where_it_came_from(tmp_path: Path) -> None:
+    env = {**os.environ, "DIEMCAU_ADMIN_TOKEN_FILE": str(secret_file(tmp_path, "token", "short"))}
+    serving = subprocess.run(
+        [sys.executable, "-m", "diemcau.server.cli", "serve", "--data", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert serving.returncode == 2
+    assert "the admin token from DIEMCAU_ADMIN_TOKEN_FILE must be" in serving.stderr
