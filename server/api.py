@@ -40,7 +40,7 @@ from .bodies import (
 )
 from .errors import ApiError
 from .sitescsv import parse_sites_csv
-from .state import AppState, app_state, base_url
+from .state import app_state, base_url
 from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
 from .times import api_time
 
@@ -234,29 +234,24 @@ async def get_session(request: Request) -> Response:
 async def start_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
-    state = app_state(request)
     try:
-        session, changed = state.store.start_session(session_id, _now())
+        session, changed = await app_state(request).meeting.start(session_id, _now())
     except SessionStateError:
         raise ApiError(
             409, "session_ended", "This session has ended; it cannot be started again."
         ) from None
     if changed:
         log.info("session %s started", session_id)
-        await announce_state(state, session_id, "live")
     return JSONResponse(_session_with_invites(request, session))
 
 
 async def end_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
-    state = app_state(request)
-    # Ended in the store first, so that no new connection is let in while the bridge closes.
-    session, changed = state.store.end_session(session_id, _now())
+    # The meeting tells everyone and closes the session's media (docs/meeting.md).
+    session, changed = await app_state(request).meeting.end(session_id, _now())
     if changed:
         log.info("session %s ended", session_id)
-        await announce_state(state, session_id, "ended")
-    await state.bridge.close_session(session_id, "closed")
     return JSONResponse(_session_with_invites(request, session))
 
 
@@ -339,13 +334,6 @@ def ice_servers_for(request: Request, identity: str) -> list[IceServer]:
     or "host" for the district hall); none when no TURN server is configured."""
     config = app_state(request).config
     return ice_servers(config.turn_urls, config.turn_secret, config.turn_ttl, identity, time.time())
-
-
-async def announce_state(state: AppState, session_id: str, value: str) -> None:
-    """Tell every participant's control channel that the session went live or ended."""
-    await state.bus.publish(f"session:{session_id}", {"type": "session", "state": value})
-    if value == "ended":
-        state.meeting.discard(session_id)
 
 
 # Representations

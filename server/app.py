@@ -23,7 +23,6 @@ from ..media import route as media_route
 from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..signaling.bus import LocalBus, create_bus
-from ..signaling.session import SessionStateError
 from . import api, control, health, pages, records, whip
 from .clientcap import ConnectionCap
 from .config import Config
@@ -31,6 +30,7 @@ from .cors import CORS, CorsOnEveryAnswer
 from .errors import ApiError, install_error_handlers
 from .health import Lifecycle
 from .liveness import keep_alive
+from .meeting import Meeting
 from .metrics import Metrics
 from .metrics import routes as metrics_routes
 from .recovery import recover
@@ -287,21 +287,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
     on_attempt_failed = connections.on_attempt_failed
 
     async def on_publishing(session_id: str, site: str | None, resource_id: str) -> None:
-        """A publisher is on air (its first media packet in): the program's makes a scheduled
-        session live, the operator's one action, as with OBS's "Start streaming". A publisher
-        that never connects starts nothing."""
-        if site is not None:
-            return  # a hall's return feed
-        try:
-            _, changed = store.start_session(session_id, datetime.now(UTC))
-        except SessionStateError:
-            # Ended while this publisher connected: it has nobody to publish to.
-            log.warning("session %s has ended: publisher %s closed", session_id, resource_id)
-            await bridge.close_session(session_id, "closed")
-            return
-        if changed:
-            log.info("session %s started: its publisher is on air", session_id)
-            await api.announce_state(state, session_id, "live")
+        # Going live is the meeting's, as a start from the admin API is (docs/meeting.md).
+        await state.meeting.publisher_on_air(session_id, site, resource_id)
 
     port = UdpPort(config.udp_port, public_ips=config.public_ips)
     lifecycle = Lifecycle(port)
@@ -325,11 +312,11 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         port=port,
         lifecycle=lifecycle,
         bus=LocalBus(),  # the embedded default; the lifespan puts a Redis bus in its place
-        meeting=control.Rooms(store),
         write_limits=WriteBuckets(config.write_rate, config.write_burst),
         webhooks=webhooks,
         metrics=metrics,
     )
+    state.meeting = Meeting(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

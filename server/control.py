@@ -2,8 +2,10 @@
 
 The first message must be {"type": "hello", "token": ...} (never a token in the URL, which
 would reach access logs). Every message afterwards is validated (signaling/protocol.py),
-rate-limited, and applied to the session's `Room`; the room's events go out on the bus, so every
-participant on every node hears them. docs/control.md documents the messages.
+rate-limited, checked against what its sender may send, and handed to the meeting service
+(server/meeting.py) as a call: the meeting applies the room's rules and derives every effect,
+the bridge's and the record's included; this module drives neither. What the meeting announces
+on the bus is relayed to this participant. docs/control.md documents the messages.
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ import json
 import logging
 import secrets
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..media.bridge import Bridge
-from ..signaling.bus import Bus, Overflow
+from ..signaling.bus import Overflow
 from ..signaling.protocol import (
     HOST_MESSAGES,
     SITE_MESSAGES,
@@ -36,16 +36,15 @@ from ..signaling.protocol import (
     ReportHeadcount,
     RequestFloor,
     TakeBack,
-    event_message,
     parse_client_message,
 )
 from ..signaling.ratelimit import TokenBucket
-from ..signaling.room import HOST, FloorChanged, MuteChanged, Room, RoomError, RoomEvent
+from ..signaling.room import HOST, RoomError
 from ..signaling.session import SessionState
 from .auth import ANY_ROLE, authorize_token
 from .errors import ApiError
+from .meeting import Meeting, topic
 from .state import app_state
-from .store import Store
 
 log = logging.getLogger("diemcau.control")
 
@@ -61,42 +60,6 @@ CLOSE_TIMEOUT = 4408
 CLOSE_ENDED = 4409
 CLOSE_FLOOD = 4429
 CLOSE_BEHIND = 4503
-
-
-def topic(session_id: str) -> str:
-    return f"session:{session_id}"
-
-
-class Rooms:
-    """The rooms of this node, one per session, built from its invites on first use."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._rooms: dict[str, Room] = {}
-        self._names: dict[str, dict[str, str]] = {}
-
-    def get(self, session_id: str) -> Room:
-        room = self._rooms.get(session_id)
-        if room is None:
-            invites = self._store.invites(session_id)
-            room = Room({i.site_id for i in invites})
-            room.removed.update(i.site_id for i in invites if i.revoked_at is not None)
-            for site, (present, _) in self._store.headcounts(session_id).items():
-                room.headcounts[site] = present
-            self._rooms[session_id] = room
-        return room
-
-    def names(self, session_id: str) -> dict[str, str]:
-        """Site id to the name the invite gave it."""
-        names = self._names.get(session_id)
-        if names is None:
-            names = {i.site_id: i.site_name for i in self._store.invites(session_id)}
-            self._names[session_id] = names
-        return names
-
-    def discard(self, session_id: str) -> None:
-        self._rooms.pop(session_id, None)
-        self._names.pop(session_id, None)
 
 
 class Participant:
@@ -135,31 +98,9 @@ async def receive_text(websocket: WebSocket) -> str:
     return str(text)
 
 
-async def _publish(
-    bus: Bus,
-    session_id: str,
-    events: list[RoomEvent],
-    bridge: Bridge | None = None,
-    names: dict[str, str] | None = None,
-) -> None:
-    for event in events:
-        message = event_message(event)
-        if isinstance(event, FloorChanged):
-            if bridge is not None:
-                # The floor slots follow the room: the speaking hall's feed goes to everyone.
-                bridge.set_floor(session_id, event.holder)
-            # A commune page cannot list the other halls: tell it who speaks, by name.
-            if names is not None:
-                message["holder_name"] = names.get(event.holder or "")
-                message["previous_name"] = names.get(event.previous or "")
-        elif isinstance(event, MuteChanged) and bridge is not None:
-            bridge.set_muted(session_id, event.site, event.muted)
-        await bus.publish(topic(session_id), message)
-
-
 async def control(websocket: WebSocket) -> None:
     state = app_state(websocket)
-    store, bus, rooms = state.store, state.bus, state.meeting
+    store, bus, meeting = state.store, state.bus, state.meeting
     session_id = websocket.path_params["session"]
     await websocket.accept()
 
@@ -195,31 +136,29 @@ async def control(websocket: WebSocket) -> None:
         return
 
     me = Participant(websocket, session_id, grant.role, grant.site_id)
-    room = rooms.get(session_id)
+    # Subscribed first, so that this participant hears its own arrival, after the welcome.
+    subscription = bus.subscribe(topic(session_id))
     try:
-        joined = room.connect(me.id, me.conn, time.monotonic())
+        await meeting.connect(session_id, me.id, me.conn)
     except RoomError as exc:
+        subscription.close()
         await me.error(exc.code, exc.message)
         # Over the cap of connections, a page may come back later (4429); removed, never.
         busy = exc.code == "too_many_connections"
         await websocket.close(CLOSE_FLOOD if busy else CLOSE_FORBIDDEN, exc.code)
         return
-
-    subscription = bus.subscribe(topic(session_id))
+    except BaseException:
+        subscription.close()
+        raise
     await me.send(
         {
             "type": "welcome",
             "role": me.role,
             "participant": me.id,
             "session": {"id": session.id, "title": session.title, "state": session.state.value},
-            # A hall that joins while another speaks is told who, by name.
-            "room": {
-                **room.snapshot(),
-                "floor_name": rooms.names(session_id).get(room.floor or ""),
-            },
+            "room": meeting.snapshot(session_id),
         }
     )
-    await _publish(bus, session_id, joined)
 
     async def relay() -> None:
         """Bus to client; a removal of this site closes its connection."""
@@ -254,7 +193,7 @@ async def control(websocket: WebSocket) -> None:
                 if isinstance(text, ProtocolError):
                     raise text
                 message = parse_client_message(text)
-                await _apply(me, message, room, store, bus, state.bridge, rooms.names(session_id))
+                await _apply(me, message, meeting)
             except (ProtocolError, RoomError) as exc:
                 await me.error(exc.code, exc.message)
     except (WebSocketDisconnect, RuntimeError):
@@ -264,56 +203,34 @@ async def control(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await relaying
         subscription.close()
-        await _publish(
-            bus,
-            session_id,
-            room.disconnect(me.id, me.conn, time.monotonic()),
-            state.bridge,
-            rooms.names(session_id),
-        )
+        await meeting.disconnect(session_id, me.id, me.conn)
 
 
-async def _apply(
-    me: Participant,
-    message: ClientMessage,
-    room: Room,
-    store: Store,
-    bus: Bus,
-    bridge: Bridge,
-    names: dict[str, str],
-) -> None:
+async def _apply(me: Participant, message: ClientMessage, meeting: Meeting) -> None:
+    """A message, checked against what its sender may send, as a call on the meeting; the
+    meeting derives every effect (docs/meeting.md)."""
     allowed = HOST_MESSAGES if me.id == HOST else SITE_MESSAGES
     if not isinstance(message, allowed):
         raise ProtocolError("forbidden", f"a {me.role} may not send this message")
-    now = time.monotonic()
-    events: list[RoomEvent]
+    session_id = me.session_id
     if isinstance(message, Ping):
         await me.send({"type": "pong"})
-        return
-    if isinstance(message, RequestFloor):
-        events = room.request_floor(me.id, now)
+    elif isinstance(message, RequestFloor):
+        await meeting.request_floor(session_id, me.id)
     elif isinstance(message, CancelRequest):
-        events = room.cancel_request(me.id, now)
+        await meeting.cancel_request(session_id, me.id)
     elif isinstance(message, ReportHeadcount):
-        events = room.report_headcount(me.id, message.present, now)
-        # The record first: a headcount is part of the official attendance.
-        store.append_event(
-            me.session_id, "headcount", datetime.now(UTC), site_id=me.id, present=message.present
-        )
+        await meeting.report_headcount(session_id, me.id, message.present)
     elif isinstance(message, Grant):
-        events = room.grant(message.site, now)
+        await meeting.grant(session_id, message.site)
     elif isinstance(message, TakeBack):
-        events = room.take_back(now)
+        await meeting.take_back(session_id)
     elif isinstance(message, Mute):
-        events = room.mute(message.site, message.muted, now)
+        await meeting.mute(session_id, message.site, message.muted)
     elif isinstance(message, Remove):
-        events = room.remove(message.site, now)
-        # Its token stops working for this session, and its media connections close.
-        store.revoke_invite(me.session_id, message.site, datetime.now(UTC))
-        await bridge.close_site(me.session_id, message.site, "kicked")
+        await meeting.remove(session_id, message.site)
     else:  # pragma: no cover - parse_client_message returns only the types above
         raise ProtocolError("unknown_type", "unknown message")
-    await _publish(bus, me.session_id, events, bridge, names)
 
 
 def routes() -> list[BaseRoute]:

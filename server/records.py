@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from ..signaling.room import RoomError
 from ..signaling.session import SessionState
 from .attendance import (
     AttendanceError,
@@ -162,7 +163,12 @@ async def headcount(request: Request) -> Response:
     now = datetime.now(UTC)
     # To the millisecond, as the store keeps it: the answer's ts is the one /me and /sites show.
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-    store.append_event(session_id, "headcount", now, site_id=site_id, present=present)
+    # The same call as a count sent over the control channel: the room, the record and every
+    # participant learn it alike (docs/meeting.md).
+    try:
+        await app_state(request).meeting.report_headcount(session_id, site_id, present, now)
+    except RoomError as exc:  # removed by the chair: its count is no longer taken
+        raise ApiError(409, exc.code, exc.message) from None
     return JSONResponse({"site": site_id, "present": present, "ts": api_time(now)}, status_code=201)
 
 

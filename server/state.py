@@ -7,7 +7,7 @@ or a WebSocket alike), tests with `app_state(app)`. Nothing reads Starlette's un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from ..media.port import UdpPort
     from ..signaling.bus import Bus
     from .config import Config
-    from .control import Rooms
     from .health import Lifecycle
+    from .meeting import Meeting
     from .metrics import Metrics
     from .store import Store
     from .webhooks import Webhooks
@@ -43,8 +43,9 @@ class AppState:
     lifecycle: Lifecycle
     # The embedded LocalBus; with --redis-url the lifespan puts the Redis bus in its place.
     bus: Bus
-    # The owner of this node's live rooms, one per session (the meeting service's slot).
-    meeting: Rooms
+    # The owner of this node's live rooms and of every effect they have (server/meeting.py);
+    # made by create_app once this state exists, since it reads the bus and bridge from it.
+    meeting: Meeting = field(init=False)
     # The admin API's write limits per bearer token (server/writelimit.py).
     write_limits: WriteBuckets
     # The signed deliveries of --webhook (server/webhooks.py); None without one.

@@ -118,6 +118,29 @@ async def test_headcount_over_the_channel_is_logged_and_announced(server: Server
     assert sites[0]["headcount"] == 42
 
 
+async def test_a_headcount_over_http_is_announced_like_one_over_the_channel(
+    server: Server,
+) -> None:
+    # One call through the meeting service from either door: the room, the record and the bus.
+    session = server.create_session(SITES[:1], title="Số người qua HTTP")
+    site_id = session["invites"][0]["site"]
+    async with participant(server, session, session["host"]["token"]) as host:
+        with server.admin() as client:
+            answer = client.post(
+                f"/api/sessions/{session['id']}/sites/{site_id}/headcount", json={"present": 17}
+            )
+        assert answer.status_code == 201
+        assert await receive(host, "headcount") == {
+            "type": "headcount",
+            "site": site_id,
+            "present": 17,
+        }
+    # A participant arriving later finds it in the room.
+    async with websockets.connect(ws_url(server, session)) as late:
+        await late.send(json.dumps({"type": "hello", "token": session["host"]["token"]}))
+        assert (await receive(late, "welcome"))["room"]["headcounts"] == {site_id: 17}
+
+
 async def test_a_removed_site_is_cut_off_and_refused_when_it_comes_back(server: Server) -> None:
     session = server.create_session(SITES[:2], title="Mời ra")
     invite = session["invites"][1]

@@ -15,7 +15,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from diemcau.server.config import Config
-from diemcau.server.control import Rooms
+from diemcau.server.meeting import Meeting
 from diemcau.server.state import AppState, app_state, base_url
 from diemcau.server.store import Store
 
@@ -31,7 +31,7 @@ def test_create_app_installs_one_state_holding_the_parts(app: Starlette, config:
     assert state.writer.store is state.store
     assert state.bridge.port is state.port
     assert state.lifecycle.not_ready() == "the service is starting"
-    assert isinstance(state.meeting, Rooms)
+    assert isinstance(state.meeting, Meeting)
     assert (state.write_limits.rate, state.write_limits.burst) == (
         config.write_rate,
         config.write_burst,

@@ -1,0 +1,345 @@
+"""The meeting service: the one owner of this node's live meetings, and of every effect they have.
+
+Every command enters as a call, whichever door it came through:
+
+    control channel (server/control.py)   connect, disconnect, request_floor, cancel_request,
+                                          grant, take_back, mute, remove, report_headcount
+    admin API (server/api.py)             start, end
+    WHIP (the bridge's on_publishing)     publisher_on_air: the program's publisher went on air
+    HTTP headcount (server/records.py)    report_headcount
+
+A call applies the rules (the session's `Room`, signaling/room.py, sans-I/O; the lifecycle of
+signaling/session.py inside the store's transaction) and gets back events. Every effect is then
+derived from those events in one place, `Meeting._effect`, as aioquic's adapter derives its I/O
+from `next_event()`:
+
+    event            bridge                        store                    bus (session:{id})
+    Presence         -                             -                        presence
+    RequestsChanged  -                             -                        requests
+    FloorChanged     set_floor                     -                        floor (+ names)
+    MuteChanged      set_muted                     -                        mute
+    Removed          close_site(..., "kicked")     revoke_invite            removed
+    Headcount        -                             append headcount         headcount
+    SessionStarted   -                             (start, in the call)     session live
+    SessionEnded     -                             (end, in the call)       session ended
+    SessionClosed    close_session (room dropped)  -                        -
+
+So two doors can never do two different things: a headcount over HTTP reaches the room, the
+record and every participant exactly as one sent over the control channel does. The control
+channel and the WHIP endpoints never drive the bridge themselves.
+
+The lifecycle is the exception to "the rule decides, the effect follows": whether a session may
+start or end is decided inside the store's transaction (the record is its truth), and its event
+follows the committed change.
+
+Hook point: `Meeting.listeners`. Each listener is awaited with (session id, event, the command's
+wall-clock time) for every event, after that event's own effects, in order. A listener that
+raises is logged and the others still run: what it feeds (webhooks, metrics) must not undo a
+meeting's effects. A listener that needs only some events filters them itself, e.g.
+`isinstance(event, SessionStarted | SessionEnded | FloorChanged)`.
+
+The parts are read from `parts` at each use, not kept: the bus is replaced by the Redis one at
+start-up, and a test may stand a fake bridge in.
+
+A session lives on one node: with --redis-url the bus relays control messages between nodes,
+but the room, the floor and the media of a session are this node's (docs/control.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeAlias, assert_never
+
+from ..signaling.bus import Bus
+from ..signaling.protocol import event_message
+from ..signaling.room import (
+    FloorChanged,
+    Headcount,
+    MuteChanged,
+    Presence,
+    Removed,
+    RequestsChanged,
+    Room,
+    RoomEvent,
+)
+from ..signaling.session import SessionStateError
+from .store import Store, Transition
+from .writer import Writer
+
+log = logging.getLogger("diemcau.meeting")
+
+
+def topic(session_id: str) -> str:
+    """The bus topic of one session's control messages."""
+    return f"session:{session_id}"
+
+
+# -- the lifecycle's events (the room's are in signaling/room.py) --------------------------------
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """The session went live (the record says so now)."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    """The session ended (the record says so now)."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class SessionClosed:
+    """Nothing of an ended session may stay open on this node: its room goes, its media close.
+    Follows SessionEnded, and also an end of a session already ended (a connection that raced
+    it) and a publisher that went on air after the end."""
+
+    at: float
+
+
+MeetingEvent: TypeAlias = RoomEvent | SessionStarted | SessionEnded | SessionClosed
+Listener = Callable[[str, MeetingEvent, datetime], Awaitable[None]]
+
+
+class MeetingBridge(Protocol):
+    """What the meeting asks of the media bridge (media/bridge.py's public methods)."""
+
+    def set_floor(self, session_id: str, holder: str | None) -> None: ...
+
+    def set_muted(self, session_id: str, site: str, muted: bool) -> None: ...
+
+    async def close_site(self, session_id: str, site_id: str, reason: str) -> None: ...
+
+    async def close_session(self, session_id: str, reason: str = "closed") -> None: ...
+
+
+class MeetingParts(Protocol):
+    """Where the meeting finds the store (read on the loop, written through the writer's
+    thread, server/writer.py), the bus and the bridge: the app's state."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def writer(self) -> Writer: ...
+
+    @property
+    def bus(self) -> Bus: ...
+
+    @property
+    def bridge(self) -> MeetingBridge: ...
+
+
+class Meeting:
+    """The live rooms of this node, one per session, built from the record on first use."""
+
+    def __init__(self, parts: MeetingParts) -> None:
+        self._parts = parts
+        self._rooms: dict[str, Room] = {}
+        self._names: dict[str, dict[str, str]] = {}
+        self.listeners: list[Listener] = []
+
+    # -- the rooms
+
+    def room(self, session_id: str) -> Room:
+        """The session's room; built from its invites, removals and headcounts when this node
+        has none yet."""
+        room = self._rooms.get(session_id)
+        if room is None:
+            store = self._parts.store
+            invites = store.invites(session_id)
+            room = Room({i.site_id for i in invites})
+            room.removed.update(i.site_id for i in invites if i.revoked_at is not None)
+            for site, (present, _) in store.headcounts(session_id).items():
+                room.headcounts[site] = present
+            self._rooms[session_id] = room
+        return room
+
+    def names(self, session_id: str) -> dict[str, str]:
+        """Site id to the name the invite gave it."""
+        names = self._names.get(session_id)
+        if names is None:
+            invites = self._parts.store.invites(session_id)
+            names = self._names[session_id] = {i.site_id: i.site_name for i in invites}
+        return names
+
+    def snapshot(self, session_id: str) -> dict[str, object]:
+        """The room as a participant that has just connected is told it; a hall that joins
+        while another speaks is told who, by name."""
+        room = self.room(session_id)
+        return {**room.snapshot(), "floor_name": self.names(session_id).get(room.floor or "")}
+
+    # -- the control channel's commands (RoomError when the rules forbid the move)
+
+    async def connect(
+        self, session_id: str, participant: str, conn: str, now: datetime | None = None
+    ) -> None:
+        await self._apply(session_id, now, lambda room, t: room.connect(participant, conn, t))
+
+    async def disconnect(
+        self, session_id: str, participant: str, conn: str, now: datetime | None = None
+    ) -> None:
+        """A control connection closed. After the end the room is gone, and so is anything a
+        closing connection would still change."""
+        if session_id in self._rooms:
+            await self._apply(
+                session_id, now, lambda room, t: room.disconnect(participant, conn, t)
+            )
+
+    async def request_floor(self, session_id: str, site: str, now: datetime | None = None) -> None:
+        await self._apply(session_id, now, lambda room, t: room.request_floor(site, t))
+
+    async def cancel_request(self, session_id: str, site: str, now: datetime | None = None) -> None:
+        await self._apply(session_id, now, lambda room, t: room.cancel_request(site, t))
+
+    async def grant(self, session_id: str, site: str, now: datetime | None = None) -> None:
+        await self._apply(session_id, now, lambda room, t: room.grant(site, t))
+
+    async def take_back(self, session_id: str, now: datetime | None = None) -> None:
+        await self._apply(session_id, now, lambda room, t: room.take_back(t))
+
+    async def mute(
+        self, session_id: str, site: str, muted: bool, now: datetime | None = None
+    ) -> None:
+        await self._apply(session_id, now, lambda room, t: room.mute(site, muted, t))
+
+    async def remove(self, session_id: str, site: str, now: datetime | None = None) -> None:
+        await self._apply(session_id, now, lambda room, t: room.remove(site, t))
+
+    async def report_headcount(
+        self, session_id: str, site: str, present: int, now: datetime | None = None
+    ) -> None:
+        """A hall's headcount, from its page over the control channel or from anyone allowed
+        over HTTP: the room, the record and every participant learn it alike."""
+        room = self.room(session_id)
+        before = room.headcounts.get(site)
+        try:
+            await self._apply(
+                session_id, now, lambda room, t: room.report_headcount(site, present, t)
+            )
+        except sqlite3.Error:
+            # The record refused it (the answer says nothing changed): nor does the room show it,
+            # unless a later count has been shown meanwhile.
+            if room.headcounts.get(site) == present:
+                if before is None:
+                    room.headcounts.pop(site, None)
+                else:
+                    room.headcounts[site] = before
+            raise
+
+    # -- the lifecycle: the admin API and WHIP
+
+    async def start(self, session_id: str, now: datetime | None = None) -> Transition:
+        """Go live (a no-op when live). Raises SessionStateError when the session has ended."""
+        at = _now(now)
+        transition = await self._parts.writer.run(Store.start_session, session_id, at)
+        if transition.changed:
+            await self._effects(session_id, [SessionStarted(at.timestamp())], at)
+        return transition
+
+    async def end(self, session_id: str, now: datetime | None = None) -> Transition:
+        """End the session (a no-op in the record when ended); its media close either way.
+        Ended in the store first, so that no new connection is let in while the bridge closes."""
+        at = _now(now)
+        transition = await self._parts.writer.run(Store.end_session, session_id, at)
+        events: list[MeetingEvent] = [SessionClosed(at.timestamp())]
+        if transition.changed:
+            events.insert(0, SessionEnded(at.timestamp()))
+        await self._effects(session_id, events, at)
+        return transition
+
+    async def publisher_on_air(
+        self, session_id: str, site: str | None, resource_id: str, now: datetime | None = None
+    ) -> None:
+        """A publisher is on air (its first media packet in): the program's makes a scheduled
+        session live, the operator's one action, as with OBS's "Start streaming". A publisher
+        that never connects starts nothing; a hall's return feed starts nothing either."""
+        if site is not None:
+            return
+        at = _now(now)
+        try:
+            transition = await self.start(session_id, at)
+        except SessionStateError:
+            # Ended while this publisher connected: it has nobody to publish to.
+            log.warning("session %s has ended: publisher %s closed", session_id, resource_id)
+            await self._effects(session_id, [SessionClosed(at.timestamp())], at)
+            return
+        if transition.changed:
+            log.info("session %s started: its publisher is on air", session_id)
+
+    # -- the one place events become effects
+
+    async def _apply(
+        self, session_id: str, now: datetime | None, move: Callable[[Room, float], list[RoomEvent]]
+    ) -> None:
+        """One move of the session's room at `now` (the room keeps its wall-clock seconds), and
+        the effects of the events it returns."""
+        at = _now(now)
+        await self._effects(session_id, move(self.room(session_id), at.timestamp()), at)
+
+    async def _effects(
+        self, session_id: str, events: Sequence[MeetingEvent], now: datetime
+    ) -> None:
+        for event in events:
+            await self._effect(session_id, event, now)
+            for listener in list(self.listeners):
+                try:
+                    await listener(session_id, event, now)
+                except Exception:
+                    log.exception("session %s: a meeting listener failed on %s", session_id, event)
+
+    async def _effect(self, session_id: str, event: MeetingEvent, now: datetime) -> None:
+        parts = self._parts
+        message: dict[str, Any] | None
+        match event:
+            case Presence() | RequestsChanged():
+                message = event_message(event)
+            case FloorChanged(holder=holder, previous=previous):
+                # The floor slots follow the room: the speaking hall's feed goes to everyone.
+                parts.bridge.set_floor(session_id, holder)
+                # A commune page cannot list the other halls: tell it who speaks, by name.
+                names = self.names(session_id)
+                message = {
+                    **event_message(event),
+                    "holder_name": names.get(holder or ""),
+                    "previous_name": names.get(previous or ""),
+                }
+            case MuteChanged(site=site, muted=muted):
+                # The bridge enforces a mute, whatever the hall's page does.
+                parts.bridge.set_muted(session_id, site, muted)
+                message = event_message(event)
+            case Removed(site=site):
+                # Its token stops working for this session, and its media connections close.
+                await parts.writer.run(Store.revoke_invite, session_id, site, now)
+                await parts.bridge.close_site(session_id, site, "kicked")
+                message = event_message(event)
+            case Headcount(site=site, present=present):
+                # The record first: a headcount is part of the official attendance.
+                await parts.writer.run(
+                    Store.append_event, session_id, "headcount", now, site_id=site, present=present
+                )
+                message = event_message(event)
+            case SessionStarted():
+                message = {"type": "session", "state": "live"}
+            case SessionEnded():
+                message = {"type": "session", "state": "ended"}
+            case SessionClosed():
+                self._rooms.pop(session_id, None)
+                self._names.pop(session_id, None)
+                await parts.bridge.close_session(session_id, "closed")
+                message = None
+            case _:
+                assert_never(event)
+        if message is not None:
+            await parts.bus.publish(topic(session_id), message)
+
+
+def _now(now: datetime | None) -> datetime:
+    return datetime.now(UTC) if now is None else now
