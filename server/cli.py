@@ -44,7 +44,10 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     parser.add_argument(
         "--redis-url",
         default=None,
-        help="Redis for the event bus between several nodes (default: in-process, one node)",
+        help=(
+            "Redis to relay control messages between nodes; a session stays on one node"
+            " (default: in-process, one node)"
+        ),
     )
     _add_network_options(parser)
     _add_limit_options(parser)
