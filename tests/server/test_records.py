@@ -268,6 +268,20 @@ async def test_no_headcount_after_the_end(
     assert [e.type for e in store.events(world.a)] == ["session_start", "session_end"]
 
 
+@pytest.mark.parametrize("who", ["admin", "host"])
+async def test_no_headcount_for_a_site_the_chair_removed(
+    client: httpx.AsyncClient, world: World, store: Store, who: str
+) -> None:
+    # ubnd's invite of session a is revoked, as the chair's remove does: the room refuses its
+    # count over HTTP as over the control channel, and nothing is written.
+    token = {"admin": ADMIN_TOKEN, "host": world.host_a}[who]
+    response = await client.post(
+        headcount_url(world.a, "ubnd"), json={"present": 3}, headers=bearer(token)
+    )
+    assert (response.status_code, response.json()["error"]) == (409, "removed")
+    assert store.events(world.a) == []
+
+
 @pytest.mark.parametrize(
     ("who", "site"),
     [("admin", "no-such-site"), ("host", "no-such-site"), ("host_b", "tan-loc")],
