@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Route
 
 from ..media.links import SiteLink
 from ..signaling.session import SessionStateError
-from ..signaling.tokens import hash_token, new_token
 from ..signaling.turn import IceServer, ice_servers
 from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
@@ -39,6 +38,7 @@ from .bodies import (
     time_field,
 )
 from .errors import ApiError
+from .links import SessionLinks, create_session_with_links
 from .sitescsv import parse_sites_csv
 from .state import app_state, base_url
 from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
@@ -180,16 +180,14 @@ async def create_session(request: Request) -> Response:
     raise_problems(problems)
     assert title is not None and start is not None and end is not None and site_ids is not None
 
-    host_token = new_token()
-    invite_tokens = {site_id: new_token() for site_id in site_ids}
     try:
-        session = await state.writer.run(
-            Store.create_session,
+        session, host_token, invite_tokens = await state.writer.run(
+            create_session_with_links,
+            state.link_key,
             title=title,
             scheduled_start=start,
             scheduled_end=end,
-            host_token_hash=hash_token(host_token),
-            invite_token_hashes={s: hash_token(t) for s, t in invite_tokens.items()},
+            site_ids=site_ids,
             now=_now(),
         )
     except UnknownSites as exc:
@@ -337,25 +335,6 @@ def ice_servers_for(request: Request, identity: str) -> list[IceServer]:
 
 
 # Representations
-
-
-class SessionLinks:
-    """The absolute URLs of one session. Tokens go in the fragment of page links, so that they
-    never reach a server log or a Referer header."""
-
-    def __init__(self, base: str, session_id: str) -> None:
-        self.base = base
-        self.session_id = session_id
-        self.whip = f"{base}/whip/{session_id}"
-
-    def console(self, host_token: str) -> str:
-        return f"{self.base}/console/{self.session_id}#token={host_token}"
-
-    def join(self, site_id: str, site_token: str) -> str:
-        return f"{self.base}/join/{self.session_id}/{site_id}#token={site_token}"
-
-    def whep(self, site_id: str) -> str:
-        return f"{self.base}/whep/{self.session_id}/{site_id}"
 
 
 def site_json(site: Site) -> dict[str, Any]:

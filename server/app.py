@@ -23,12 +23,13 @@ from ..media import route as media_route
 from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..signaling.bus import LocalBus, create_bus
-from . import api, control, health, pages, records, whip
+from . import api, control, health, links, pages, records, whip
 from .clientcap import ConnectionCap
 from .config import Config
 from .cors import CORS, CorsOnEveryAnswer
 from .errors import ApiError, install_error_handlers
 from .health import Lifecycle
+from .links import LinkKey
 from .liveness import keep_alive
 from .meeting import Meeting
 from .metrics import Metrics
@@ -315,6 +316,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         write_limits=WriteBuckets(config.write_rate, config.write_burst),
         webhooks=webhooks,
         metrics=metrics,
+        link_key=LinkKey.load_or_create(config.data_dir),
     )
     state.meeting = Meeting(state)
 
@@ -353,6 +355,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             *api.routes(),
+            *links.routes(),
             *records.routes(),
             *whip.routes(),
             *control.routes(),

@@ -161,12 +161,16 @@ async def control(websocket: WebSocket) -> None:
     )
 
     async def relay() -> None:
-        """Bus to client; a removal of this site closes its connection."""
+        """Bus to client; a removal of this site, or a new link for it, closes its connection."""
         try:
             async for message in subscription:
                 await me.send(message)
                 if message.get("type") == "removed" and message.get("site") == me.id:
                     await websocket.close(CLOSE_FORBIDDEN, "removed")
+                    return
+                if message.get("type") == "link_reissued" and message.get("site") == me.id:
+                    # This page's token no longer works: its hall was given a new link.
+                    await websocket.close(CLOSE_FORBIDDEN, "link_reissued")
                     return
                 if message.get("type") == "session" and message.get("state") == "ended":
                     await websocket.close(CLOSE_ENDED, "session_ended")

@@ -5,6 +5,7 @@ Every command enters as a call, whichever door it came through:
     control channel (server/control.py)   connect, disconnect, request_floor, cancel_request,
                                           grant, take_back, mute, remove, report_headcount
     admin API (server/api.py)             start, end
+    admin API (server/links.py)           reissue_link, restore_site
     WHIP (the bridge's on_publishing)     publisher_on_air: the program's publisher went on air
     HTTP headcount (server/records.py)    report_headcount
 
@@ -23,6 +24,8 @@ from `next_event()`:
     SessionStarted   -                             (start, in the call)     session live
     SessionEnded     -                             (end, in the call)       session ended
     SessionClosed    close_session (room dropped)  -                        -
+    LinkReissued     close_site(..., "reissued")   (new token, in the call) link_reissued
+    SiteRestored     - (room: removal undone)      (restore, in the call)   restored
 
 So two doors can never do two different things: a headcount over HTTP reaches the room, the
 record and every participant exactly as one sent over the control channel does. The control
@@ -30,7 +33,8 @@ channel and the WHIP endpoints never drive the bridge themselves.
 
 The lifecycle is the exception to "the rule decides, the effect follows": whether a session may
 start or end is decided inside the store's transaction (the record is its truth), and its event
-follows the committed change.
+follows the committed change. So are a hall's invite's changes from the admin: a re-issued link
+and an undone removal are committed first, then their events follow.
 
 Hook point: `Meeting.listeners`. Each listener is awaited with (session id, event, the command's
 wall-clock time) for every event, after that event's own effects, in order. A listener that
@@ -104,7 +108,26 @@ class SessionClosed:
     at: float
 
 
-MeetingEvent: TypeAlias = RoomEvent | SessionStarted | SessionEnded | SessionClosed
+@dataclass(frozen=True)
+class LinkReissued:
+    """A hall was given a new token (the record says so now): its old link's pages and media
+    connections close."""
+
+    site: str
+    at: float
+
+
+@dataclass(frozen=True)
+class SiteRestored:
+    """A hall's removal was undone (the record says so now): it may connect again."""
+
+    site: str
+    at: float
+
+
+MeetingEvent: TypeAlias = (
+    RoomEvent | SessionStarted | SessionEnded | SessionClosed | LinkReissued | SiteRestored
+)
 Listener = Callable[[str, MeetingEvent, datetime], Awaitable[None]]
 
 
@@ -255,6 +278,33 @@ class Meeting:
         await self._effects(session_id, events, at)
         return transition
 
+    # -- a hall's invite: the admin API (server/links.py)
+
+    async def reissue_link(
+        self,
+        session_id: str,
+        site: str,
+        token_hash_of: Callable[[int], str],
+        now: datetime | None = None,
+    ) -> int | None:
+        """Give the hall its next token; the old one is refused from the commit on. The new
+        generation, or None if the session does not invite the hall."""
+        at = _now(now)
+        generation = await self._parts.writer.run(
+            Store.reissue_invite, session_id, site, token_hash_of
+        )
+        if generation is not None:
+            await self._effects(session_id, [LinkReissued(site, at.timestamp())], at)
+        return generation
+
+    async def restore_site(self, session_id: str, site: str, now: datetime | None = None) -> bool:
+        """Undo a removal; False (nothing changed) if the hall was not removed."""
+        at = _now(now)
+        restored = await self._parts.writer.run(Store.restore_invite, session_id, site)
+        if restored:
+            await self._effects(session_id, [SiteRestored(site, at.timestamp())], at)
+        return restored
+
     async def publisher_on_air(
         self, session_id: str, site: str | None, resource_id: str, now: datetime | None = None
     ) -> None:
@@ -330,6 +380,15 @@ class Meeting:
                 message = {"type": "session", "state": "live"}
             case SessionEnded():
                 message = {"type": "session", "state": "ended"}
+            case LinkReissued(site=site):
+                # The control channel closes that hall's pages on this message (4403).
+                await parts.bridge.close_site(session_id, site, "reissued")
+                message = {"type": "link_reissued", "site": site}
+            case SiteRestored(site=site):
+                room = self._rooms.get(session_id)
+                if room is not None:
+                    room.removed.discard(site)
+                message = {"type": "restored", "site": site}
             case SessionClosed():
                 self._rooms.pop(session_id, None)
                 self._names.pop(session_id, None)

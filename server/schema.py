@@ -77,6 +77,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX webhook_outbox_by_url ON webhook_outbox (url, id);
     """,
+    """
+    -- A token minted from the server's link key (server/links.py) is shown again from its
+    -- generation; NULL marks a random token of before, known only by its hash.
+    ALTER TABLE sessions ADD COLUMN host_token_generation INTEGER;
+    ALTER TABLE invites ADD COLUMN token_generation INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..signaling.bus import Bus
     from .config import Config
     from .health import Lifecycle
+    from .links import LinkKey
     from .meeting import Meeting
     from .metrics import Metrics
     from .store import Store
@@ -52,6 +53,8 @@ class AppState:
     webhooks: Webhooks | None
     # What GET /metrics exports (server/metrics.py).
     metrics: Metrics
+    # The secret a session's tokens are minted from, to show its links again (server/links.py).
+    link_key: LinkKey
 
     def install(self, app: Starlette) -> None:
         # The one attribute of Starlette's untyped `app.state` that this project sets.

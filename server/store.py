@@ -67,6 +67,8 @@ class Invite:
     site_kind: str
     expected: int
     revoked_at: datetime | None
+    # The generation its token was minted from (server/links.py); None for a random token.
+    token_generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -312,11 +314,14 @@ class Store:
         host_token_hash: str,
         invite_token_hashes: Mapping[str, str],
         now: datetime,
+        session_id: str | None = None,
+        token_generation: int | None = None,
     ) -> Session:
         """Create a session and its invites (in the mapping's order) in one transaction.
 
         Each invite snapshots its site as it is now. Raises UnknownSites, creating nothing,
-        if any of the sites does not exist.
+        if any of the sites does not exist. `session_id` (from `new_session_id`) is given when
+        the tokens are derived from it, with their `token_generation` (server/links.py).
         """
         with self._transaction() as db:
             sites: list[Site] = []
@@ -331,10 +336,12 @@ class Store:
                     sites.append(Site(**row))
             if missing:
                 raise UnknownSites(missing)
-            session_id = self._free_session_id(db)
+            if session_id is None:
+                session_id = self._free_session_id(db)
             db.execute(
                 "INSERT INTO sessions (id, title, scheduled_start, scheduled_end, state,"
-                " created_at, host_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " created_at, host_token_hash, host_token_generation)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session_id,
                     title,
@@ -343,11 +350,12 @@ class Store:
                     SessionState.SCHEDULED.value,
                     db_time(now),
                     host_token_hash,
+                    token_generation,
                 ),
             )
             db.executemany(
                 "INSERT INTO invites (session_id, site_id, position, token_hash, site_name,"
-                " site_kind, expected) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " site_kind, expected, token_generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         session_id,
@@ -357,6 +365,7 @@ class Store:
                         site.name,
                         site.kind,
                         site.expected,
+                        token_generation,
                     )
                     for position, site in enumerate(sites)
                 ],
@@ -365,9 +374,7 @@ class Store:
 
     def _free_session_id(self, db: sqlite3.Connection) -> str:
         while True:
-            candidate = "".join(
-                secrets.choice(_SESSION_ID_ALPHABET) for _ in range(_SESSION_ID_LENGTH)
-            )
+            candidate = new_session_id()
             if db.execute("SELECT 1 FROM sessions WHERE id = ?", (candidate,)).fetchone() is None:
                 return candidate
 
@@ -382,8 +389,8 @@ class Store:
 
     def invites(self, session_id: str) -> list[Invite]:
         rows = self._conn.execute(
-            "SELECT session_id, site_id, site_name, site_kind, expected, revoked_at"
-            " FROM invites WHERE session_id = ? ORDER BY position",
+            "SELECT session_id, site_id, site_name, site_kind, expected, revoked_at,"
+            " token_generation FROM invites WHERE session_id = ? ORDER BY position",
             (session_id,),
         )
         return [
@@ -400,6 +407,51 @@ class Store:
                 (db_time(now), session_id, site_id),
             )
             return cursor.rowcount > 0
+
+    def restore_invite(self, session_id: str, site_id: str) -> bool:
+        """Undo a removal: the site's token works again; False if it was not revoked."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE invites SET revoked_at = NULL"
+                " WHERE session_id = ? AND site_id = ? AND revoked_at IS NOT NULL",
+                (session_id, site_id),
+            )
+            return cursor.rowcount > 0
+
+    def reissue_invite(
+        self, session_id: str, site_id: str, token_hash_of: Callable[[int], str]
+    ) -> int | None:
+        """Give a site's invite the token of its next generation, `token_hash_of(generation)`:
+        its old token stops working at this commit. The generation, or None if no such invite."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT token_generation FROM invites WHERE session_id = ? AND site_id = ?",
+                (session_id, site_id),
+            ).fetchone()
+            if row is None:
+                return None
+            generation = (row[0] or 0) + 1
+            db.execute(
+                "UPDATE invites SET token_hash = ?, token_generation = ?"
+                " WHERE session_id = ? AND site_id = ?",
+                (token_hash_of(generation), generation, session_id, site_id),
+            )
+            return generation
+
+    def host_token(self, session_id: str) -> tuple[str, int | None] | None:
+        """The host token's hash and generation (None for a random token); None, no session."""
+        row = self._conn.execute(
+            "SELECT host_token_hash, host_token_generation FROM sessions WHERE id = ?",
+            (session_id,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def invite_token_hash(self, session_id: str, site_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT token_hash FROM invites WHERE session_id = ? AND site_id = ?",
+            (session_id, site_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def token_grant(self, token_hash: str) -> TokenGrant | None:
         row = self._conn.execute(
@@ -569,6 +621,11 @@ class Store:
                     )
                 )
         return written
+
+
+def new_session_id() -> str:
+    """A fresh session id (taken or not: create_session's primary key says)."""
+    return "".join(secrets.choice(_SESSION_ID_ALPHABET) for _ in range(_SESSION_ID_LENGTH))
 
 
 _SESSION_SELECT = (
