@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..signaling.room import FloorChanged
 from . import outbox
 from .backoff import Backoff, RetrySchedule
 from .repeated import RepeatedError
@@ -193,6 +194,12 @@ class Webhooks:
             return
         if payload is not None:
             self._put(db, payload)
+
+    async def on_room_event(self, session_id: str, event: object, now: datetime) -> None:
+        """A listener of the room's events (the meeting service's `listeners`): its floor
+        changes. The join log reports the rest, session starts and ends included."""
+        if isinstance(event, FloorChanged):
+            await self.floor_changed(session_id, event.holder, event.previous, now)
 
     async def floor_changed(
         self, session_id: str, holder: str | None, previous: str | None, now: datetime

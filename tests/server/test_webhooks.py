@@ -29,6 +29,7 @@ from diemcau.server.config import Config
 from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.server.webhooks import SIGNATURE_HEADER, Webhooks, url_for_log
+from diemcau.signaling.room import FloorChanged, MuteChanged
 from tests.conftest import free_port, start_server, stop_server
 from tests.peers import wait_for
 from tests.server.conftest import ADMIN_TOKEN, BASE_URL, admin_headers, create_session, put_sites
@@ -312,8 +313,10 @@ async def test_floor_changes_and_recordings_are_sent_after_what_they_report(
         session = (await create_session(client, ["nga-thanh", "tan-loc"]))["id"]
         webhooks: Webhooks = app_state(app).webhooks
         now = datetime.now(UTC)
-        await webhooks.floor_changed(session, "nga-thanh", None, now)
-        await webhooks.floor_changed(session, "tan-loc", "nga-thanh", now)
+        # As the room's listener, which passes its floor changes on and nothing else.
+        await webhooks.on_room_event(session, FloorChanged("nga-thanh", None, 1.0), now)
+        await webhooks.on_room_event(session, MuteChanged("nga-thanh", True, 1.5), now)
+        await webhooks.on_room_event(session, FloorChanged("tan-loc", "nga-thanh", 2.0), now)
         await webhooks.floor_changed(session, None, "tan-loc", now)
         url = f"https://hoinghi.example.vn/api/sessions/{session}/recordings/r1"
         await webhooks.recording_finished(session, "r1", now - timedelta(hours=1), now, 4096, url)
