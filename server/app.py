@@ -319,6 +319,8 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         link_key=LinkKey.load_or_create(config.data_dir),
     )
     state.meeting = Meeting(state)
+    if webhooks is not None:
+        state.meeting.listeners.append(webhooks.on_room_event)  # floor_changed
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

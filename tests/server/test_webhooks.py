@@ -412,3 +412,34 @@ def test_a_payload_that_cannot_be_built_never_costs_the_join_log_its_event(
         assert [e.type for e in store.events("s")] == ["join"]
         assert outbox.pending(store) == {}
     assert "webhook of join-log event 1 (join) not written" in caplog.text
+
+
+async def test_the_meetings_floor_changes_are_sent(tmp_path: Path, receiver: Receiver) -> None:
+    await receiver.up()
+    async with running(webhook_config(tmp_path, receiver.url)) as (app, client):
+        await put_sites(client)
+        session = (await create_session(client, ["nga-thanh", "tan-loc"]))["id"]
+        started = await client.post(f"/api/sessions/{session}/start", headers=admin_headers())
+        assert started.status_code == 200
+        meeting = app_state(app).meeting
+        for site in ("nga-thanh", "tan-loc"):
+            await meeting.connect(session, site, f"ws-{site}")
+            await meeting.request_floor(session, site)
+        await meeting.grant(session, "nga-thanh")
+        await meeting.grant(session, "tan-loc")
+        await meeting.take_back(session)
+        assert await wait_for(
+            lambda: sum(e["type"] == "floor_changed" for e in receiver.delivered) >= 3, 20
+        )
+    floors = [
+        (e["site"], e["previous"], e["site_name"])
+        for e in receiver.delivered
+        if e["type"] == "floor_changed"
+    ]
+    assert floors == [
+        ("nga-thanh", None, "Xã Nga Thạnh"),
+        ("tan-loc", "nga-thanh", "Thị trấn Tân Lộc"),
+        (None, "tan-loc", None),
+    ]
+    # Once each: the meeting's own session_started is not sent again beside the join log's.
+    assert [e["type"] for e in receiver.delivered].count("session_started") == 1
