@@ -255,7 +255,7 @@ async def test_an_admin_write_is_answered_once_committed_while_the_loop_answers_
         assert store.get_site("nga-thanh") == Site("nga-thanh", "Xã Nga Thạnh", "commune", 40)
 
 
-async def test_the_admin_api_writes_through_the_writer_only(
+async def test_the_api_writes_through_the_writer_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     where: list[str] = []
@@ -297,4 +297,13 @@ async def test_the_admin_api_writes_through_the_writer_only(
             headers = {**admin(), **kwargs.pop("headers", {})}
             response = await client.request(method, path, headers=headers, **kwargs)
             assert response.status_code == status, (method, path, response.text)
+        # The session's life: started, a headcount, ended (the meeting's store effects).
+        session = f"/api/sessions/{response.json()['id']}"
+        for path, body, status in [
+            (f"{session}/start", None, 200),
+            (f"{session}/sites/nga-thanh/headcount", {"present": 35}, 201),
+            (f"{session}/end", None, 200),
+        ]:
+            response = await client.post(path, json=body, headers=admin())
+            assert response.status_code == status, (path, response.text)
     assert where and set(where) == {"diemcau-writer"}, where
