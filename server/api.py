@@ -130,13 +130,20 @@ async def delete_site(request: Request) -> Response:
 
 async def import_sites(request: Request) -> Response:
     """Create or update sites from CSV. Valid lines are applied, invalid ones reported; a file
-    that cannot be read as our CSV at all (header, encoding) changes nothing."""
+    that cannot be read as our CSV at all (header, encoding) changes nothing. With
+    ?dry_run=1 the same answer says what would happen, and nothing is written."""
     authorize(request, None, allow=ADMIN_ONLY)
+    dry_run = _flag(request, "dry_run")
     if media_type(request) != "text/csv":
         raise ApiError(415, "unsupported_media_type", "Send the sites as 'Content-Type: text/csv'.")
     rows = parse_sites_csv(await read_body(request))
     valid = [row.site for row in rows if row.site is not None]
-    applied = iter(await app_state(request).writer.run(Store.put_sites, valid, _now()))
+    state = app_state(request)
+    if dry_run:
+        results = state.store.preview_sites(valid)
+    else:
+        results = await state.writer.run(Store.put_sites, valid, _now())
+    applied = iter(results)
     lines: list[dict[str, Any]] = []
     for row in rows:
         if row.site is None:
@@ -147,8 +154,9 @@ async def import_sites(request: Request) -> Response:
         result: sum(1 for line in lines if line["result"] == result)
         for result in ("created", "updated", "unchanged", "rejected")
     }
-    log.info("sites imported: %s", counts)
-    return JSONResponse({**counts, "lines": lines})
+    if not dry_run:
+        log.info("sites imported: %s", counts)
+    return JSONResponse({**counts, "dry_run": dry_run, "lines": lines})
 
 
 # Sessions
@@ -376,6 +384,17 @@ def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter: absent, 0 or false is no; 1 or true is yes; anything else is
+    refused before anything is done (a typo must not turn a dry run into an import)."""
+    value = request.query_params.get(name, "0").lower()
+    if value not in ("0", "1", "false", "true"):
+        raise ApiError(
+            422, "invalid_query", f"'{name}' must be 1 or 0.", {"fields": {name: "must be 1 or 0"}}
+        )
+    return value in ("1", "true")
 
 
 def _site(request: Request, site_id: str) -> Site:

@@ -1,5 +1,5 @@
-"""The browser pages: the district console, the commune page, the attendance record, and the
-files they load.
+"""The browser pages: the district console, the commune page, the attendance record, the
+office's pages (sites, sessions), and the files they load.
 
 The files come from the installed ``diemcau.web`` package, so a plain ``pip install .``
 serves them without the repository. The pages hold no secret: the token travels in the
@@ -54,10 +54,11 @@ COMMON_HEADERS = {
 PAGE_HEADERS = {**COMMON_HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
 # The console and the commune page send their hall's camera and microphone (the commune's
-# return feed); the attendance record only reads and prints.
+# return feed); the attendance record and the office's pages only read, write and print.
 CONSOLE_PERMISSIONS = "camera=(self), microphone=(self), fullscreen=(self), geolocation=()"
 JOIN_PERMISSIONS = "camera=(self), microphone=(self), fullscreen=(self), geolocation=()"
 ATTENDANCE_PERMISSIONS = "camera=(), microphone=(), fullscreen=(), geolocation=()"
+OFFICE_PERMISSIONS = ATTENDANCE_PERMISSIONS
 
 
 def web_directory() -> Path:
@@ -100,11 +101,16 @@ async def attendance_page(request: Request) -> Response:
     return _page("attendance.html", ATTENDANCE_PERMISSIONS)
 
 
+async def office_sites_page(request: Request) -> Response:
+    return _page("office.html", OFFICE_PERMISSIONS)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/console/{session}", console_page, methods=["GET"]),
         Route("/join/{session}/{site}", join_page, methods=["GET"]),
         Route("/attendance", attendance_page, methods=["GET"]),
         Route("/attendance/{session}", attendance_page, methods=["GET"]),
+        Route("/office", office_sites_page, methods=["GET"]),
         Mount("/static", app=WebFiles(directory=web_directory()), name="static"),
     ]

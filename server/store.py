@@ -256,26 +256,26 @@ class Store:
         results: list[PutResult] = []
         with self._transaction() as db:
             for site in sites:
-                row = db.execute(
-                    "SELECT name, kind, expected FROM sites WHERE id = ?", (site.id,)
-                ).fetchone()
-                if row is None:
+                result = _put_result(db, site)
+                if result == "created":
                     db.execute(
                         "INSERT INTO sites (id, name, kind, expected, created_at, updated_at)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
                         (site.id, site.name, site.kind, site.expected, stamp, stamp),
                     )
-                    results.append("created")
-                elif tuple(row) == (site.name, site.kind, site.expected):
-                    results.append("unchanged")
-                else:
+                elif result == "updated":
                     db.execute(
                         "UPDATE sites SET name = ?, kind = ?, expected = ?, updated_at = ?"
                         " WHERE id = ?",
                         (site.name, site.kind, site.expected, stamp, site.id),
                     )
-                    results.append("updated")
+                results.append(result)
         return results
+
+    def preview_sites(self, sites: Sequence[Site]) -> list[PutResult]:
+        """What put_sites would do with these sites now, writing nothing (an import's dry run).
+        The sites' ids are distinct, as the CSV parser guarantees."""
+        return [_put_result(self._conn, site) for site in sites]
 
     def get_site(self, site_id: str) -> Site | None:
         row = self._conn.execute(
@@ -645,3 +645,10 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         ended_at=parse_db_time_or_none(row["ended_at"]),
         created_at=parse_db_time(row["created_at"]),
     )
+
+
+def _put_result(db: sqlite3.Connection, site: Site) -> PutResult:
+    row = db.execute("SELECT name, kind, expected FROM sites WHERE id = ?", (site.id,)).fetchone()
+    if row is None:
+        return "created"
+    return "unchanged" if tuple(row) == (site.name, site.kind, site.expected) else "updated"

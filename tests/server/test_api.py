@@ -472,6 +472,50 @@ async def test_csv_not_utf8_names_the_line(client: httpx.AsyncClient) -> None:
     assert response.json()["details"] == {"line": 2}
 
 
+async def test_a_dry_run_import_says_what_it_would_do_and_writes_nothing(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await put_sites(client, {"tan-loc": SITES["tan-loc"], "ubnd": SITES["ubnd"]})
+    csv_text = (
+        "id,name,kind,expected\n"
+        "nga-thanh,Xã Nga Thạnh,commune,40\n"
+        "tan-loc,Thị trấn Tân Lộc,town,30\n"
+        "ubnd,Văn phòng UBND huyện,agency,12\n"
+        "phu-an,Xã Phú An,commune,-2\n"
+    ).encode()
+    before = snapshot(store)
+    preview = await client.post(
+        "/api/sites/import?dry_run=1", content=csv_text, headers=CSV_HEADERS
+    )
+    assert preview.status_code == 200, preview.text
+    assert snapshot(store) == before
+    applied = await client.post("/api/sites/import", content=csv_text, headers=CSV_HEADERS)
+    # The preview is the answer the import then gives, but for the flag.
+    assert preview.json() == {**applied.json(), "dry_run": True}
+    assert applied.json()["dry_run"] is False
+    assert [line["result"] for line in preview.json()["lines"]] == [
+        "created",
+        "updated",
+        "unchanged",
+        "rejected",
+    ]
+    assert snapshot(store) != before
+
+
+@pytest.mark.parametrize("value", ["yes", "2", ""])
+async def test_a_dry_run_flag_that_is_not_one_or_zero_is_refused(
+    client: httpx.AsyncClient, store: Store, value: str
+) -> None:
+    before = snapshot(store)
+    content = b"id,name,kind,expected\nnga-thanh,X,commune,1\n"
+    response = await client.post(
+        f"/api/sites/import?dry_run={value}", content=content, headers=CSV_HEADERS
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_query"
+    assert snapshot(store) == before
+
+
 # Sessions
 
 

@@ -23,11 +23,17 @@ WEB = Path(__file__).resolve().parents[2] / "web"
 PYPROJECT = WEB.parent / "pyproject.toml"
 
 # The pages, each with the module that drives it.
-PAGES = {"console.html": "console.js", "join.html": "join.js", "attendance.html": "attendance.js"}
+PAGES = {
+    "console.html": "console.js",
+    "join.html": "join.js",
+    "attendance.html": "attendance.js",
+    "office.html": "officesites.js",
+}
 
 # Modules that speak a protocol and touch no DOM, so that they can be read (and reused) alone.
 PROTOCOL_MODULES = [
     "api.js",
+    "adminapi.js",
     "whip.js",
     "control.js",
     "reconnecting.js",
@@ -80,6 +86,7 @@ def test_pages_come_from_the_installed_package() -> None:
         ("/join/s-123/nga-an", "join.html"),
         ("/attendance", "attendance.html"),
         ("/attendance/s-123", "attendance.html"),
+        ("/office", "office.html"),
     ],
 )
 async def test_pages_are_served_with_their_headers(
@@ -109,6 +116,7 @@ async def test_pages_are_served_with_their_headers(
         # A hall sends its own camera and microphone (its return feed) to the meeting.
         ("/join/s-1/a", "(self)"),
         ("/attendance", "()"),
+        ("/office", "()"),
     ],
 )
 async def test_only_the_halls_pages_may_use_the_camera_and_microphone(

@@ -357,10 +357,10 @@ export class PeriodApi {
  * @param {string} method
  * @param {string} url
  * @param {string} token
- * @param {unknown} [body] sent as JSON
+ * @param {unknown} [body] sent as JSON, or as it is when a Blob
  * @returns {Promise<T>}
  */
-async function requestJson(method, url, token, body) {
+export async function requestJson(method, url, token, body) {
     const response = await send(method, url, token, body, 'application/json', REQUEST_TIMEOUT);
     if (!response.ok)
         throw await refusal(response);
@@ -381,7 +381,7 @@ async function requestJson(method, url, token, body) {
  * @param {string} method
  * @param {string} url
  * @param {string} token
- * @param {unknown} body sent as JSON when not undefined
+ * @param {unknown} body sent as JSON when not undefined, as it is when a Blob
  * @param {string} accept
  * @param {number} timeout ms until the headers must have come
  * @returns {Promise<Response>}
@@ -391,13 +391,15 @@ async function send(method, url, token, body, accept, timeout) {
     const timer = setTimeout(() => controller.abort(), timeout);
     /** @type {Record<string, string>} */
     const headers = {Accept: accept, Authorization: `Bearer ${token}`};
+    // A Blob (a CSV file) is sent as it is, with its own type; anything else as JSON.
+    const raw = body instanceof Blob;
     if (body !== undefined)
-        headers['Content-Type'] = 'application/json';
+        headers['Content-Type'] = raw ? body.type : 'application/json';
     try {
         return await fetch(url, {
             method,
             headers,
-            body: body === undefined ? undefined : JSON.stringify(body),
+            body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
             cache: 'no-store',
             signal: controller.signal,
         });

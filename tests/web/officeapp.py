@@ -1,0 +1,70 @@
+"""The office pages' tests drive the real app: every request of the page goes to Playwright's
+router, which hands it to the Starlette app in this process (httpx's ASGI transport). The real
+handlers, store and page headers answer; no socket is opened."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import Browser, Page, Request, Route, async_playwright
+from starlette.applications import Starlette
+
+from diemcau.server.app import create_app
+from diemcau.server.config import Config
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.server.conftest import ADMIN_TOKEN, BASE_URL
+
+ORIGIN = BASE_URL
+# Headers httpx has already undone (it hands over the decoded body).
+HOP_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
+
+
+def office_app(data_dir: Path) -> Starlette:
+    """The real app on a fresh data directory (stopped with tests.server.conftest.shut_down)."""
+    return create_app(Config(data_dir=data_dir, write_burst=1e9), ADMIN_TOKEN)
+
+
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, for a fixture."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@dataclass
+class Opened:
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+
+async def open_page(browser: Browser, app: Starlette, url: str) -> Opened:
+    """Opens ORIGIN + url in a fresh context served by `app`; `problems` gathers the page's
+    errors (a refused request the page expects is logged by Chromium and left out)."""
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN)
+
+    async def handle(route: Route, request: Request) -> None:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        response = await client.request(
+            request.method, request.url, headers=headers, content=request.post_data_buffer
+        )
+        kept = {k: v for k, v in response.headers.items() if k.lower() not in HOP_HEADERS}
+        await route.fulfill(status=response.status_code, headers=kept, body=response.content)
+
+    context = await browser.new_context(locale="vi-VN", base_url=ORIGIN)
+    await context.route(f"{ORIGIN}/**", handle)
+    page = await context.new_page()
+    opened = Opened(page)
+    page.on("pageerror", lambda exc: opened.problems.append(f"error: {exc}"))
+
+    def console(message: Any) -> None:
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            opened.problems.append(f"console: {message.text}")
+
+    page.on("console", console)
+    await page.goto(ORIGIN + url)
+    return opened

@@ -1,0 +1,368 @@
+// @ts-check
+/**
+ * The office's sites page (/office): the list of sites with their kind and expected people,
+ * one site added or edited in place, and a CSV import that is first previewed line by line
+ * (what would be created, updated or rejected: the server's dry run) and only then applied.
+ *
+ * The admin token comes from the link's fragment (#token=…) or is typed into a form; it is
+ * kept in this tab's sessionStorage under the key the attendance pages use too.
+ */
+
+import {AdminApi} from './adminapi.js';
+import {byId as $, element, setText} from './dom.js';
+import {HttpError} from './httperror.js';
+import {applyI18n, bindLanguageButtons, formatNumber, hasText, initI18n, onLanguageChange, t} from './i18n.js';
+import {forgetToken, takeToken} from './token.js';
+
+/** Where this tab keeps the admin token (shared with /attendance). */
+export const ADMIN_KEY = 'diemcau.token.admin';
+
+/** What an import line's result is called. */
+const RESULT_WORDS = {
+    created: 'office.result_created',
+    updated: 'office.result_updated',
+    unchanged: 'office.result_unchanged',
+    rejected: 'office.result_rejected',
+};
+
+/**
+ * @typedef {import('./api.js').Site} Site
+ * @typedef {import('./adminapi.js').ImportReport} ImportReport
+ */
+
+/** @type {AdminApi|null} */
+let api = null;
+/** @type {'login'|'ready'} */
+let phase = 'login';
+let loginRejected = false;
+/** @type {Site[]} */
+let sites = [];
+/** The site being edited in its row (id '' and isNew for a new one), and why a save failed. */
+/** @type {{site: Site, isNew: boolean, error: string}|null} */
+let editing = null;
+/** The previewed file and what the server would do with it. */
+/** @type {{file: File, report: ImportReport}|null} */
+let preview = null;
+/** @type {ImportReport|null} what the last applied import did */
+let imported = null;
+/** @type {string} a failure said at the top of the page */
+let alertText = '';
+
+async function main() {
+    await initI18n();
+    bindLanguageButtons(document);
+    onLanguageChange(render);
+    bindControls();
+    const token = takeToken(ADMIN_KEY);
+    if (token)
+        await logIn(token);
+    render();
+}
+
+/**
+ * Tries a token by listing the sites with it.
+ * @param {string} token
+ */
+async function logIn(token) {
+    api = new AdminApi(token);
+    if (await reloadSites()) {
+        phase = 'ready';
+        loginRejected = false;
+        try {
+            sessionStorage.setItem(ADMIN_KEY, token);
+        } catch {
+            // Storage disabled: the token lives as long as the page.
+        }
+    }
+}
+
+/** @returns {Promise<boolean>} whether the sites came */
+async function reloadSites() {
+    if (!api)
+        return false;
+    try {
+        sites = await api.sites();
+        return true;
+    } catch (e) {
+        failed(e);
+        return false;
+    }
+}
+
+/**
+ * Says a failure: a refused token sends back to the form, anything else is said on top.
+ * @param {unknown} e
+ */
+function failed(e) {
+    if (e instanceof HttpError && (e.status === 401 || e.status === 403)) {
+        forgetToken(ADMIN_KEY);
+        api = null;
+        phase = 'login';
+        loginRejected = true;
+        return;
+    }
+    alertText = describe(e);
+}
+
+/**
+ * @param {unknown} e
+ * @returns {string}
+ */
+function describe(e) {
+    if (e instanceof HttpError && e.status === 0)
+        return t('office.unreachable');
+    return t('office.refused', {message: e instanceof Error ? e.message : String(e)});
+}
+
+function bindControls() {
+    // The pages' markup links only to /static/; the links between pages are set here.
+    for (const link of document.querySelectorAll('a[data-page]'))
+        link.setAttribute('href', link.getAttribute('data-page') || '');
+    $('login-form').addEventListener('submit', async event => {
+        event.preventDefault();
+        const input = /** @type {HTMLInputElement} */ ($('login-token'));
+        const token = input.value.trim();
+        if (!token)
+            return;
+        await logIn(token);
+        input.value = '';
+        render();
+    });
+    $('site-add').addEventListener('click', () => {
+        editing = {site: {id: '', name: '', kind: 'commune', expected: 0}, isNew: true, error: ''};
+        render();
+        focusEditor();
+    });
+    $('import-form').addEventListener('submit', async event => {
+        event.preventDefault();
+        const input = /** @type {HTMLInputElement} */ ($('import-file'));
+        const file = input.files?.[0];
+        if (!file || !api)
+            return;
+        alertText = '';
+        imported = null;
+        try {
+            preview = {file, report: await api.importSites(file, true)};
+        } catch (e) {
+            preview = null;
+            failed(e);
+        }
+        render();
+    });
+    $('import-apply').addEventListener('click', async () => {
+        if (!preview || !api)
+            return;
+        alertText = '';
+        try {
+            imported = await api.importSites(preview.file, false);
+            preview = null;
+            /** @type {HTMLFormElement} */ ($('import-form')).reset();
+            await reloadSites();
+        } catch (e) {
+            failed(e);
+        }
+        render();
+    });
+    $('import-discard').addEventListener('click', () => {
+        preview = null;
+        /** @type {HTMLFormElement} */ ($('import-form')).reset();
+        render();
+    });
+}
+
+/** Saves the site being edited, from its row's fields. */
+async function saveEdit() {
+    if (!editing || !api)
+        return;
+    const row = $('site-rows').querySelector('tr.editing');
+    if (!row)
+        return;
+    /** @param {string} name @returns {string} */
+    const value = name => /** @type {HTMLInputElement} */ (row.querySelector(`[name="${name}"]`)).value;
+    const expected = Number(value('expected'));
+    const site = {
+        id: editing.isNew ? value('id').trim() : editing.site.id,
+        name: value('name').trim(),
+        kind: value('kind').trim(),
+        expected: Number.isInteger(expected) ? expected : -1,
+    };
+    const edit = editing;
+    edit.site = site;
+    try {
+        await api.putSite(site);
+        editing = null;
+        alertText = '';
+        await reloadSites();
+    } catch (e) {
+        if (e instanceof HttpError && e.status === 422)
+            edit.error = e.message;
+        else
+            failed(e);
+    }
+    render();
+}
+
+function focusEditor() {
+    const first = /** @type {HTMLInputElement|null} */ ($('site-rows').querySelector('tr.editing input'));
+    first?.focus();
+}
+
+/**
+ * @param {string} kind
+ * @returns {string}
+ */
+function kindWord(kind) {
+    return hasText(`kind.${kind}`) ? t(`kind.${kind}`) : kind;
+}
+
+function render() {
+    applyI18n(document);
+    $('login').hidden = phase !== 'login';
+    $('login-error').hidden = !loginRejected;
+    $('sites-view').hidden = phase !== 'ready';
+    const alert = $('alert');
+    setText(alert, alertText);
+    alert.hidden = !alertText;
+    if (phase !== 'ready')
+        return;
+    renderSites();
+    renderImport();
+}
+
+function renderSites() {
+    const rows = $('site-rows');
+    rows.replaceChildren();
+    if (editing?.isNew)
+        rows.append(editorRow(editing));
+    for (const site of sites)
+        rows.append(editing && !editing.isNew && editing.site.id === site.id ? editorRow(editing) : siteRow(site));
+    $('sites-empty').hidden = sites.length > 0 || Boolean(editing);
+    const people = sites.reduce((sum, site) => sum + site.expected, 0);
+    setText($('sites-count'), t('office.sites_count', {sites: formatNumber(sites.length), people: formatNumber(people)}));
+}
+
+/**
+ * @param {Site} site
+ * @returns {HTMLTableRowElement}
+ */
+function siteRow(site) {
+    const row = /** @type {HTMLTableRowElement} */ (element('tr'));
+    row.dataset.site = site.id;
+    row.append(
+        element('td', 'site-id', site.id),
+        element('td', 'site-name', site.name),
+        element('td', '', kindWord(site.kind)),
+        element('td', 'num', formatNumber(site.expected)),
+    );
+    const edit = element('button', 'button small-button', t('office.site_edit'));
+    edit.setAttribute('type', 'button');
+    edit.setAttribute('aria-label', t('office.site_edit_named', {name: site.name}));
+    edit.addEventListener('click', () => {
+        editing = {site: {...site}, isNew: false, error: ''};
+        render();
+        focusEditor();
+    });
+    const cell = element('td');
+    cell.append(edit);
+    row.append(cell);
+    return row;
+}
+
+/**
+ * A row of fields for one site; Enter saves, Escape gives up.
+ * @param {{site: Site, isNew: boolean, error: string}} edit
+ * @returns {HTMLTableRowElement}
+ */
+function editorRow(edit) {
+    const row = /** @type {HTMLTableRowElement} */ (element('tr', 'editing'));
+    /**
+     * @param {string} name
+     * @param {string} value
+     * @param {string} label
+     * @returns {HTMLTableCellElement}
+     */
+    const field = (name, value, label) => {
+        const input = /** @type {HTMLInputElement} */ (element('input'));
+        input.name = name;
+        input.value = value;
+        input.setAttribute('aria-label', t(label));
+        if (name === 'expected') {
+            input.type = 'number';
+            input.min = '0';
+        }
+        if (name === 'kind')
+            input.setAttribute('list', 'kinds');
+        const cell = /** @type {HTMLTableCellElement} */ (element('td', name === 'expected' ? 'num' : ''));
+        cell.append(input);
+        return cell;
+    };
+    row.append(
+        edit.isNew ? field('id', edit.site.id, 'office.col_id') : element('td', 'site-id', edit.site.id),
+        field('name', edit.site.name, 'report.col_site'),
+        field('kind', edit.site.kind, 'report.col_kind'),
+        field('expected', String(edit.site.expected), 'office.col_expected'),
+    );
+    const save = element('button', 'button primary small-button', t('office.site_save'));
+    save.setAttribute('type', 'button');
+    save.addEventListener('click', saveEdit);
+    const cancel = element('button', 'button small-button', t('office.site_cancel'));
+    cancel.setAttribute('type', 'button');
+    cancel.addEventListener('click', () => {
+        editing = null;
+        render();
+    });
+    const cell = element('td', 'row-actions');
+    cell.append(save, cancel);
+    if (edit.error)
+        cell.append(element('p', 'login-error', edit.error));
+    row.append(cell);
+    row.addEventListener('keydown', event => {
+        if (event.key === 'Enter')
+            saveEdit();
+        else if (event.key === 'Escape') {
+            editing = null;
+            render();
+        }
+    });
+    return row;
+}
+
+function renderImport() {
+    $('preview').hidden = !preview;
+    const done = $('import-done');
+    done.hidden = !imported;
+    if (imported)
+        setText(done, t('office.import_done', counts(imported)));
+    if (!preview)
+        return;
+    const {report} = preview;
+    setText($('preview-summary'), t('office.preview_summary', {file: preview.file.name, ...counts(report)}));
+    const rows = $('preview-rows');
+    rows.replaceChildren();
+    for (const line of report.lines) {
+        const row = element('tr', `result-${line.result}`);
+        row.append(
+            element('td', 'num', String(line.line)),
+            element('td', 'site-id', line.id),
+            element('td', '', t(RESULT_WORDS[line.result])),
+            element('td', '', line.error || ''),
+        );
+        rows.append(row);
+    }
+    /** @type {HTMLButtonElement} */ ($('import-apply')).disabled = report.created + report.updated === 0;
+}
+
+/**
+ * @param {ImportReport} report
+ * @returns {Record<string, string>}
+ */
+function counts(report) {
+    return {
+        created: formatNumber(report.created),
+        updated: formatNumber(report.updated),
+        unchanged: formatNumber(report.unchanged),
+        rejected: formatNumber(report.rejected),
+    };
+}
+
+main();
