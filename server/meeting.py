@@ -68,6 +68,7 @@ from ..signaling.room import (
     Removed,
     RequestsChanged,
     Room,
+    RoomError,
     RoomEvent,
 )
 from ..signaling.session import SessionStateError
@@ -201,6 +202,15 @@ class Meeting:
 
     # -- the control channel's commands (RoomError when the rules forbid the move)
 
+    def _open(self, session_id: str) -> Room:
+        """The room a connected participant's command moves. Gone once the session closed on
+        this node: a message still on its way then is refused, not applied to a room built
+        again for an ended session (its channel closes with the end right after)."""
+        room = self._rooms.get(session_id)
+        if room is None:
+            raise RoomError("session_ended", "This session has ended.")
+        return room
+
     async def connect(
         self, session_id: str, participant: str, conn: str, now: datetime | None = None
     ) -> None:
@@ -217,24 +227,36 @@ class Meeting:
             )
 
     async def request_floor(self, session_id: str, site: str, now: datetime | None = None) -> None:
-        await self._apply(session_id, now, lambda room, t: room.request_floor(site, t))
+        await self._apply(
+            session_id, now, lambda room, t: room.request_floor(site, t), self._open(session_id)
+        )
 
     async def cancel_request(self, session_id: str, site: str, now: datetime | None = None) -> None:
-        await self._apply(session_id, now, lambda room, t: room.cancel_request(site, t))
+        await self._apply(
+            session_id, now, lambda room, t: room.cancel_request(site, t), self._open(session_id)
+        )
 
     async def grant(self, session_id: str, site: str, now: datetime | None = None) -> None:
-        await self._apply(session_id, now, lambda room, t: room.grant(site, t))
+        await self._apply(
+            session_id, now, lambda room, t: room.grant(site, t), self._open(session_id)
+        )
 
     async def take_back(self, session_id: str, now: datetime | None = None) -> None:
-        await self._apply(session_id, now, lambda room, t: room.take_back(t))
+        await self._apply(
+            session_id, now, lambda room, t: room.take_back(t), self._open(session_id)
+        )
 
     async def mute(
         self, session_id: str, site: str, muted: bool, now: datetime | None = None
     ) -> None:
-        await self._apply(session_id, now, lambda room, t: room.mute(site, muted, t))
+        await self._apply(
+            session_id, now, lambda room, t: room.mute(site, muted, t), self._open(session_id)
+        )
 
     async def remove(self, session_id: str, site: str, now: datetime | None = None) -> None:
-        await self._apply(session_id, now, lambda room, t: room.remove(site, t))
+        await self._apply(
+            session_id, now, lambda room, t: room.remove(site, t), self._open(session_id)
+        )
 
     async def report_headcount(
         self, session_id: str, site: str, present: int, now: datetime | None = None
@@ -327,12 +349,17 @@ class Meeting:
     # -- the one place events become effects
 
     async def _apply(
-        self, session_id: str, now: datetime | None, move: Callable[[Room, float], list[RoomEvent]]
+        self,
+        session_id: str,
+        now: datetime | None,
+        move: Callable[[Room, float], list[RoomEvent]],
+        room: Room | None = None,
     ) -> None:
-        """One move of the session's room at `now` (the room keeps its wall-clock seconds), and
-        the effects of the events it returns."""
+        """One move of the session's room (built from the record unless given) at `now` (the
+        room keeps its wall-clock seconds), and the effects of the events it returns."""
         at = _now(now)
-        await self._effects(session_id, move(self.room(session_id), at.timestamp()), at)
+        room = self.room(session_id) if room is None else room
+        await self._effects(session_id, move(room, at.timestamp()), at)
 
     async def _effects(
         self, session_id: str, events: Sequence[MeetingEvent], now: datetime

@@ -415,6 +415,26 @@ async def test_end_tells_everyone_closes_the_media_and_drops_the_room(world: Wor
     assert await world.messages() == []
 
 
+@pytest.mark.parametrize(
+    "command",
+    [step("request_floor", A), step("grant", B), step("mute", B, True), step("remove", B)],
+    ids=["request", "grant", "mute", "remove"],
+)
+async def test_a_message_still_on_its_way_at_the_end_is_refused(
+    world: World, command: Step
+) -> None:
+    await world.meeting.end(world.session, T0)
+    await world.forget()
+    with pytest.raises(RoomError) as refused:
+        await command(world.meeting, world.session)
+    assert refused.value.code == "session_ended"
+    # No room built again for the ended session: nothing reaches the bridge, the record or the bus.
+    assert world.calls == []
+    assert await world.messages() == []
+    assert [t for t, _, _ in world.record()] == ["session_end"]
+    assert all(i.revoked_at is None for i in world.store.invites(world.session))
+
+
 async def test_ending_an_ended_session_closes_its_media_and_tells_nobody(world: World) -> None:
     await world.meeting.end(world.session, T0)
     await world.forget()
