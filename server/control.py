@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -78,6 +79,7 @@ class Participant:
         await send_json(self.websocket, message)
 
     async def error(self, code: str, message: str) -> None:
+        app_state(self.websocket).metrics.control_errors.labels(code).inc()
         await self.send({"type": "error", "code": code, "message": message})
 
 
@@ -115,6 +117,7 @@ async def control(websocket: WebSocket) -> None:
         return
     except (ProtocolError, ApiError) as exc:
         code = exc.code
+        state.metrics.control_errors.labels(code).inc()
         await send_json(websocket, {"type": "error", "code": code, "message": exc.message})
         closing = (
             CLOSE_UNAUTHORIZED
@@ -197,6 +200,7 @@ async def control(websocket: WebSocket) -> None:
                 if isinstance(text, ProtocolError):
                     raise text
                 message = parse_client_message(text)
+                state.metrics.control_messages.labels(_wire_name(message)).inc()
                 await _apply(me, message, meeting)
             except (ProtocolError, RoomError) as exc:
                 await me.error(exc.code, exc.message)
@@ -208,6 +212,11 @@ async def control(websocket: WebSocket) -> None:
             await relaying
         subscription.close()
         await meeting.disconnect(session_id, me.id, me.conn)
+
+
+def _wire_name(message: ClientMessage) -> str:
+    """A message's type as it is sent: RequestFloor is request_floor."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(message).__name__).lower()
 
 
 async def _apply(me: Participant, message: ClientMessage, meeting: Meeting) -> None:

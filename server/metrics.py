@@ -17,7 +17,13 @@ import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -154,6 +160,18 @@ class Metrics:
             "diemcau_join_log_write_seconds",
             "Time to commit one join-log event (a join, a leave, a failed attempt)",
             buckets=_WRITE_BUCKETS,
+            registry=self.registry,
+        )
+        self.control_messages = Counter(
+            "diemcau_control_messages",
+            "Control-channel messages received after hello, by type",
+            ["type"],
+            registry=self.registry,
+        )
+        self.control_errors = Counter(
+            "diemcau_control_errors",
+            "Control-channel errors answered, by code",
+            ["code"],
             registry=self.registry,
         )
         self._sampling: asyncio.Task[None] | None = None

@@ -5,11 +5,13 @@ that only reports links."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from starlette.applications import Starlette
@@ -179,3 +181,41 @@ async def test_metrics_need_the_admin_or_the_metrics_token(tmp_path: Path) -> No
             missing = await client.get("/metrics")
             assert (missing.status_code, missing.json()["error"]) == (401, "missing_token")
             assert (await client.post("/metrics", headers=bearer(ADMIN_TOKEN))).status_code == 405
+
+
+async def test_control_messages_and_errors_are_counted(tmp_path: Path) -> None:
+    server = await asyncio.to_thread(start_server, tmp_path / "data", None, ADMIN_TOKEN)
+    try:
+        session = server.create_session([{"id": "nga-thanh", "name": "Xã Nga Thạnh"}])
+        url = server.base_url.replace("http://", "ws://") + f"/ws/{session['id']}"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": "not-a-token"}))
+            assert json.loads(await ws.recv())["code"] == "invalid_token"
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": session["invites"][0]["token"]}))
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            for sent in (
+                {"type": "ping"},
+                {"type": "request_floor"},
+                {"type": "grant", "site": "nga-thanh"},  # a hall may not
+                {"type": "ping"},
+            ):
+                await ws.send(json.dumps(sent))
+            await ws.send("not json")
+            errors = 0
+            async with asyncio.timeout(10):
+                while errors < 2:
+                    errors += json.loads(await ws.recv())["type"] == "error"
+        found = await asyncio.to_thread(scrape, server.base_url, ADMIN_TOKEN)
+    finally:
+        await asyncio.to_thread(stop_server, server)
+    counted = {
+        kind: value(found, "diemcau_control_messages_total", type=kind)
+        for kind in ("ping", "request_floor", "grant")
+    }
+    assert counted == {"ping": 2, "request_floor": 1, "grant": 1}
+    errors_by_code = {
+        code: value(found, "diemcau_control_errors_total", code=code)
+        for code in ("invalid_token", "forbidden", "invalid_message")
+    }
+    assert errors_by_code == {"invalid_token": 1, "forbidden": 1, "invalid_message": 1}
