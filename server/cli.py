@@ -1,4 +1,4 @@
-"""The `diemcau` command: serve, demo, doctor, report, backup, restore."""
+"""The `diemcau` command: serve, demo, doctor, report, backup, restore; sites, session."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from . import logformat, settings
 from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
+from .officecli import add_office_commands
 from .ruleflags import add_rule_options, rules_from_args
 from .settings import SettingsError, add_config_option, explain
 
@@ -457,6 +458,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     _add_report_options(report_parser)
     report_parser.set_defaults(run=report)
     _add_backup_commands(commands)
+    add_office_commands(commands)
     with_settings = {"serve": serve_parser, "demo": demo_parser, "doctor": doctor_parser}
     try:
         return settings.parse_args(parser, argv, with_settings)
