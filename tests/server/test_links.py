@@ -194,3 +194,23 @@ async def test_a_reissue_cuts_off_the_old_links_open_page(server: Server) -> Non
         assert (await receive(again))["code"] == "invalid_token"
     async with participant(server, session, answer.json()["token"]) as hall:
         assert hall is not None
+
+
+async def test_a_hall_removed_by_the_chair_comes_back_once_restored(server: Server) -> None:
+    """A real server: the chair's removal over the control channel, undone over the API; the
+    hall's same link opens its channel again, and the chair hears it."""
+    session = server.create_session([{"id": "nga-hai", "name": "Xã Nga Hải"}], title="Mời lại")
+    token = session["invites"][0]["token"]
+    async with participant(server, session, session["host"]["token"]) as host:
+        async with participant(server, session, token) as hall:
+            await host.send(json.dumps({"type": "remove", "site": "nga-hai"}))
+            assert (await receive(hall, "removed"))["site"] == "nga-hai"
+        with server.admin() as admin:
+            restored = admin.post(f"/api/sessions/{session['id']}/sites/nga-hai/restore")
+            assert (restored.status_code, restored.json()["removed"]) == (200, False)
+            again = admin.post(f"/api/sessions/{session['id']}/sites/nga-hai/restore")
+            assert (again.status_code, again.json()["error"]) == (409, "not_removed")
+        assert (await receive(host, "restored"))["site"] == "nga-hai"
+        async with participant(server, session, token) as hall:
+            await hall.send(json.dumps({"type": "request_floor"}))
+            assert (await receive(host, "requests"))["requests"] == ["nga-hai"]
