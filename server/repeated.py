@@ -1,7 +1,8 @@
 """A repeated error, logged at its first occurrence and then at most once per interval with a
 count, never a line per occurrence: an error that every request or every accept hits (no file
 descriptors left) must not fill the disk with logs. Time is an argument. A run of occurrences may
-end (`ended()`): the next one is logged at once again. store.WriteHealth is one, in its own words.
+end (`ended()`): the next one is logged at once again. WriteHealth (server/writehealth.py) is
+one, in its own words.
 """
 
 from __future__ import annotations

@@ -14,14 +14,43 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from ..signaling.session import Lifecycle, SessionState
-from .repeated import RepeatedError
+from .rows import (
+    Event,
+    EventObserver,
+    Invite,
+    PutResult,
+    Session,
+    Site,
+    SiteInUse,
+    TokenGrant,
+    Transition,
+    UnknownSession,
+    UnknownSites,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
+from .writehealth import WriteHealth
+
+# The values and errors of the store, imported from here by its callers (server/rows.py).
+__all__ = [
+    "Event",
+    "EventObserver",
+    "Invite",
+    "PutResult",
+    "Session",
+    "Site",
+    "SiteInUse",
+    "Store",
+    "TokenGrant",
+    "Transition",
+    "UnknownSession",
+    "UnknownSites",
+    "WriteHealth",
+]
 from .times import db_time, db_time_or_none, parse_db_time, parse_db_time_or_none
 
 # How long a write waits for another connection's write lock. SQLite's busy handler sleeps the
@@ -35,129 +64,6 @@ log = logging.getLogger("diemcau")
 # Session ids go into URLs that people read aloud over the phone: lowercase and digits only.
 _SESSION_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 _SESSION_ID_LENGTH = 10  # 32**10 = 2**50
-
-
-@dataclass(frozen=True)
-class Site:
-    id: str
-    name: str
-    kind: str
-    expected: int
-
-
-@dataclass(frozen=True)
-class Session:
-    id: str
-    title: str
-    scheduled_start: datetime
-    scheduled_end: datetime
-    state: SessionState
-    started_at: datetime | None
-    ended_at: datetime | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Invite:
-    """One site invited to one session, as the site was when the session was created."""
-
-    session_id: str
-    site_id: str
-    site_name: str
-    site_kind: str
-    expected: int
-    revoked_at: datetime | None
-    # The generation its token was minted from (server/links.py); None for a random token.
-    token_generation: int | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    ts: datetime
-    session_id: str
-    type: str
-    site_id: str | None
-    conn: str | None
-    body: dict[str, Any]
-
-
-# Called with each join-log event inside the transaction that writes it (server/outbox.py).
-EventObserver = Callable[[sqlite3.Connection, Event], None]
-
-
-class TokenGrant(NamedTuple):
-    """What a token hash unlocks: the host of a session, or one invited site of it."""
-
-    session_id: str
-    role: Literal["host", "site"]
-    site_id: str | None
-    revoked: bool
-
-
-class Transition(NamedTuple):
-    session: Session
-    changed: bool
-
-
-PutResult = Literal["created", "updated", "unchanged"]
-
-
-class UnknownSession(LookupError):
-    pass
-
-
-class UnknownSites(LookupError):
-    def __init__(self, site_ids: Sequence[str]) -> None:
-        super().__init__(f"unknown sites: {', '.join(site_ids)}")
-        self.site_ids = list(site_ids)
-
-
-class SiteInUse(Exception):
-    def __init__(self, site_id: str, session_ids: Sequence[str]) -> None:
-        super().__init__(f"site {site_id} is invited to sessions {', '.join(session_ids)}")
-        self.site_id = site_id
-        self.session_ids = list(session_ids)
-
-
-class WriteHealth(RepeatedError):
-    """Whether the store's last write reached the disk: /healthz answers 503 while it did not.
-
-    A run of failures is logged loudly at its first write, then at most once per `report_every`
-    seconds with a count, never a line per write; its end is logged once. Shared by a store's
-    connections, from the event loop and the writer's thread.
-    """
-
-    def __init__(self, report_every: float = 60.0) -> None:
-        super().__init__(log, "cannot write the database", every=report_every)
-        self.problem: str | None = None
-
-    def failed(self, error: str, now: float) -> None:
-        with self._lock:
-            self.problem = error
-            self.occurred(error, now)
-
-    def succeeded(self) -> None:
-        if self.problem is None:
-            return  # every write that succeeds comes here: no lock taken then
-        with self._lock:
-            if self.problem is None:
-                return  # another thread's write said so first
-            self.problem = None
-            failed = self.ended()
-        log.warning("the database is written again, after %d failed writes", failed)
-
-    def first_line(self, detail: object) -> str:
-        return (
-            f"cannot write the database ({detail}): the attendance record is not being written;"
-            " /healthz answers 503 until a write succeeds"
-        )
-
-    def again_line(self, detail: object, count: int, seconds: float) -> str:
-        return (
-            f"still cannot write the database ({detail}): {count} failed writes in the last"
-            f" {seconds:.0f} s"
-        )
 
 
 class Store:
