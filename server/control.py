@@ -171,8 +171,8 @@ async def control(websocket: WebSocket) -> None:
                 if message.get("type") == "removed" and message.get("site") == me.id:
                     await websocket.close(CLOSE_FORBIDDEN, "removed")
                     return
-                if message.get("type") == "link_reissued" and message.get("site") == me.id:
-                    # This page's token no longer works: its hall was given a new link.
+                if message.get("type") == "link_reissued" and _holds_reissued(me, message):
+                    # This page's token no longer works: a new link replaced it.
                     await websocket.close(CLOSE_FORBIDDEN, "link_reissued")
                     return
                 if message.get("type") == "session" and message.get("state") == "ended":
@@ -244,6 +244,14 @@ async def _apply(me: Participant, message: ClientMessage, meeting: Meeting) -> N
         await meeting.remove(session_id, message.site)
     else:  # pragma: no cover - parse_client_message returns only the types above
         raise ProtocolError("unknown_type", "unknown message")
+
+
+def _holds_reissued(me: Participant, message: dict[str, Any]) -> bool:
+    """Whether `me` came in with the token a `link_reissued` replaced: that site's, or with
+    `site` null the host's (an admin's token is never re-issued)."""
+    if me.role == "site":
+        return bool(message.get("site") == me.id)
+    return me.role == "host" and message.get("site") is None
 
 
 def routes() -> list[BaseRoute]:

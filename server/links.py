@@ -237,6 +237,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/sessions/{session_id}/links", list_links, methods=["GET"]),
         Route("/api/sessions/{session_id}/sites/{site_id}/reissue", reissue, methods=["POST"]),
         Route("/api/sessions/{session_id}/sites/{site_id}/restore", restore, methods=["POST"]),
+        Route("/api/sessions/{session_id}/host/reissue", reissue_host, methods=["POST"]),
     ]
 
 
@@ -263,6 +264,24 @@ async def reissue(request: Request) -> Response:
         raise _no_such_invite()
     log.info("session %s: site %s's link re-issued", session.id, invite.site_id)
     return _site_answer(request, state, session, invite.site_id)
+
+
+async def reissue_host(request: Request) -> Response:
+    """A new host token: new console and attendance links, the old ones refused from the commit
+    on and their pages closed. Answers the session's links as GET /links does."""
+    authorize(request, None, allow=ADMIN_ONLY)
+    state = app_state(request)
+    session = _session(state, request.path_params["session_id"])
+    if session.ended_at is not None:
+        raise ApiError(409, "session_ended", "This session has ended; its links are closed.")
+    key = state.link_key
+
+    def token_hash_of(generation: int) -> str:
+        return hash_token(key.host_token(session.id, generation))
+
+    await state.meeting.reissue_host_link(session.id, token_hash_of)
+    log.info("session %s: the host's link re-issued", session.id)
+    return JSONResponse(session_links_json(state.store, key, base_url(request), session))
 
 
 async def restore(request: Request) -> Response:

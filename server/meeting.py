@@ -5,7 +5,7 @@ Every command enters as a call, whichever door it came through:
     control channel (server/control.py)   connect, disconnect, request_floor, cancel_request,
                                           grant, take_back, mute, remove, report_headcount
     admin API (server/api.py)             start, end
-    admin API (server/links.py)           reissue_link, restore_site
+    admin API (server/links.py)           reissue_link, reissue_host_link, restore_site
     WHIP (the bridge's on_publishing)     publisher_on_air: the program's publisher went on air
     HTTP headcount (server/records.py)    report_headcount
 
@@ -25,6 +25,7 @@ from `next_event()`:
     SessionEnded     -                             (end, in the call)       session ended
     SessionClosed    close_session (room dropped)  -                        -
     LinkReissued     close_site(..., "reissued")   (new token, in the call) link_reissued
+    HostLinkReissued -                             (new token, in the call) link_reissued, null
     SiteRestored     - (room: removal undone)      (restore, in the call)   restored
 
 So two doors can never do two different things: a headcount over HTTP reaches the room, the
@@ -119,6 +120,15 @@ class LinkReissued:
 
 
 @dataclass(frozen=True)
+class HostLinkReissued:
+    """The host was given a new token: the console and attendance pages of the old one close.
+    A publisher already on air goes on (its resource is its own); a new one needs the new
+    token."""
+
+    at: float
+
+
+@dataclass(frozen=True)
 class SiteRestored:
     """A hall's removal was undone (the record says so now): it may connect again."""
 
@@ -127,7 +137,13 @@ class SiteRestored:
 
 
 MeetingEvent: TypeAlias = (
-    RoomEvent | SessionStarted | SessionEnded | SessionClosed | LinkReissued | SiteRestored
+    RoomEvent
+    | SessionStarted
+    | SessionEnded
+    | SessionClosed
+    | LinkReissued
+    | HostLinkReissued
+    | SiteRestored
 )
 Listener = Callable[[str, MeetingEvent, datetime], Awaitable[None]]
 
@@ -319,6 +335,16 @@ class Meeting:
             await self._effects(session_id, [LinkReissued(site, at.timestamp())], at)
         return generation
 
+    async def reissue_host_link(
+        self, session_id: str, token_hash_of: Callable[[int], str], now: datetime | None = None
+    ) -> int | None:
+        """Give the host its next token (console and attendance links); None, no session."""
+        at = _now(now)
+        generation = await self._parts.writer.run(Store.reissue_host, session_id, token_hash_of)
+        if generation is not None:
+            await self._effects(session_id, [HostLinkReissued(at.timestamp())], at)
+        return generation
+
     async def restore_site(self, session_id: str, site: str, now: datetime | None = None) -> bool:
         """Undo a removal; False (nothing changed) if the hall was not removed."""
         at = _now(now)
@@ -411,6 +437,9 @@ class Meeting:
                 # The control channel closes that hall's pages on this message (4403).
                 await parts.bridge.close_site(session_id, site, "reissued")
                 message = {"type": "link_reissued", "site": site}
+            case HostLinkReissued():
+                # The control channel closes the host token's pages (not the admin's) on it.
+                message = {"type": "link_reissued", "site": None}
             case SiteRestored(site=site):
                 room = self._rooms.get(session_id)
                 if room is not None:

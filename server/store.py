@@ -344,6 +344,22 @@ class Store:
             )
             return generation
 
+    def reissue_host(self, session_id: str, token_hash_of: Callable[[int], str]) -> int | None:
+        """Give the session's host the token of its next generation (as reissue_invite does for
+        a site); the generation, or None if there is no such session."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT host_token_generation FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            generation = (row[0] or 0) + 1
+            db.execute(
+                "UPDATE sessions SET host_token_hash = ?, host_token_generation = ? WHERE id = ?",
+                (token_hash_of(generation), generation, session_id),
+            )
+            return generation
+
     def host_token(self, session_id: str) -> tuple[str, int | None] | None:
         """The host token's hash and generation (None for a random token); None, no session."""
         row = self._conn.execute(

@@ -214,3 +214,39 @@ async def test_a_hall_removed_by_the_chair_comes_back_once_restored(server: Serv
         async with participant(server, session, token) as hall:
             await hall.send(json.dumps({"type": "request_floor"}))
             assert (await receive(host, "requests"))["requests"] == ["nga-hai"]
+
+
+async def test_a_host_reissue_gives_new_console_and_attendance_links(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    old = world.host_a
+    response = await client.post(f"/api/sessions/{world.a}/host/reissue", headers=admin_headers())
+    assert response.status_code == 200, response.text
+    links = response.json()
+    assert links["console_url"] not in (None, world.created_a["host"]["console_url"])
+    new = links["console_url"].rsplit("#token=", 1)[1]
+    assert links["attendance_url"].endswith(f"/attendance/{world.a}#token={new}")
+    me = f"/api/sessions/{world.a}/me"
+    assert (await client.get(me, headers=bearer(old))).status_code == 401
+    assert (await client.get(me, headers=bearer(new))).json()["role"] == "host"
+    # The halls' links are untouched.
+    assert links["sites"][0]["token"] == world.site(world.a, "nga-thanh")
+    missing = await client.post("/api/sessions/nosuchsession/host/reissue", headers=admin_headers())
+    assert missing.status_code == 404
+
+
+async def test_a_host_reissue_closes_the_old_consoles_channel_only(server: Server) -> None:
+    session = server.create_session([{"id": "nga-son", "name": "Xã Nga Sơn"}], title="Chủ trì")
+    async with participant(server, session, session["host"]["token"]) as host:
+        async with participant(server, session, session["invites"][0]["token"]) as hall:
+            with server.admin() as admin:
+                answer = admin.post(f"/api/sessions/{session['id']}/host/reissue")
+            assert answer.status_code == 200, answer.text
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await receive(host, "never")
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "link_reissued")
+            # The hall hears it, and stays.
+            assert (await receive(hall, "link_reissued"))["site"] is None
+            await hall.send(json.dumps({"type": "ping"}))
+            assert (await receive(hall, "pong"))["type"] == "pong"
