@@ -53,6 +53,7 @@ from .offer import (
 )
 from .offer import parse as parse_offer
 from .port import UdpPort
+from .recorder import Recorder
 from .route import Route
 from .routing import HOST as HOST
 from .routing import PROGRAM, slots
@@ -96,6 +97,7 @@ class Bridge:
         port: UdpPort | None = None,
         connect_timeout: float = 20.0,
         on_publishing: PublishingHandler | None = None,
+        recorders: Callable[[str], Recorder] | None = None,
     ) -> None:
         # A media connection that stops answering ICE consent checks (RFC 7675, about 30 s in
         # aioice) turns "failed": that is the timeout of a silent site.
@@ -103,6 +105,8 @@ class Bridge:
         self.on_leave = on_leave
         self.on_attempt_failed = on_attempt_failed
         self.on_publishing = on_publishing
+        # Each session's recorder (media/recorder.py), made with its broadcast; None: no recording.
+        self.recorders = recorders
         # Every connection's ICE, DTLS and SRTP on one UDP port; a free one unless told.
         self.port = port if port is not None else UdpPort(0)
         # A connection not up by then is closed: a browser that died mid-ICE, a hall whose
@@ -124,6 +128,8 @@ class Bridge:
         broadcast = self.broadcasts.get(session_id)
         if broadcast is None:
             broadcast = self.broadcasts[session_id] = Broadcast(self, session_id)
+            if self.recorders is not None:
+                broadcast.recorder = self.recorders(session_id)
         return broadcast
 
     def spawn(self, coro: Awaitable[None]) -> None:
@@ -539,6 +545,8 @@ class Bridge:
         broadcast.publisher = None
         broadcast.uplinks.clear()
         broadcast.newcomers.clear()
+        if broadcast.recorder is not None:
+            await broadcast.recorder.close()  # its last file completed
 
     async def close(self) -> None:
         """Server shutdown: every open connection leaves with reason server_shutdown."""

@@ -17,6 +17,7 @@ from typing import Protocol
 from .egress import Subscriber, SubscriberTrack
 from .ingest import Publisher, UpTrack
 from .links import SiteLink
+from .recorder import Recorder, Tapped
 from .routing import HOST, Routing, Seat, Source
 
 
@@ -47,6 +48,8 @@ class Broadcast:
     routing: Routing[SubscriberTrack] = field(default_factory=Routing)
     # Totals of subscribers that have left, so /sites keeps what was sent.
     departed: dict[str, SiteCounters] = field(default_factory=dict)
+    # Writes what a hall's player receives to a file (media/recorder.py); None: not recorded.
+    recorder: Recorder | None = None
 
     @property
     def floor(self) -> str | None:
@@ -128,6 +131,22 @@ class Broadcast:
             if up is not None:
                 up.add_local(track)
                 track.bind(up, now)
+        if self.recorder is not None:
+            self.recorder.follow(self.program())
+
+    def program(self) -> dict[str, Tapped]:
+        """What a hall's player receives: the program, and the floor's picture and sound (its
+        sound unless muted) while a hall speaks."""
+        tracks: dict[str, Tapped] = {}
+        if self.publisher is not None and self.publisher.on_air:
+            for kind, up in self.publisher.tracks.items():
+                tracks[f"program-{kind}"] = up
+        speaker = self.uplinks.get(self.floor) if self.floor is not None else None
+        if speaker is not None and speaker.on_air:
+            for kind, up in speaker.tracks.items():
+                if kind == "video" or self.floor not in self.routing.muted:
+                    tracks[f"floor-{kind}"] = up
+        return tracks
 
     def spawn(self, coro: Awaitable[None]) -> None:
         self.bridge.spawn(coro)

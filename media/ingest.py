@@ -72,6 +72,9 @@ class UpTrack:
         # The subscriber tracks this track feeds now: add_local and del_local keep it, as
         # Broadcast.reroute applies the routing table's moves.
         self.sinks: set[Downstream] = set()
+        # Consumers of whole bursts besides the subscribers: the session's recorder
+        # (media/recorder.py), handed each burst as it is fanned out, and nothing else.
+        self.taps: list[Callable[[list[BurstPacket], float], None]] = []
         self._timer: asyncio.TimerHandle | None = None
         # The burst being received, fanned out by flush(). Bounded by seams.MAX_BURST.
         self._staged: list[BurstPacket] = []
@@ -98,7 +101,7 @@ class UpTrack:
 
     def stage(self, ssrc: int, seq: int, timestamp: int, marker: bool, payload: bytes) -> None:
         """One more packet of the burst being received; flush() sends the burst."""
-        if not self.sinks or RTP_HEADER_SIZE + len(payload) > seams.MAX_RTP_SIZE:
+        if not (self.sinks or self.taps) or RTP_HEADER_SIZE + len(payload) > seams.MAX_RTP_SIZE:
             return  # nobody to send to; or larger than any link's MTU: nobody could receive it
         index = len(self._staged)
         if index == seams.MAX_BURST:
@@ -139,9 +142,16 @@ class UpTrack:
                 needs_keyframe = needs
             if now >= track.report_due:
                 track.send_report(now)
+        for tap in self.taps:
+            tap(staged, now)
         # A subscriber that missed a keyframe start in this burst gets one later in it, if any.
         if needs_keyframe > last_keyframe_start:
             self.request_keyframe(now)
+
+    @property
+    def codec_name(self) -> str | None:
+        """ "vp8", "h264" or "opus", once the codec is known."""
+        return self.codec.mimeType.split("/")[-1].lower() if self.codec is not None else None
 
     def set_codec(self, codec: RTCRtpCodecParameters) -> None:
         self.codec = codec

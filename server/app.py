@@ -22,8 +22,9 @@ from starlette.routing import Route
 from ..media import route as media_route
 from ..media.bridge import Bridge
 from ..media.port import UdpPort
+from ..media.recorder import Recording
 from ..signaling.bus import LocalBus, create_bus
-from . import api, control, health, links, pages, records, whip
+from . import api, control, health, links, pages, recordings, records, whip
 from .clientcap import ConnectionCap
 from .config import Config
 from .cors import CORS, CorsOnEveryAnswer
@@ -291,6 +292,24 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         # Going live is the meeting's, as a start from the admin API is (docs/meeting.md).
         await state.meeting.publisher_on_air(session_id, site, resource_id)
 
+    def on_recorded(recording: Recording) -> None:
+        """A recording's file is closed: the retention runs, and the webhook says so."""
+        recordings.prune(config.data_dir, config.recordings_keep_days)
+        if webhooks is not None:
+            base = config.public_url or f"http://{config.host}:{config.port}"
+            url = recordings.download_url(base, recording.session_id, recording.id)
+            bridge.spawn(
+                webhooks.recording_finished(
+                    recording.session_id,
+                    recording.id,
+                    recording.started_at,
+                    recording.ended_at,
+                    recording.bytes,
+                    url,
+                )
+            )
+
+    recordings.prune(config.data_dir, config.recordings_keep_days)
     port = UdpPort(config.udp_port, public_ips=config.public_ips)
     lifecycle = Lifecycle(port)
     bridge = Bridge(
@@ -300,6 +319,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         port=port,
         connect_timeout=config.connect_timeout,
         on_publishing=on_publishing,
+        recorders=recordings.recorders(config.data_dir, on_recorded) if config.record else None,
     )
     metrics = Metrics(store, bridge, admin_token, config.metrics_token, webhooks)
     connections.timed = metrics.join_log_write.observe
@@ -359,6 +379,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *api.routes(),
             *links.routes(),
             *records.routes(),
+            *recordings.routes(),
             *whip.routes(),
             *control.routes(),
             *pages.routes(),

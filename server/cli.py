@@ -19,6 +19,7 @@ from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
 from .officecli import add_office_commands
+from .recordings import add_recording_options, recording_from_args
 from .ruleflags import add_rule_options, rules_from_args
 from .settings import SettingsError, add_config_option, explain
 
@@ -53,6 +54,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     _add_network_options(parser)
     _add_limit_options(parser)
     _add_monitoring_options(parser)
+    add_recording_options(parser)
     add_rule_options(parser)
 
 
@@ -259,7 +261,8 @@ def _config(args: argparse.Namespace) -> Config:
         redis_url=args.redis_url,
     )
     try:
-        return monitoring_from_args(args, limits_from_args(args, network_from_args(args, config)))
+        config = limits_from_args(args, network_from_args(args, config))
+        return recording_from_args(args, monitoring_from_args(args, config))
     except ValueError as exc:
         raise SystemExit(f"diemcau: {explain(str(exc), args)}") from None
 

@@ -54,3 +54,7 @@ class Config:
     webhook_secret: str | None = field(default=None, repr=False)
     # Who may read GET /metrics besides the admin: a scraper's own token (server/metrics.py).
     metrics_token: str | None = field(default=None, repr=False)
+    # The program of each live session written to a file (media/recorder.py, docs/recordings.md),
+    # kept so many days (0: kept until deleted by hand).
+    record: bool = True
+    recordings_keep_days: int = 90

@@ -1,0 +1,110 @@
+"""The recorder with a real aiortc publisher: the file is checked by FFmpeg, frame for frame.
+
+The publisher sends a fixed number of pre-encoded VP8 frames (and aiortc's Opus); the session
+ends; the WebM must hold exactly those frames, with the codecs and the duration sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import av
+import imageio_ffmpeg
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
+
+from diemcau.media.bridge import Bridge
+from diemcau.media.recorder import Recorder, Recording
+from tests.peers import EncodedVideoTrack, _configuration, _prefer, encode_vp8, wait_for
+
+pytestmark = pytest.mark.netns
+
+
+class FiniteVideoTrack(EncodedVideoTrack):
+    """Sends `count` frames, then ends."""
+
+    def __init__(self, frames: list[bytes], count: int) -> None:
+        super().__init__(frames)
+        self.count = count
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.sent >= self.count:
+            raise MediaStreamError
+        return await super().recv()
+
+
+def probe(path: Path) -> dict[str, tuple[str, int]]:
+    """Each stream's codec and packet count, read by FFmpeg's demuxer (stream copy)."""
+    out: dict[str, tuple[str, int]] = {}
+    with av.open(str(path)) as container:
+        counts = {s.index: 0 for s in container.streams}
+        for packet in container.demux():
+            if packet.size:
+                counts[packet.stream.index] += 1
+        for s in container.streams:
+            out[s.metadata.get("title", s.type)] = (s.codec_context.name, counts[s.index])
+    return out
+
+
+def ffmpeg_frames(path: Path) -> tuple[int, str]:
+    """FFmpeg's own count of the video frames it decodes, and its report."""
+    run = subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-map",
+            "0:v",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    frames = [line for line in run.stderr.replace("\r", "\n").splitlines() if "frame=" in line]
+    return int(frames[-1].split("frame=")[1].split()[0]), run.stderr
+
+
+async def test_a_published_program_is_recorded_frame_for_frame(tmp_path: Path) -> None:
+    finished: list[Recording] = []
+    bridge = Bridge(recorders=lambda s: Recorder(s, tmp_path / s, finished.append))
+    frames = encode_vp8(frames=60, width=320, height=240, gop=30)
+    video = FiniteVideoTrack(frames, count=90)  # 3 s at 30 fps, a keyframe each second
+    publisher = RTCPeerConnection(_configuration())
+    _prefer(publisher.addTransceiver(video, direction="sendonly"), "video/VP8")
+    publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await bridge.publish("s1", publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    try:
+        assert await wait_for(lambda: video.sent >= 90, 20)
+        await asyncio.sleep(0.5)  # the last frames' packets arrive
+        await bridge.close_session("s1")
+    finally:
+        await publisher.close()
+        await bridge.close()
+    assert len(finished) == 1
+    recording = finished[0]
+    assert recording.path.suffix == ".webm" and recording.path.exists()
+    assert recording.bytes == recording.path.stat().st_size > 10_000
+    assert recording.frames["program-video"] == 90
+    streams = probe(recording.path)
+    assert streams["program-video"] == ("vp8", 90)
+    assert streams["program-audio"][0] == "opus"
+    assert streams["program-audio"][1] > 100  # 20 ms frames over about 3 s
+    decoded, report = ffmpeg_frames(recording.path)
+    assert decoded == 90, report
+    with av.open(str(recording.path)) as container:
+        v = container.streams.video[0]
+        assert (v.codec_context.width, v.codec_context.height) == (320, 240)
+        duration = container.duration / 1_000_000
+        assert 2.8 < duration < 4.0, duration
+    side = json.loads(recording.path.with_suffix(".json").read_text())
+    assert side["id"] == recording.id and side["ended_at"]
