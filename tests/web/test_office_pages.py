@@ -56,7 +56,7 @@ async def test_the_list_shows_each_site_with_its_kind_and_expected_people(
     seed(store, TAN_LOC, Site("nga-thanh", "Xã Nga Thạnh", "commune", 40))
     opened = await open_page(browser, app, f"/office#token={ADMIN_TOKEN}")
     page = opened.page
-    await expect(page.locator("#sites-view")).to_be_visible()
+    await expect(page.locator("#office-view")).to_be_visible()
     await expect(row(page, "tan-loc")).to_contain_text("Thị trấn Tân Lộc")
     await expect(row(page, "tan-loc")).to_contain_text("Thị trấn")  # the kind's word
     await expect(row(page, "nga-thanh").locator("td.num")).to_have_text("40")
@@ -156,7 +156,7 @@ async def test_a_wrong_token_is_asked_for_again(
     page = (await open_page(browser, app, "/office#token=not-the-admin-token")).page
     await expect(page.locator("#login")).to_be_visible()
     await expect(page.locator("#login-error")).to_be_visible()
-    await expect(page.locator("#sites-view")).to_be_hidden()
+    await expect(page.locator("#office-view")).to_be_hidden()
     await page.locator("#login-token").fill(ADMIN_TOKEN)
     await page.get_by_role("button", name="Đăng nhập").click()
     await expect(row(page, "tan-loc")).to_be_visible()

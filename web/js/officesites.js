@@ -3,19 +3,13 @@
  * The office's sites page (/office): the list of sites with their kind and expected people,
  * one site added or edited in place, and a CSV import that is first previewed line by line
  * (what would be created, updated or rejected: the server's dry run) and only then applied.
- *
- * The admin token comes from the link's fragment (#token=…) or is typed into a form; it is
- * kept in this tab's sessionStorage under the key the attendance pages use too.
+ * The admin token and the page's shell: office.js.
  */
 
-import {AdminApi} from './adminapi.js';
 import {byId as $, element, setText} from './dom.js';
 import {HttpError} from './httperror.js';
-import {applyI18n, bindLanguageButtons, formatNumber, hasText, initI18n, onLanguageChange, t} from './i18n.js';
-import {forgetToken, takeToken} from './token.js';
-
-/** Where this tab keeps the admin token (shared with /attendance). */
-export const ADMIN_KEY = 'diemcau.token.admin';
+import {formatNumber, hasText, t} from './i18n.js';
+import {OfficePage} from './office.js';
 
 /** What an import line's result is called. */
 const RESULT_WORDS = {
@@ -30,11 +24,6 @@ const RESULT_WORDS = {
  * @typedef {import('./adminapi.js').ImportReport} ImportReport
  */
 
-/** @type {AdminApi|null} */
-let api = null;
-/** @type {'login'|'ready'} */
-let phase = 'login';
-let loginRejected = false;
 /** @type {Site[]} */
 let sites = [];
 /** The site being edited in its row (id '' and isNew for a new one), and why a save failed. */
@@ -45,134 +34,57 @@ let editing = null;
 let preview = null;
 /** @type {ImportReport|null} what the last applied import did */
 let imported = null;
-/** @type {string} a failure said at the top of the page */
-let alertText = '';
 
-async function main() {
-    await initI18n();
-    bindLanguageButtons(document);
-    onLanguageChange(render);
-    bindControls();
-    const token = takeToken(ADMIN_KEY);
-    if (token)
-        await logIn(token);
-    render();
-}
-
-/**
- * Tries a token by listing the sites with it.
- * @param {string} token
- */
-async function logIn(token) {
-    api = new AdminApi(token);
-    if (await reloadSites()) {
-        phase = 'ready';
-        loginRejected = false;
-        try {
-            sessionStorage.setItem(ADMIN_KEY, token);
-        } catch {
-            // Storage disabled: the token lives as long as the page.
-        }
-    }
-}
-
-/** @returns {Promise<boolean>} whether the sites came */
-async function reloadSites() {
-    if (!api)
-        return false;
-    try {
-        sites = await api.sites();
-        return true;
-    } catch (e) {
-        failed(e);
-        return false;
-    }
-}
-
-/**
- * Says a failure: a refused token sends back to the form, anything else is said on top.
- * @param {unknown} e
- */
-function failed(e) {
-    if (e instanceof HttpError && (e.status === 401 || e.status === 403)) {
-        forgetToken(ADMIN_KEY);
-        api = null;
-        phase = 'login';
-        loginRejected = true;
-        return;
-    }
-    alertText = describe(e);
-}
-
-/**
- * @param {unknown} e
- * @returns {string}
- */
-function describe(e) {
-    if (e instanceof HttpError && e.status === 0)
-        return t('office.unreachable');
-    return t('office.refused', {message: e instanceof Error ? e.message : String(e)});
-}
+const office = new OfficePage(async api => {
+    sites = await api.sites();
+}, renderView);
 
 function bindControls() {
-    // The pages' markup links only to /static/; the links between pages are set here.
-    for (const link of document.querySelectorAll('a[data-page]'))
-        link.setAttribute('href', link.getAttribute('data-page') || '');
-    $('login-form').addEventListener('submit', async event => {
-        event.preventDefault();
-        const input = /** @type {HTMLInputElement} */ ($('login-token'));
-        const token = input.value.trim();
-        if (!token)
-            return;
-        await logIn(token);
-        input.value = '';
-        render();
-    });
     $('site-add').addEventListener('click', () => {
         editing = {site: {id: '', name: '', kind: 'commune', expected: 0}, isNew: true, error: ''};
-        render();
+        office.render();
         focusEditor();
     });
     $('import-form').addEventListener('submit', async event => {
         event.preventDefault();
         const input = /** @type {HTMLInputElement} */ ($('import-file'));
         const file = input.files?.[0];
-        if (!file || !api)
+        if (!file || !office.api)
             return;
-        alertText = '';
+        office.alertText = '';
         imported = null;
         try {
-            preview = {file, report: await api.importSites(file, true)};
+            preview = {file, report: await office.api.importSites(file, true)};
         } catch (e) {
             preview = null;
-            failed(e);
+            office.failed(e);
         }
-        render();
+        office.render();
     });
     $('import-apply').addEventListener('click', async () => {
-        if (!preview || !api)
+        if (!preview || !office.api)
             return;
-        alertText = '';
+        office.alertText = '';
         try {
-            imported = await api.importSites(preview.file, false);
+            imported = await office.api.importSites(preview.file, false);
             preview = null;
             /** @type {HTMLFormElement} */ ($('import-form')).reset();
-            await reloadSites();
+            await office.refresh();
         } catch (e) {
-            failed(e);
+            office.failed(e);
         }
-        render();
+        office.render();
     });
     $('import-discard').addEventListener('click', () => {
         preview = null;
         /** @type {HTMLFormElement} */ ($('import-form')).reset();
-        render();
+        office.render();
     });
 }
 
 /** Saves the site being edited, from its row's fields. */
 async function saveEdit() {
-    if (!editing || !api)
+    if (!editing || !office.api)
         return;
     const row = $('site-rows').querySelector('tr.editing');
     if (!row)
@@ -189,17 +101,17 @@ async function saveEdit() {
     const edit = editing;
     edit.site = site;
     try {
-        await api.putSite(site);
+        await office.api.putSite(site);
         editing = null;
-        alertText = '';
-        await reloadSites();
+        office.alertText = '';
+        await office.refresh();
     } catch (e) {
         if (e instanceof HttpError && e.status === 422)
             edit.error = e.message;
         else
-            failed(e);
+            office.failed(e);
     }
-    render();
+    office.render();
 }
 
 function focusEditor() {
@@ -215,16 +127,7 @@ function kindWord(kind) {
     return hasText(`kind.${kind}`) ? t(`kind.${kind}`) : kind;
 }
 
-function render() {
-    applyI18n(document);
-    $('login').hidden = phase !== 'login';
-    $('login-error').hidden = !loginRejected;
-    $('sites-view').hidden = phase !== 'ready';
-    const alert = $('alert');
-    setText(alert, alertText);
-    alert.hidden = !alertText;
-    if (phase !== 'ready')
-        return;
+function renderView() {
     renderSites();
     renderImport();
 }
@@ -259,7 +162,7 @@ function siteRow(site) {
     edit.setAttribute('aria-label', t('office.site_edit_named', {name: site.name}));
     edit.addEventListener('click', () => {
         editing = {site: {...site}, isNew: false, error: ''};
-        render();
+        office.render();
         focusEditor();
     });
     const cell = element('td');
@@ -309,7 +212,7 @@ function editorRow(edit) {
     cancel.setAttribute('type', 'button');
     cancel.addEventListener('click', () => {
         editing = null;
-        render();
+        office.render();
     });
     const cell = element('td', 'row-actions');
     cell.append(save, cancel);
@@ -321,7 +224,7 @@ function editorRow(edit) {
             saveEdit();
         else if (event.key === 'Escape') {
             editing = null;
-            render();
+            office.render();
         }
     });
     return row;
@@ -365,4 +268,5 @@ function counts(report) {
     };
 }
 
-main();
+bindControls();
+office.start();
