@@ -105,6 +105,10 @@ async def office_sites_page(request: Request) -> Response:
     return _page("office.html", OFFICE_PERMISSIONS)
 
 
+async def office_sessions_page(request: Request) -> Response:
+    return _page("officesessions.html", OFFICE_PERMISSIONS)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/console/{session}", console_page, methods=["GET"]),
@@ -112,5 +116,6 @@ def routes() -> list[BaseRoute]:
         Route("/attendance", attendance_page, methods=["GET"]),
         Route("/attendance/{session}", attendance_page, methods=["GET"]),
         Route("/office", office_sites_page, methods=["GET"]),
+        Route("/office/sessions", office_sessions_page, methods=["GET"]),
         Mount("/static", app=WebFiles(directory=web_directory()), name="static"),
     ]

@@ -42,6 +42,16 @@ class Opened:
     problems: list[str] = field(default_factory=list)
 
 
+async def admin_call(app: Starlette, method: str, path: str, **kwargs: Any) -> Any:
+    """One admin API call on `app`, as curl would make it; its JSON answer."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        response = await client.request(method, path, headers=headers, **kwargs)
+    assert response.is_success, response.text
+    return response.json()
+
+
 async def open_page(browser: Browser, app: Starlette, url: str) -> Opened:
     """Opens ORIGIN + url in a fresh context served by `app`; `problems` gathers the page's
     errors (a refused request the page expects is logged by Chromium and left out)."""

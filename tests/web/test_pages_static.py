@@ -28,6 +28,7 @@ PAGES = {
     "join.html": "join.js",
     "attendance.html": "attendance.js",
     "office.html": "officesites.js",
+    "officesessions.html": "officesessions.js",
 }
 
 # Modules that speak a protocol and touch no DOM, so that they can be read (and reused) alone.
@@ -87,6 +88,7 @@ def test_pages_come_from_the_installed_package() -> None:
         ("/attendance", "attendance.html"),
         ("/attendance/s-123", "attendance.html"),
         ("/office", "office.html"),
+        ("/office/sessions", "officesessions.html"),
     ],
 )
 async def test_pages_are_served_with_their_headers(

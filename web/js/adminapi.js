@@ -12,6 +12,45 @@ import {requestJson} from './api.js';
  */
 
 /**
+ * A session with the sites it invites, from GET /api/sessions/{id}.
+ * @typedef {Session & {invites: {site: string, name: string, kind: string, expected: number}[]}} SessionDetail
+ */
+
+/**
+ * What a new session needs; without `sites`, every site is invited.
+ * @typedef {Object} NewSession
+ * @property {string} title
+ * @property {string} scheduled_start RFC 3339
+ * @property {string} scheduled_end RFC 3339
+ * @property {string[]} [sites]
+ */
+
+/**
+ * A session's links, from GET /api/sessions/{id}/links (docs/api.md); a link that cannot be
+ * shown again (a session of before) is null.
+ * @typedef {Object} SessionLinks
+ * @property {string} session
+ * @property {string} title
+ * @property {import('./api.js').SessionState} state
+ * @property {string|null} scheduled_start
+ * @property {string|null} scheduled_end
+ * @property {string|null} console_url
+ * @property {string|null} attendance_url
+ * @property {HallLink[]} sites
+ */
+
+/**
+ * @typedef {Object} HallLink
+ * @property {string} site
+ * @property {string} name
+ * @property {string} kind
+ * @property {number} expected
+ * @property {boolean} removed
+ * @property {number|null} generation
+ * @property {string|null} join_url
+ */
+
+/**
  * What an import did, or would do (dry_run), line by line.
  * @typedef {Object} ImportReport
  * @property {number} created
@@ -66,4 +105,53 @@ export class AdminApi {
         const csv = new Blob([file], {type: 'text/csv'});
         return requestJson('POST', `/api/sites/import?dry_run=${dryRun ? 1 : 0}`, this.token, csv);
     }
+
+    /** @returns {Promise<Session[]>} the most recently created first */
+    async sessions() {
+        /** @type {{sessions: Session[]}} */
+        const answer = await requestJson('GET', '/api/sessions', this.token);
+        return answer.sessions;
+    }
+
+    /**
+     * @param {string} id
+     * @returns {Promise<SessionDetail>}
+     */
+    session(id) {
+        return requestJson('GET', sessionPath(id), this.token);
+    }
+
+    /**
+     * @param {NewSession} session
+     * @returns {Promise<Session>}
+     */
+    createSession(session) {
+        return requestJson('POST', '/api/sessions', this.token, session);
+    }
+
+    /**
+     * Starts, or ends, a session; ending one that never started cancels it.
+     * @param {string} id
+     * @param {'start'|'end'} move
+     * @returns {Promise<Session>}
+     */
+    move(id, move) {
+        return requestJson('POST', `${sessionPath(id)}/${move}`, this.token);
+    }
+
+    /**
+     * @param {string} id
+     * @returns {Promise<SessionLinks>}
+     */
+    links(id) {
+        return requestJson('GET', `${sessionPath(id)}/links`, this.token);
+    }
+}
+
+/**
+ * @param {string} id
+ * @returns {string}
+ */
+function sessionPath(id) {
+    return `/api/sessions/${encodeURIComponent(id)}`;
 }

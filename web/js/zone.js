@@ -60,6 +60,34 @@ export function zoneOffset(ms, timeZone) {
 }
 
 /**
+ * A moment as the zone's wall clock in the form a datetime-local field takes, YYYY-MM-DDTHH:MM.
+ * @param {number} ms since the epoch
+ * @param {string} timeZone
+ * @returns {string}
+ */
+export function wallInput(ms, timeZone) {
+    const c = wallClock(ms, timeZone);
+    return `${localDate(ms, timeZone)}T${pad(c.hour)}:${pad(c.minute)}`;
+}
+
+/**
+ * The moment a datetime-local field's YYYY-MM-DDTHH:MM means on the zone's wall clock, or null.
+ * @param {string} text
+ * @param {string} timeZone
+ * @returns {number|null} ms since the epoch
+ */
+export function fromWallInput(text, timeZone) {
+    const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(text);
+    if (!match)
+        return null;
+    const [year, month, day, hour, minute] = match.slice(1).map(Number);
+    const asUtc = Date.UTC(year, month - 1, day, hour, minute);
+    // The offset at the guess, then at the moment found (a zone that changes its clocks).
+    const first = asUtc - zoneOffset(asUtc, timeZone);
+    return asUtc - zoneOffset(first, timeZone);
+}
+
+/**
  * The zone's calendar date of a moment, as YYYY-MM-DD.
  * @param {number} ms since the epoch
  * @param {string} timeZone

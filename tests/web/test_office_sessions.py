@@ -1,0 +1,192 @@
+"""The office's sessions page in headless Chromium, on the real app (tests/web/officeapp.py):
+scheduling on the district's clock with the sites chosen, a template from the last session,
+refusals said in the form, and start, end and cancel from the lists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Browser, Dialog, Locator, Page, expect
+from starlette.applications import Starlette
+
+from diemcau.server.state import app_state
+from diemcau.server.store import Site, Store
+from diemcau.signaling.session import SessionState
+from tests.server.conftest import ADMIN_TOKEN, shut_down
+
+from .officeapp import admin_call, chromium, office_app, open_page
+
+pytestmark = pytest.mark.browser
+
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+SITES = [
+    Site("nga-thanh", "Xã Nga Thạnh", "commune", 40),
+    Site("tan-loc", "Thị trấn Tân Lộc", "town", 25),
+    Site("ubnd", "Văn phòng UBND huyện", "agency", 12),
+]
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
+    app = office_app(tmp_path / "data")
+    app_state(app).store.put_sites(SITES, datetime.now(UTC))
+    yield app
+    await shut_down(app)
+
+
+@pytest.fixture
+def store(app: Starlette) -> Store:
+    store: Store = app_state(app).store
+    return store
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async for browser in chromium():
+        yield browser
+
+
+async def sessions_page(browser: Browser, app: Starlette) -> Page:
+    opened = await open_page(browser, app, f"/office/sessions#token={ADMIN_TOKEN}")
+    await expect(opened.page.locator("#office-view")).to_be_visible()
+    return opened.page
+
+
+def session_row(page: Page, table: str, session_id: str) -> Locator:
+    return page.locator(f'#{table}-rows tr[data-session="{session_id}"]')
+
+
+async def test_a_session_is_scheduled_on_the_districts_clock_with_the_sites_chosen(
+    browser: Browser, app: Starlette, store: Store
+) -> None:
+    page = await sessions_page(browser, app)
+    await expect(page.locator("#sites-chosen")).to_have_text(
+        "Đã chọn 3 / 3 điểm cầu · 77 người dự kiến"
+    )
+    await page.locator("#schedule-title").fill("Hội nghị sơ kết quý I")
+    await page.locator("#schedule-start").fill("2026-03-05T08:00")
+    await page.locator("#schedule-end").fill("2026-03-05T11:00")
+    await page.get_by_label("Văn phòng UBND huyện").uncheck()
+    await expect(page.locator("#sites-chosen")).to_have_text(
+        "Đã chọn 2 / 3 điểm cầu · 65 người dự kiến"
+    )
+    await page.get_by_role("button", name="Lên lịch", exact=True).click()
+    await expect(page.locator("#schedule-done")).to_contain_text("Hội nghị sơ kết quý I")
+
+    [session] = store.list_sessions()
+    assert session.title == "Hội nghị sơ kết quý I"
+    # 08:00 in Việt Nam, whatever the browser's own zone.
+    assert session.scheduled_start == datetime(2026, 3, 5, 8, tzinfo=HANOI)
+    assert session.scheduled_end == datetime(2026, 3, 5, 11, tzinfo=HANOI)
+    assert [i.site_id for i in store.invites(session.id)] == ["nga-thanh", "tan-loc"]
+    row = session_row(page, "upcoming", session.id)
+    await expect(row).to_contain_text("Chưa bắt đầu")
+    await expect(row).to_contain_text("08:00")
+    await expect(row.get_by_role("link", name="Điểm danh")).to_have_attribute(
+        "href", f"/attendance/{session.id}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "start", "end", "untick", "said"),
+    [
+        ("", "2026-03-05T08:00", "2026-03-05T11:00", False, "Hãy nhập tên hội nghị."),
+        ("Họp", "2026-03-05T08:00", "", False, "Hãy nhập ngày giờ bắt đầu và kết thúc."),
+        ("Họp", "2026-03-05T11:00", "2026-03-05T08:00", False, "Giờ kết thúc phải sau"),
+        ("Họp", "2026-03-05T08:00", "2026-03-05T11:00", True, "ít nhất một điểm cầu"),
+    ],
+)
+async def test_a_schedule_that_is_not_a_session_is_said_and_sends_nothing(
+    browser: Browser,
+    app: Starlette,
+    store: Store,
+    title: str,
+    start: str,
+    end: str,
+    untick: bool,
+    said: str,
+) -> None:
+    page = await sessions_page(browser, app)
+    await page.locator("#schedule-title").fill(title)
+    await page.locator("#schedule-start").fill(start)
+    await page.locator("#schedule-end").fill(end)
+    if untick:
+        await page.get_by_role("button", name="Bỏ chọn tất cả").click()
+    await page.get_by_role("button", name="Lên lịch", exact=True).click()
+    await expect(page.locator("#schedule-error")).to_contain_text(said)
+    assert store.list_sessions() == []
+
+
+async def test_the_last_session_is_a_template_on_the_next_day(
+    browser: Browser, app: Starlette, store: Store
+) -> None:
+    start = datetime.now(HANOI).replace(hour=8, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=3)
+    await admin_call(
+        app,
+        "POST",
+        "/api/sessions",
+        json={
+            "title": "Giao ban tuần",
+            "scheduled_start": start.isoformat(),
+            "scheduled_end": (start + timedelta(hours=2, minutes=30)).isoformat(),
+            "sites": ["tan-loc", "ubnd"],
+        },
+    )
+    page = await sessions_page(browser, app)
+    await page.get_by_role("button", name="Lấy mẫu từ hội nghị trước").click()
+    await expect(page.locator("#schedule-title")).to_have_value("Giao ban tuần")
+    next_day = start + timedelta(days=3 if start + timedelta(days=3) > datetime.now(HANOI) else 4)
+    await expect(page.locator("#schedule-start")).to_have_value(next_day.strftime("%Y-%m-%dT08:00"))
+    await expect(page.locator("#schedule-end")).to_have_value(next_day.strftime("%Y-%m-%dT10:30"))
+    await expect(page.get_by_label("Xã Nga Thạnh")).not_to_be_checked()
+    await expect(page.get_by_label("Thị trấn Tân Lộc")).to_be_checked()
+    await page.get_by_role("button", name="Lên lịch", exact=True).click()
+    await expect(page.locator("#schedule-done")).to_be_visible()
+    newest = store.list_sessions()[0]
+    assert newest.title == "Giao ban tuần"
+    assert newest.scheduled_start == next_day
+    assert [i.site_id for i in store.invites(newest.id)] == ["tan-loc", "ubnd"]
+
+
+async def test_sessions_are_started_ended_and_cancelled_from_the_lists(
+    browser: Browser, app: Starlette, store: Store
+) -> None:
+    body = {
+        "scheduled_start": "2026-03-05T08:00:00+07:00",
+        "scheduled_end": "2026-03-05T11:00:00+07:00",
+    }
+    held = await admin_call(app, "POST", "/api/sessions", json={"title": "Họp A", **body})
+    dropped = await admin_call(app, "POST", "/api/sessions", json={"title": "Họp B", **body})
+    page = await sessions_page(browser, app)
+    asked: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    await session_row(page, "upcoming", held["id"]).get_by_role("button", name="Bắt đầu").click()
+    await expect(session_row(page, "upcoming", held["id"])).to_contain_text("Đang diễn ra")
+    assert store.get_session(held["id"]).state is SessionState.LIVE
+
+    await session_row(page, "upcoming", held["id"]).get_by_role("button", name="Kết thúc").click()
+    await expect(session_row(page, "past", held["id"])).to_contain_text("Đã kết thúc")
+    assert store.get_session(held["id"]).state is SessionState.ENDED
+
+    await session_row(page, "upcoming", dropped["id"]).get_by_role("button", name="Hủy").click()
+    row = session_row(page, "past", dropped["id"])
+    await expect(row).to_contain_text("Đã hủy")
+    # A cancelled session has no attendance to show.
+    await expect(row.get_by_role("link", name="Điểm danh")).to_have_count(0)
+    cancelled = store.get_session(dropped["id"])
+    assert cancelled.state is SessionState.ENDED and cancelled.started_at is None
+    assert asked == [
+        "Kết thúc hội nghị “Họp A”? Mọi điểm cầu sẽ bị ngắt kết nối.",
+        "Hủy hội nghị “Họp B”? Hội nghị chưa diễn ra sẽ không thể bắt đầu nữa.",
+    ]
+    await expect(page.locator("#upcoming-empty")).to_be_visible()
