@@ -1,39 +1,22 @@
-"""The office pages' tests drive the real app: every request of the page goes to Playwright's
-router, which hands it to the Starlette app in this process (httpx's ASGI transport). The real
-handlers, store and page headers answer; no socket is opened."""
+"""The office pages' tests drive the real app (the fixtures are in tests/web/conftest.py):
+every request of the page goes to Playwright's router, which hands it to the Starlette app in
+this process (httpx's ASGI transport). The real handlers, store and page headers answer; no
+socket is opened."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, Page, Request, Route
 from starlette.applications import Starlette
 
-from diemcau.server.app import create_app
-from diemcau.server.config import Config
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.server.conftest import ADMIN_TOKEN, BASE_URL
 
 ORIGIN = BASE_URL
 # Headers httpx has already undone (it hands over the decoded body).
 HOP_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
-
-
-def office_app(data_dir: Path) -> Starlette:
-    """The real app on a fresh data directory (stopped with tests.server.conftest.shut_down)."""
-    return create_app(Config(data_dir=data_dir, write_burst=1e9), ADMIN_TOKEN)
-
-
-async def chromium() -> AsyncIterator[Browser]:
-    """Debian's Chromium, for a fixture."""
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
 
 
 @dataclass

@@ -4,42 +4,20 @@ them) before it is applied, and the admin token asked for when the link has none
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 from starlette.applications import Starlette
 
-from diemcau.server.state import app_state
 from diemcau.server.store import Site, Store
-from tests.server.conftest import ADMIN_TOKEN, shut_down
+from tests.server.conftest import ADMIN_TOKEN
 
-from .officeapp import chromium, office_app, open_page
+from .officeapp import open_page
 
 pytestmark = pytest.mark.browser
 
 TAN_LOC = Site("tan-loc", "Thị trấn Tân Lộc", "town", 25)
-
-
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
-    app = office_app(tmp_path / "data")
-    yield app
-    await shut_down(app)
-
-
-@pytest.fixture
-def store(app: Starlette) -> Store:
-    store: Store = app_state(app).store
-    return store
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async for browser in chromium():
-        yield browser
 
 
 def seed(store: Store, *sites: Site) -> None:
@@ -51,10 +29,10 @@ def row(page: Page, site_id: str) -> Locator:
 
 
 async def test_the_list_shows_each_site_with_its_kind_and_expected_people(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    seed(store, TAN_LOC, Site("nga-thanh", "Xã Nga Thạnh", "commune", 40))
-    opened = await open_page(browser, app, f"/office#token={ADMIN_TOKEN}")
+    seed(office_store, TAN_LOC, Site("nga-thanh", "Xã Nga Thạnh", "commune", 40))
+    opened = await open_page(chromium, office_app, f"/office#token={ADMIN_TOKEN}")
     page = opened.page
     await expect(page.locator("#office-view")).to_be_visible()
     await expect(row(page, "tan-loc")).to_contain_text("Thị trấn Tân Lộc")
@@ -67,10 +45,10 @@ async def test_the_list_shows_each_site_with_its_kind_and_expected_people(
 
 
 async def test_an_import_with_a_bad_line_is_previewed_and_applied_only_when_asked(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    seed(store, TAN_LOC)
-    opened = await open_page(browser, app, f"/office#token={ADMIN_TOKEN}")
+    seed(office_store, TAN_LOC)
+    opened = await open_page(chromium, office_app, f"/office#token={ADMIN_TOKEN}")
     page = opened.page
     csv_text = (
         "id,name,kind,expected\r\n"
@@ -95,35 +73,35 @@ async def test_an_import_with_a_bad_line_is_previewed_and_applied_only_when_aske
         "1 thêm mới, 1 cập nhật, 0 không đổi, 1 bị từ chối"
     )
     # The preview wrote nothing.
-    assert store.list_sites() == [TAN_LOC]
+    assert office_store.list_sites() == [TAN_LOC]
 
     await page.get_by_role("button", name="Áp dụng").click()
     await expect(page.locator("#import-done")).to_contain_text("Đã nhập: 1 thêm mới, 1 cập nhật")
     await expect(page.locator("#preview")).to_be_hidden()
     await expect(row(page, "nga-thanh")).to_contain_text("Xã Nga Thạnh, huyện Nga Sơn")
-    assert {s.id: s.expected for s in store.list_sites()} == {"nga-thanh": 40, "tan-loc": 30}
+    assert {s.id: s.expected for s in office_store.list_sites()} == {"nga-thanh": 40, "tan-loc": 30}
     assert opened.problems == []
 
 
 async def test_a_file_that_is_not_our_csv_is_refused_whole(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    seed(store, TAN_LOC)
-    page = (await open_page(browser, app, f"/office#token={ADMIN_TOKEN}")).page
+    seed(office_store, TAN_LOC)
+    page = (await open_page(chromium, office_app, f"/office#token={ADMIN_TOKEN}")).page
     await page.locator("#import-file").set_input_files(
         files=[{"name": "x.csv", "mimeType": "text/csv", "buffer": b"ma,ten\nx,y\n"}]
     )
     await page.get_by_role("button", name="Xem trước").click()
     await expect(page.locator("#alert")).to_contain_text("id,name,kind,expected")
     await expect(page.locator("#preview")).to_be_hidden()
-    assert store.list_sites() == [TAN_LOC]
+    assert office_store.list_sites() == [TAN_LOC]
 
 
 async def test_a_site_is_added_and_edited_in_place(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    seed(store, TAN_LOC)
-    opened = await open_page(browser, app, f"/office#token={ADMIN_TOKEN}")
+    seed(office_store, TAN_LOC)
+    opened = await open_page(chromium, office_app, f"/office#token={ADMIN_TOKEN}")
     page = opened.page
     await page.get_by_role("button", name="Thêm điểm cầu").click()
     editor = page.locator("#site-rows tr.editing")
@@ -133,7 +111,7 @@ async def test_a_site_is_added_and_edited_in_place(
     await editor.get_by_label("Số người dự kiến").fill("35")
     await editor.get_by_role("button", name="Lưu").click()
     await expect(row(page, "nga-an")).to_contain_text("Xã Nga An")
-    assert store.get_site("nga-an") == Site("nga-an", "Xã Nga An", "commune", 35)
+    assert office_store.get_site("nga-an") == Site("nga-an", "Xã Nga An", "commune", 35)
 
     await row(page, "tan-loc").get_by_role("button", name="Sửa Thị trấn Tân Lộc").click()
     editor = page.locator("#site-rows tr.editing")
@@ -141,19 +119,19 @@ async def test_a_site_is_added_and_edited_in_place(
     await editor.get_by_role("button", name="Lưu").click()
     # The server's reason, in the row, and nothing changed.
     await expect(editor.locator(".login-error")).to_be_visible()
-    assert store.get_site("tan-loc") == TAN_LOC
+    assert office_store.get_site("tan-loc") == TAN_LOC
     await editor.get_by_label("Điểm cầu").fill("Thị trấn Tân Lộc mới")
     await editor.get_by_label("Số người dự kiến").press("Enter")
     await expect(row(page, "tan-loc")).to_contain_text("Thị trấn Tân Lộc mới")
-    assert store.get_site("tan-loc") == Site("tan-loc", "Thị trấn Tân Lộc mới", "town", 25)
+    assert office_store.get_site("tan-loc") == Site("tan-loc", "Thị trấn Tân Lộc mới", "town", 25)
     assert opened.problems == []
 
 
 async def test_a_wrong_token_is_asked_for_again(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    seed(store, TAN_LOC)
-    page = (await open_page(browser, app, "/office#token=not-the-admin-token")).page
+    seed(office_store, TAN_LOC)
+    page = (await open_page(chromium, office_app, "/office#token=not-the-admin-token")).page
     await expect(page.locator("#login")).to_be_visible()
     await expect(page.locator("#login-error")).to_be_visible()
     await expect(page.locator("#office-view")).to_be_hidden()

@@ -4,21 +4,18 @@ refusals said in the form, and start, end and cancel from the lists."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Dialog, Locator, Page, expect
 from starlette.applications import Starlette
 
-from diemcau.server.state import app_state
 from diemcau.server.store import Site, Store
 from diemcau.signaling.session import SessionState
-from tests.server.conftest import ADMIN_TOKEN, shut_down
+from tests.server.conftest import ADMIN_TOKEN
 
-from .officeapp import admin_call, chromium, office_app, open_page
+from .officeapp import admin_call, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -30,24 +27,9 @@ SITES = [
 ]
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
-    app = office_app(tmp_path / "data")
-    app_state(app).store.put_sites(SITES, datetime.now(UTC))
-    yield app
-    await shut_down(app)
-
-
-@pytest.fixture
-def store(app: Starlette) -> Store:
-    store: Store = app_state(app).store
-    return store
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async for browser in chromium():
-        yield browser
+@pytest.fixture(autouse=True)
+def sites(office_store: Store) -> None:
+    office_store.put_sites(SITES, datetime.now(UTC))
 
 
 async def sessions_page(browser: Browser, app: Starlette) -> Page:
@@ -61,9 +43,9 @@ def session_row(page: Page, table: str, session_id: str) -> Locator:
 
 
 async def test_a_session_is_scheduled_on_the_districts_clock_with_the_sites_chosen(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    page = await sessions_page(browser, app)
+    page = await sessions_page(chromium, office_app)
     await expect(page.locator("#sites-chosen")).to_have_text(
         "Đã chọn 3 / 3 điểm cầu · 77 người dự kiến"
     )
@@ -77,12 +59,12 @@ async def test_a_session_is_scheduled_on_the_districts_clock_with_the_sites_chos
     await page.get_by_role("button", name="Lên lịch", exact=True).click()
     await expect(page.locator("#schedule-done")).to_contain_text("Hội nghị sơ kết quý I")
 
-    [session] = store.list_sessions()
+    [session] = office_store.list_sessions()
     assert session.title == "Hội nghị sơ kết quý I"
     # 08:00 in Việt Nam, whatever the browser's own zone.
     assert session.scheduled_start == datetime(2026, 3, 5, 8, tzinfo=HANOI)
     assert session.scheduled_end == datetime(2026, 3, 5, 11, tzinfo=HANOI)
-    assert [i.site_id for i in store.invites(session.id)] == ["nga-thanh", "tan-loc"]
+    assert [i.site_id for i in office_store.invites(session.id)] == ["nga-thanh", "tan-loc"]
     row = session_row(page, "upcoming", session.id)
     await expect(row).to_contain_text("Chưa bắt đầu")
     await expect(row).to_contain_text("08:00")
@@ -101,16 +83,16 @@ async def test_a_session_is_scheduled_on_the_districts_clock_with_the_sites_chos
     ],
 )
 async def test_a_schedule_that_is_not_a_session_is_said_and_sends_nothing(
-    browser: Browser,
-    app: Starlette,
-    store: Store,
+    chromium: Browser,
+    office_app: Starlette,
+    office_store: Store,
     title: str,
     start: str,
     end: str,
     untick: bool,
     said: str,
 ) -> None:
-    page = await sessions_page(browser, app)
+    page = await sessions_page(chromium, office_app)
     await page.locator("#schedule-title").fill(title)
     await page.locator("#schedule-start").fill(start)
     await page.locator("#schedule-end").fill(end)
@@ -118,16 +100,16 @@ async def test_a_schedule_that_is_not_a_session_is_said_and_sends_nothing(
         await page.get_by_role("button", name="Bỏ chọn tất cả").click()
     await page.get_by_role("button", name="Lên lịch", exact=True).click()
     await expect(page.locator("#schedule-error")).to_contain_text(said)
-    assert store.list_sessions() == []
+    assert office_store.list_sessions() == []
 
 
 async def test_the_last_session_is_a_template_on_the_next_day(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
     start = datetime.now(HANOI).replace(hour=8, minute=0, second=0, microsecond=0)
     start -= timedelta(days=3)
     await admin_call(
-        app,
+        office_app,
         "POST",
         "/api/sessions",
         json={
@@ -137,7 +119,7 @@ async def test_the_last_session_is_a_template_on_the_next_day(
             "sites": ["tan-loc", "ubnd"],
         },
     )
-    page = await sessions_page(browser, app)
+    page = await sessions_page(chromium, office_app)
     await page.get_by_role("button", name="Lấy mẫu từ hội nghị trước").click()
     await expect(page.locator("#schedule-title")).to_have_value("Giao ban tuần")
     next_day = start + timedelta(days=3 if start + timedelta(days=3) > datetime.now(HANOI) else 4)
@@ -147,22 +129,22 @@ async def test_the_last_session_is_a_template_on_the_next_day(
     await expect(page.get_by_label("Thị trấn Tân Lộc")).to_be_checked()
     await page.get_by_role("button", name="Lên lịch", exact=True).click()
     await expect(page.locator("#schedule-done")).to_be_visible()
-    newest = store.list_sessions()[0]
+    newest = office_store.list_sessions()[0]
     assert newest.title == "Giao ban tuần"
     assert newest.scheduled_start == next_day
-    assert [i.site_id for i in store.invites(newest.id)] == ["tan-loc", "ubnd"]
+    assert [i.site_id for i in office_store.invites(newest.id)] == ["tan-loc", "ubnd"]
 
 
 async def test_sessions_are_started_ended_and_cancelled_from_the_lists(
-    browser: Browser, app: Starlette, store: Store
+    chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
     body = {
         "scheduled_start": "2026-03-05T08:00:00+07:00",
         "scheduled_end": "2026-03-05T11:00:00+07:00",
     }
-    held = await admin_call(app, "POST", "/api/sessions", json={"title": "Họp A", **body})
-    dropped = await admin_call(app, "POST", "/api/sessions", json={"title": "Họp B", **body})
-    page = await sessions_page(browser, app)
+    held = await admin_call(office_app, "POST", "/api/sessions", json={"title": "Họp A", **body})
+    dropped = await admin_call(office_app, "POST", "/api/sessions", json={"title": "Họp B", **body})
+    page = await sessions_page(chromium, office_app)
     asked: list[str] = []
 
     async def accept(dialog: Dialog) -> None:
@@ -172,18 +154,18 @@ async def test_sessions_are_started_ended_and_cancelled_from_the_lists(
     page.on("dialog", accept)
     await session_row(page, "upcoming", held["id"]).get_by_role("button", name="Bắt đầu").click()
     await expect(session_row(page, "upcoming", held["id"])).to_contain_text("Đang diễn ra")
-    assert store.get_session(held["id"]).state is SessionState.LIVE
+    assert office_store.get_session(held["id"]).state is SessionState.LIVE
 
     await session_row(page, "upcoming", held["id"]).get_by_role("button", name="Kết thúc").click()
     await expect(session_row(page, "past", held["id"])).to_contain_text("Đã kết thúc")
-    assert store.get_session(held["id"]).state is SessionState.ENDED
+    assert office_store.get_session(held["id"]).state is SessionState.ENDED
 
     await session_row(page, "upcoming", dropped["id"]).get_by_role("button", name="Hủy").click()
     row = session_row(page, "past", dropped["id"])
     await expect(row).to_contain_text("Đã hủy")
     # A cancelled session has no attendance to show.
     await expect(row.get_by_role("link", name="Điểm danh")).to_have_count(0)
-    cancelled = store.get_session(dropped["id"])
+    cancelled = office_store.get_session(dropped["id"])
     assert cancelled.state is SessionState.ENDED and cancelled.started_at is None
     assert asked == [
         "Kết thúc hội nghị “Họp A”? Mọi điểm cầu sẽ bị ngắt kết nối.",
