@@ -209,8 +209,10 @@ async def test_the_server_answers_while_its_writes_wait_for_a_lock_held_elsewher
     async with running(tmp_path / "data") as (app, client):
         store: Store = app_state(app).store
         app_state(app).writer.wait = 600.0
-        store.put_site(NGA_THANH, T0)
-        session_id = new_session(store)
+        # Through the writer, as the server writes: the liveness mark may be committing now.
+        writer = app_state(app).writer
+        await writer.run(Store.put_site, NGA_THANH, T0)
+        session_id = await writer.run(new_session)
         bridge = app_state(app).bridge
         async with HeldLock(store.path) as lock:
             # A hall joins, leaves and another joins while the lock is held.
