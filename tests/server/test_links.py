@@ -250,3 +250,16 @@ async def test_a_host_reissue_closes_the_old_consoles_channel_only(server: Serve
             assert (await receive(hall, "link_reissued"))["site"] is None
             await hall.send(json.dumps({"type": "ping"}))
             assert (await receive(hall, "pong"))["type"] == "pong"
+
+
+async def test_a_removed_hall_stays_removed_through_a_reissue(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post(
+        f"/api/sessions/{world.a}/sites/ubnd/reissue", headers=admin_headers()
+    )
+    entry = response.json()
+    assert (response.status_code, entry["removed"]) == (200, True)
+    me = f"/api/sessions/{world.a}/me"
+    assert (await client.get(me, headers=bearer(entry["token"]))).status_code == 403
+    assert (await client.get(me, headers=bearer(world.site(world.a, "ubnd")))).status_code == 401
