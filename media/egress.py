@@ -5,7 +5,8 @@ made a shell (seams.take_over_sender) that negotiates and routes RTCP, while the
 The track follows one publisher track at a time (media/ingest.py links them), rewrites its
 packets with a `DownTrack` (media/forwarder.py) and sends them with its `RtpSink`; it answers
 NACKs from its history, passes keyframe requests upstream, reads receiver reports, and sends its
-sender reports right after a burst of the fan-out, and an RTCP BYE when it stops.
+sender reports right after a burst of the fan-out. (It sends no RTCP BYE when it stops: aiortc's
+own RTCP loop would, the bridge's replacement of it does not.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
-    RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
@@ -74,9 +74,7 @@ class SubscriberTrack:
         self._lsr: int | None = None
         self._lsr_time = 0.0
         self.report_due = 0.0  # monotonic time of the next sender report: the first at once
-        seams.take_over_sender(
-            self.sender, self._on_send, self._on_rtcp, self._reports_ride_the_fan_out
-        )
+        seams.take_over_sender(self.sender, self._on_send, self._on_rtcp, _reports_ride_the_fan_out)
 
     def _on_send(self, parameters: RTCRtpSendParameters) -> None:
         self.cname = parameters.rtcp.cname or ""
@@ -164,20 +162,11 @@ class SubscriberTrack:
         self._lsr_time = time.time()
         sink.send_rtcp(bytes(sr) + bytes(sdes))
 
-    async def _reports_ride_the_fan_out(self) -> None:
-        """aiortc's sender-report loop, replaced: send_report is called by UpTrack.flush, and a
-        sender that sends nothing reports nothing (RFC 3550, 6.4). When the sender stops (its
-        connection closes, before DTLS does) it says goodbye, as aiortc's own loop would."""
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self.send_bye()
 
-    def send_bye(self) -> None:
-        """An RTCP BYE for our SSRC: the hall's receiver ends the stream at once rather than
-        at its timeout."""
-        if self.sink is not None:
-            self.sink.send_rtcp(bytes(RtcpByePacket(sources=[seams.sender_ssrc(self.sender)])))
+async def _reports_ride_the_fan_out() -> None:
+    """aiortc's sender-report loop, replaced: SubscriberTrack.send_report is called by
+    UpTrack.flush. A sender that sends nothing reports nothing (RFC 3550, 6.4)."""
+    await asyncio.Event().wait()
 
 
 class Subscriber:
