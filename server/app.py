@@ -24,7 +24,7 @@ from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..media.recorder import Recording
 from ..signaling.bus import LocalBus, create_bus
-from . import api, control, health, links, pages, recordings, records, whip
+from . import api, control, health, links, pages, qr, recordings, records, whip
 from .clientcap import ConnectionCap
 from .config import Config
 from .cors import CORS, CorsOnEveryAnswer
@@ -380,6 +380,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *links.routes(),
             *records.routes(),
             *recordings.routes(),
+            *qr.routes(),
             *whip.routes(),
             *control.routes(),
             *pages.routes(),

@@ -109,6 +109,10 @@ async def office_sessions_page(request: Request) -> Response:
     return _page("officesessions.html", OFFICE_PERMISSIONS)
 
 
+async def office_links_page(request: Request) -> Response:
+    return _page("officelinks.html", OFFICE_PERMISSIONS)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/console/{session}", console_page, methods=["GET"]),
@@ -117,5 +121,6 @@ def routes() -> list[BaseRoute]:
         Route("/attendance/{session}", attendance_page, methods=["GET"]),
         Route("/office", office_sites_page, methods=["GET"]),
         Route("/office/sessions", office_sessions_page, methods=["GET"]),
+        Route("/office/sessions/{session}/links", office_links_page, methods=["GET"]),
         Mount("/static", app=WebFiles(directory=web_directory()), name="static"),
     ]

@@ -989,3 +989,22 @@ async def test_put_site_accepts_the_object_get_returns(client: httpx.AsyncClient
         "differs from the id in the path",
     )
     assert (await client.get("/api/sites/nga-hai", headers=ADMIN)).status_code == 404
+
+
+# QR codes for the office's link sheet (server/qr.py)
+
+
+async def test_qr_codes_are_svg_images_in_order(client: httpx.AsyncClient) -> None:
+    texts = ["https://hop.example.gov.vn/join/a/b#token=x", "second"]
+    response = await client.post("/api/qr", json={"texts": texts}, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    svgs = response.json()["svgs"]
+    assert len(svgs) == 2 and svgs[0] != svgs[1]
+    assert all(svg.startswith("data:image/svg+xml") for svg in svgs)
+
+
+@pytest.mark.parametrize("body", [{}, {"texts": "x"}, {"texts": [""]}, {"texts": [1]}])
+async def test_qr_codes_of_no_texts_are_refused(client: httpx.AsyncClient, body: dict) -> None:
+    response = await client.post("/api/qr", json=body, headers=ADMIN)
+    assert response.status_code == 422
+    assert (await client.post("/api/qr", json={"texts": ["x"]})).status_code == 401

@@ -29,6 +29,7 @@ PAGES = {
     "attendance.html": "attendance.js",
     "office.html": "officesites.js",
     "officesessions.html": "officesessions.js",
+    "officelinks.html": "officelinks.js",
 }
 
 # Modules that speak a protocol and touch no DOM, so that they can be read (and reused) alone.
@@ -89,6 +90,7 @@ def test_pages_come_from_the_installed_package() -> None:
         ("/attendance/s-123", "attendance.html"),
         ("/office", "office.html"),
         ("/office/sessions", "officesessions.html"),
+        ("/office/sessions/s-123/links", "officelinks.html"),
     ],
 )
 async def test_pages_are_served_with_their_headers(

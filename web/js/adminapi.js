@@ -146,6 +146,28 @@ export class AdminApi {
     links(id) {
         return requestJson('GET', `${sessionPath(id)}/links`, this.token);
     }
+
+    /**
+     * A hall's new link (the old one refused at once), or a removal undone.
+     * @param {string} id
+     * @param {string} site
+     * @param {'reissue'|'restore'} move
+     * @returns {Promise<HallLink>}
+     */
+    hallLink(id, site, move) {
+        return requestJson('POST', `${sessionPath(id)}/sites/${encodeURIComponent(site)}/${move}`, this.token);
+    }
+
+    /**
+     * QR codes of texts, as data: URIs of SVG images, in order.
+     * @param {string[]} texts
+     * @returns {Promise<string[]>}
+     */
+    async qr(texts) {
+        /** @type {{svgs: string[]}} */
+        const answer = await requestJson('POST', '/api/qr', this.token, {texts});
+        return answer.svgs;
+    }
 }
 
 /**

@@ -1,0 +1,112 @@
+"""A session's links page in headless Chromium, on the real app (tests/web/officeapp.py): each
+hall's card with its QR code and link, the A4 sheet printed to PDF and read back, and a re-issue
+after which the old link is refused."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import httpx
+import pypdf
+import pytest
+from playwright.async_api import Browser, Dialog, expect
+from starlette.applications import Starlette
+
+from diemcau.server.store import Site, Store
+from tests.server.conftest import ADMIN_TOKEN
+
+from .officeapp import ORIGIN, admin_call, open_page
+
+pytestmark = pytest.mark.browser
+
+SITES = [
+    Site("nga-thanh", "Xã Nga Thạnh", "commune", 40),
+    Site("tan-loc", "Thị trấn Tân Lộc", "town", 25),
+]
+
+
+async def scheduled(app: Starlette, store: Store) -> dict:
+    store.put_sites(SITES, datetime.now(UTC))
+    body = {
+        "title": "Hội nghị sơ kết quý I",
+        "scheduled_start": "2026-03-05T08:00:00+07:00",
+        "scheduled_end": "2026-03-05T11:00:00+07:00",
+    }
+    session: dict = await admin_call(app, "POST", "/api/sessions", json=body)
+    return session
+
+
+async def me(app: Starlette, session_id: str, token: str) -> int:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+        response = await client.get(
+            f"/api/sessions/{session_id}/me", headers={"Authorization": f"Bearer {token}"}
+        )
+    return response.status_code
+
+
+async def test_each_hall_has_a_card_and_the_sheet_prints_to_a4(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    session = await scheduled(office_app, office_store)
+    links = await admin_call(office_app, "GET", f"/api/sessions/{session['id']}/links")
+    opened = await open_page(
+        chromium, office_app, f"/office/sessions/{session['id']}/links#token={ADMIN_TOKEN}"
+    )
+    page = opened.page
+    cards = page.locator("#cards .link-card")
+    await expect(cards).to_have_count(2)
+    for card, hall in zip(await cards.all(), links["sites"], strict=True):
+        await expect(card.locator(".link-name")).to_have_text(hall["name"])
+        await expect(card.locator(".link-url")).to_have_text(hall["join_url"])
+        src = await card.locator("img.link-qr").get_attribute("src")
+        assert src is not None and src.startswith("data:image/svg+xml")
+        # The image is drawn (an SVG that Chromium could read).
+        width = await card.locator("img.link-qr").evaluate("img => img.naturalWidth")
+        assert width > 0
+    await expect(page.locator("#links-when")).to_contain_text("08:00")
+    assert opened.problems == []
+
+    pdf = await page.pdf(format="A4", print_background=True)
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    box = reader.pages[0].mediabox
+    # A4 is 595 x 842 points (Chromium rounds it to hundredths of an inch).
+    assert abs(float(box.width) - 595.3) < 2 and abs(float(box.height) - 841.9) < 2
+    text = "".join(p.extract_text() for p in reader.pages)
+    assert "Xã Nga Thạnh" in text and "Thị trấn Tân Lộc" in text
+    assert "Hội nghị sơ kết quý I" in text
+    for hall in links["sites"]:
+        assert hall["join_url"].split("#")[0] in text.replace("\n", "")
+    # The screen's buttons are not on paper.
+    assert "Cấp lại" not in text and "Sao chép" not in text
+
+
+async def test_a_reissue_gives_a_new_link_and_refuses_the_old_one(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    session = await scheduled(office_app, office_store)
+    old = {i["site"]: i["token"] for i in session["invites"]}
+    assert await me(office_app, session["id"], old["tan-loc"]) == 200
+    opened = await open_page(
+        chromium, office_app, f"/office/sessions/{session['id']}/links#token={ADMIN_TOKEN}"
+    )
+    page = opened.page
+    asked: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    card = page.locator('#cards .link-card[data-site="tan-loc"]')
+    before = await card.locator(".link-url").text_content()
+    await card.get_by_role("button", name="Cấp lại").click()
+    await expect(page.locator("#links-status")).to_contain_text("Thị trấn Tân Lộc")
+    await expect(card.locator(".link-url")).not_to_have_text(before or "")
+    assert len(asked) == 1 and "Thị trấn Tân Lộc" in asked[0]
+    assert await me(office_app, session["id"], old["tan-loc"]) == 401
+    assert await me(office_app, session["id"], old["nga-thanh"]) == 200
+    new = (await card.locator(".link-url").text_content() or "").split("#token=")[1]
+    assert await me(office_app, session["id"], new) == 200
+    assert opened.problems == []
