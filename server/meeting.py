@@ -72,7 +72,7 @@ from ..signaling.room import (
     RoomError,
     RoomEvent,
 )
-from ..signaling.session import SessionStateError
+from ..signaling.session import SessionState, SessionStateError
 from .store import Store, Transition
 from .writer import Writer
 
@@ -278,7 +278,11 @@ class Meeting:
         self, session_id: str, site: str, present: int, now: datetime | None = None
     ) -> None:
         """A hall's headcount, from its page over the control channel or from anyone allowed
-        over HTTP: the room, the record and every participant learn it alike."""
+        over HTTP: the room, the record and every participant learn it alike. After the end
+        the record is closed: refused, as every other command is, from either door."""
+        session = self._parts.store.get_session(session_id)
+        if session is not None and session.state == SessionState.ENDED:
+            raise RoomError("session_ended", "This session has ended; its record is closed.")
         room = self.room(session_id)
         before = room.headcounts.get(site)
         try:

@@ -15,8 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 IN_NETNS = bool(os.environ.get("DIEMCAU_NETNS"))
+
+# Tests check correctness, never wall-clock time: Hypothesis's per-example deadline and its
+# "generation is slow" check fail on a loaded 2-core machine though nothing is wrong.
+settings.register_profile("diemcau", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("diemcau")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -417,8 +417,14 @@ async def test_end_tells_everyone_closes_the_media_and_drops_the_room(world: Wor
 
 @pytest.mark.parametrize(
     "command",
-    [step("request_floor", A), step("grant", B), step("mute", B, True), step("remove", B)],
-    ids=["request", "grant", "mute", "remove"],
+    [
+        step("request_floor", A),
+        step("grant", B),
+        step("mute", B, True),
+        step("remove", B),
+        step("report_headcount", A, 12),
+    ],
+    ids=["request", "grant", "mute", "remove", "headcount"],
 )
 async def test_a_message_still_on_its_way_at_the_end_is_refused(
     world: World, command: Step
