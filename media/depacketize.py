@@ -192,3 +192,82 @@ def h264_keyframe(frame: bytes) -> bool:
 def h264_parameter_sets(frame: bytes) -> bytes:
     """The SPS and PPS of a keyframe, in Annex B form: the track's extradata."""
     return b"".join(ANNEX_B + u for u in h264_units(frame) if u[0] & 0x1F in (_SPS, _PPS))
+
+
+class _Bits:
+    """Exp-Golomb reading of an SPS (H.264 section 7.3.2.1), emulation bytes removed."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data.replace(b"\x00\x00\x03", b"\x00\x00")
+        self.pos = 0
+
+    def bit(self) -> int:
+        byte = self.data[self.pos >> 3]  # IndexError past the end
+        self.pos += 1
+        return (byte >> (7 - ((self.pos - 1) & 7))) & 1
+
+    def bits(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            value = (value << 1) | self.bit()
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.bit() == 0:
+            zeros += 1
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+def h264_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) from a keyframe's SPS, cropping applied; None if it cannot be read
+    (scaling matrices, which WebRTC encoders do not send, are not parsed)."""
+    sps = next((u for u in h264_units(frame) if u[0] & 0x1F == _SPS), None)
+    if sps is None:
+        return None
+    try:
+        b = _Bits(sps[1:])
+        profile = b.bits(8)
+        b.bits(16)  # constraint flags, level
+        b.ue()  # seq_parameter_set_id
+        chroma = 1
+        if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+            chroma = b.ue()
+            if chroma == 3:
+                b.bit()
+            b.ue()
+            b.ue()  # bit depths
+            b.bit()
+            if b.bit():
+                return None  # seq_scaling_matrix_present
+        b.ue()  # log2_max_frame_num
+        poc = b.ue()
+        if poc == 0:
+            b.ue()
+        elif poc == 1:
+            b.bit()
+            b.se()
+            b.se()
+            for _ in range(b.ue()):
+                b.se()
+        b.ue()  # max_num_ref_frames
+        b.bit()
+        width_mbs, height_units = b.ue() + 1, b.ue() + 1
+        frame_mbs_only = b.bit()
+        if not frame_mbs_only:
+            b.bit()
+        b.bit()  # direct_8x8_inference
+        width, height = width_mbs * 16, height_units * 16 * (2 - frame_mbs_only)
+        if b.bit():  # frame cropping
+            left, right, top, bottom = b.ue(), b.ue(), b.ue(), b.ue()
+            crop_x = 2 if chroma in (1, 2) else 1
+            crop_y = (2 if chroma == 1 else 1) * (2 - frame_mbs_only)
+            width -= (left + right) * crop_x
+            height -= (top + bottom) * crop_y
+        return width, height
+    except IndexError:
+        return None

@@ -31,7 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol
 
-from .depacketize import Depacketizer, Frame, h264_parameter_sets, vp8_size
+from .depacketize import Depacketizer, Frame, h264_parameter_sets, h264_size, vp8_size
 
 log = logging.getLogger("diemcau.media")
 
@@ -40,6 +40,9 @@ log = logging.getLogger("diemcau.media")
 MAX_BACKLOG = 2048
 # Frames held while a segment waits for a keyframe of each of its video tracks.
 MAX_PENDING = 1000
+
+# AV_CODEC_FLAG_GLOBAL_HEADER
+_GLOBAL_HEADER = 1 << 22
 
 # One staged packet as the fan-out holds it (media/forwarder.py BurstPacket).
 Packet = tuple[int, int, int, bool, bytes, int, bool]
@@ -277,9 +280,12 @@ class _Worker:
                 )
                 stream.pix_fmt = "yuv420p"
                 first = keyframes[key].data
-                size = vp8_size(first) if track.codec == "vp8" else None
+                size = vp8_size(first) if track.codec == "vp8" else h264_size(first)
                 stream.width, stream.height = size or (640, 480)
                 if track.codec == "h264":
+                    # PyAV opens an encoder for each stream it muxes; without the global-header
+                    # flag libx264 leaves the extradata alone: the publisher's own SPS and PPS.
+                    stream.codec_context.flags &= ~_GLOBAL_HEADER
                     stream.codec_context.extradata = h264_parameter_sets(first)
             stream.time_base = Fraction(1, track.clock)
             stream.metadata["title"] = key

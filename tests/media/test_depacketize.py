@@ -10,6 +10,7 @@ from diemcau.media.depacketize import (
     h264_keyframe,
     h264_nals,
     h264_parameter_sets,
+    h264_size,
     vp8_payload,
     vp8_size,
 )
@@ -119,3 +120,19 @@ def test_opus_is_one_frame_a_packet() -> None:
     d = Depacketizer("opus")
     assert [f.data for f in d.push(1, 960, True, b"\xfc\x01")] == [b"\xfc\x01"]
     assert d.push(9, 1920, False, b"") == []
+
+
+@pytest.mark.parametrize(
+    ("sps", "size"),
+    [
+        # aiortc's libx264, constrained baseline, 320x180 (cropped from 320x192)
+        (b"gB\xc0\x1f\xd9\x01A\x9f\x9e\x10\x00\x00\x03\x00\x10\x00\x00\x03\x03\xc8\xf1\x83$\x80",
+         (320, 180)),
+        # libx264's default, high profile (chroma format and bit depths read), 320x180
+        (b"gd\x00\r\xac\xd9AA\x9f\x9e\x10\x00\x00\x03\x00\x10\x00\x00\x03\x03\xc0\xf1B\x99`",
+         (320, 180)),
+        (b"gB\xc0", None),  # cut short
+    ],
+)  # fmt: skip
+def test_h264_picture_size_from_the_sps(sps: bytes, size: tuple[int, int] | None) -> None:
+    assert h264_size(ANNEX_B + sps + ANNEX_B + IDR) == size

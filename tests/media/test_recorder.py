@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -19,7 +20,14 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 from diemcau.media.bridge import Bridge
 from diemcau.media.recorder import Recorder, Recording
-from tests.peers import EncodedVideoTrack, _configuration, _prefer, encode_vp8, wait_for
+from tests.peers import (
+    CountingVideoTrack,
+    EncodedVideoTrack,
+    _configuration,
+    _prefer,
+    encode_vp8,
+    wait_for,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -108,3 +116,100 @@ async def test_a_published_program_is_recorded_frame_for_frame(tmp_path: Path) -
         assert 2.8 < duration < 4.0, duration
     side = json.loads(recording.path.with_suffix(".json").read_text())
     assert side["id"] == recording.id and side["ended_at"]
+
+
+class FiniteCountingTrack(CountingVideoTrack):
+    """aiortc's own test picture, encoded by aiortc (H.264 here), `count` frames."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+        if self.sent >= self.count:
+            raise MediaStreamError
+        frame = await super().recv()
+        small = frame.reformat(width=320, height=180)  # not the 640x480 of aiortc's default
+        small.pts, small.time_base = frame.pts, frame.time_base
+        return small
+
+
+async def test_an_h264_program_is_recorded_to_matroska(tmp_path: Path) -> None:
+    finished: list[Recording] = []
+    bridge = Bridge(recorders=lambda s: Recorder(s, tmp_path / s, finished.append))
+    video = FiniteCountingTrack(60)
+    publisher = RTCPeerConnection(_configuration())
+    _prefer(publisher.addTransceiver(video, direction="sendonly"), "video/H264")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await bridge.publish("s1", publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    try:
+        assert await wait_for(lambda: video.sent >= 60, 30)
+        await asyncio.sleep(0.5)
+        await bridge.close_session("s1")
+    finally:
+        await publisher.close()
+        await bridge.close()
+    (recording,) = finished
+    assert recording.path.suffix == ".mkv"
+    assert probe(recording.path) == {"program-video": ("h264", 60)}
+    decoded, report = ffmpeg_frames(recording.path)
+    assert decoded == 60, report
+    with av.open(str(recording.path)) as container:
+        v = container.streams.video[0]
+        assert (v.codec_context.width, v.codec_context.height) == (320, 180)
+        # The track's avcC holds the publisher's own SPS (not an encoder's made up at muxing).
+        avcc = bytes(v.codec_context.extradata or b"")
+        sps = avcc[8 : 8 + int.from_bytes(avcc[6:8], "big")]
+        first = next(bytes(p) for p in container.demux(v) if p.size)
+        assert avcc[0] == 1 and sps[0] & 0x1F == 7 and sps in first
+
+
+def _files(directory: Path) -> list[Path]:
+    return list(directory.glob("*.webm"))
+
+
+def _written(directory: Path) -> int:
+    return sum(p.stat().st_size for p in _files(directory))
+
+
+async def _record_until_killed(directory: Path) -> None:
+    """The child of the crash test: a recording that never ends, its file's progress printed."""
+    bridge = Bridge(recorders=lambda s: Recorder(s, directory))
+    publisher = RTCPeerConnection(_configuration())
+    frames = encode_vp8(frames=60, width=320, height=240, gop=30)
+    _prefer(publisher.addTransceiver(EncodedVideoTrack(frames), direction="sendonly"), "video/VP8")
+    publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await bridge.publish("s1", publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    while True:
+        await asyncio.sleep(0.2)
+        print(_written(directory), flush=True)
+
+
+async def test_a_killed_server_leaves_a_file_that_plays_to_its_last_keyframe(
+    tmp_path: Path,
+) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.media.test_recorder", str(tmp_path),
+        cwd=Path(__file__).parents[2], stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        # Past 4 s of video (keyframes each second): some clusters are closed.
+        while int((await asyncio.wait_for(child.stdout.readline(), 30)) or b"0") < 150_000:
+            pass
+    finally:
+        child.kill()  # SIGKILL: no trailer, no cues, no sidecar's end
+        await child.wait()
+    (path,) = _files(tmp_path)
+    assert "ended_at" not in json.loads(path.with_suffix(".json").read_text())
+    decoded, report = ffmpeg_frames(path)
+    assert decoded >= 90, report  # at least three seconds of pictures, decodable
+    streams = probe(path)
+    assert streams["program-video"][0] == "vp8" and streams["program-audio"][0] == "opus"
+
+
+if __name__ == "__main__":
+    asyncio.run(_record_until_killed(Path(sys.argv[1])))
