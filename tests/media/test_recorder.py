@@ -211,5 +211,41 @@ async def test_a_killed_server_leaves_a_file_that_plays_to_its_last_keyframe(
     assert streams["program-video"][0] == "vp8" and streams["program-audio"][0] == "opus"
 
 
+async def _publisher(bridge: Bridge, site: str | None) -> RTCPeerConnection:
+    pc = RTCPeerConnection(_configuration())
+    frames = encode_vp8(frames=30, width=320, height=240, gop=15)
+    _prefer(pc.addTransceiver(EncodedVideoTrack(frames), direction="sendonly"), "video/VP8")
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await bridge.publish("s1", pc.localDescription.sdp, site=site)
+    await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    return pc
+
+
+async def test_the_floor_given_to_a_hall_starts_a_segment_with_its_picture(tmp_path: Path) -> None:
+    finished: list[Recording] = []
+    bridge = Bridge(recorders=lambda s: Recorder(s, tmp_path / s, finished.append))
+    program = await _publisher(bridge, None)
+    hall = await _publisher(bridge, "nga-thanh")
+    try:
+        broadcast = bridge.broadcast("s1")
+        assert await wait_for(lambda: "nga-thanh" in broadcast.uplinks, 20)
+        await asyncio.sleep(2)
+        bridge.set_floor("s1", "nga-thanh")
+        await asyncio.sleep(2)
+        await bridge.close_session("s1")
+    finally:
+        await program.close()
+        await hall.close()
+        await bridge.close()
+    assert [sorted(r.frames) for r in finished] == [
+        ["program-video"],
+        ["floor-video", "program-video"],
+    ]
+    for recording in finished:
+        streams = probe(recording.path)
+        assert all(codec == "vp8" and count > 15 for codec, count in streams.values()), streams
+        assert streams == {k: ("vp8", n) for k, n in recording.frames.items()}
+
+
 if __name__ == "__main__":
     asyncio.run(_record_until_killed(Path(sys.argv[1])))
