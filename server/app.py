@@ -24,7 +24,7 @@ from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..media.recorder import Recording
 from ..signaling.bus import LocalBus, create_bus
-from . import api, control, health, links, pages, qr, recordings, records, whip
+from . import api, control, health, links, pages, qr, recordings, records, sealkey, whip
 from .clientcap import ConnectionCap
 from .config import Config
 from .cors import CORS, CorsOnEveryAnswer
@@ -37,6 +37,7 @@ from .metrics import Metrics
 from .metrics import routes as metrics_routes
 from .recovery import recover
 from .repeated import RepeatedError, quiet_accept_errors
+from .sealkey import SealKey
 from .state import AppState
 from .store import Store
 from .times import log_time
@@ -279,6 +280,10 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         webhooks = Webhooks(config.webhook_urls, config.webhook_secret)
     observers = [webhooks.observe] if webhooks is not None else []
     store = recover(config.data_dir / "diemcau.sqlite3", observers=observers)
+    # From here on an ended session's events are sealed with the server's key (server/chain.py).
+    seal_key = SealKey.load_or_create(config.data_dir)
+    store.signer = seal_key.sign
+    store.seal_ended_sessions()
     # Every write once the app serves goes through the writer's thread (server/writer.py).
     writer = Writer(store)
 
@@ -337,6 +342,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         webhooks=webhooks,
         metrics=metrics,
         link_key=LinkKey.load_or_create(config.data_dir),
+        seal_key=seal_key,
     )
     state.meeting = Meeting(state)
     if webhooks is not None:
@@ -385,6 +391,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             *control.routes(),
             *pages.routes(),
             *metrics_routes(),
+            *sealkey.routes(),
         ],
         lifespan=lifespan,
         middleware=[

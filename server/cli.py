@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..signaling.turn import parse_turn_url
-from . import logformat, settings
+from . import logformat, settings, verifycli
 from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
@@ -462,6 +462,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     report_parser.set_defaults(run=report)
     _add_backup_commands(commands)
     add_office_commands(commands)
+    verifycli.add_command(commands)
     with_settings = {"serve": serve_parser, "demo": demo_parser, "doctor": doctor_parser}
     try:
         return settings.parse_args(parser, argv, with_settings)

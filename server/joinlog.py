@@ -6,17 +6,21 @@ says roughly where a hall came from, not which household line it was.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..media.route import masked
 from .attendance import LogEvent
-from .store import Event
+from .chain import CHAIN_KEY, Seal
 from .times import log_time, parse_log_time
+
+if TYPE_CHECKING:  # the store hashes events as exported here, so imports this at run time
+    from .store import Event
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ def read_jsonl(lines: Iterable[str | bytes]) -> tuple[list[LogEvent], list[Skipp
     return events, skipped
 
 
-def to_json(event: Event) -> dict[str, Any]:
+def to_json(event: Event, chained: bool = False) -> dict[str, Any]:
+    """The event as exported; `chained` adds its link in the hash chain (server/chain.py)."""
     line: dict[str, Any] = {
         "ts": log_time(event.ts),
         "session": event.session_id,
@@ -80,6 +85,8 @@ def to_json(event: Event) -> dict[str, Any]:
     line.update(event.body)
     if "address" in line:
         line["address"] = _masked_or_hidden(line["address"])
+    if chained and event.hash is not None:  # what `diemcau verify --events` checks
+        line[CHAIN_KEY] = {"prev": event.prev, "hash": event.hash}
     return line
 
 
@@ -91,6 +98,12 @@ def _masked_or_hidden(address: object) -> str:
         return "x"
 
 
-def write_jsonl(events: Iterable[Event]) -> Iterator[str]:
-    for event in events:
-        yield json.dumps(to_json(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+def write_jsonl(
+    events: Iterable[Event], chained: bool = False, seal: Seal | None = None
+) -> Iterator[str]:
+    """The lines; `chained`, each with its link, and a session's `seal` on the last one."""
+    lines = [to_json(event, chained) for event in events]
+    if seal is not None and lines and CHAIN_KEY in lines[-1]:
+        lines[-1][CHAIN_KEY]["seal"] = dataclasses.asdict(seal)
+    for line in lines:
+        yield json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"

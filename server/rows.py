@@ -56,6 +56,9 @@ class Event:
     site_id: str | None
     conn: str | None
     body: dict[str, Any]
+    # Its link in the session's hash chain (server/chain.py); None only before it is written.
+    prev: str | None = None
+    hash: str | None = None
 
 
 # Called with each join-log event inside the transaction that writes it (server/outbox.py).

@@ -5,9 +5,15 @@ runs each in one transaction; PRAGMA user_version records how many ran.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+
+from .chainstore import chain_existing_events
+
+# A step in Python, for what SQL alone cannot do; run in the migration's transaction.
+Step = Callable[[sqlite3.Connection], None]
 
 # Each entry migrates the schema from version i to i + 1; PRAGMA user_version records how many ran.
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[str | tuple[str, Step], ...] = (
     """
     CREATE TABLE sites (
         id TEXT PRIMARY KEY,
@@ -83,9 +89,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sessions ADD COLUMN host_token_generation INTEGER;
     ALTER TABLE invites ADD COLUMN token_generation INTEGER;
     """,
+    (
+        """
+        -- The join log's hash chain (server/chain.py): each event carries the hash of the one
+        -- before it in its session, and its own; an ended session's head is sealed, signed by
+        -- the server's key (server/sealkey.py). Events of before are chained by this migration.
+        ALTER TABLE events ADD COLUMN prev TEXT;
+        ALTER TABLE events ADD COLUMN hash TEXT;
+        ALTER TABLE sessions ADD COLUMN chain_head TEXT;
+        ALTER TABLE sessions ADD COLUMN chain_length INTEGER;
+        ALTER TABLE sessions ADD COLUMN chain_signature TEXT;
+        ALTER TABLE sessions ADD COLUMN chained_at TEXT;
+        """,
+        chain_existing_events,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def steps(migration: str | tuple[str, Step]) -> tuple[list[str], Step | None]:
+    """A migration's SQL statements, and its Python step (run after them) if it has one."""
+    if isinstance(migration, str):
+        return statements(migration), None
+    script, step = migration
+    return statements(script), step
 
 
 def statements(script: str) -> list[str]:

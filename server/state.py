@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .links import LinkKey
     from .meeting import Meeting
     from .metrics import Metrics
+    from .sealkey import SealKey
     from .store import Store
     from .webhooks import Webhooks
     from .writelimit import WriteBuckets
@@ -55,6 +56,8 @@ class AppState:
     metrics: Metrics
     # The secret a session's tokens are minted from, to show its links again (server/links.py).
     link_key: LinkKey
+    # The key that seals each ended session's join-log chain (server/sealkey.py).
+    seal_key: SealKey
 
     def install(self, app: Starlette) -> None:
         # The one attribute of Starlette's untyped `app.state` that this project sets.

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..signaling.session import Lifecycle, SessionState
+from . import chainstore
 from .rows import (
     Event,
     EventObserver,
@@ -32,7 +33,7 @@ from .rows import (
     UnknownSession,
     UnknownSites,
 )
-from .schema import MIGRATIONS, SCHEMA_VERSION, statements
+from .schema import MIGRATIONS, SCHEMA_VERSION, steps
 from .writehealth import WriteHealth
 
 # The values and errors of the store, imported from here by its callers (server/rows.py).
@@ -74,6 +75,8 @@ class Store:
         self.path = path
         self.health = health or WriteHealth()
         self.event_observers: list[EventObserver] = []
+        # Seals an ended session's chain head (server/sealkey.py); None: left unsealed.
+        self.signer: chainstore.Signer | None = None
 
     @classmethod
     def open(
@@ -107,6 +110,7 @@ class Store:
         store's health and event observers (each called in the event's transaction: outbox.py)."""
         worker = Store.open(self.path, WORKER_BUSY_TIMEOUT_MS, self.health)
         worker.event_observers = self.event_observers
+        worker.signer = self.signer
         return worker
 
     def close(self) -> None:
@@ -124,8 +128,11 @@ class Store:
             )
         for number in range(version, SCHEMA_VERSION):
             with self._transaction() as db:
-                for statement in statements(MIGRATIONS[number]):
+                script, step = steps(MIGRATIONS[number])
+                for statement in script:
                     db.execute(statement)
+                if step is not None:
+                    step(db)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
     @contextlib.contextmanager
@@ -452,19 +459,36 @@ class Store:
         conn: str | None,
         fields: Mapping[str, Any],
     ) -> int:
+        ts, body = db_time(now), json.dumps(fields, ensure_ascii=False)
+        unlinked = Event(0, parse_db_time(ts), session_id, type, site_id, conn, json.loads(body))
+        prev, hash = chainstore.link(db, unlinked)
         cursor = db.execute(
-            "INSERT INTO events (ts, session_id, type, site_id, conn, body)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (db_time(now), session_id, type, site_id, conn, json.dumps(fields, ensure_ascii=False)),
+            "INSERT INTO events (ts, session_id, type, site_id, conn, body, prev, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ts, session_id, type, site_id, conn, body, prev, hash),
         )
         assert cursor.lastrowid is not None
+        if self.signer is not None and chainstore.ended(db, session_id):
+            chainstore.seal(db, session_id, self.signer)  # each event after the end moves it
+        seq = cursor.lastrowid
         for observe in self.event_observers:
-            observe(db, Event(cursor.lastrowid, now, session_id, type, site_id, conn, dict(fields)))
-        return cursor.lastrowid
+            observe(db, Event(seq, now, session_id, type, site_id, conn, dict(fields), prev, hash))
+        return seq
+
+    def seal_ended_sessions(self) -> list[str]:
+        """Seal the ended sessions whose seal is missing or short (chainstore.seal_stale)."""
+        if self.signer is None:
+            return []
+        with self._transaction() as db:
+            return chainstore.seal_stale(db, self.signer)
+
+    def seal(self, session_id: str) -> chainstore.chain.Seal | None:
+        """The signed head of an ended session's chain, or None (not ended, or not sealed)."""
+        return chainstore.read_seal(self._conn, session_id)
 
     def events(self, session_id: str) -> list[Event]:
         rows = self._conn.execute(
-            "SELECT seq, ts, session_id, type, site_id, conn, body FROM events"
+            "SELECT seq, ts, session_id, type, site_id, conn, body, prev, hash FROM events"
             " WHERE session_id = ? ORDER BY seq",
             (session_id,),
         )
