@@ -18,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from ..signaling.tokens import hash_token
 from .auth import ADMIN_ONLY, authorize
 from .errors import ApiError
+from .secretfile import create_once
 from .state import AppState, app_state, base_url
 from .store import Invite, Session, Store, new_session_id
 from .times import api_time
@@ -65,21 +65,8 @@ class LinkKey:
         key = cls.load(data_dir)
         if key is not None:
             return key
-        data_dir.mkdir(parents=True, exist_ok=True)
-        partial = data_dir / f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(_KEY_BYTES).hex().encode() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(partial, path)
+        if create_once(path, secrets.token_bytes(_KEY_BYTES).hex().encode() + b"\n"):
             log.info("made the link key %s", path)
-        except FileExistsError:
-            pass  # another process made it first: its key is the one
-        finally:
-            partial.unlink()
         key = cls.load(data_dir)
         assert key is not None
         return key

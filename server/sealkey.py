@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
-import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .secretfile import create_once
 from .state import app_state
 
 log = logging.getLogger("diemcau")
@@ -62,26 +61,13 @@ class SealKey:
         key = cls.load(data_dir)
         if key is not None:
             return key
-        data_dir.mkdir(parents=True, exist_ok=True)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        partial = data_dir / f".{KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(partial, data_dir / KEY_NAME)
+        if create_once(data_dir / KEY_NAME, pem):
             log.info("made the seal key %s", data_dir / KEY_NAME)
-        except FileExistsError:
-            pass  # another process made it first: its key is the one
-        finally:
-            partial.unlink()
         loaded = cls.load(data_dir)
         assert loaded is not None
         return loaded
