@@ -40,6 +40,8 @@ log = logging.getLogger("diemcau.media")
 MAX_BACKLOG = 2048
 # Frames held while a segment waits for a keyframe of each of its video tracks.
 MAX_PENDING = 1000
+# After a write failed: how long before a new file is tried (each try asks for a keyframe).
+RETRY_AFTER = 10.0
 
 # AV_CODEC_FLAG_GLOBAL_HEADER
 _GLOBAL_HEADER = 1 << 22
@@ -147,6 +149,12 @@ class Recorder:
             )
             self._thread.start()
 
+    def _request_keyframes(self) -> None:
+        now = time.monotonic()
+        for up in self._sources.values():
+            if up.kind == "video":
+                up.request_keyframe(now)
+
     def _finished(self, recording: Recording) -> None:
         self.finished.append(recording)
         if self.on_finished is not None:
@@ -198,6 +206,11 @@ class _Worker:
         self.recorder = recorder
         self.segment: _Segment | None = None
         self.count = 0
+        # After a write failed (a full disk): the tracks to record again, and from when.
+        self.retry_codecs: dict[str, str] | None = None
+        self.retry_at = 0.0
+        self.failures = 0  # in this run of failures
+        self.reported_at = 0.0
 
     def run(self) -> None:
         q = self.recorder._queue
@@ -209,21 +222,63 @@ class _Worker:
                     self._packets(item[1], item[2], item[3])
                 elif item[0] == "segment":
                     self._close_segment()
-                    codecs: dict[str, str] = item[1]
-                    if codecs:
-                        tracks = {
-                            key: _Track(c, Depacketizer(c), 48000 if c == "opus" else 90000)
-                            for key, c in codecs.items()
-                        }
-                        self.segment = _Segment(tracks)
+                    self.retry_codecs = None
+                    self._arm(item[1])
                 else:
                     self._close_segment()
                     return
+            except OSError as exc:
+                # A full disk, a vanished or read-only directory: not a bug, so one line (then
+                # one a minute, with a count) and no traceback; the recording starts again in
+                # a new file once writing works, without a keyframe storm in between.
+                self._failed(exc)
             except Exception:
                 log.exception("session %s: recording failed", self.recorder.session_id)
                 self._abandon()
 
+    def _arm(self, codecs: dict[str, str]) -> None:
+        if codecs:
+            tracks = {
+                key: _Track(c, Depacketizer(c), 48000 if c == "opus" else 90000)
+                for key, c in codecs.items()
+            }
+            self.segment = _Segment(tracks)
+
+    def _failed(self, exc: OSError) -> None:
+        segment = self.segment
+        self._abandon()
+        if segment is not None:
+            self.retry_codecs = {k: t.codec for k, t in segment.tracks.items()}
+        now = time.monotonic()
+        self.retry_at = now + RETRY_AFTER
+        self.failures += 1
+        session = self.recorder.session_id
+        if self.failures == 1:
+            log.error(
+                "session %s: the recording cannot be written (%s); trying again", session, exc
+            )
+            self.reported_at = now
+        elif now - self.reported_at >= 60.0:
+            log.error(
+                "session %s: the recording still cannot be written (%s): %d failures",
+                session,
+                exc,
+                self.failures,
+            )
+            self.reported_at = now
+
+    def _retry(self, now: float) -> None:
+        """Once RETRY_AFTER has passed since a failure: a new segment, from a keyframe."""
+        codecs, self.retry_codecs = self.retry_codecs, None
+        assert codecs is not None
+        self._arm(codecs)
+        loop = self.recorder._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.recorder._request_keyframes)
+
     def _packets(self, key: str, now: float, staged: list[Packet]) -> None:
+        if self.retry_codecs is not None and now >= self.retry_at:
+            self._retry(now)
         segment = self.segment
         track = segment.tracks.get(key) if segment is not None else None
         if segment is None or track is None:
@@ -292,6 +347,13 @@ class _Worker:
             track.stream = stream
         _write_sidecar(segment.path, {"id": segment.id, "started_at": _iso(started)})
         log.info("session %s: recording %s", recorder.session_id, segment.path.name)
+        if self.failures:
+            log.warning(
+                "session %s: recording again, after %d failed writes",
+                recorder.session_id,
+                self.failures,
+            )
+            self.failures = 0
 
     def _write(self, segment: _Segment, key: str, now: float, frame: Frame) -> None:
         import av

@@ -249,3 +249,42 @@ async def test_the_floor_given_to_a_hall_starts_a_segment_with_its_picture(tmp_p
 
 if __name__ == "__main__":
     asyncio.run(_record_until_killed(Path(sys.argv[1])))
+
+
+async def test_a_recording_that_cannot_be_written_says_so_once_and_starts_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails (here the session's folder cannot be made; a full disk is the same
+    OSError) is one log line with no traceback, and the recording starts again, in a new file
+    from a keyframe, once writing works."""
+    monkeypatch.setattr("diemcau.media.recorder.RETRY_AFTER", 0.5)
+    blocked = tmp_path / "s1"
+    blocked.write_text("not a folder")
+    finished: list[Recording] = []
+    bridge = Bridge(recorders=lambda s: Recorder(s, tmp_path / s, finished.append))
+    frames = encode_vp8(frames=60, width=320, height=240, gop=30)
+    video = FiniteVideoTrack(frames, count=180)  # 6 s, a keyframe each second
+    publisher = RTCPeerConnection(_configuration())
+    _prefer(publisher.addTransceiver(video, direction="sendonly"), "video/VP8")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    answer = await bridge.publish("s1", publisher.localDescription.sdp)
+    await publisher.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    try:
+        assert await wait_for(lambda: "cannot be written" in caplog.text, 20)
+        assert await wait_for(lambda: video.sent >= 60, 20)
+        blocked.unlink()  # writing works again
+        assert await wait_for(lambda: video.sent >= 180, 20)
+        await asyncio.sleep(0.5)
+        await bridge.close_session("s1")
+    finally:
+        await publisher.close()
+        await bridge.close()
+    failures = [r for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is None
+    assert not [r for r in caplog.records if r.exc_info]
+    assert "recording again" in caplog.text
+    assert len(finished) == 1
+    recording = finished[0]
+    assert 0 < recording.frames["program-video"] <= 120
+    decoded, report = ffmpeg_frames(recording.path)
+    assert decoded == recording.frames["program-video"], report
