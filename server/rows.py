@@ -4,6 +4,7 @@ token unlocks, and the errors of writes the rules refuse. server/store.py reads 
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,15 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from ..signaling.session import SessionState
+
+# Session ids go into URLs that people read aloud over the phone: lowercase and digits only.
+_SESSION_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+_SESSION_ID_LENGTH = 10  # 32**10 = 2**50
+
+
+def new_session_id() -> str:
+    """A fresh session id (taken or not: create_session's primary key says)."""
+    return "".join(secrets.choice(_SESSION_ID_ALPHABET) for _ in range(_SESSION_ID_LENGTH))
 
 
 @dataclass(frozen=True)

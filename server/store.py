@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from .rows import (
     Transition,
     UnknownSession,
     UnknownSites,
+    new_session_id,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, steps
 from .writehealth import WriteHealth
@@ -65,10 +65,6 @@ LOOP_BUSY_TIMEOUT_MS = 200
 WORKER_BUSY_TIMEOUT_MS = 2000
 
 log = logging.getLogger("diemcau")
-
-# Session ids go into URLs that people read aloud over the phone: lowercase and digits only.
-_SESSION_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
-_SESSION_ID_LENGTH = 10  # 32**10 = 2**50
 
 
 class Store:
@@ -571,11 +567,6 @@ class Store:
                     )
                 )
         return written
-
-
-def new_session_id() -> str:
-    """A fresh session id (taken or not: create_session's primary key says)."""
-    return "".join(secrets.choice(_SESSION_ID_ALPHABET) for _ in range(_SESSION_ID_LENGTH))
 
 
 _SESSION_SELECT = (
