@@ -197,7 +197,8 @@ def uvicorn_config(app: Any, config: Config, log_level: str, access_log: bool) -
         # The client address the application sees is the socket's: X-Forwarded-For is believed
         # only from --trusted-proxy, by server/clientcap.py.
         proxy_headers=False,
-        # The fast path (media/seams.py) needs asyncio's selector loop, never uvloop's.
+        # The fast path (media/seams.py) reads sockets through asyncio's own selector loop: named
+        # here, so that uvicorn never picks another loop implementation when one is installed.
         loop="asyncio",
     )
     # uvicorn.Config has configured its loggers: they follow --log-format, redacted.
