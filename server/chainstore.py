@@ -7,28 +7,15 @@ import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import chain
 from .joinlog import to_json
+from .rows import Event
 from .times import db_time, parse_db_time
 
 # Signs a seal's message (server/sealkey.py SealKey.sign); None: the store seals nothing.
 Signer = Callable[[bytes], str]
-
-
-class _Unlinked(NamedTuple):
-    """An event row as joinlog.to_json reads it (store.Event's fields), before its chain: the
-    store imports the schema, which imports this, so not store.Event itself."""
-
-    ts: datetime
-    session_id: str
-    type: str
-    site_id: str | None
-    conn: str | None
-    body: dict[str, Any]
-    prev: None = None
-    hash: None = None
 
 
 def head(db: sqlite3.Connection, session_id: str) -> tuple[str, int]:
@@ -75,9 +62,9 @@ def chain_existing_events(db: sqlite3.Connection) -> None:
         "SELECT seq, ts, session_id, type, site_id, conn, body FROM events ORDER BY seq"
     ).fetchall()
     for seq, ts, session_id, kind, site_id, conn, body in rows:
-        event = _Unlinked(parse_db_time(ts), session_id, kind, site_id, conn, json.loads(body))
+        event = Event(seq, parse_db_time(ts), session_id, kind, site_id, conn, json.loads(body))
         prev = prevs.get(session_id, chain.GENESIS)
-        prevs[session_id] = chain.event_hash(prev, to_json(event))  # type: ignore[arg-type]
+        prevs[session_id] = chain.event_hash(prev, to_json(event))
         db.execute(
             "UPDATE events SET prev = ?, hash = ? WHERE seq = ?", (prev, prevs[session_id], seq)
         )
