@@ -8,6 +8,7 @@ URL fragment, which never reaches the server, and the pages read it themselves.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
@@ -83,44 +84,30 @@ class WebFiles(StaticFiles):
         return response
 
 
-def _page(name: str, permissions: str) -> Response:
+def _page(name: str, permissions: str) -> Callable[[Request], Awaitable[Response]]:
     headers = {**PAGE_HEADERS, "Permissions-Policy": permissions}
-    return FileResponse(web_directory() / name, media_type="text/html", headers=headers)
+
+    async def page(request: Request) -> Response:
+        return FileResponse(web_directory() / name, media_type="text/html", headers=headers)
+
+    return page
 
 
-async def console_page(request: Request) -> Response:
-    return _page("console.html", CONSOLE_PERMISSIONS)
-
-
-async def join_page(request: Request) -> Response:
-    return _page("join.html", JOIN_PERMISSIONS)
-
-
-async def attendance_page(request: Request) -> Response:
+# Each page's path, its file, and what the browser may let it use.
+PAGES = [
+    ("/console/{session}", "console.html", CONSOLE_PERMISSIONS),
+    ("/join/{session}/{site}", "join.html", JOIN_PERMISSIONS),
     # One page for both views: a period (/attendance) and one session (/attendance/{session}).
-    return _page("attendance.html", ATTENDANCE_PERMISSIONS)
-
-
-async def office_sites_page(request: Request) -> Response:
-    return _page("office.html", OFFICE_PERMISSIONS)
-
-
-async def office_sessions_page(request: Request) -> Response:
-    return _page("officesessions.html", OFFICE_PERMISSIONS)
-
-
-async def office_links_page(request: Request) -> Response:
-    return _page("officelinks.html", OFFICE_PERMISSIONS)
+    ("/attendance", "attendance.html", ATTENDANCE_PERMISSIONS),
+    ("/attendance/{session}", "attendance.html", ATTENDANCE_PERMISSIONS),
+    ("/office", "office.html", OFFICE_PERMISSIONS),
+    ("/office/sessions", "officesessions.html", OFFICE_PERMISSIONS),
+    ("/office/sessions/{session}/links", "officelinks.html", OFFICE_PERMISSIONS),
+]
 
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/console/{session}", console_page, methods=["GET"]),
-        Route("/join/{session}/{site}", join_page, methods=["GET"]),
-        Route("/attendance", attendance_page, methods=["GET"]),
-        Route("/attendance/{session}", attendance_page, methods=["GET"]),
-        Route("/office", office_sites_page, methods=["GET"]),
-        Route("/office/sessions", office_sessions_page, methods=["GET"]),
-        Route("/office/sessions/{session}/links", office_links_page, methods=["GET"]),
+        *(Route(path, _page(name, allowed), methods=["GET"]) for path, name, allowed in PAGES),
         Mount("/static", app=WebFiles(directory=web_directory()), name="static"),
     ]
