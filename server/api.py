@@ -29,6 +29,7 @@ from .bodies import (
     count_field,
     is_site_id,
     media_type,
+    query_flag,
     raise_problems,
     read_body,
     read_json_object,
@@ -70,6 +71,9 @@ def _route(path: str, **handlers: Handler) -> Route:
         return await handlers[method](request)
 
     return Route(path, dispatch, methods=list(handlers))
+
+
+route = _route  # for the admin API's other modules (server/peopleapi.py)
 
 
 # Sites
@@ -133,7 +137,7 @@ async def import_sites(request: Request) -> Response:
     that cannot be read as our CSV at all (header, encoding) changes nothing. With
     ?dry_run=1 the same answer says what would happen, and nothing is written."""
     authorize(request, None, allow=ADMIN_ONLY)
-    dry_run = _flag(request, "dry_run")
+    dry_run = query_flag(request, "dry_run")
     if media_type(request) != "text/csv":
         raise ApiError(415, "unsupported_media_type", "Send the sites as 'Content-Type: text/csv'.")
     rows = parse_sites_csv(await read_body(request))
@@ -384,17 +388,6 @@ def _session_with_invites(request: Request, session: Session) -> dict[str, Any]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _flag(request: Request, name: str) -> bool:
-    """A yes/no query parameter: absent, 0 or false is no; 1 or true is yes; anything else is
-    refused before anything is done (a typo must not turn a dry run into an import)."""
-    value = request.query_params.get(name, "0").lower()
-    if value not in ("0", "1", "false", "true"):
-        raise ApiError(
-            422, "invalid_query", f"'{name}' must be 1 or 0.", {"fields": {name: "must be 1 or 0"}}
-        )
-    return value in ("1", "true")
 
 
 def _site(request: Request, site_id: str) -> Site:

@@ -24,7 +24,7 @@ from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..media.recorder import Recording
 from ..signaling.bus import LocalBus, create_bus
-from . import api, control, health, links, pages, qr, recordings, records, sealkey, whip
+from . import api, control, health, links, pages, peopleapi, qr, recordings, records, sealkey, whip
 from .clientcap import ConnectionCap
 from .config import Config
 from .cors import CORS, CorsOnEveryAnswer
@@ -383,6 +383,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             *api.routes(),
+            *peopleapi.routes(),
             *links.routes(),
             *records.routes(),
             *recordings.routes(),

@@ -48,6 +48,17 @@ JSON_DEPTH_MAX = 32
 # Bodies
 
 
+def query_flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter: absent, 0 or false is no; 1 or true is yes; anything else is
+    refused before anything is done (a typo must not turn a dry run into an import)."""
+    value = request.query_params.get(name, "0").lower()
+    if value not in ("0", "1", "false", "true"):
+        raise ApiError(
+            422, "invalid_query", f"'{name}' must be 1 or 0.", {"fields": {name: "must be 1 or 0"}}
+        )
+    return value in ("1", "true")
+
+
 def media_type(request: Request) -> str:
     """The Content-Type's media type, lowercase, without parameters ("" when there is none)."""
     return request.headers.get("content-type", "").split(";")[0].strip().lower()

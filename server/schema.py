@@ -103,6 +103,35 @@ MIGRATIONS: tuple[str | tuple[str, Step], ...] = (
         """,
         chain_existing_events,
     ),
+    """
+    -- Each site's roster, the people expected there (server/peoplestore.py); `id` is derived
+    -- from the site and the member code or the name (server/people.py), `ord` is file order.
+    CREATE TABLE people (
+        site_id TEXT NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        code TEXT,
+        position TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (site_id, id)
+    );
+    -- A session's copy of its invited sites' rosters, taken when it is created (as invites copy
+    -- the sites); no key to sites or people: the copy is the record whatever happens to them.
+    CREATE TABLE session_people (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        site_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        code TEXT,
+        position TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        PRIMARY KEY (session_id, id)
+    );
+    CREATE INDEX session_people_by_site ON session_people (session_id, site_id, ord);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -46,11 +46,11 @@ class Record:
     fields: list[str]
 
 
-def records(data: bytes, *, strict: bool) -> list[Record]:
-    """The records after the header, in file order, empty lines left out. Strict: the header
-    exactly, quoting by the book, and a record of blank fields kept (it is a bad record).
-    Lenient: the header in any case and spacing, further columns after it allowed, and a
-    record of blank fields left out."""
+def records(data: bytes, *, strict: bool, header: tuple[str, ...] = HEADER) -> list[Record]:
+    """The records after the header (the sites', or a roster's: server/peoplecsv.py), in file
+    order, empty lines left out. Strict: the header exactly, quoting by the book, and a record
+    of blank fields kept (it is a bad record). Lenient: the header in any case and spacing,
+    further columns after it allowed, and a record of blank fields left out."""
     try:
         text = data.decode("utf-8-sig")  # Excel prepends a BOM
     except UnicodeDecodeError as exc:
@@ -58,8 +58,8 @@ def records(data: bytes, *, strict: bool) -> list[Record]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=strict)
     found: list[Record] = []
     try:
-        header = next(reader, None)
-        if header is None or not _is_header(header, strict):
+        first = next(reader, None)
+        if first is None or not _is_header(first, header, strict):
             raise SitesCsvError("header", 1)
         start = reader.line_num + 1
         for fields in reader:
@@ -71,10 +71,10 @@ def records(data: bytes, *, strict: bool) -> list[Record]:
     return found
 
 
-def _is_header(fields: list[str], strict: bool) -> bool:
+def _is_header(fields: list[str], header: tuple[str, ...], strict: bool) -> bool:
     if strict:
-        return tuple(f.strip() for f in fields) == HEADER
-    return tuple(f.strip().lower() for f in fields[: len(HEADER)]) == HEADER
+        return tuple(f.strip() for f in fields) == header
+    return tuple(f.strip().lower() for f in fields[: len(header)]) == header
 
 
 # The admin API's import
@@ -96,7 +96,7 @@ def parse_sites_csv(data: bytes) -> list[CsvRow]:
     try:
         found = records(data, strict=True)
     except SitesCsvError as exc:
-        raise _unusable(exc) from None
+        raise unusable(exc) from None
     rows: list[CsvRow] = []
     seen: dict[str, int] = {}
     for record in found:
@@ -111,13 +111,14 @@ def parse_sites_csv(data: bytes) -> list[CsvRow]:
     return rows
 
 
-def _unusable(exc: SitesCsvError) -> ApiError:
+def unusable(exc: SitesCsvError, header: tuple[str, ...] = HEADER) -> ApiError:
+    """The API's answer to a file that cannot be read at all: 400, nothing changed."""
     if exc.kind == "encoding":
         return ApiError(
             400, "invalid_body", f"The file is not UTF-8 (line {exc.line}).", {"line": exc.line}
         )
     if exc.kind == "header":
-        return ApiError(400, "invalid_body", f"The first line must be exactly: {','.join(HEADER)}")
+        return ApiError(400, "invalid_body", f"The first line must be exactly: {','.join(header)}")
     return ApiError(
         400,
         "invalid_body",

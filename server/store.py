@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..signaling.session import Lifecycle, SessionState
-from . import chainstore
+from . import chainstore, peoplestore
 from .rows import (
     Event,
     EventObserver,
@@ -67,7 +67,7 @@ WORKER_BUSY_TIMEOUT_MS = 2000
 log = logging.getLogger("diemcau")
 
 
-class Store:
+class Store(peoplestore.PeopleStore):
     def __init__(
         self, conn: sqlite3.Connection, path: Path, health: WriteHealth | None = None
     ) -> None:
@@ -191,13 +191,11 @@ class Store:
         return [_put_result(self._conn, site) for site in sites]
 
     def get_site(self, site_id: str) -> Site | None:
-        row = self._conn.execute(
-            "SELECT id, name, kind, expected FROM sites WHERE id = ?", (site_id,)
-        ).fetchone()
+        row = self._conn.execute(f"{peoplestore.SITE_SELECT} WHERE id = ?", (site_id,)).fetchone()
         return None if row is None else Site(**row)
 
     def list_sites(self) -> list[Site]:
-        rows = self._conn.execute("SELECT id, name, kind, expected FROM sites ORDER BY id")
+        rows = self._conn.execute(f"{peoplestore.SITE_SELECT} ORDER BY id")
         return [Site(**row) for row in rows]
 
     def delete_site(self, site_id: str) -> bool:
@@ -240,9 +238,7 @@ class Store:
             sites: list[Site] = []
             missing: list[str] = []
             for site_id in invite_token_hashes:
-                row = db.execute(
-                    "SELECT id, name, kind, expected FROM sites WHERE id = ?", (site_id,)
-                ).fetchone()
+                row = db.execute(f"{peoplestore.SITE_SELECT} WHERE id = ?", (site_id,)).fetchone()
                 if row is None:
                     missing.append(site_id)
                 else:
@@ -283,6 +279,7 @@ class Store:
                     for position, site in enumerate(sites)
                 ],
             )
+            peoplestore.snapshot_people(db, session_id, [site.id for site in sites])
             return self._session(db, session_id)
 
     def _free_session_id(self, db: sqlite3.Connection) -> str:
