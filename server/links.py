@@ -85,6 +85,11 @@ class LinkKey:
         except (ValueError, LinkKeyError) as exc:
             raise LinkKeyError(f"the link key {path} is damaged ({exc})") from None
 
+    def derived(self, purpose: str) -> bytes:
+        """A key of its own for another use of this secret (the check-in codes, server/checkin.py),
+        so that no MAC of one use can pass for the other's."""
+        return hmac.new(self._secret, f"diemcau key\0{purpose}".encode(), hashlib.sha256).digest()
+
     def _token(self, session_id: str, who: str, generation: int) -> str:
         message = f"diemcau link\0{session_id}\0{who}\0{generation}".encode()
         digest = hmac.new(self._secret, message, hashlib.sha256).digest()

@@ -1,0 +1,141 @@
+"""Which check-in or correction the join log allows for a person, and the event it writes.
+
+Sans-I/O. The log's people events (bodies fixed in docs/attendance.md, People) are folded into
+each person's standing, on two tracks that never overwrite each other:
+
+    checkin / checkin_revoked     checked in (where, when, how), or not
+    absence / absence_revoked     excused (why), or not
+
+A person checked in is there, whatever the absence track says (an excused person who comes after
+all is present); the report's rules (server/attendance) give the statuses. Here each command is
+judged against the standing, so that the log only ever holds moves that mean something:
+
+    command          allowed when                          else
+    checkin          not checked in, here or elsewhere     already_checked_in (409, says where)
+    checkin_revoked  checked in                            not_checked_in (409)
+    absence          not checked in                        checked_in (409: correct that first)
+    absence_revoked  excused                               not_excused (409)
+
+"Elsewhere" is the same person on another hall's roster: the same member code. Two people of the
+same name are two people; without a code, a person is their roster entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+PEOPLE_EVENTS = frozenset({"checkin", "checkin_revoked", "absence", "absence_revoked"})
+Method = Literal["qr", "clerk"]
+By = Literal["site", "admin"]
+REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    site: str
+    at: datetime
+    method: str
+
+
+@dataclass
+class Standing:
+    """One person's two tracks, as the log has them so far."""
+
+    checked_in: CheckedIn | None = None
+    excuse: str | None = None  # the reason of the absence standing, if any
+
+
+@dataclass(frozen=True)
+class PeopleEvent:
+    """A people event of the log: what the fold reads (the store's Event has more)."""
+
+    ts: datetime
+    type: str
+    site: str | None
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+
+def standings(events: Iterable[PeopleEvent]) -> dict[str, Standing]:
+    """Each person's standing after `events`, in log order; other event types are skipped, and so
+    is a people event without a person (a log edited by hand: the report's rules say so)."""
+    people: dict[str, Standing] = {}
+    for event in events:
+        person = event.body.get("person")
+        if event.type not in PEOPLE_EVENTS or not isinstance(person, str):
+            continue
+        standing = people.setdefault(person, Standing())
+        if event.type == "checkin":
+            site = event.site or ""
+            standing.checked_in = CheckedIn(site, event.ts, str(event.body.get("method", "")))
+        elif event.type == "checkin_revoked":
+            standing.checked_in = None
+        elif event.type == "absence":
+            standing.excuse = str(event.body.get("reason", ""))
+        else:
+            standing.excuse = None
+    return people
+
+
+RefusalCode = Literal["already_checked_in", "not_checked_in", "checked_in", "not_excused"]
+
+
+class Refusal(Exception):
+    """The command is not allowed now; `where` is the hall (and when) a person is checked in."""
+
+    def __init__(self, code: RefusalCode, where: CheckedIn | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Command:
+    """A check-in or correction asked for: what the log would get if allowed."""
+
+    type: Literal["checkin", "checkin_revoked", "absence", "absence_revoked"]
+    person: str
+    site: str  # the person's hall
+    by: By
+    method: Method | None = None  # checkin only
+    reason: str | None = None  # the others
+
+    def body(self) -> dict[str, Any]:
+        """The event's body, as team-wide agreed (docs/attendance.md, People)."""
+        if self.type == "checkin":
+            return {"person": self.person, "method": self.method, "by": self.by}
+        return {"person": self.person, "by": self.by, "reason": self.reason}
+
+
+def judge(
+    command: Command, people: Mapping[str, Standing], codes: Mapping[str, str | None]
+) -> None:
+    """Raise Refusal if the log does not allow `command` now. `codes` maps each person of the
+    session to their member code (or None), to find the same person on another hall's roster."""
+    mine = people.get(command.person, Standing())
+    if command.type == "checkin":
+        where = mine.checked_in or _same_person_elsewhere(command.person, people, codes)
+        if where is not None:
+            raise Refusal("already_checked_in", where)
+    elif command.type == "checkin_revoked":
+        if mine.checked_in is None:
+            raise Refusal("not_checked_in")
+    elif command.type == "absence":
+        if mine.checked_in is not None:
+            raise Refusal("checked_in", mine.checked_in)
+    elif mine.excuse is None:
+        raise Refusal("not_excused")
+
+
+def _same_person_elsewhere(
+    person: str, people: Mapping[str, Standing], codes: Mapping[str, str | None]
+) -> CheckedIn | None:
+    code = codes.get(person)
+    if not code:
+        return None
+    for other, standing in people.items():
+        if other != person and standing.checked_in is not None and codes.get(other) == code:
+            return standing.checked_in
+    return None

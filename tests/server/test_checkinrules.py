@@ -1,0 +1,151 @@
+"""Which check-in or correction the log allows: tables of cases, then properties over random
+sequences of commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from diemcau.server.checkinrules import (
+    CheckedIn,
+    Command,
+    PeopleEvent,
+    Refusal,
+    judge,
+    standings,
+)
+
+T0 = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
+# Lan is on two halls' rosters (the same member code); Binh has no code.
+CODES = {"lan@a": "M-001", "lan@b": "M-001", "binh@a": None, "chi@b": "M-002"}
+SITE = {"lan@a": "a", "lan@b": "b", "binh@a": "a", "chi@b": "b"}
+
+
+def ev(minute: int, type: str, person: str, **body: str) -> PeopleEvent:
+    return PeopleEvent(
+        T0 + timedelta(minutes=minute), type, SITE[person], {"person": person, **body}
+    )
+
+
+def checkin(person: str) -> Command:
+    return Command("checkin", person, SITE[person], "site", method="qr")
+
+
+def revoke(person: str) -> Command:
+    return Command("checkin_revoked", person, SITE[person], "admin", reason="nhầm người")
+
+
+def absence(person: str) -> Command:
+    return Command("absence", person, SITE[person], "site", reason="ốm")
+
+
+def unabsence(person: str) -> Command:
+    return Command("absence_revoked", person, SITE[person], "admin", reason="đã đến")
+
+
+CASES = [
+    # (log so far, command, refusal or None)
+    ([], checkin("lan@a"), None),
+    ([ev(1, "checkin", "lan@a", method="qr")], checkin("lan@a"), "already_checked_in"),
+    # The same member code at another hall: refused, saying where.
+    ([ev(1, "checkin", "lan@a", method="qr")], checkin("lan@b"), "already_checked_in"),
+    # A check-in corrected: the person may check in again, here or at the other hall.
+    ([ev(1, "checkin", "lan@a"), ev(2, "checkin_revoked", "lan@a")], checkin("lan@b"), None),
+    ([ev(1, "checkin", "lan@a"), ev(2, "checkin_revoked", "lan@a")], checkin("lan@a"), None),
+    # Without a code, only the roster entry counts.
+    ([ev(1, "checkin", "lan@a")], checkin("binh@a"), None),
+    ([], revoke("lan@a"), "not_checked_in"),
+    ([ev(1, "checkin", "lan@a")], revoke("lan@a"), None),
+    ([ev(1, "checkin", "lan@a")], revoke("lan@b"), "not_checked_in"),
+    ([], absence("binh@a"), None),
+    ([ev(1, "absence", "binh@a", reason="ốm")], absence("binh@a"), None),  # a new reason
+    ([ev(1, "checkin", "binh@a")], absence("binh@a"), "checked_in"),
+    ([ev(1, "checkin", "binh@a"), ev(2, "checkin_revoked", "binh@a")], absence("binh@a"), None),
+    # An excused person who comes after all checks in.
+    ([ev(1, "absence", "chi@b", reason="ốm")], checkin("chi@b"), None),
+    ([], unabsence("chi@b"), "not_excused"),
+    ([ev(1, "absence", "chi@b", reason="ốm")], unabsence("chi@b"), None),
+    (
+        [ev(1, "absence", "chi@b", reason="ốm"), ev(2, "absence_revoked", "chi@b")],
+        unabsence("chi@b"),
+        "not_excused",
+    ),
+]
+
+
+@pytest.mark.parametrize(("log", "command", "refused"), CASES)
+def test_the_log_allows_only_moves_that_mean_something(
+    log: list[PeopleEvent], command: Command, refused: str | None
+) -> None:
+    if refused is None:
+        judge(command, standings(log), CODES)
+    else:
+        with pytest.raises(Refusal) as caught:
+            judge(command, standings(log), CODES)
+        assert caught.value.code == refused
+
+
+def test_a_refused_second_check_in_says_where_and_when() -> None:
+    log = [ev(3, "checkin", "lan@a", method="clerk")]
+    with pytest.raises(Refusal) as caught:
+        judge(checkin("lan@b"), standings(log), CODES)
+    assert caught.value.where == CheckedIn("a", T0 + timedelta(minutes=3), "clerk")
+
+
+def test_standings_keep_two_tracks_and_skip_what_is_not_theirs() -> None:
+    log = [
+        PeopleEvent(T0, "join", "a", {"person": "lan@a"}),  # not a people event
+        PeopleEvent(T0, "checkin", "a", {}),  # no person: skipped
+        PeopleEvent(T0, "checkin", "a", {"person": 7}),
+        ev(1, "absence", "lan@a", reason="công tác"),
+        ev(2, "checkin", "lan@a", method="qr"),
+    ]
+    people = standings(log)
+    assert list(people) == ["lan@a"]
+    assert people["lan@a"].excuse == "công tác"  # still on record; the check-in wins
+    assert people["lan@a"].checked_in == CheckedIn("a", T0 + timedelta(minutes=2), "qr")
+
+
+def test_the_bodies_are_the_agreed_ones() -> None:
+    assert checkin("lan@a").body() == {"person": "lan@a", "method": "qr", "by": "site"}
+    assert revoke("lan@a").body() == {"person": "lan@a", "by": "admin", "reason": "nhầm người"}
+    assert absence("binh@a").body() == {"person": "binh@a", "by": "site", "reason": "ốm"}
+
+
+commands = st.lists(
+    st.tuples(
+        st.sampled_from([checkin, revoke, absence, unabsence]), st.sampled_from(sorted(CODES))
+    ),
+    max_size=30,
+)
+
+
+@given(commands)
+def test_whatever_is_asked_the_log_keeps_each_person_checked_in_once(
+    asked: list[tuple[object, str]],
+) -> None:
+    """Apply the allowed commands as a server would (judge, then append): at every step at most
+    one check-in per member code stands, each at the person's own hall, and an absence is only
+    written for someone not checked in."""
+    log: list[PeopleEvent] = []
+    for minute, (make, person) in enumerate(asked):
+        command: Command = make(person)  # type: ignore[operator]
+        before = standings(log).get(person)
+        try:
+            judge(command, standings(log), CODES)
+        except Refusal:
+            continue
+        if command.type == "absence":
+            assert before is None or before.checked_in is None
+        log.append(
+            PeopleEvent(T0 + timedelta(minutes=minute), command.type, command.site, command.body())
+        )
+        people = standings(log)
+        standing_codes = [CODES[p] or p for p, s in people.items() if s.checked_in is not None]
+        assert len(standing_codes) == len(set(standing_codes))
+        for p, s in people.items():
+            if s.checked_in is not None:
+                assert s.checked_in.site == SITE[p]
