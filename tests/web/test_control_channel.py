@@ -157,6 +157,7 @@ async def test_a_dropped_connection_comes_back_with_backoff_and_a_fresh_hello(pa
         (4401, "invalid_token", "unauthorized"),
         (4403, "removed", "removed"),
         (4403, "revoked", "removed"),
+        (4403, "link_reissued", "replaced"),
         (4403, "wrong_session", "forbidden"),
         (4409, "session_ended", "ended"),
     ],

@@ -1,19 +1,25 @@
 """A session's links page in headless Chromium, on the real app (tests/web/officeapp.py): each
 hall's card with its QR code and link, the A4 sheet printed to PDF and read back, and a re-issue
-after which the old link is refused."""
+after which the old link is refused; and on a real server (tests/netns-run), a re-issue that
+cuts off the old link's open join page while the new link joins."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 from datetime import UTC, datetime
 
 import httpx
 import pypdf
 import pytest
-from playwright.async_api import Browser, Dialog, expect
+from playwright.async_api import Browser, Dialog, WebSocket, expect
 from starlette.applications import Starlette
 
 from diemcau.server.store import Site, Store
+from tests.conftest import Server
+from tests.e2e.conftest import eventually, wait_playing
+from tests.peers import EncodedVideoTrack, encode_vp8, publish
 from tests.server.conftest import ADMIN_TOKEN
 
 from .officeapp import ORIGIN, admin_call, open_page
@@ -110,3 +116,101 @@ async def test_a_reissue_gives_a_new_link_and_refuses_the_old_one(
     new = (await card.locator(".link-url").text_content() or "").split("#token=")[1]
     assert await me(office_app, session["id"], new) == 200
     assert opened.problems == []
+
+
+REPLACED = "đã được thay bằng đường dẫn mới"  # join.replaced in vi.json
+
+
+@pytest.mark.netns
+async def test_a_reissue_cuts_off_the_old_links_page_and_the_new_link_joins(
+    server: Server, chromium: Browser
+) -> None:
+    """On a real server: a hall's join page plays on its link; the clerk re-issues that link on
+    the links page in another browser; the old page says its link was replaced, its media and
+    control channel are cut and stay cut, and the new link joins."""
+    halls = [{"id": s.id, "name": s.name, "expected": s.expected} for s in SITES]
+    session = server.create_session(halls, title="Cấp lại đường dẫn")
+    invite = next(i for i in session["invites"] if i["site"] == "tan-loc")
+    other = next(i for i in session["invites"] if i["site"] == "nga-thanh")
+    publisher = await publish(
+        session["host"]["whip_url"],
+        session["host"]["token"],
+        video=EncodedVideoTrack(encode_vp8(frames=90, gop=30)),
+    )
+    try:
+        hall = await chromium.new_context(locale="vi-VN")
+        sockets: list[WebSocket] = []
+        old = await hall.new_page()
+        old.on("websocket", lambda socket: sockets.append(socket))
+        await old.goto(invite["join_url"])
+        playing = await wait_playing(old)
+        assert playing["w"] > 2 and playing["t"] > 0.5, playing
+        assert await eventually(lambda: _connections(server, session["id"], "tan-loc", 1), 20)
+        assert [s for s in sockets if "/ws/" in s.url and not s.is_closed()]
+
+        office = await chromium.new_context(locale="vi-VN")
+        clerk = await office.new_page()
+        clerk.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await clerk.goto(
+            f"{server.base_url}/office/sessions/{session['id']}/links#token={server.admin_token}"
+        )
+        card = clerk.locator('#cards .link-card[data-site="tan-loc"]')
+        await expect(card.locator(".link-url")).to_have_text(invite["join_url"])
+        await card.get_by_role("button", name="Cấp lại").click()
+        await expect(card.locator(".link-url")).not_to_have_text(invite["join_url"])
+        new_url = await card.locator(".link-url").text_content() or ""
+        assert new_url.startswith(invite["join_url"].split("#")[0] + "#token=")
+
+        # The old page is told, and says so.
+        await expect(old.locator("body")).to_have_attribute("data-phase", "replaced")
+        await expect(old.locator("#card")).to_contain_text(REPLACED)
+        # Its control channel is closed, its media connections too, and it stops playing.
+        assert await eventually(lambda: _all_closed(sockets), 10)
+        assert await old.evaluate("document.querySelector('video').srcObject") is None
+        assert await eventually(lambda: _connections(server, session["id"], "tan-loc", 0), 20)
+        # Nothing comes back from it: no new media connection, no control channel.
+        opened = len(sockets)
+        await asyncio.sleep(3)
+        assert await _connections(server, session["id"], "tan-loc", 0)
+        assert len(sockets) == opened
+
+        # The new link joins; the other hall's link was not touched.
+        fresh = await hall.new_page()
+        await fresh.goto(new_url)
+        playing = await wait_playing(fresh)
+        assert playing["w"] > 2 and playing["t"] > 0.5, playing
+        assert await eventually(lambda: _connections(server, session["id"], "tan-loc", 1), 20)
+        assert await _me(server, session["id"], other["token"]) == 200
+        assert await _me(server, session["id"], invite["token"]) == 401
+        with server.admin() as client:
+            log = client.get(f"/api/sessions/{session['id']}/events").text
+        events = [json.loads(line) for line in log.splitlines()]
+        mine = [e for e in events if e.get("site") == "tan-loc"]
+        assert [e["reason"] for e in mine if e["type"] == "leave"] == ["reissued"]
+        assert [e["type"] for e in mine if e["type"] in ("join", "leave")][-1] == "join"
+        await hall.close()
+        await office.close()
+    finally:
+        await publisher.pc.close()
+
+
+async def _connections(server: Server, session_id: str, site: str, count: int) -> bool:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        answer = await client.get(
+            f"/api/sessions/{session_id}/sites",
+            headers={"Authorization": f"Bearer {server.admin_token}"},
+        )
+    entry = next(s for s in answer.json()["sites"] if s["site"] == site)
+    return bool(entry["connections"] == count)
+
+
+async def _all_closed(sockets: list[WebSocket]) -> bool:
+    return all(s.is_closed() for s in sockets)
+
+
+async def _me(server: Server, session_id: str, token: str) -> int:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        answer = await client.get(
+            f"/api/sessions/{session_id}/me", headers={"Authorization": f"Bearer {token}"}
+        )
+    return answer.status_code

@@ -479,7 +479,7 @@ function channelChanged() {
     const end = channel ? channel.end : null;
     if (end === 'ended' && phase === 'ready') {
         toEnded();
-    } else if ((end === 'unauthorized' || end === 'forbidden') && phase === 'ready') {
+    } else if ((end === 'unauthorized' || end === 'forbidden' || end === 'replaced') && phase === 'ready') {
         stopLive();
         camera.stop();
         stopMeeting();

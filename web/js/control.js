@@ -38,9 +38,10 @@ const SILENCE_LIMIT = 50000;
 
 /**
  * Why the channel closed for good: 'stopped' by the page, 'unauthorized' (no such token),
- * 'removed' (the chair removed this site, or its invitation was withdrawn), 'forbidden'
- * (a token of another session or role), 'ended' (the session ended).
- * @typedef {'stopped'|'unauthorized'|'removed'|'forbidden'|'ended'} ChannelEnd
+ * 'removed' (the chair removed this site, or its invitation was withdrawn), 'replaced' (the
+ * admin re-issued this page's link: its token no longer works), 'forbidden' (a token of
+ * another session or role), 'ended' (the session ended).
+ * @typedef {'stopped'|'unauthorized'|'removed'|'replaced'|'forbidden'|'ended'} ChannelEnd
  */
 
 /**
@@ -459,6 +460,8 @@ export function finalEnd(code, reason) {
     case CLOSE.unauthorized:
         return 'unauthorized';
     case CLOSE.forbidden:
+        if (reason === 'link_reissued')
+            return 'replaced';
         return reason === 'removed' || reason === 'revoked' ? 'removed' : 'forbidden';
     case CLOSE.ended:
         return 'ended';

@@ -55,13 +55,14 @@ const HEADCOUNT_NOTICE = 5000;
 const HEADCOUNT_MAX = 1_000_000;
 
 /**
- * What the page shows in its card. The last five are final: nothing is tried any more.
- * 'removed': the chair removed this hall from the session (or its invitation was withdrawn).
- * @typedef {'loading'|'unreachable'|'scheduled'|'live'|'ended'|'invalid'|'not_found'|'unsupported'|'removed'} Phase
+ * What the page shows in its card. The last six are final: nothing is tried any more.
+ * 'removed': the chair removed this hall from the session (or its invitation was withdrawn);
+ * 'replaced': the office re-issued this hall's link, so this page's one no longer works.
+ * @typedef {'loading'|'unreachable'|'scheduled'|'live'|'ended'|'invalid'|'not_found'|'unsupported'|'removed'|'replaced'} Phase
  */
 
 /** @type {ReadonlySet<Phase>} */
-const FINAL = new Set(['ended', 'invalid', 'not_found', 'unsupported', 'removed']);
+const FINAL = new Set(['ended', 'invalid', 'not_found', 'unsupported', 'removed', 'replaced']);
 
 const [sessionId, siteId] = location.pathname.split('/').slice(2, 4).map(part => {
     try {
@@ -412,8 +413,9 @@ function channelChanged() {
         return;
     switch (channel.end) {
     case 'removed':
+    case 'replaced':
         forgetToken(tokenKey);
-        finish('removed');
+        finish(channel.end);
         return;
     case 'unauthorized':
     case 'forbidden':
@@ -839,6 +841,8 @@ function cardText(session) {
         return [t('join.unsupported'), t('join.unsupported_detail'), ''];
     case 'removed':
         return [t('join.removed'), t('join.removed_detail'), t('join.removed_note')];
+    case 'replaced':
+        return [t('join.replaced'), t('join.replaced_detail'), t('join.replaced_note')];
     }
 }
 
