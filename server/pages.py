@@ -28,6 +28,10 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",
+    # The camera count's detector (web/vendor/): its WebAssembly, model weights, licences.
+    ".wasm": "application/wasm",
+    ".bin": "application/octet-stream",
+    ".txt": "text/plain; charset=utf-8",
 }
 
 # Everything from this server; media may be a MediaStream (srcObject) or a blob.

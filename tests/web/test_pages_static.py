@@ -50,6 +50,9 @@ STATIC_TYPES = {
     ".css": "text/css",
     ".json": "application/json",
     ".svg": "image/svg+xml",
+    ".wasm": "application/wasm",
+    ".bin": "application/octet-stream",
+    ".txt": "text/plain",
 }
 
 
