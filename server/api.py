@@ -40,6 +40,7 @@ from .bodies import (
 )
 from .errors import ApiError
 from .links import SessionLinks, create_session_with_links
+from .sessionkind import DEFAULT_KIND, KIND_RULE, is_kind
 from .sitescsv import parse_sites_csv
 from .state import app_state, base_url
 from .store import Invite, Session, Site, SiteInUse, Store, UnknownSites
@@ -178,8 +179,13 @@ async def create_session(request: Request) -> Response:
     store = state.store
     body = await read_json_object(request)
     problems: dict[str, str] = {}
-    reject_unknown_fields(body, {"title", "scheduled_start", "scheduled_end", "sites"}, problems)
+    reject_unknown_fields(
+        body, {"title", "scheduled_start", "scheduled_end", "sites", "kind"}, problems
+    )
     title = text_field(body, "title", TITLE_MAX, problems)
+    kind = body.get("kind", DEFAULT_KIND)
+    if not is_kind(kind):
+        problems["kind"] = KIND_RULE
     start = time_field(body, "scheduled_start", problems)
     end = time_field(body, "scheduled_end", problems)
     if start is not None and end is not None and end <= start:
@@ -201,6 +207,7 @@ async def create_session(request: Request) -> Response:
             scheduled_end=end,
             site_ids=site_ids,
             now=_now(),
+            kind=kind,
         )
     except UnknownSites as exc:
         raise ApiError(
@@ -357,6 +364,7 @@ def session_json(session: Session) -> dict[str, Any]:
     return {
         "id": session.id,
         "title": session.title,
+        "kind": session.kind,
         "state": session.state.value,
         "scheduled_start": api_time(session.scheduled_start),
         "scheduled_end": api_time(session.scheduled_end),

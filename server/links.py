@@ -33,6 +33,7 @@ from ..signaling.tokens import hash_token
 from .auth import ADMIN_ONLY, authorize
 from .errors import ApiError
 from .secretfile import create_once
+from .sessionkind import DEFAULT_KIND, SessionKind
 from .state import AppState, app_state, base_url
 from .store import Invite, Session, Store, new_session_id
 from .times import api_time
@@ -128,6 +129,7 @@ def create_session_with_links(
     scheduled_end: datetime,
     site_ids: Sequence[str],
     now: datetime,
+    kind: SessionKind = DEFAULT_KIND,
 ) -> tuple[Session, str, dict[str, str]]:
     """Create a session whose tokens `key` can mint again: (session, host token, site tokens).
     Raises UnknownSites, creating nothing. For a writer's thread, or a local store."""
@@ -145,6 +147,7 @@ def create_session_with_links(
                 now=now,
                 session_id=session_id,
                 token_generation=FIRST_GENERATION,
+                kind=kind,
             )
         except sqlite3.IntegrityError:
             if store.get_session(session_id) is None:

@@ -28,6 +28,7 @@ from ..signaling.tokens import new_token
 from .auth import ADMIN_TOKEN_ENV
 from .dirlock import DataDirInUse, DataDirLock
 from .reports import is_formula_like
+from .sessionkind import KINDS
 
 # The in-process app's base when no --public-url is given: serve's own default address.
 LOCAL_BASE = "http://127.0.0.1:8080"
@@ -61,6 +62,11 @@ def add_office_commands(commands: Any) -> None:
     create.add_argument("--start", required=True, help="RFC 3339, e.g. 2025-03-01T08:00:00+07:00")
     create.add_argument("--end", required=True, help="RFC 3339")
     create.add_argument("--sites", help="site ids, comma-separated (default: every site)")
+    create.add_argument(
+        "--kind",
+        choices=KINDS,
+        help="key (key cadres) or grassroots (the communes' party members); default grassroots",
+    )
     _add_target_options(create)
     create.set_defaults(run=_command(_create_session))
     links = session_commands.add_parser("links", help="a session's links, shown again")
@@ -241,6 +247,8 @@ async def _create_session(args: argparse.Namespace) -> int:
         "scheduled_start": args.start,
         "scheduled_end": args.end,
     }
+    if args.kind is not None:
+        body["kind"] = args.kind
     if args.sites is not None:
         body["sites"] = [s.strip() for s in args.sites.split(",") if s.strip()]
     async with admin_api(args) as client:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from ..signaling.session import SessionState
+from .sessionkind import DEFAULT_KIND, SessionKind
 
 # Session ids go into URLs that people read aloud over the phone: lowercase and digits only.
 _SESSION_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -41,6 +42,7 @@ class Session:
     started_at: datetime | None
     ended_at: datetime | None
     created_at: datetime
+    kind: SessionKind = DEFAULT_KIND  # server/sessionkind.py
 
 
 @dataclass(frozen=True)

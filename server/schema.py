@@ -132,6 +132,12 @@ MIGRATIONS: tuple[str | tuple[str, Step], ...] = (
     );
     CREATE INDEX session_people_by_site ON session_people (session_id, site_id, ord);
     """,
+    """
+    -- The kind of conference (server/sessionkind.py), which the period report counts apart:
+    -- sessions of before are grassroots ones, as most of a district's are.
+    ALTER TABLE sessions ADD COLUMN kind TEXT NOT NULL DEFAULT 'grassroots'
+        CHECK (kind IN ('key', 'grassroots'));
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -38,6 +38,7 @@ from .rows import (
     new_session_id,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION, steps
+from .sessionkind import DEFAULT_KIND, SessionKind
 from .writehealth import WriteHealth
 
 # The values and errors of the store, imported from here by its callers (server/rows.py).
@@ -227,6 +228,7 @@ class Store(peoplestore.PeopleStore):
         now: datetime,
         session_id: str | None = None,
         token_generation: int | None = None,
+        kind: SessionKind = DEFAULT_KIND,
     ) -> Session:
         """Create a session and its invites (in the mapping's order) in one transaction.
 
@@ -249,8 +251,8 @@ class Store(peoplestore.PeopleStore):
                 session_id = self._free_session_id(db)
             db.execute(
                 "INSERT INTO sessions (id, title, scheduled_start, scheduled_end, state,"
-                " created_at, host_token_hash, host_token_generation)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, host_token_hash, host_token_generation, kind)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session_id,
                     title,
@@ -260,6 +262,7 @@ class Store(peoplestore.PeopleStore):
                     db_time(now),
                     host_token_hash,
                     token_generation,
+                    kind,
                 ),
             )
             db.executemany(
@@ -568,7 +571,7 @@ class Store(peoplestore.PeopleStore):
 
 _SESSION_SELECT = (
     "SELECT id, title, scheduled_start, scheduled_end, state, started_at, ended_at, created_at"
-    " FROM sessions"
+    ", kind FROM sessions"
 )
 
 
@@ -582,6 +585,7 @@ def _session_from_row(row: sqlite3.Row) -> Session:
         started_at=parse_db_time_or_none(row["started_at"]),
         ended_at=parse_db_time_or_none(row["ended_at"]),
         created_at=parse_db_time(row["created_at"]),
+        kind=row["kind"],
     )
 
 

@@ -673,6 +673,33 @@ async def test_create_session_rejects_bad_bodies(
     assert snapshot(store) == before
 
 
+async def test_create_session_with_its_kind(client: httpx.AsyncClient, store: Store) -> None:
+    await put_sites(client)
+    plain = await client.post("/api/sessions", json=SESSION_BODY, headers=ADMIN)
+    key = await client.post("/api/sessions", json={**SESSION_BODY, "kind": "key"}, headers=ADMIN)
+    assert (plain.status_code, key.status_code) == (201, 201), key.text
+    assert (plain.json()["kind"], key.json()["kind"]) == ("grassroots", "key")
+    stored = store.get_session(key.json()["id"])
+    assert stored is not None and stored.kind == "key"
+    shown = await client.get(f"/api/sessions/{key.json()['id']}", headers=ADMIN)
+    assert shown.json()["kind"] == "key"
+    listed = await client.get("/api/sessions", headers=ADMIN)
+    assert [s["kind"] for s in listed.json()["sessions"]] == ["key", "grassroots"]
+
+
+@pytest.mark.parametrize("kind", ["KEY", "chủ chốt", "", 1, None, ["key"]])
+async def test_create_session_refuses_an_unknown_kind(
+    client: httpx.AsyncClient, store: Store, kind: object
+) -> None:
+    await put_sites(client)
+    before = snapshot(store)
+    body = {**SESSION_BODY, "kind": kind}
+    response = await client.post("/api/sessions", json=body, headers=ADMIN)
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_body")
+    assert response.json()["details"]["fields"] == {"kind": "must be one of: key, grassroots"}
+    assert snapshot(store) == before
+
+
 async def test_create_session_needs_some_site(client: httpx.AsyncClient, store: Store) -> None:
     response = await client.post("/api/sessions", json=SESSION_BODY, headers=ADMIN)
     assert (response.status_code, response.json()["error"]) == (422, "invalid_body")

@@ -99,6 +99,23 @@ def test_a_session_its_links_and_a_reissue_on_a_data_directory(
     assert shown == {"nga-thanh": reissued["join_url"], "tan-loc": join["tan-loc"]}
 
 
+def test_a_session_of_a_kind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sites_file: Path
+) -> None:
+    data = ["--data", str(tmp_path / "data")]
+    run(capsys, "sites", "import", str(sites_file), *data)
+    code, out, _ = create(capsys, "Hội nghị cán bộ chủ chốt", *WINDOW, "--kind", "key", *data)
+    assert code == 0 and json.loads(out)["kind"] == "key"
+    code, out, _ = create(capsys, "Giao ban", *WINDOW, *data)
+    assert code == 0 and json.loads(out)["kind"] == "grassroots"
+    with pytest.raises(SystemExit) as refused:  # argparse's choices: exit 2, nothing written
+        main(["session", "create", "--title", "X", *WINDOW, "--kind", "chu-chot", *data])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    store = Store.open(tmp_path / "data" / "diemcau.sqlite3")
+    assert sorted(s.kind for s in store.list_sessions()) == ["grassroots", "key"]
+    store.close()
+
+
 def test_bad_input_is_said_plainly_and_changes_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, sites_file: Path
 ) -> None:

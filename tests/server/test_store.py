@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from diemcau.server.sessionkind import SessionKind
 from diemcau.server.store import (
     SCHEMA_VERSION,
     Session,
@@ -39,7 +40,13 @@ def store(path: Path) -> Iterator[Store]:
     store.close()
 
 
-def new_session(store: Store, sites: list[str], prefix: str = "t", now: datetime = T0) -> Session:
+def new_session(
+    store: Store,
+    sites: list[str],
+    prefix: str = "t",
+    now: datetime = T0,
+    kind: SessionKind = "grassroots",
+) -> Session:
     return store.create_session(
         title="Họp giao ban",
         scheduled_start=T0,
@@ -47,6 +54,7 @@ def new_session(store: Store, sites: list[str], prefix: str = "t", now: datetime
         host_token_hash=f"{prefix}-host",
         invite_token_hashes={site: f"{prefix}-{site}" for site in sites},
         now=now,
+        kind=kind,
     )
 
 
@@ -84,6 +92,25 @@ def test_newer_schema_is_refused(path: Path) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
         Store.open(path)
+
+
+def test_sessions_of_before_kinds_are_grassroots_and_a_kind_is_checked(
+    store: Store, path: Path
+) -> None:
+    old = new_session(store, ["nga-thanh"])
+    store.close()
+    with sqlite3.connect(path) as db:  # as a database of schema version 6, before kinds
+        db.execute("ALTER TABLE sessions DROP COLUMN kind")
+        db.execute("PRAGMA user_version = 6")
+    again = Store.open(path)
+    try:
+        assert again.get_session(old.id) == old and old.kind == "grassroots"
+        key = new_session(again, ["nga-thanh"], prefix="k", kind="key")
+        assert again.get_session(key.id) == key and key.kind == "key"
+        with pytest.raises(sqlite3.IntegrityError):  # the column's CHECK, past the API's
+            again._conn.execute("UPDATE sessions SET kind = 'other' WHERE id = ?", (key.id,))
+    finally:
+        again.close()
 
 
 def test_put_sites_says_what_happened(store: Store) -> None:

@@ -205,7 +205,8 @@ def test_the_migration_chains_events_of_before(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     session = ended_session(tmp_path)
-    # As a database of the version before: no chain columns' values, one migration fewer.
+    # As a database of the version before the chain (migration 5): no chain columns' values,
+    # and the migrations after it undone.
     sql(tmp_path, "UPDATE events SET prev = NULL, hash = NULL")
     sql(
         tmp_path,
@@ -216,9 +217,11 @@ def test_the_migration_chains_events_of_before(
             db.execute(f"ALTER TABLE events DROP COLUMN {column}")
         for column in ("chain_head", "chain_length", "chain_signature", "chained_at"):
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
-        # The migrations after the chain's undone too: the rosters' (migration 6).
+        # The migrations after the chain's undone too: the rosters' (migration 6) and the
+        # sessions' kind (migration 7).
         for table in ("session_people", "people"):
             db.execute(f"DROP TABLE {table}")
+        db.execute("ALTER TABLE sessions DROP COLUMN kind")
         db.execute(f"PRAGMA user_version = {CHAIN_MIGRATION}")
     assert verify(capsys, "--data", str(tmp_path), session)[0] == 2  # not chained yet
     store = Store.open(tmp_path / "diemcau.sqlite3")

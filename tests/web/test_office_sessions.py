@@ -73,6 +73,27 @@ async def test_a_session_is_scheduled_on_the_districts_clock_with_the_sites_chos
     )
 
 
+async def test_a_key_cadres_conference_is_scheduled_as_one_and_listed_so(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    page = await sessions_page(chromium, office_app)
+    await expect(page.locator("#schedule-kind")).to_have_value("grassroots")
+    await page.locator("#schedule-title").fill("Hội nghị cán bộ chủ chốt quý I")
+    await page.locator("#schedule-start").fill("2026-03-05T08:00")
+    await page.locator("#schedule-end").fill("2026-03-05T11:00")
+    await page.get_by_label("Loại hội nghị").select_option("key")
+    await page.get_by_role("button", name="Lên lịch", exact=True).click()
+    await expect(page.locator("#schedule-done")).to_be_visible()
+    [session] = office_store.list_sessions()
+    assert session.kind == "key"
+    row = session_row(page, "upcoming", session.id)
+    await expect(row.locator(".session-kind")).to_have_text("Hội nghị cán bộ chủ chốt")
+    # The template takes the last session's kind too.
+    await expect(page.locator("#schedule-kind")).to_have_value("grassroots")  # the form reset
+    await page.get_by_role("button", name="Lấy mẫu từ hội nghị trước").click()
+    await expect(page.locator("#schedule-kind")).to_have_value("key")
+
+
 @pytest.mark.parametrize(
     ("title", "start", "end", "untick", "said"),
     [

@@ -23,6 +23,7 @@ import {requestJson} from './api.js';
  * @property {string} scheduled_start RFC 3339
  * @property {string} scheduled_end RFC 3339
  * @property {string[]} [sites]
+ * @property {import('./api.js').SessionKind} [kind]
  */
 
 /**

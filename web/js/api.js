@@ -17,9 +17,14 @@ const REQUEST_TIMEOUT = 8000;
  */
 
 /**
+ * @typedef {'key'|'grassroots'} SessionKind key cadres' conferences, or the communes' members'
+ */
+
+/**
  * @typedef {Object} Session
  * @property {string} id
  * @property {string} title
+ * @property {SessionKind} [kind] the kind of conference, counted apart in a period's figures
  * @property {SessionState} state
  * @property {string|null} scheduled_start RFC 3339
  * @property {string|null} scheduled_end RFC 3339

@@ -71,6 +71,7 @@ async function schedule() {
     if (!office.api)
         return;
     const title = /** @type {HTMLInputElement} */ ($('schedule-title')).value.trim();
+    const kind = /** @type {HTMLSelectElement} */ ($('schedule-kind')).value === 'key' ? 'key' : 'grassroots';
     const start = fromWallInput(/** @type {HTMLInputElement} */ ($('schedule-start')).value, DEFAULT_ZONE);
     const end = fromWallInput(/** @type {HTMLInputElement} */ ($('schedule-end')).value, DEFAULT_ZONE);
     const ticked = [...chosenSites()].filter(id => sites.some(site => site.id === id));
@@ -95,6 +96,7 @@ async function schedule() {
             scheduled_start: new Date(start).toISOString(),
             scheduled_end: new Date(end).toISOString(),
             sites: ticked,
+            kind,
         });
         /** @type {HTMLFormElement} */ ($('schedule-form')).reset();
         chosen = null;
@@ -118,6 +120,7 @@ async function fromLastSession() {
         const start = Date.parse(detail.scheduled_start || '');
         const end = Date.parse(detail.scheduled_end || '');
         /** @type {HTMLInputElement} */ ($('schedule-title')).value = detail.title;
+        /** @type {HTMLSelectElement} */ ($('schedule-kind')).value = detail.kind ?? 'grassroots';
         if (Number.isFinite(start) && Number.isFinite(end)) {
             // The same hours, on the first day after today.
             const days = Math.max(1, Math.ceil((Date.now() - start) / DAY));
@@ -250,7 +253,9 @@ function sessionRow(session) {
     state.dataset.state = cancelled ? 'cancelled' : session.state;
     const stateCell = element('td');
     stateCell.append(state);
-    row.append(element('td', 'num', when(session)), element('td', 'session-name', session.title), stateCell);
+    const name = element('td', 'session-name', session.title);
+    name.append(' ', element('span', 'muted session-kind', t(`session_kind.${session.kind ?? 'grassroots'}`)));
+    row.append(element('td', 'num', when(session)), name, stateCell);
     const actions = element('td', 'row-actions');
     /**
      * @param {string} key
