@@ -24,7 +24,20 @@ from ..media.bridge import Bridge
 from ..media.port import UdpPort
 from ..media.recorder import Recording
 from ..signaling.bus import LocalBus, create_bus
-from . import api, control, health, links, pages, peopleapi, qr, recordings, records, sealkey, whip
+from . import (
+    api,
+    checkinapi,
+    control,
+    health,
+    links,
+    pages,
+    peopleapi,
+    qr,
+    recordings,
+    records,
+    sealkey,
+    whip,
+)
 from .clientcap import ConnectionCap
 from .config import Config
 from .cors import CORS, CorsOnEveryAnswer
@@ -384,6 +397,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
             Route("/readyz", health.readyz),
             *api.routes(),
             *peopleapi.routes(),
+            *checkinapi.routes(),
             *links.routes(),
             *records.routes(),
             *recordings.routes(),
@@ -404,7 +418,9 @@ def create_app(config: Config, admin_token: str) -> Starlette:
                 trusted_proxies=config.trusted_proxies,
             ),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(config)),
-            Middleware(WriteLimit, buckets=state.write_limits),
+            Middleware(
+                WriteLimit, buckets=state.write_limits, trusted_proxies=config.trusted_proxies
+            ),
             Middleware(CorsOnEveryAnswer, prefixes=whip.PREFIXES),
         ],
     )

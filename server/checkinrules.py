@@ -30,6 +30,7 @@ from typing import Any, Literal
 PEOPLE_EVENTS = frozenset({"checkin", "checkin_revoked", "absence", "absence_revoked"})
 Method = Literal["qr", "clerk"]
 By = Literal["site", "admin"]
+CommandType = Literal["checkin", "checkin_revoked", "absence", "absence_revoked"]
 REASON_MAX = 500
 
 
@@ -95,7 +96,7 @@ class Refusal(Exception):
 class Command:
     """A check-in or correction asked for: what the log would get if allowed."""
 
-    type: Literal["checkin", "checkin_revoked", "absence", "absence_revoked"]
+    type: CommandType
     person: str
     site: str  # the person's hall
     by: By

@@ -43,7 +43,12 @@ async def make_qr(request: Request) -> Response:
     raise_problems(problems)
     assert isinstance(texts, list)
     try:
-        svgs = [segno.make(text, error="m", micro=False).svg_data_uri(scale=4) for text in texts]
+        svgs = [qr_data_uri(text) for text in texts]
     except segno.DataOverflowError:  # pragma: no cover - TEXT_MAX fits a version 40 code
         raise ApiError(422, "invalid_body", "A text is too long for a QR code.") from None
     return JSONResponse({"svgs": svgs})
+
+
+def qr_data_uri(text: str) -> str:
+    """`text` as a QR code, a `data:image/svg+xml` URI (also the join page's check-in code)."""
+    return str(segno.make(text, error="m", micro=False).svg_data_uri(scale=4))

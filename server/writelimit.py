@@ -13,11 +13,12 @@ import hashlib
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..signaling.ratelimit import TokenBucket
+from .clientcap import client_address
 from .errors import ApiError, send_error
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -52,7 +53,8 @@ class WriteBuckets:
 
 class WriteLimit:
     """ASGI middleware: writes under `prefix` limited per bearer token (or per client address
-    when there is none)."""
+    when there is none, as server/clientcap.py believes it behind `trusted_proxies`: the
+    phones checking in at the halls, docs/api.md Check-in, are not all the proxy's)."""
 
     def __init__(
         self,
@@ -60,8 +62,10 @@ class WriteLimit:
         prefix: str = "/api/",
         buckets: WriteBuckets | None = None,
         clock: Callable[[], float] = time.monotonic,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.app = app
+        self.trusted = frozenset(trusted_proxies)
         self.prefix = prefix
         self.buckets = buckets if buckets is not None else WriteBuckets()
         self.clock = clock
@@ -74,7 +78,7 @@ class WriteLimit:
         ):
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.retry_after(_key(scope), self.clock())
+        wait = self.buckets.retry_after(_key(scope, self.trusted), self.clock())
         if wait is None:
             await self.app(scope, receive, send)
             return
@@ -91,9 +95,12 @@ class WriteLimit:
         )
 
 
-def _key(scope: Scope) -> bytes:
-    for name, value in scope.get("headers", []):
+def _key(scope: Scope, trusted: frozenset[str]) -> bytes:
+    headers = scope.get("headers", [])
+    for name, value in headers:
         if name == b"authorization":
             return hashlib.sha256(value).digest()
-    client = scope.get("client")
-    return b"address:" + (client[0].encode() if client else b"?")
+    peer = scope.get("client")
+    forwarded = [v.decode("latin-1") for n, v in headers if n == b"x-forwarded-for"]
+    address = client_address(peer[0] if peer else None, forwarded, trusted)
+    return b"address:" + (address or "?").encode()

@@ -116,3 +116,28 @@ async def test_headcounts_are_limited_per_token(limited: httpx.AsyncClient) -> N
     events = await limited.get(f"/api/sessions/{session['id']}/events", headers=admin_headers())
     written = [json.loads(line) for line in events.text.splitlines()]
     assert [e["present"] for e in written if e["type"] == "headcount"] == list(range(BURST))
+
+
+async def test_writes_without_a_token_count_per_client_address_behind_a_trusted_proxy(
+    config: Config,
+) -> None:
+    """The phones checking in at the halls (docs/api.md, Check-in) come through the proxy: each
+    is limited by its own address, not all of them by the proxy's."""
+    proxied = replace(config, write_burst=BURST, write_rate=0.001, trusted_proxies=("127.0.0.1",))
+    app = create_app(proxied, ADMIN_TOKEN)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+
+            async def tokenless(address: str) -> int:
+                # No such code: answered 404 when let through, without writing anything.
+                response = await client.post(
+                    "/api/checkin/nothing", json={}, headers={"X-Forwarded-For": address}
+                )
+                return response.status_code
+
+            first = [await tokenless("198.51.100.7") for _ in range(BURST + 2)]
+            assert first == [404] * BURST + [429] * 2
+            assert await tokenless("198.51.100.8") == 404
+    finally:
+        await shut_down(app)

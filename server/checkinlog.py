@@ -1,0 +1,51 @@
+"""The people events of a session's join log, read from the store and written to it.
+
+`record` runs in the store writer's thread (server/writer.py): it reads the session's people
+events, judges the command (server/checkinrules.py) and appends its event in that one thread,
+so two phones that pick the same name at once make one check-in and one 409, never two.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..signaling.session import SessionState
+from .checkinrules import PEOPLE_EVENTS, Command, PeopleEvent, Standing, judge, standings
+from .store import Store
+
+
+class SessionNotOpen(Exception):
+    """The session is not in a state this command may be written in (its state says which)."""
+
+    def __init__(self, state: SessionState) -> None:
+        super().__init__(state.value)
+        self.state = state
+
+
+def session_standings(store: Store, session_id: str) -> dict[str, Standing]:
+    """Each person's standing in the session, from its join log as the store has it."""
+    return standings(
+        PeopleEvent(e.ts, e.type, e.site_id, e.body)
+        for e in store.events(session_id)
+        if e.type in PEOPLE_EVENTS
+    )
+
+
+def record(
+    store: Store,
+    session_id: str,
+    command: Command,
+    now: datetime,
+    open_in: frozenset[SessionState],
+) -> int:
+    """Append the command's event if the session's state is one of `open_in` and the log
+    allows it; its sequence number. Raises SessionNotOpen or checkinrules.Refusal, writing
+    nothing. For the writer's thread: the state and the log are read on its connection, just
+    before the append, so that nothing is written between the judgement and the event."""
+    session = store.get_session(session_id)
+    assert session is not None  # sessions are never deleted
+    if session.state not in open_in:
+        raise SessionNotOpen(session.state)
+    codes = {p.id: p.code for p in store.session_people(session_id)}
+    judge(command, session_standings(store, session_id), codes)
+    return store.append_event(session_id, command.type, now, site_id=command.site, **command.body())
