@@ -40,6 +40,7 @@ from .checkinlog import SessionNotOpen, record, session_standings
 from .checkinrules import REASON_MAX, By, Command, CommandType, Refusal, Standing
 from .errors import ApiError
 from .people import Person
+from .peopleapi import person_json
 from .qr import qr_data_uri
 from .state import AppState, app_state, base_url
 from .store import Invite, Session
@@ -258,11 +259,7 @@ def standing_json(
     """A person of a hall and their standing now, for the clerks' lists."""
     checked = standing.checked_in if standing is not None else None
     return {
-        "id": person.id,
-        "name": person.name,
-        "code": person.code,
-        "position": person.position,
-        "unit": person.unit,
+        **person_json(person),
         "checked_in": checked is not None,
         "checked_in_at": None if checked is None else api_time(checked.at),
         "checked_in_site": None if checked is None else checked.site,
