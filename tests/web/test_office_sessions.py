@@ -1,16 +1,21 @@
 """The office's sessions page in headless Chromium, on the real app (tests/web/officeapp.py):
 scheduling on the district's clock with the sites chosen, a template from the last session,
-refusals said in the form, and start, end and cancel from the lists."""
+refusals said in the form, start, end and cancel from the lists, and a session's recordings
+listed under it and downloaded with the admin token."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Dialog, Locator, Page, expect
 from starlette.applications import Starlette
 
+from diemcau.server import recordings
+from diemcau.server.state import app_state
 from diemcau.server.store import Site, Store
 from diemcau.signaling.session import SessionState
 from tests.server.conftest import ADMIN_TOKEN
@@ -36,6 +41,17 @@ async def sessions_page(browser: Browser, app: Starlette) -> Page:
     opened = await open_page(browser, app, f"/office/sessions#token={ADMIN_TOKEN}")
     await expect(opened.page.locator("#office-view")).to_be_visible()
     return opened.page
+
+
+async def morning_session(app: Starlette, title: str) -> dict:
+    """A session scheduled from 08:00 to 11:00 on 5 March 2026, Việt Nam time."""
+    body = {
+        "title": title,
+        "scheduled_start": "2026-03-05T08:00:00+07:00",
+        "scheduled_end": "2026-03-05T11:00:00+07:00",
+    }
+    session: dict = await admin_call(app, "POST", "/api/sessions", json=body)
+    return session
 
 
 def session_row(page: Page, table: str, session_id: str) -> Locator:
@@ -159,12 +175,8 @@ async def test_the_last_session_is_a_template_on_the_next_day(
 async def test_sessions_are_started_ended_and_cancelled_from_the_lists(
     chromium: Browser, office_app: Starlette, office_store: Store
 ) -> None:
-    body = {
-        "scheduled_start": "2026-03-05T08:00:00+07:00",
-        "scheduled_end": "2026-03-05T11:00:00+07:00",
-    }
-    held = await admin_call(office_app, "POST", "/api/sessions", json={"title": "Họp A", **body})
-    dropped = await admin_call(office_app, "POST", "/api/sessions", json={"title": "Họp B", **body})
+    held = await morning_session(office_app, "Họp A")
+    dropped = await morning_session(office_app, "Họp B")
     page = await sessions_page(chromium, office_app)
     asked: list[str] = []
 
@@ -193,3 +205,86 @@ async def test_sessions_are_started_ended_and_cancelled_from_the_lists(
         "Hủy hội nghị “Họp B”? Hội nghị chưa diễn ra sẽ không thể bắt đầu nữa.",
     ]
     await expect(page.locator("#upcoming-empty")).to_be_visible()
+
+
+def put_recording(
+    data_dir: Path, session_id: str, name: str, body: bytes, started: str, ended: str | None
+) -> Path:
+    """A recording as media/recorder.py leaves one: the file and its JSON sidecar."""
+    path = recordings.directory(data_dir, session_id) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    fields = {"id": path.stem, "started_at": started, "ended_at": ended}
+    path.with_suffix(".json").write_text(json.dumps(fields))
+    return path
+
+
+async def test_a_sessions_recordings_are_listed_under_it_and_download_with_the_token(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    held, live, bare, later = [
+        await morning_session(office_app, title) for title in ("Họp A", "Họp B", "Họp C", "Họp D")
+    ]
+    for session in (held, live, bare):
+        await admin_call(office_app, "POST", f"/api/sessions/{session['id']}/start")
+    for session in (held, bare):
+        await admin_call(office_app, "POST", f"/api/sessions/{session['id']}/end")
+    data_dir = app_state(office_app).config.data_dir
+    program = bytes(range(256)) * 40
+    put_recording(
+        data_dir,
+        held["id"],
+        "20260305T010203-1.webm",
+        program,
+        "2026-03-05T01:02:03.000Z",
+        "2026-03-05T03:58:00.000Z",
+    )
+    put_recording(
+        data_dir, held["id"], "20260305T035900-2.mkv", b"\x1a" * 999, "2026-03-05T03:59:00Z", None
+    )
+    put_recording(
+        data_dir, live["id"], "20260305T010000-1.webm", b"\x1a" * 10, "2026-03-05T01:00:00Z", None
+    )
+    opened = await open_page(chromium, office_app, f"/office/sessions#token={ADMIN_TOKEN}")
+    page = opened.page
+    await expect(page.locator("#office-view")).to_be_visible()
+    # A session that never ran has nothing recorded to show.
+    await expect(
+        session_row(page, "upcoming", later["id"]).get_by_role("button", name="Bản ghi hình")
+    ).to_have_count(0)
+
+    opener = session_row(page, "past", held["id"]).get_by_role("button", name="Bản ghi hình")
+    await expect(opener).to_have_attribute("aria-expanded", "false")
+    await opener.click()
+    listed = page.locator(f'#past-rows tr[data-recordings-of="{held["id"]}"]')
+    items = listed.locator("li.recording")
+    await expect(items).to_have_count(2)
+    await expect(opener).to_have_attribute("aria-expanded", "true")
+    # On the district's clock: 01:02 UTC is 08:02 in Việt Nam.
+    await expect(items.nth(0)).to_contain_text("08:02")
+    await expect(items.nth(0)).to_contain_text("10:58")
+    await expect(items.nth(0)).to_contain_text("10,2 kB")
+    await expect(items.nth(1)).to_contain_text("bị ngắt giữa chừng")
+    await expect(items.nth(1)).to_contain_text("999 B")
+
+    async with page.expect_download() as waiting:
+        await items.nth(0).get_by_role("button", name="Tải về").click()
+    download = await waiting.value
+    assert download.suggested_filename == "20260305T010203-1.webm"
+    saved = await download.path()
+    assert saved is not None and saved.read_bytes() == program
+    await expect(listed).to_contain_text("Đã tải về 20260305T010203-1.webm")
+
+    # One being written says so; a session without any says that too; a list closes again.
+    live_row = session_row(page, "upcoming", live["id"])
+    await live_row.get_by_role("button", name="Bản ghi hình").click()
+    being = page.locator(f'#upcoming-rows tr[data-recordings-of="{live["id"]}"] li.recording')
+    await expect(being).to_have_count(1)
+    await expect(being).to_contain_text("đang ghi")
+    await session_row(page, "past", bare["id"]).get_by_role("button", name="Bản ghi hình").click()
+    await expect(page.locator(f'tr[data-recordings-of="{bare["id"]}"]')).to_contain_text(
+        "không có bản ghi hình nào"
+    )
+    await opener.click()
+    await expect(listed).to_have_count(0)
+    assert opened.problems == []

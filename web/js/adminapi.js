@@ -1,10 +1,10 @@
 // @ts-check
 /**
- * The office's API, with the admin token: the sites and their CSV import, and the sessions
- * (docs/api.md). No DOM here.
+ * The office's API, with the admin token: the sites and their CSV import, the sessions, their
+ * links and their recordings (docs/api.md). No DOM here.
  */
 
-import {requestJson} from './api.js';
+import {downloadFile, requestJson} from './api.js';
 
 /**
  * @typedef {import('./api.js').Site} Site
@@ -49,6 +49,17 @@ import {requestJson} from './api.js';
  * @property {boolean} removed
  * @property {number|null} generation
  * @property {string|null} join_url
+ */
+
+/**
+ * One recording of a session, from GET /api/sessions/{id}/recordings (docs/recordings.md);
+ * `ended_at` is null while it is written, or when a crash cut it short.
+ * @typedef {Object} Recording
+ * @property {string} id
+ * @property {string|null} started_at
+ * @property {string|null} ended_at
+ * @property {number} bytes
+ * @property {string} url downloads the file, with the same token
  */
 
 /**
@@ -157,6 +168,23 @@ export class AdminApi {
      */
     hallLink(id, site, move) {
         return requestJson('POST', `${sessionPath(id)}/sites/${encodeURIComponent(site)}/${move}`, this.token);
+    }
+
+    /**
+     * @param {string} id
+     * @returns {Promise<Recording[]>} in the order they were made
+     */
+    recordings(id) {
+        return requestJson('GET', `${sessionPath(id)}/recordings`, this.token);
+    }
+
+    /**
+     * A recording's file, fetched with the token.
+     * @param {Recording} recording
+     * @returns {Promise<import('./api.js').Download>}
+     */
+    recordingFile(recording) {
+        return downloadFile(recording.url, this.token, `${recording.id}.webm`);
     }
 
     /**

@@ -300,20 +300,9 @@ export class SessionApi {
      * @param {ExportFormat} format
      * @returns {Promise<Download>}
      */
-    async download(format) {
+    download(format) {
         const {action, name} = EXPORTS[format];
-        const response = await send('GET', this.url(action), this.token, undefined, '*/*', 60_000);
-        if (!response.ok)
-            throw await refusal(response);
-        let blob;
-        try {
-            blob = await response.blob();
-        } catch (e) {
-            throw unanswered(e);
-        }
-        const filename = attachmentName(response.headers.get('Content-Disposition'))
-            || name(this.sessionId);
-        return {blob, filename};
+        return downloadFile(this.url(action), this.token, name(this.sessionId));
     }
 
     /**
@@ -354,6 +343,28 @@ export class PeriodApi {
         const query = new URLSearchParams({from, to});
         return requestJson('GET', `/api/attendance?${query}`, this.token);
     }
+}
+
+/**
+ * A file fetched with the token (a plain link could not carry it), named as the server names
+ * it, else `fallback`. Only the headers are timed: a large file takes as long as it takes.
+ * @param {string} url
+ * @param {string} token
+ * @param {string} fallback
+ * @returns {Promise<Download>}
+ */
+export async function downloadFile(url, token, fallback) {
+    const response = await send('GET', url, token, undefined, '*/*', 60_000);
+    if (!response.ok)
+        throw await refusal(response);
+    let blob;
+    try {
+        blob = await response.blob();
+    } catch (e) {
+        throw unanswered(e);
+    }
+    const filename = attachmentName(response.headers.get('Content-Disposition')) || fallback;
+    return {blob, filename};
 }
 
 /**

@@ -13,7 +13,7 @@
  * a plain link could not carry it. Times are shown in the zone the API names.
  */
 
-import {byId as $, element, pathPart, setText} from './dom.js';
+import {byId as $, element, pathPart, saveFile, setText} from './dom.js';
 import {PeriodApi, SessionApi} from './api.js';
 import {HttpError} from './httperror.js';
 import {
@@ -29,8 +29,6 @@ import {DEFAULT_ZONE, isDate, localDate, yearOf} from './zone.js';
 const LIVE_REFRESH = 10_000;
 /** How often to look again while the session has not started or the server is away, in ms. */
 const WAIT_REFRESH = 10_000;
-/** How long a downloaded file's blob URL is kept, in ms: long enough for the download. */
-const BLOB_LIFETIME = 60_000;
 
 /** Where this tab keeps the admin token, shared by the period view and the session views. */
 const ADMIN_KEY = 'diemcau.token.admin';
@@ -304,15 +302,7 @@ async function download(format, button) {
     render();
     try {
         const file = await new SessionApi(sessionId, token).download(format);
-        const url = URL.createObjectURL(file.blob);
-        const link = document.createElement('a');
-        link.href = url;
-        link.download = file.filename;
-        link.hidden = true;
-        document.body.append(link);
-        link.click();
-        link.remove();
-        setTimeout(() => URL.revokeObjectURL(url), BLOB_LIFETIME);
+        saveFile(file);
         exportStatus = {key: 'export.done', vars: {name: file.filename}, tone: 'ok'};
     } catch (e) {
         if (!(e instanceof HttpError))

@@ -50,3 +50,22 @@ export function element(tag, className, text) {
         made.textContent = text;
     return made;
 }
+
+/** How long a saved file's blob URL is kept, in ms: long enough for the download. */
+const BLOB_LIFETIME = 60_000;
+
+/**
+ * Hands a fetched file to the browser as a download.
+ * @param {{blob: Blob, filename: string}} file
+ */
+export function saveFile(file) {
+    const url = URL.createObjectURL(file.blob);
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = file.filename;
+    link.hidden = true;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), BLOB_LIFETIME);
+}

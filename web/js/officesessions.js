@@ -3,13 +3,15 @@
  * The office's sessions page (/office/sessions): schedule a session (title, start and end on
  * the district's clock, which sites; or a template from the last session), and the upcoming
  * and past sessions, each started, ended or cancelled here, with the way to its links, its
- * console and its attendance record. The admin token and the shell: office.js.
+ * console, its attendance record and its recordings (officerecordings.js). The admin token and
+ * the shell: office.js.
  */
 
 import {byId as $, element, setText} from './dom.js';
 import {HttpError} from './httperror.js';
 import {formatClock, formatDateTime, formatNumber, t} from './i18n.js';
 import {OfficePage} from './office.js';
+import {RecordingLists} from './officerecordings.js';
 import {DEFAULT_ZONE, fromWallInput, wallInput} from './zone.js';
 
 /**
@@ -34,6 +36,7 @@ let scheduled = null;
 const office = new OfficePage(async api => {
     [sites, sessions] = await Promise.all([api.sites(), api.sessions()]);
 }, renderView);
+const recordings = new RecordingLists(office);
 
 function bindControls() {
     $('schedule-form').addEventListener('submit', async event => {
@@ -236,8 +239,12 @@ function when(session) {
  */
 function renderRows(body, empty, list) {
     body.replaceChildren();
-    for (const session of list)
+    for (const session of list) {
         body.append(sessionRow(session));
+        const listed = recordings.row(session, 4);
+        if (listed)
+            body.append(listed);
+    }
     empty.hidden = list.length > 0;
 }
 
@@ -289,6 +296,10 @@ function sessionRow(session) {
     link('office.links', `/office/sessions/${id}/links`);
     if (!cancelled)
         link('office.attendance', `/attendance/${id}`);
+    if (session.started_at) {
+        button('office.recordings', () => void recordings.toggle(session.id));
+        actions.lastElementChild?.setAttribute('aria-expanded', String(recordings.isOpen(session.id)));
+    }
     row.append(actions);
     return row;
 }
