@@ -26,6 +26,8 @@ COLUMNS = (
     "longest_outage_seconds",
     "headcount",
     "headcount_rate",
+    "cause",
+    "cause_reason",
 )
 TOTAL_ROW_ID = "TOTAL"
 
@@ -74,6 +76,8 @@ def _totals_row(report: Report, sites: list[dict[str, Any]]) -> dict[str, object
         "headcount": t["headcount"],
         # People present of people expected: the participation rate.
         "headcount_rate": t["participation_rate"],
+        "cause": "",
+        "cause_reason": "",
     }
 
 
@@ -106,6 +110,8 @@ HEADERS_VI = {
     "longest_outage_seconds": "Gián đoạn dài nhất (giây)",
     "headcount": "Số người dự",
     "headcount_rate": "Tỷ lệ người dự",
+    "cause": "Nguyên nhân vắng, muộn",
+    "cause_reason": "Lý do kỹ thuật",
 }
 
 

@@ -1,6 +1,8 @@
-"""Attendance: the rules over the join log (rules), the report of one session (session), the
-figures of a period (period). Everything outside imports from here."""
+"""Attendance: the rules over the join log (rules), why a hall missed time (outage), the report
+of one session (session), the figures of a period (period). Everything outside imports from
+here."""
 
+from .outage import Cause, Outage, outage
 from .period import HeldSession, period_summary
 from .rules import (
     AttendanceError,
@@ -22,8 +24,10 @@ from .session import report_json, session_report, site_json, totals_json, window
 
 __all__ = [
     "AttendanceError",
+    "Cause",
     "HeldSession",
     "LogEvent",
+    "Outage",
     "Report",
     "RosterSite",
     "Rules",
@@ -34,6 +38,7 @@ __all__ = [
     "Tally",
     "Totals",
     "attendance",
+    "outage",
     "period_summary",
     "report_json",
     "session_report",

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
+from .outage import NONE, Cause, outage
+
 Status = Literal["present", "partial", "absent"]
 
 
@@ -101,6 +103,9 @@ class SiteAttendance:
     # Media connections that never came up (attempt_failed), up to the window end: a site
     # absent with attempts tried and met a failing network; one without never opened the link.
     failed_attempts: int = 0
+    # Why an absent or late site missed time (outage.py); None for the others.
+    cause: Cause | None = None
+    cause_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +216,14 @@ def _site_attendance(
     left_early = (
         attended and (window_end - intervals[-1][1]).total_seconds() > rules.early_before_seconds
     )
+    if status == "absent":
+        why = outage(events, window_end, None)
+    elif late:
+        why = outage(
+            events, window_start + timedelta(seconds=rules.late_after_seconds), intervals[0][0]
+        )
+    else:
+        why = NONE
     expected = site.expected
     return SiteAttendance(
         site=site.id,
@@ -230,6 +243,8 @@ def _site_attendance(
         headcount_rate=_ratio(headcount, expected) if headcount is not None else None,
         intervals=tuple(intervals),
         failed_attempts=failed_attempts,
+        cause=why.cause,
+        cause_reason=why.reason,
     )
 
 

@@ -72,6 +72,8 @@ def site_json(s: SiteAttendance, intervals: bool = False, attempts: bool = False
         "longest_outage_seconds": _seconds(s.longest_outage_seconds),
         "headcount": s.headcount,
         "headcount_rate": _rate(s.headcount_rate),
+        "cause": s.cause,
+        "cause_reason": s.cause_reason,
     }
     if attempts:
         entry["failed_attempts"] = s.failed_attempts

@@ -65,6 +65,8 @@ SITE_FIELDS = [
     "longest_outage_seconds",
     "headcount",
     "headcount_rate",
+    "cause",
+    "cause_reason",
 ]
 
 
@@ -421,6 +423,8 @@ NGA_THANH = {
     "longest_outage_seconds": 60.0,
     "headcount": 35,
     "headcount_rate": 0.875,
+    "cause": None,
+    "cause_reason": None,
 }
 
 
@@ -798,6 +802,8 @@ async def test_attendance_as_csv(client: httpx.AsyncClient, played: dict[str, An
         **{k: str(v) for k, v in NGA_THANH.items()},
         "late": "no",
         "left_early": "yes",
+        "cause": "",
+        "cause_reason": "",
     }
     ubnd = dict(zip(SITE_FIELDS, rows[3], strict=True))
     assert (ubnd["first_join"], ubnd["last_leave"], ubnd["headcount_rate"]) == ("", "", "0.416667")
