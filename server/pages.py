@@ -107,6 +107,8 @@ PAGES = [
     ("/office", "office.html", OFFICE_PERMISSIONS),
     ("/office/sessions", "officesessions.html", OFFICE_PERMISSIONS),
     ("/office/sessions/{session}/links", "officelinks.html", OFFICE_PERMISSIONS),
+    # A phone in the hall, from the join page's QR code: the code is the credential.
+    ("/checkin/{code}", "checkin.html", ATTENDANCE_PERMISSIONS),
 ]
 
 

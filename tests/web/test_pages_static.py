@@ -30,6 +30,7 @@ PAGES = {
     "office.html": "officesites.js",
     "officesessions.html": "officesessions.js",
     "officelinks.html": "officelinks.js",
+    "checkin.html": "checkin.js",
 }
 
 # Modules that speak a protocol and touch no DOM, so that they can be read (and reused) alone.
@@ -42,6 +43,7 @@ PROTOCOL_MODULES = [
     "backoff.js",
     "httperror.js",
     "picture.js",
+    "checkinapi.js",
 ]
 
 # Served files that are not the pages, with the type each must carry.
@@ -94,6 +96,7 @@ def test_pages_come_from_the_installed_package() -> None:
         ("/office", "office.html"),
         ("/office/sessions", "officesessions.html"),
         ("/office/sessions/s-123/links", "officelinks.html"),
+        ("/checkin/abcdefgh23aaaaaaaaaaaaaaaaaaaa", "checkin.html"),
     ],
 )
 async def test_pages_are_served_with_their_headers(
@@ -124,6 +127,8 @@ async def test_pages_are_served_with_their_headers(
         ("/join/s-1/a", "(self)"),
         ("/attendance", "()"),
         ("/office", "()"),
+        # A phone checking in needs none of them.
+        ("/checkin/abcdefgh23aaaaaaaaaaaaaaaaaaaa", "()"),
     ],
 )
 async def test_only_the_halls_pages_may_use_the_camera_and_microphone(

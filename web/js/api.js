@@ -393,7 +393,8 @@ export async function requestJson(method, url, token, body) {
 }
 
 /**
- * Sends a request with the bearer token; a network failure or a timeout is an HttpError.
+ * Sends a request with the bearer token (none when ''); a network failure or a timeout is an
+ * HttpError.
  * @param {string} method
  * @param {string} url
  * @param {string} token
@@ -406,7 +407,10 @@ async function send(method, url, token, body, accept, timeout) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeout);
     /** @type {Record<string, string>} */
-    const headers = {Accept: accept, Authorization: `Bearer ${token}`};
+    const headers = {Accept: accept};
+    // No token, no header: the phone's check-in (the code is its credential) has none.
+    if (token)
+        headers.Authorization = `Bearer ${token}`;
     // A Blob (a CSV file) is sent as it is, with its own type; anything else as JSON.
     const raw = body instanceof Blob;
     if (body !== undefined)

@@ -19,14 +19,17 @@ export class HttpError extends Error {
      * @param {number} status HTTP status, 0 when no answer came
      * @param {string} error the server's error code ('invalid_token', 'session_ended', …), or a local one
      * @param {string} message
+     * @param {Record<string, unknown>} [details] what the error body's `details` said
      */
-    constructor(status, error, message) {
+    constructor(status, error, message, details) {
         super(message);
         this.name = 'HttpError';
         /** @type {number} */
         this.status = status;
         /** @type {string} */
         this.error = error;
+        /** @type {Record<string, unknown>} */
+        this.details = details || {};
     }
 
     /** @returns {Failure} */
@@ -84,6 +87,8 @@ export async function refusal(response) {
         response.status,
         typeof fields.error === 'string' ? fields.error : `http_${response.status}`,
         typeof fields.message === 'string' ? fields.message : response.statusText,
+        fields.details && typeof fields.details === 'object'
+            ? /** @type {Record<string, unknown>} */ (fields.details) : undefined,
     );
 }
 

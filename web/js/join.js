@@ -22,6 +22,7 @@
  */
 
 import {byId as $, setText} from './dom.js';
+import {CheckinPanel} from './checkinpanel.js';
 import {SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatDateTime, formatNumber, formatTime, initI18n,
@@ -81,6 +82,8 @@ const headcountInput = /** @type {HTMLInputElement} */ ($('headcount-input'));
 
 /** @type {SessionApi|null} */
 let api = null;
+/** @type {CheckinPanel|null} the QR code and the clerk's list, while live */
+let checkin = null;
 /** @type {import('./api.js').Me|null} */
 let me = null;
 /** @type {Phase} */
@@ -183,6 +186,7 @@ async function main() {
         return;
     }
     api = new SessionApi(sessionId, token);
+    checkin = new CheckinPanel(api, siteId);
     await poll();
 }
 
@@ -788,6 +792,7 @@ function render() {
     document.body.dataset.picture = String(showPicture);
     renderFloor(floor);
     uplink.render(!FINAL.has(phase) && phase !== 'loading');
+    checkin?.render(phase);
 
     const [headline, detail, note] = cardText(session);
     setText($('phase'), headline);

@@ -1,0 +1,162 @@
+"""Check-in in Chromium on a real server (tests/netns-run): the hall's join page shows the QR
+code of its check-in URL; a phone (a second browser context, a phone's screen) opens that URL,
+finds its name typed without diacritics and checks in; the hall's clerk ticks a name and marks
+an excused absence; the record has all of it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from diemcau.server.checkin import CheckinKey
+from diemcau.server.links import LinkKey
+from diemcau.server.qr import qr_data_uri
+from tests.conftest import Server
+
+HALLS = [
+    {"id": "nga-thanh", "name": "Xã Nga Thạnh", "expected": 40},
+    {"id": "tan-loc", "name": "Thị trấn Tân Lộc", "expected": 25},
+]
+ROSTERS = (
+    "site,name,code,position,unit\r\n"
+    "nga-thanh,Nguyễn Văn An,38.000101,Bí thư,Đảng ủy xã\r\n"
+    "nga-thanh,Lê Thị Bình,,Phó Chủ tịch,UBND xã\r\n"
+    "nga-thanh,Đỗ Đức Cường,38.000103,Đảng viên,Chi bộ 2\r\n"
+    "nga-thanh,Nguyễn Văn Anh,,Đảng viên,Chi bộ 3\r\n"
+    "tan-loc,Phạm Thị Dung,,Đảng viên,\r\n"
+)
+
+
+def live_session(server: Server) -> dict[str, Any]:
+    """Two halls with rosters, a session of both, started (no broadcast is needed to check in)."""
+    with server.admin() as client:
+        for hall in HALLS:
+            body = {"name": hall["name"], "kind": "commune", "expected": hall["expected"]}
+            client.put(f"/api/sites/{hall['id']}", json=body).raise_for_status()
+        client.post(
+            "/api/rosters/import", content=ROSTERS.encode(), headers={"Content-Type": "text/csv"}
+        ).raise_for_status()
+        session = server.create_session(HALLS, title="Hội nghị điểm danh")
+        client.post(f"/api/sessions/{session['id']}/start").raise_for_status()
+    return dict(session)
+
+
+def people_events(server: Server, session_id: str) -> list[dict[str, Any]]:
+    with server.admin() as client:
+        log = client.get(f"/api/sessions/{session_id}/events").text
+    events = [json.loads(line) for line in log.splitlines()]
+    return [e for e in events if e["type"] in ("checkin", "checkin_revoked", "absence")]
+
+
+async def hall_page(chromium: Browser, join_url: str) -> tuple[Page, list[str]]:
+    context = await chromium.new_context(locale="vi-VN")
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    await page.goto(join_url)
+    return page, problems
+
+
+@pytest.mark.netns
+async def test_a_phone_checks_in_from_the_halls_qr_code_and_the_clerk_marks_the_rest(
+    server: Server, chromium: Browser
+) -> None:
+    session = live_session(server)
+    invite = next(i for i in session["invites"] if i["site"] == "nga-thanh")
+    hall, problems = await hall_page(chromium, invite["join_url"])
+
+    # The join page shows the QR code of its check-in URL.
+    qr = hall.locator("#checkin-qr")
+    await expect(qr).to_be_visible(timeout=20_000)
+    await expect(qr).to_have_attribute("src", qr_data_uri(await qr.get_attribute("data-url") or ""))
+    url = await qr.get_attribute("data-url") or ""
+    assert url.startswith(f"{server.base_url}/checkin/") and len(url.rsplit("/", 1)[1]) == 30
+    await expect(hall.locator("#checkin-count")).to_have_text("Đã điểm danh: 0/4 người")
+
+    # A phone opens it, types a name without its diacritics, picks it, confirms.
+    phone_context = await chromium.new_context(
+        locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    phone = await phone_context.new_page()
+    phone_problems: list[str] = []
+    phone.on("pageerror", lambda exc: phone_problems.append(str(exc)))
+    await phone.goto(url)
+    await expect(phone.locator("#phone-site")).to_have_text("Xã Nga Thạnh")
+    people = phone.locator("#phone-people .phone-person")
+    await expect(people).to_have_count(4)
+    await phone.locator("#phone-search").fill("nguyen van an")
+    # "Nguyễn Văn An" and "Nguyễn Văn Anh": both hold the words; one more letter tells them apart.
+    await expect(people).to_have_count(2)
+    await phone.locator("#phone-search").fill("nguyen van anh")
+    await expect(people).to_have_count(1)
+    await phone.locator("#phone-search").fill("do duc cuong")  # đ typed as d
+    await expect(people).to_have_count(1)
+    await phone.locator("#phone-search").fill("Nguyen Van An  ")
+    await people.filter(has_text="Bí thư").tap()
+    await expect(phone.locator("#phone-confirm-text")).to_have_text("Bạn là Nguyễn Văn An?")
+    await phone.locator("#phone-confirm-yes").tap()
+    await expect(phone.locator("#phone-message")).to_contain_text("Đã điểm danh: Nguyễn Văn An")
+
+    # A second phone picking the same name is told where and when.
+    again = await phone_context.new_page()
+    await again.goto(url)
+    await expect(
+        again.locator('#phone-people .phone-person:has-text("Nguyễn Văn An")').first
+    ).to_be_disabled()
+
+    # The hall's clerk: the count follows; a name ticked; an excused absence with its reason.
+    await hall.locator("#checkin-open").click()
+    dialog = hall.locator("#checkin-dialog")
+    await expect(dialog).to_be_visible()
+    await hall.locator("#checkin-search").fill("do duc")
+    row = dialog.locator('.checkin-person:has-text("Đỗ Đức Cường")')
+    await expect(dialog.locator(".checkin-person")).to_have_count(1)
+    await row.locator('[data-action="tick"]').click()
+    await expect(row).to_have_attribute("data-state", "in")
+    await hall.locator("#checkin-search").fill("le thi binh")
+    row = dialog.locator('.checkin-person:has-text("Lê Thị Bình")')
+    await row.locator('[data-action="absence"]').click()
+    await hall.locator("#checkin-reason-input").fill("Ốm, có giấy của trạm y tế")
+    await hall.locator("#checkin-reason button[type=submit]").click()
+    await expect(row).to_have_attribute("data-state", "excused")
+    await expect(row).to_contain_text("Vắng có lý do: Ốm, có giấy của trạm y tế")
+    await hall.locator("#checkin-dialog button", has_text="Đóng").click()
+    await expect(hall.locator("#checkin-count")).to_have_text("Đã điểm danh: 2/4 người")
+
+    events = people_events(server, session["id"])
+    an = next(e for e in events if e["type"] == "checkin" and e["method"] == "qr")
+    assert an["site"] == "nga-thanh" and an["by"] == "site"
+    assert [(e["type"], e.get("method"), e["by"]) for e in events] == [
+        ("checkin", "qr", "site"),
+        ("checkin", "clerk", "site"),
+        ("absence", None, "site"),
+    ]
+    assert events[2]["reason"] == "Ốm, có giấy của trạm y tế"
+    assert problems == [] and phone_problems == []
+    await phone_context.close()
+
+
+@pytest.mark.netns
+async def test_the_phone_page_says_plainly_when_its_code_is_old_or_wrong(
+    server: Server, chromium: Browser
+) -> None:
+    session = live_session(server)
+    context = await chromium.new_context(locale="vi-VN", viewport={"width": 390, "height": 844})
+    phone = await context.new_page()
+    await phone.goto(f"{server.base_url}/checkin/{session['id']}{'a' * 20}")
+    await expect(phone.locator("#phone-message")).to_contain_text("Mã điểm danh không đúng")
+    await expect(phone.locator("#phone-pick")).to_be_hidden()
+    # A code of two minutes ago, as a photo sent to a chat group would carry (drawn with the
+    # server's own key, from its data directory).
+    key = LinkKey.load(server.data_dir)
+    assert key is not None
+    drawn = datetime.now(UTC) - timedelta(minutes=2)
+    old = CheckinKey(key.derived("checkin")).draw(session["id"], "nga-thanh", drawn).text
+    await phone.goto(f"{server.base_url}/checkin/{old}")
+    await expect(phone.locator("#phone-message")).to_contain_text("Mã QR đã hết hạn")
+    await expect(phone.locator("#phone-pick")).to_be_hidden()
+    await context.close()
