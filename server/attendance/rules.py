@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
+from . import camera
 from .outage import NONE, Cause, outage
 
 Status = Literal["present", "partial", "absent"]
@@ -106,6 +107,13 @@ class SiteAttendance:
     # Why an absent or late site missed time (outage.py); None for the others.
     cause: Cause | None = None
     cause_reason: str | None = None
+    # The hall camera's largest stable count in the window, None without one (camera.py).
+    people_count: int | None = None
+
+    @property
+    def people_count_disagrees(self) -> bool | None:
+        """The camera's count beyond the tolerance from the headcount (camera.py)."""
+        return camera.disagrees(self.people_count, None, self.headcount)
 
 
 @dataclass(frozen=True)
@@ -245,6 +253,7 @@ def _site_attendance(
         failed_attempts=failed_attempts,
         cause=why.cause,
         cause_reason=why.reason,
+        people_count=camera.stable_count(camera.counts_in_window(events, window_start, window_end)),
     )
 
 

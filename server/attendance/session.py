@@ -74,6 +74,9 @@ def site_json(s: SiteAttendance, intervals: bool = False, attempts: bool = False
         "headcount_rate": _rate(s.headcount_rate),
         "cause": s.cause,
         "cause_reason": s.cause_reason,
+        # The camera's estimate (camera.py): its stable count, and whether it disagrees.
+        "people_count": s.people_count,
+        "people_count_disagrees": s.people_count_disagrees,
     }
     if attempts:
         entry["failed_attempts"] = s.failed_attempts

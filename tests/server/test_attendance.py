@@ -31,6 +31,8 @@ from diemcau.server.attendance import (
 )
 from diemcau.server.joinlog import read_jsonl
 
+from ..camera_fields import NO_CAMERA_SITE
+
 T0 = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 HOUR = 3600.0
 
@@ -785,6 +787,7 @@ def test_report_json_shape() -> None:
                 "headcount_rate": 1.075,
                 "cause": None,
                 "cause_reason": None,
+                **NO_CAMERA_SITE,
             },
             {
                 "site": "tan-loc",
@@ -804,6 +807,7 @@ def test_report_json_shape() -> None:
                 "headcount_rate": None,
                 "cause": "never_opened",
                 "cause_reason": None,
+                **NO_CAMERA_SITE,
             },
         ],
         "unknown_sites": ["xa-la"],

@@ -29,6 +29,7 @@ from diemcau.server.joinlog import read_jsonl
 from diemcau.server.reports import COLUMNS, HEADERS_VI
 from diemcau.server.store import Site, Store
 
+from ..camera_fields import CAMERA_SITE_FIELDS, NO_CAMERA_SITE
 from .auth_cases import check_auth
 from .conftest import (
     ADMIN_TOKEN,
@@ -444,8 +445,8 @@ async def test_attendance_of_an_ended_session(
     assert body["rules"] == Rules().as_dict()
     assert body["skipped_lines"] == 0
     assert [s["site"] for s in body["sites"]] == ["nga-thanh", "tan-loc", "ubnd"]
-    assert [list(s) for s in body["sites"]] == [SITE_FIELDS] * 3
-    assert body["sites"][0] == NGA_THANH
+    assert [list(s) for s in body["sites"]] == [[*SITE_FIELDS, *CAMERA_SITE_FIELDS]] * 3
+    assert body["sites"][0] == {**NGA_THANH, **NO_CAMERA_SITE}
     tan_loc, ubnd = body["sites"][1:]
     assert (tan_loc["status"], tan_loc["late"], tan_loc["left_early"]) == ("partial", True, True)
     assert (tan_loc["coverage"], tan_loc["headcount"]) == (0.5, 20)
@@ -626,7 +627,7 @@ async def test_attendance_with_failed_attempts(
     client: httpx.AsyncClient, routed: dict[str, Any], flag: str
 ) -> None:
     plain = (await get_attendance(client, routed)).json()
-    assert [list(s) for s in plain["sites"]] == [SITE_FIELDS] * 3
+    assert [list(s) for s in plain["sites"]] == [[*SITE_FIELDS, *CAMERA_SITE_FIELDS]] * 3
     asked = (await get_attendance(client, routed, f"?attempts={flag}&intervals=1")).json()
     # ubnd never got through but tried twice: not "never opened the link".
     assert [(s["site"], s["status"], s["failed_attempts"]) for s in asked["sites"]] == [
@@ -634,7 +635,9 @@ async def test_attendance_with_failed_attempts(
         ("tan-loc", "partial", 1),
         ("ubnd", "absent", 2),
     ]
-    assert [list(s) for s in asked["sites"]] == [[*SITE_FIELDS, "failed_attempts", "intervals"]] * 3
+    assert [list(s) for s in asked["sites"]] == [
+        [*SITE_FIELDS, *CAMERA_SITE_FIELDS, "failed_attempts", "intervals"]
+    ] * 3
     for site in asked["sites"]:
         del site["failed_attempts"], site["intervals"]
     assert asked == plain
