@@ -263,6 +263,18 @@ def site_list_field(body: Mapping[str, Any], problems: dict[str, str]) -> list[s
     return None
 
 
+async def read_count_body(request: Request, field: str) -> int:
+    """A body that is exactly `{field: n}`, n a count (a headcount, the camera's count); else
+    400, 413 or 422 as for every body, before anything is written."""
+    body = await read_json_object(request)
+    problems: dict[str, str] = {}
+    reject_unknown_fields(body, {field}, problems)
+    count = count_field(body, field, problems)
+    raise_problems(problems)
+    assert count is not None
+    return count
+
+
 def raise_problems(problems: Mapping[str, str]) -> None:
     if problems:
         raise ApiError(

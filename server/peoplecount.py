@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute
 from ..signaling.session import SessionState
 from .api import route
 from .auth import ANY_ROLE, authorize
-from .bodies import count_field, raise_problems, read_json_object, reject_unknown_fields
+from .bodies import read_count_body
 from .errors import ApiError
 from .state import app_state
 from .store import Store
@@ -43,12 +43,7 @@ async def people_count(request: Request) -> Response:
     invite = next((i for i in state.store.invites(session_id) if i.site_id == site_id), None)
     if invite is None:
         raise ApiError(404, "not_found", "This site is not invited to the session.")
-    body = await read_json_object(request)
-    problems: dict[str, str] = {}
-    reject_unknown_fields(body, {"count"}, problems)
-    count = count_field(body, "count", problems)
-    raise_problems(problems)
-    assert count is not None
+    count = await read_count_body(request, "count")
     if session.state == SessionState.ENDED:
         raise ApiError(409, "session_ended", "This session has ended; its record is closed.")
     if invite.revoked_at is not None:  # the admin's or host's token still reaches here

@@ -30,7 +30,7 @@ from .attendance import (
     session_report,
 )
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
-from .bodies import count_field, raise_problems, read_json_object, reject_unknown_fields
+from .bodies import read_count_body
 from .errors import ApiError
 from .joinlog import write_jsonl
 from .reports import to_csv, to_xlsx
@@ -157,12 +157,7 @@ async def headcount(request: Request) -> Response:
     assert session is not None
     if site_id not in {i.site_id for i in store.invites(session_id)}:
         raise ApiError(404, "not_found", "This site is not invited to the session.")
-    body = await read_json_object(request)
-    problems: dict[str, str] = {}
-    reject_unknown_fields(body, {"present"}, problems)
-    present = count_field(body, "present", problems)
-    raise_problems(problems)
-    assert present is not None
+    present = await read_count_body(request, "present")
     if session.state == SessionState.ENDED:
         raise ApiError(409, "session_ended", "This session has ended; its record is closed.")
     now = datetime.now(UTC)

@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rules.py imports this module
+    from .rules import LogEvent
 
 
 @dataclass(frozen=True)
@@ -30,26 +33,14 @@ class CameraRules:
     tolerance_fraction: float = 0.1
 
 
-class Sample(Protocol):
-    """What is read of a log event: a LogEvent (rules.py) has it."""
-
-    @property
-    def ts(self) -> datetime: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def fields(self) -> object: ...
-
-
-def counts_in_window(events: Iterable[Sample], start: datetime, end: datetime) -> list[int]:
+def counts_in_window(events: Iterable[LogEvent], start: datetime, end: datetime) -> list[int]:
     """The camera's counts inside [start, end], in the order given (the log's time order);
     a body whose count is not a whole number >= 0 is not a count."""
     found = []
     for event in events:
         if event.type != "people_count" or not start <= event.ts <= end:
             continue
-        fields = event.fields
-        count = fields.get("count") if isinstance(fields, dict) else None
+        count = event.fields.get("count")
         if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
             found.append(count)
     return found
