@@ -430,6 +430,13 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
     parser.add_argument("--out", type=Path, help="write here instead of standard output")
     parser.add_argument("--title", help="title of the XLSX sheet")
+    parser.add_argument(
+        "--lang",
+        choices=["en", "vi"],
+        default="en",
+        help="the CSV's language: en (default; English values, UTC, for scripts) or vi "
+        "(the official one: Vietnamese values, local times, the people)",
+    )
     add_rule_options(parser)
 
 

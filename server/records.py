@@ -33,7 +33,7 @@ from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
 from .bodies import read_count_body
 from .errors import ApiError
 from .joinlog import write_jsonl
-from .reports import to_csv, to_xlsx
+from .reports import LANGUAGES, Language, to_csv, to_xlsx
 from .state import app_state
 from .store import Session, Store
 from .times import api_time, day_text, parse_day
@@ -92,6 +92,19 @@ def _report_or_409(store: Store, session: Session, rules: Rules) -> Report:
         ) from exc
 
 
+def _lang(request: Request) -> Language:
+    """The CSV's language: `en` (the default, the contract scripts read) or `vi` (official)."""
+    lang = request.query_params.get("lang", "en")
+    if lang not in LANGUAGES:
+        raise ApiError(
+            422,
+            "invalid_query",
+            "lang must be en or vi.",
+            {"fields": {"lang": "must be en or vi"}},
+        )
+    return "vi" if lang == "vi" else "en"
+
+
 def _asked(request: Request, flag: str) -> bool:
     """A part of the report the default leaves out, asked for with `flag=1`."""
     return request.query_params.get(flag) in ("1", "true")
@@ -106,13 +119,17 @@ async def session_attendance(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv", "xlsx"):
         raise ApiError(422, "invalid_query", "format must be json, csv or xlsx.")
+    lang = _lang(request)
     report = _report_or_409(store, session, _rules(request))
     filename = f"diemdanh-{session.id}"
     # The files are written in a worker thread: a large workbook took the event loop, and
     # with it the media and every other request, for 15 s. The report is a value by now.
     if fmt == "csv":
+        # The default is the CSV scripts read, as it always was; ?lang=vi the official one.
+        timezone = app_state(request).config.timezone
+        args = (report,) if lang == "en" else (report, lang, timezone)
         return Response(
-            await asyncio.to_thread(to_csv, report),
+            await asyncio.to_thread(to_csv, *args),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )

@@ -103,7 +103,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.format == "json":
         output = (json.dumps(report_json(report), ensure_ascii=False, indent=2) + "\n").encode()
     elif args.format == "csv":
-        output = to_csv(report)
+        output = to_csv(report, args.lang, args.timezone)
     else:
         output = to_xlsx(report, title, args.timezone)
     if args.out is not None:

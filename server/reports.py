@@ -1,14 +1,24 @@
-"""The attendance report as files: CSV (UTF-8 with BOM) and XLSX, for clerks' spreadsheets."""
+"""The attendance report as files: CSV (UTF-8 with BOM) and XLSX, for clerks' spreadsheets.
+
+The default CSV is a public contract read by scripts: English values, RFC 3339 UTC, the same
+bytes as ever. Its official variant (`lang="vi"`) and the XLSX are for people: Vietnamese
+headers and values, times on the district's clock, and, when the sessions' rosters give people,
+each site's counts of them and a table of the people (server/reportterms.py holds the words).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any, TypeGuard
+from collections.abc import Sequence
+from typing import Any, Literal, TypeGuard
 from zoneinfo import ZoneInfo
 
-from .attendance import Report, site_json, totals_json
-from .times import local_time
+from . import reportterms as terms
+from .attendance import Report, report_json, site_json, totals_json
+
+Language = Literal["en", "vi"]
+LANGUAGES: tuple[Language, ...] = ("en", "vi")
 
 COLUMNS = (
     "site",
@@ -29,7 +39,23 @@ COLUMNS = (
     "cause",
     "cause_reason",
 )
+# Beside them in the official files when the report has people: each site's people by standing,
+# and the camera's estimate (issue 15's contract fields, counted from `people`).
+PEOPLE_COUNT_COLUMNS = ("people_present", "people_excused", "people_unexcused", "people_count")
+# The people's table: one row a person, in the sites' order and each roster's.
+PEOPLE_COLUMNS = (
+    "site",
+    "site_name",
+    "person",
+    "name",
+    "status",
+    "checked_in_at",
+    "method",
+    "reason",
+)
 TOTAL_ROW_ID = "TOTAL"
+TOTAL_ROW_VI = "Tổng cộng"
+TIME_COLUMNS = ("first_join", "last_leave", "checked_in_at")
 
 # A spreadsheet program runs a cell that begins with one of these as a formula (tab and CR after
 # trimming them): a site named =HYPERLINK(...) would run in the clerk's Excel (OWASP's list).
@@ -55,9 +81,8 @@ def _csv_cell(value: object) -> object:
     return "'" + value if is_formula_like(value) else value
 
 
-def _totals_row(report: Report, sites: list[dict[str, Any]]) -> dict[str, object]:
+def _totals_row(t: dict[str, Any], sites: list[dict[str, Any]]) -> dict[str, object]:
     """The totals in the site columns: counts by status, sums, and the two rates."""
-    t = totals_json(report.totals)
     return {
         "site": TOTAL_ROW_ID,
         "name": f"{t['invited']} invited",
@@ -81,17 +106,122 @@ def _totals_row(report: Report, sites: list[dict[str, Any]]) -> dict[str, object
     }
 
 
-def to_csv(report: Report) -> bytes:
-    sites = [site_json(s) for s in report.sites]
+# -- the official files' rows -------------------------------------------------------------------
+
+
+def has_people(sites: Sequence[dict[str, Any]]) -> bool:
+    """Whether the report knows people by name (some site has a roster)."""
+    return any(site.get("people") for site in sites)
+
+
+def people_counts(site: dict[str, Any]) -> dict[str, int | None]:
+    """A site's people by standing: present (late ones too), excused, absent without a reason;
+    and the camera's estimate, or None."""
+    standings = [person.get("status") for person in site.get("people") or ()]
+    return {
+        "people_present": sum(1 for s in standings if s in ("present", "late")),
+        "people_excused": standings.count("excused"),
+        "people_unexcused": standings.count("absent"),
+        "people_count": site.get("people_count"),
+    }
+
+
+def official_site_rows(body: dict[str, Any]) -> tuple[list[str], list[dict[str, object]]]:
+    """The site table of the official files, from the report's JSON (`report_json`): its
+    columns, then a row a site and the totals' row, in Vietnamese values, with times left as
+    the report's (RFC 3339 UTC) for the file to put on its clock."""
+    sites: list[dict[str, Any]] = body["sites"]
+    people = has_people(sites)
+    columns = [*COLUMNS, *(PEOPLE_COUNT_COLUMNS if people else ())]
+    rows: list[dict[str, object]] = []
+    for site in sites:
+        row: dict[str, object] = {c: site.get(c) for c in COLUMNS}
+        row["kind"] = terms.site_kind(site["kind"])
+        row["status"] = terms.site_status(site["status"])
+        row["late"] = terms.yes_no(site["late"])
+        row["left_early"] = terms.yes_no(site["left_early"])
+        row["cause"] = terms.cause(site.get("cause"))
+        row["cause_reason"] = terms.cause_reason(site.get("cause_reason"))
+        if people:
+            row.update(people_counts(site))
+        rows.append(row)
+    t = body["totals"]
+    total = _totals_row(t, sites)
+    total["site"] = TOTAL_ROW_VI
+    total["name"] = f"{t['invited']} điểm cầu được mời"
+    total["status"] = f"có mặt {t['present']}, có mặt một phần {t['partial']}, vắng {t['absent']}"
+    if people:
+        counted = [people_counts(site) for site in sites]
+        for column in PEOPLE_COUNT_COLUMNS[:3]:
+            total[column] = sum(c[column] or 0 for c in counted)
+        total["people_count"] = sum(c["people_count"] or 0 for c in counted)
+    rows.append(total)
+    return columns, rows
+
+
+def official_people_rows(body: dict[str, Any]) -> list[dict[str, object]]:
+    """The people's table: a row a person, in Vietnamese values, times as the report's."""
+    rows: list[dict[str, object]] = []
+    for site in body["sites"]:
+        for person in site.get("people") or ():
+            rows.append(
+                {
+                    "site": site["site"],
+                    "site_name": site["name"],
+                    "person": person.get("id"),
+                    "name": person.get("name"),
+                    "status": terms.person_status(str(person.get("status"))),
+                    "checked_in_at": person.get("checked_in_at"),
+                    "method": terms.method(person.get("method")),
+                    "reason": person.get("reason"),
+                }
+            )
+    return rows
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def to_csv(report: Report, lang: Language = "en", timezone: str = "Asia/Ho_Chi_Minh") -> bytes:
+    """The CSV; `lang="vi"` the official one (its times on `timezone`'s clock)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for site in sites:
-        writer.writerow([_csv_cell(site[c]) for c in COLUMNS])
-    totals = _totals_row(report, sites)
-    writer.writerow([_csv_cell(totals[c]) for c in COLUMNS])
+    if lang == "vi":
+        official_csv(writer, report_json(report), ZoneInfo(timezone))
+    else:
+        sites = [site_json(s) for s in report.sites]
+        writer.writerow(COLUMNS)
+        for site in sites:
+            writer.writerow([_csv_cell(site[c]) for c in COLUMNS])
+        totals = _totals_row(totals_json(report.totals), sites)
+        writer.writerow([_csv_cell(totals[c]) for c in COLUMNS])
     # The BOM makes Excel read the file as UTF-8, so Vietnamese names show as written.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def official_csv(writer: Any, body: dict[str, Any], zone: ZoneInfo) -> None:
+    """The official CSV's tables, from the report's JSON, into a csv writer."""
+
+    def write(
+        columns: Sequence[str], rows: list[dict[str, object]], headers: dict[str, str]
+    ) -> None:
+        writer.writerow([headers[c] for c in columns])
+        for row in rows:
+            writer.writerow(
+                [
+                    _csv_cell(terms.local_text(row[c], zone) if c in TIME_COLUMNS else row[c])
+                    for c in columns
+                ]
+            )
+
+    columns, rows = official_site_rows(body)
+    write(columns, rows, HEADERS_VI)
+    people = official_people_rows(body)
+    if people:
+        # The people after one empty line: a second table in the same file, as a clerk's
+        # spreadsheet shows it (scripts read the default CSV, which has none).
+        writer.writerow([])
+        write(PEOPLE_COLUMNS, people, HEADERS_VI_PEOPLE)
 
 
 HEADERS_VI = {
@@ -112,65 +242,106 @@ HEADERS_VI = {
     "headcount_rate": "Tỷ lệ người dự",
     "cause": "Nguyên nhân vắng, muộn",
     "cause_reason": "Lý do kỹ thuật",
+    "people_present": "Có mặt (theo danh sách)",
+    "people_excused": "Vắng có lý do",
+    "people_unexcused": "Vắng không lý do",
+    "people_count": "Camera ước tính",
+    "site_name": "Tên điểm cầu",
+    "person": "Mã người dự",
+    "checked_in_at": "Giờ điểm danh",
+    "method": "Cách điểm danh",
+    "reason": "Lý do",
 }
+HEADERS_VI_PEOPLE = {**HEADERS_VI, "name": "Họ và tên"}
+
+
+# -- XLSX ---------------------------------------------------------------------------------------
 
 
 def to_xlsx(report: Report, title: str, timezone: str) -> bytes:
+    return official_xlsx(report_json(report), title, timezone)
+
+
+def official_xlsx(body: dict[str, Any], title: str, timezone: str) -> bytes:
+    """The XLSX from the report's JSON: the site table, and the people's sheet when it has
+    people."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
 
     zone = ZoneInfo(timezone)
-    sites = [site_json(s) for s in report.sites]
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = "Điểm danh"
-    start = local_time(report.window_start, zone)
-    end = local_time(report.window_end, zone)
+    window = body["window"]
     sheet.append([title])
-    sheet["A1"].font = Font(bold=True, size=14)
     sheet.append(
         [
-            f"Phiên {report.session}",
-            f"Bắt đầu {start:%d/%m/%Y %H:%M:%S}",
-            f"Kết thúc {end:%d/%m/%Y %H:%M:%S}",
+            f"Phiên {body['session']}",
+            f"Bắt đầu {terms.local_text(window['start'], zone)}",
+            f"Kết thúc {terms.local_text(window['end'], zone)}",
             f"Giờ {timezone}",
         ]
     )
     sheet.append([])
-    sheet.append([HEADERS_VI[c] for c in COLUMNS])
+    columns, rows = official_site_rows(body)
+    table(sheet, columns, rows, HEADERS_VI, zone, total_row=True)
+    people = official_people_rows(body)
+    if people:
+        people_sheet = book.create_sheet("Người dự")
+        people_sheet.append([title])
+        people_sheet.append([f"Phiên {body['session']}", f"Giờ {timezone}"])
+        people_sheet.append([])
+        table(people_sheet, PEOPLE_COLUMNS, people, HEADERS_VI_PEOPLE, zone, total_row=False)
+    return save(book)
+
+
+def table(
+    sheet: Any,
+    columns: Sequence[str],
+    rows: list[dict[str, object]],
+    headers: dict[str, str],
+    zone: ZoneInfo,
+    total_row: bool,
+) -> None:
+    """One table of an official sheet: a bold header, the rows with times as dates on the
+    zone's clock and rates as percentages, a bold last row if it is the totals."""
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    sheet.append([headers[c] for c in columns])
     header_row = sheet.max_row
     for cell in sheet[header_row]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE6F0")
-    for s, site in zip(report.sites, sites, strict=True):
-        times = {"first_join": s.first_join, "last_leave": s.last_leave}
+    for row in rows:
         sheet.append(
-            [_cell(local_time(times[c], zone) if c in times else site[c]) for c in COLUMNS]
+            [_cell(terms.local(row[c], zone) if c in TIME_COLUMNS else row[c]) for c in columns]
         )
-    totals = _totals_row(report, sites)
-    sheet.append([_cell(totals[c]) for c in COLUMNS])
-    for cell in sheet[sheet.max_row]:
-        cell.font = Font(bold=True)
-    for row in sheet.iter_rows():
-        for cell in row:
+    if total_row:
+        for cell in sheet[sheet.max_row]:
+            cell.font = Font(bold=True)
+    for line in sheet.iter_rows():
+        for cell in line:
             if is_formula_like(cell.value):
                 # openpyxl makes any text that begins with "=" a formula: a string cell instead,
                 # with Excel's quote prefix so that editing it keeps it text. The value is as
                 # written: no apostrophe in the clerk's data.
                 cell.data_type = "s"
                 cell.quotePrefix = True
-    for index, column in enumerate(COLUMNS, start=1):
+    for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         if column in ("coverage", "headcount_rate"):
             for cell in sheet[letter][header_row:]:
                 cell.number_format = "0.0%"
-        if column in ("first_join", "last_leave"):
+        if column in TIME_COLUMNS:
             for cell in sheet[letter][header_row:]:
                 cell.number_format = "dd/mm/yyyy hh:mm:ss"
-        sheet.column_dimensions[letter].width = 22 if column in ("name", "status") else 16
+        wide = column in ("name", "status", "site_name", "reason")
+        sheet.column_dimensions[letter].width = 24 if wide else 16
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
+
+
+def save(book: Any) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

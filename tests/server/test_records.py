@@ -818,6 +818,30 @@ async def test_attendance_as_csv(client: httpx.AsyncClient, played: dict[str, An
     assert total["coverage"] == str(round(2 / 3, 6))
 
 
+async def test_attendance_as_the_official_csv(
+    client: httpx.AsyncClient, played: dict[str, Any]
+) -> None:
+    plain = await get_attendance(client, played, "?format=csv")
+    assert (await get_attendance(client, played, "?format=csv&lang=en")).content == plain.content
+    response = await get_attendance(client, played, "?format=csv&lang=vi")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+    assert rows[0] == [HEADERS_VI[c] for c in COLUMNS]
+    nga_thanh = dict(zip(COLUMNS, rows[1], strict=True))
+    assert (nga_thanh["status"], nga_thanh["late"], nga_thanh["left_early"]) == (
+        "có mặt",
+        "không",
+        "có",
+    )
+    assert nga_thanh["first_join"] == "01/03/2025 08:00:30"  # the server's zone, Hà Nội
+    assert rows[-1][:2] == ["Tổng cộng", "3 điểm cầu được mời"]
+    for wrong in ("fr", "VI", ""):
+        refused = await get_attendance(client, played, f"?format=csv&lang={wrong}")
+        assert (refused.status_code, refused.json()["error"]) == (422, "invalid_query")
+        assert refused.json()["details"] == {"fields": {"lang": "must be en or vi"}}
+
+
 async def test_attendance_as_xlsx(client: httpx.AsyncClient, played: dict[str, Any]) -> None:
     response = await get_attendance(client, played, "?format=xlsx")
     assert response.status_code == 200
@@ -848,13 +872,14 @@ async def test_attendance_as_xlsx(client: httpx.AsyncClient, played: dict[str, A
     nga_thanh = dict(zip(COLUMNS, sites[0], strict=True))
     # Times as spreadsheet dates in local time, rates as numbers.
     assert nga_thanh["first_join"] == datetime(2025, 3, 1, 8, 0, 30)
+    # Values in Vietnamese (issue 15 §7).
     assert (nga_thanh["status"], nga_thanh["coverage"], nga_thanh["headcount"]) == (
-        "present",
+        "có mặt",
         0.805,
         35,
     )
     totals = dict(zip(COLUMNS, rows[header + 4], strict=True))
-    assert (totals["site"], totals["expected"], totals["headcount"]) == ("TOTAL", 77, 55)
+    assert (totals["site"], totals["expected"], totals["headcount"]) == ("Tổng cộng", 77, 55)
     assert len(rows) == header + 5
 
 

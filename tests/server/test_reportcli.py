@@ -110,6 +110,25 @@ def test_out_writes_a_file(
     assert json.loads(target.read_bytes()) == expected_json(LOG)
 
 
+def test_the_official_csv(
+    files: tuple[Path, Path], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    code, plain, _ = run([*file_args(files), "--format", "csv"], capsysbinary)
+    code, out, _ = run([*file_args(files), "--format", "csv", "--lang", "vi"], capsysbinary)
+    assert code == 0 and out != plain
+    rows = list(csv.reader(io.StringIO(out.decode("utf-8-sig"), newline="")))
+    assert rows[0][:5] == ["Mã điểm cầu", "Tên điểm cầu", "Loại", "Số người dự kiến", "Tình trạng"]
+    assert [row[0] for row in rows[1:]] == ["nga-thanh", "tan-loc", "Tổng cộng"]
+    assert rows[1][7] == "01/03/2025 08:00:30"  # first_join in Asia/Ho_Chi_Minh, the default
+    code, out, _ = run(
+        [*file_args(files), "--format", "csv", "--lang", "vi", "--timezone", "UTC"], capsysbinary
+    )
+    rows = list(csv.reader(io.StringIO(out.decode("utf-8-sig"), newline="")))
+    assert rows[1][7] == "01/03/2025 01:00:30"
+    code, out, err = run([*file_args(files), "--format", "csv", "--lang", "fr"], capsysbinary)
+    assert (code, out) == (2, b"") and "invalid choice: 'fr'" in err
+
+
 def test_out_to_a_missing_directory(
     files: tuple[Path, Path], tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
@@ -144,7 +163,7 @@ def test_xlsx(
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert rows[0][0] == "Sơ kết"
     assert rows[1][1] == "Bắt đầu 01/03/2025 08:00:00"  # Asia/Ho_Chi_Minh by default
-    assert [row[0] for row in rows[-3:]] == ["nga-thanh", "tan-loc", "TOTAL"]
+    assert [row[0] for row in rows[-3:]] == ["nga-thanh", "tan-loc", "Tổng cộng"]
 
 
 def test_xlsx_default_title_and_zone(

@@ -6,14 +6,28 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
 
-from diemcau.server.attendance import LogEvent, Report, RosterSite, attendance
-from diemcau.server.reports import is_formula_like, to_csv, to_xlsx
+from diemcau.server.attendance import LogEvent, Report, RosterSite, attendance, report_json
+from diemcau.server.reports import (
+    COLUMNS,
+    HEADERS_VI,
+    HEADERS_VI_PEOPLE,
+    PEOPLE_COLUMNS,
+    PEOPLE_COUNT_COLUMNS,
+    is_formula_like,
+    official_csv,
+    official_xlsx,
+    to_csv,
+    to_xlsx,
+)
 
 START = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 
 # (name, what a spreadsheet must show): each would be a formula, or a formula after trimming.
 FORMULAS = [
@@ -101,5 +115,145 @@ def test_xlsx_keeps_negative_numbers_numeric() -> None:
     [site] = [row for row in rows if row[0].value == "s0"]
     assert site[1].value == "-Xã Nga Thạnh" and site[1].data_type == "s"
     assert site[3].value == -2 and site[3].data_type == "n"
-    [totals] = [row for row in rows if row[0].value == "TOTAL"]
+    [totals] = [row for row in rows if row[0].value == "Tổng cộng"]
     assert totals[3].value == -2 and totals[3].data_type == "n"
+
+
+# The official files (issue 15 §7): Vietnamese values and local times; the default CSV as ever.
+
+DEFAULT_CSV = (
+    "\ufeffsite,name,kind,expected,status,late,left_early,first_join,last_leave,"
+    "connected_seconds,coverage,interruptions,longest_outage_seconds,headcount,headcount_rate,"
+    "cause,cause_reason\r\n"
+    "s0,Xã Nga Thạnh,commune,10,present,no,no,2026-03-05T01:00:00.000Z,,1800.0,1.0,0,0.0,,,,\r\n"
+    "s1,Phường Ba,commune,10,absent,no,no,,,0.0,0.0,0,0.0,,,never_opened,\r\n"
+    'TOTAL,2 invited,,20,"present 1, partial 0, absent 1",0,0,,,,0.5,0,0.0,0,0.0,,\r\n'
+).encode()
+
+
+def test_the_default_csv_is_the_contract_byte_for_byte() -> None:
+    made = report(["Xã Nga Thạnh", "Phường Ba"])
+    assert to_csv(made) == DEFAULT_CSV
+    assert to_csv(made, "en", "Asia/Ho_Chi_Minh") == DEFAULT_CSV
+
+
+def test_the_official_csv_says_it_in_vietnamese_on_the_districts_clock() -> None:
+    rows = csv_rows(to_csv(report(["Xã Nga Thạnh", "=Phường Ba"]), "vi", "Asia/Ho_Chi_Minh"))
+    assert rows[0] == [HEADERS_VI[c] for c in COLUMNS]
+    sites = [dict(zip(COLUMNS, row, strict=True)) for row in rows[1:]]
+    assert [(s["name"], s["kind"], s["status"], s["late"]) for s in sites[:2]] == [
+        ("Xã Nga Thạnh", "Xã", "có mặt", "không"),
+        ("'=Phường Ba", "Xã", "vắng", "không"),  # a formula is still text
+    ]
+    assert sites[0]["first_join"] == "05/03/2026 08:00:00"  # 01:00 UTC in Hà Nội
+    assert (sites[0]["cause"], sites[1]["cause"]) == ("", "không mở đường dẫn")
+    assert (sites[2]["site"], sites[2]["name"]) == ("Tổng cộng", "2 điểm cầu được mời")
+    assert sites[2]["status"] == "có mặt 1, có mặt một phần 0, vắng 1"
+    assert len(rows) == 4  # no people, no people's table
+    utc = csv_rows(to_csv(report(["Xã Nga Thạnh"]), "vi", "UTC"))
+    assert utc[1][COLUMNS.index("first_join")] == "05/03/2026 01:00:00"
+
+
+def with_people(made: Report) -> dict[str, Any]:
+    """The report's JSON as it is with rosters (issue 15's contract shape)."""
+    body = report_json(made)
+    body["sites"][0]["people"] = [
+        person("p1", "Nguyễn Văn An", "present", "2026-03-05T00:58:00.000Z", "qr"),
+        person("p2", "Trần Thị Bình", "late", "2026-03-05T01:20:00.000Z", "clerk"),
+        person("p3", "Lê Văn Cường", "excused", None, None, "Ốm, có giấy"),
+        person("p4", "=Phạm Văn Dũng", "absent", None, None),
+    ]
+    body["sites"][0]["people_count"] = 3
+    body["sites"][1]["people"] = [person("p5", "Hoàng Thị Em", "absent", None, None)]
+    body["sites"][1]["people_count"] = None
+    return body
+
+
+def person(
+    id: str, name: str, status: str, at: str | None, method: str | None, reason: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "name": name,
+        "status": status,
+        "checked_in_at": at,
+        "method": method,
+        "reason": reason,
+    }
+
+
+PEOPLE_ROWS = [
+    [
+        "s0",
+        "Xã Nga Thạnh",
+        "p1",
+        "Nguyễn Văn An",
+        "có mặt",
+        "05/03/2026 07:58:00",
+        "quét mã QR",
+        "",
+    ],
+    ["s0", "Xã Nga Thạnh", "p2", "Trần Thị Bình", "có mặt (đến muộn)"],
+    ["s0", "Xã Nga Thạnh", "p3", "Lê Văn Cường", "vắng có lý do", "", "", "Ốm, có giấy"],
+    ["s0", "Xã Nga Thạnh", "p4", "'=Phạm Văn Dũng", "vắng không lý do", "", "", ""],
+    ["s1", "Phường Ba", "p5", "Hoàng Thị Em", "vắng không lý do", "", "", ""],
+]
+
+
+def test_the_official_csv_has_the_people_when_the_report_has_them() -> None:
+    out = io.StringIO()
+    official_csv(csv.writer(out), with_people(report(["Xã Nga Thạnh", "Phường Ba"])), HANOI)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    columns = [*COLUMNS, *PEOPLE_COUNT_COLUMNS]
+    assert rows[0] == [HEADERS_VI[c] for c in columns]
+    counts = [dict(zip(columns, row, strict=True)) for row in rows[1:4]]
+    assert [[s[c] for c in PEOPLE_COUNT_COLUMNS] for s in counts] == [
+        ["2", "1", "1", "3"],
+        ["0", "0", "1", ""],
+        ["2", "1", "2", "3"],  # the totals
+    ]
+    assert rows[4] == []  # the people's table after one empty line
+    assert rows[5][:4] == ["Mã điểm cầu", "Tên điểm cầu", "Mã người dự", "Họ và tên"]
+    people = rows[6:]
+    assert people[0] == PEOPLE_ROWS[0]
+    assert people[1][:5] == PEOPLE_ROWS[1] and people[1][5:7] == [
+        "05/03/2026 08:20:00",
+        "thư ký điểm danh",
+    ]
+    assert people[2:] == PEOPLE_ROWS[2:]
+
+
+def test_the_xlsx_has_vietnamese_values_local_times_and_a_sheet_of_the_people() -> None:
+    book = openpyxl.load_workbook(
+        io.BytesIO(
+            official_xlsx(
+                with_people(report(["Xã Nga Thạnh", "Phường Ba"])), "Sơ kết", "Asia/Ho_Chi_Minh"
+            )
+        )
+    )
+    assert book.sheetnames == ["Điểm danh", "Người dự"]
+    rows = [list(r) for r in book["Điểm danh"].iter_rows(values_only=True)]
+    columns = [*COLUMNS, *PEOPLE_COUNT_COLUMNS]
+    header = rows.index([HEADERS_VI[c] for c in columns])
+    site = dict(zip(columns, rows[header + 1], strict=True))
+    assert (site["status"], site["late"], site["left_early"]) == ("có mặt", "không", "không")
+    assert site["first_join"] == datetime(2026, 3, 5, 8, 0)
+    assert (site["people_present"], site["people_excused"], site["people_count"]) == (2, 1, 3)
+    people = [list(r) for r in book["Người dự"].iter_rows(values_only=True)]
+    header = people.index([HEADERS_VI_PEOPLE[c] for c in PEOPLE_COLUMNS])
+    assert people[header + 1][:6] == [
+        "s0",
+        "Xã Nga Thạnh",
+        "p1",
+        "Nguyễn Văn An",
+        "có mặt",
+        datetime(2026, 3, 5, 7, 58),
+    ]
+    assert [row[4] for row in people[header + 1 :]] == [
+        "có mặt",
+        "có mặt (đến muộn)",
+        "vắng có lý do",
+        "vắng không lý do",
+        "vắng không lý do",
+    ]
+    assert book["Người dự"].cell(header + 5, 4).quotePrefix  # =Phạm Văn Dũng stays text
