@@ -3,6 +3,7 @@
 GET  /api/sessions/{id}/sites/{site}/checkin          the hall's code now: URL, QR, expiry
 GET  /api/checkin/{code}                              no token: the code is the credential
 POST /api/checkin/{code}            {"person"}        a phone checks its person in (method qr)
+GET  /api/sessions/{id}/people                        every hall's (admin, host)
 GET  /api/sessions/{id}/sites/{site}/people           the hall's people and their standing
 POST /api/sessions/{id}/sites/{site}/checkins {"person"}   the hall's clerk ticks a name
 POST /api/sessions/{id}/people/{person}/checkin/revoke  {"reason"}   a mistaken check-in
@@ -33,7 +34,7 @@ from starlette.routing import BaseRoute
 
 from ..signaling.session import SessionState
 from .api import route
-from .auth import Grant, authorize
+from .auth import ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import raise_problems, read_json_object, reject_unknown_fields, text_field
 from .checkin import CheckinKey, ReadCode, UnknownCode, session_of
 from .checkinlog import SessionNotOpen, record, session_standings
@@ -59,6 +60,7 @@ def routes() -> list[BaseRoute]:
     return [
         route("/api/sessions/{session_id}/sites/{site_id}/checkin", GET=hall_code),
         route("/api/checkin/{code}", GET=read_code, POST=check_in_by_code),
+        route("/api/sessions/{session_id}/people", GET=session_people),
         route("/api/sessions/{session_id}/sites/{site_id}/people", GET=hall_people),
         route("/api/sessions/{session_id}/sites/{site_id}/checkins", POST=check_in_by_clerk),
         route("/api/sessions/{session_id}/people/{person_id}/checkin/revoke", POST=revoke),
@@ -135,23 +137,29 @@ async def check_in_by_code(request: Request) -> Response:
 # The hall's clerk, and the district's
 
 
+async def session_people(request: Request) -> Response:
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_OR_HOST)
+    state = app_state(request)
+    return JSONResponse({"session": session_id, "people": _standings(state, session_id, None)})
+
+
 async def hall_people(request: Request) -> Response:
     session_id, site_id = request.path_params["session_id"], request.path_params["site_id"]
-    authorize(request, session_id, allow=frozenset({"admin", "host", "site"}), site_id=site_id)
+    authorize(request, session_id, allow=ANY_ROLE, site_id=site_id)
     state = app_state(request)
     _invite(state, session_id, site_id)
+    people = _standings(state, session_id, site_id)
+    return JSONResponse({"session": session_id, "site": site_id, "people": people})
+
+
+def _standings(state: AppState, session_id: str, site_id: str | None) -> list[dict[str, Any]]:
     standing = session_standings(state.store, session_id)
     names = {i.site_id: i.site_name for i in state.store.invites(session_id)}
-    return JSONResponse(
-        {
-            "session": session_id,
-            "site": site_id,
-            "people": [
-                standing_json(p, standing.get(p.id), names)
-                for p in state.store.session_people(session_id, site_id)
-            ],
-        }
-    )
+    return [
+        standing_json(p, standing.get(p.id), names)
+        for p in state.store.session_people(session_id, site_id)
+    ]
 
 
 async def check_in_by_clerk(request: Request) -> Response:
@@ -260,6 +268,7 @@ def standing_json(
     checked = standing.checked_in if standing is not None else None
     return {
         **person_json(person),
+        "site": person.site_id,
         "checked_in": checked is not None,
         "checked_in_at": None if checked is None else api_time(checked.at),
         "checked_in_site": None if checked is None else checked.site,

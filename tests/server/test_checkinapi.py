@@ -256,6 +256,14 @@ async def test_the_clerk_ticks_names_and_corrects_a_mistake(
     by_id = {p["id"]: p for p in listed.json()["people"]}
     assert by_id[an]["checked_in"] and by_id[an]["method"] == "clerk"
     assert not by_id[binh]["checked_in"] and by_id[binh]["checked_in_at"] is None
+    # Every hall's at once, for the district (the attendance page); not for a hall's token.
+    everyone = await client.get(f"/api/sessions/{hall.session}/people", headers=bearer(hall.host))
+    assert everyone.status_code == 200
+    assert [p["site"] for p in everyone.json()["people"]] == ["nga-thanh"] * 3 + ["tan-loc"] * 2
+    assert {p["id"]: p for p in everyone.json()["people"]}[an] == by_id[an]
+    assert (
+        await client.get(f"/api/sessions/{hall.session}/people", headers=site)
+    ).status_code == 403
 
 
 async def test_an_absence_with_its_reason_and_its_undo(

@@ -139,6 +139,30 @@ async def test_a_phone_checks_in_from_the_halls_qr_code_and_the_clerk_marks_the_
     assert problems == [] and phone_problems == []
     await phone_context.close()
 
+    # The district's clerk, on the attendance page with the admin token: Phạm Thị Dung of the
+    # other hall is excused, with the reason.
+    office = await chromium.new_context(locale="vi-VN")
+    record = await office.new_page()
+    record_problems: list[str] = []
+    record.on("pageerror", lambda exc: record_problems.append(str(exc)))
+    await record.goto(f"{server.base_url}/attendance/{session['id']}#token={server.admin_token}")
+    other = record.locator('#people-sites .people-site[data-site="tan-loc"]')
+    await expect(other.locator("h3")).to_have_text("Thị trấn Tân Lộc: 0/1 có mặt, 0 vắng có lý do")
+    mine = record.locator('#people-sites .people-site[data-site="nga-thanh"]')
+    await expect(mine.locator("h3")).to_have_text("Xã Nga Thạnh: 2/4 có mặt, 1 vắng có lý do")
+    dung = other.locator("tr", has_text="Phạm Thị Dung")
+    await dung.locator('button[data-action="absence"]').click()
+    await dung.locator(".people-reason input").fill("Đi công tác theo quyết định của huyện")
+    await dung.locator(".people-reason button[type=submit]").click()
+    await expect(other.locator("h3")).to_have_text("Thị trấn Tân Lộc: 0/1 có mặt, 1 vắng có lý do")
+    await expect(dung).to_contain_text("Đi công tác theo quyết định của huyện")
+    assert record_problems == []
+    dung_events = [e for e in people_events(server, session["id"]) if e["site"] == "tan-loc"]
+    assert [(e["type"], e["by"], e["reason"]) for e in dung_events] == [
+        ("absence", "admin", "Đi công tác theo quyết định của huyện")
+    ]
+    await office.close()
+
 
 @pytest.mark.netns
 async def test_the_phone_page_says_plainly_when_its_code_is_old_or_wrong(

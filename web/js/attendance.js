@@ -21,12 +21,15 @@ import {
     formatNumber, formatPercent, formatSpan, formatTime, hasText, initI18n, onLanguageChange, t,
 } from './i18n.js';
 import {statusWord} from './status.js';
+import {PeoplePanel} from './attendancepeople.js';
 import {bindTips, renderTimeline} from './timeline.js';
 import {forgetToken, takeToken} from './token.js';
 import {DEFAULT_ZONE, isDate, localDate, yearOf} from './zone.js';
 
 /** How often a live session's record is asked for again, in ms. */
 const LIVE_REFRESH = 10_000;
+/** Each hall's people, and the district clerk's corrections (read again after each). */
+const people = new PeoplePanel(() => void load());
 /** How often to look again while the session has not started or the server is away, in ms. */
 const WAIT_REFRESH = 10_000;
 
@@ -135,6 +138,7 @@ async function loadSession(bearer) {
     try {
         report = await api.attendance();
         phase = 'ready';
+        void people.load(api, report.sites);
         freshness.at = Date.now();
         freshness.failing = false;
     } catch (e) {
