@@ -154,9 +154,9 @@ async def session_events(request: Request) -> Response:
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     store = app_state(request).store
     events = store.events(session_id)
-    # ?chain=1: each line with its link in the hash chain and the last with the seal, what
-    # `diemcau verify --events` needs; without it, the lines as they always were.
-    chained = request.query_params.get("chain") == "1"
+    # Each line with its link in the hash chain and the last with the seal, what `diemcau
+    # verify --events` needs, unless ?chain=0 asks for the lines as they were before the chain.
+    chained = request.query_params.get("chain") not in ("0", "false")
     seal = store.seal(session_id) if chained else None
     return StreamingResponse(
         iter(list(write_jsonl(events, chained, seal))),

@@ -20,7 +20,7 @@ from .rules import (
     sessions_in,
     totals,
 )
-from .session import report_json, session_report, site_json, totals_json, window_json
+from .session import chain_json, report_json, session_report, site_json, totals_json, window_json
 
 __all__ = [
     "AttendanceError",
@@ -38,6 +38,7 @@ __all__ = [
     "Tally",
     "Totals",
     "attendance",
+    "chain_json",
     "outage",
     "period_summary",
     "report_json",

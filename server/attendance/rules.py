@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
+from ..chain import Seal, carried_seal
 from . import camera
 from .outage import NONE, Cause, outage
 
@@ -138,6 +139,9 @@ class Report:
     sites: tuple[SiteAttendance, ...]
     unknown_sites: tuple[str, ...]
     totals: Totals
+    # The session's sealed chain head (server/chain.py): the store's, or the one its export
+    # carries; None while live or unsealed.
+    seal: Seal | None = None
 
     @property
     def window_seconds(self) -> float:
@@ -367,4 +371,5 @@ def attendance(
         sites=sites,
         unknown_sites=unknown,
         totals=totals(sites),
+        seal=carried_seal([e.fields for e in chosen]),
     )

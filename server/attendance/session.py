@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ...signaling.session import SessionState
+from ..chain import Seal
 from ..times import log_time
 from .rules import LogEvent, Report, RosterSite, Rules, SiteAttendance, Totals, attendance
 
@@ -24,7 +26,8 @@ def session_report(store: Store, session: Session, rules: Rules, now: datetime) 
         for e in store.events(session.id)
     ]
     live = session.state == SessionState.LIVE
-    return attendance(events, roster, rules, session=session.id, now=now if live else None)
+    report = attendance(events, roster, rules, session=session.id, now=now if live else None)
+    return dataclasses.replace(report, seal=store.seal(session.id))
 
 
 # -- the JSON shape (public contract) ----------------------------------------------------------
@@ -48,6 +51,7 @@ def report_json(
         "sites": sites,
         "unknown_sites": list(report.unknown_sites),
         "totals": totals_json(report.totals),
+        "chain": chain_json(report.seal),
     }
     if title is not None:
         body["title"] = title
@@ -83,6 +87,11 @@ def site_json(s: SiteAttendance, intervals: bool = False, attempts: bool = False
     if intervals:
         entry["intervals"] = [[log_time(a), log_time(b)] for a, b in s.intervals]
     return entry
+
+
+def chain_json(seal: Seal | None) -> dict[str, Any] | None:
+    """The sealed head of the session's join log, what `diemcau verify` checks it against."""
+    return None if seal is None else dataclasses.asdict(seal)
 
 
 def window_json(report: Report) -> dict[str, Any]:

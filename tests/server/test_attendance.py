@@ -821,6 +821,7 @@ def test_report_json_shape() -> None:
             "participation_rate": round(43 / 65, 6),
             "connected_rate": 0.5,
         },
+        "chain": None,
     }
     assert json.loads(json.dumps(body)) == body  # plain JSON, nothing else
 

@@ -24,6 +24,7 @@ from diemcau.server import records
 from diemcau.server.app import create_app
 from diemcau.server.attendance import RosterSite, Rules, attendance, report_json
 from diemcau.server.auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE
+from diemcau.server.cli import main
 from diemcau.server.config import Config
 from diemcau.server.joinlog import read_jsonl
 from diemcau.server.reports import COLUMNS, HEADERS_VI
@@ -350,8 +351,10 @@ async def test_events_are_json_lines_in_log_order(
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert all(RFC3339_UTC.fullmatch(line["ts"]) for line in lines)
     assert all(line["session"] == session_id for line in lines)
-    # Without the timestamps, which are checked against the store below.
-    assert [{k: v for k, v in line.items() if k not in ("ts", "session")} for line in lines] == [
+    # Without the timestamps, which are checked against the store below, and the chain.
+    assert [
+        {k: v for k, v in line.items() if k not in ("ts", "session", "chain")} for line in lines
+    ] == [
         {"type": "session_start"},
         {"type": "join", "site": "nga-thanh", "conn": "c1"},
         {"type": "headcount", "site": "nga-thanh", "present": 38},
@@ -388,6 +391,68 @@ async def test_the_exported_log_gives_the_served_report(
         "timezone": "Asia/Ho_Chi_Minh",
     }
     assert served == offline
+
+
+async def test_the_report_carries_the_sealed_chain(
+    client: httpx.AsyncClient, played: dict[str, Any], store: Store
+) -> None:
+    seal = store.seal(played["id"])
+    assert seal is not None
+    served = (await get_attendance(client, played)).json()
+    assert served["chain"] == {"head": seal.head, "length": 13, "signature": seal.signature}
+    exported = await client.get(f"/api/sessions/{played['id']}/events", headers=ADMIN)
+    last = json.loads(exported.text.splitlines()[-1])["chain"]
+    assert (last["hash"], last["seal"]) == (seal.head, served["chain"])
+    # The report of the export carries the seal the export carries.
+    events, _ = read_jsonl(exported.text.splitlines())
+    roster = [RosterSite(i["site"], i["name"], i["kind"], i["expected"]) for i in played["invites"]]
+    assert report_json(attendance(events, roster))["chain"] == served["chain"]
+    # Left out of the export, it is in no report made of it.
+    plain = await client.get(f"/api/sessions/{played['id']}/events?chain=0", headers=ADMIN)
+    assert '"chain"' not in plain.text
+    events, _ = read_jsonl(plain.text.splitlines())
+    assert report_json(attendance(events, roster))["chain"] is None
+
+
+async def test_a_live_session_s_report_has_no_chain_yet(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await put_sites(client)
+    created = await create_session(client, ["nga-thanh"], title=TITLE)
+    store.start_session(created["id"], T0)
+    store.append_event(created["id"], "join", at(1), site_id="nga-thanh", conn="c1")
+    served = (await get_attendance(client, created)).json()
+    assert (served["live"], served["chain"]) == (True, None)
+    # Each line chained all the same; only the seal waits for the end.
+    exported = await client.get(f"/api/sessions/{created['id']}/events", headers=ADMIN)
+    lines = [json.loads(line) for line in exported.text.splitlines()]
+    assert [sorted(line["chain"]) for line in lines] == [["hash", "prev"]] * 2
+
+
+async def test_diemcau_verify_checks_the_plain_export(
+    client: httpx.AsyncClient,
+    played: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exported = await client.get(f"/api/sessions/{played['id']}/events", headers=ADMIN)
+    (tmp_path / "log.jsonl").write_text(exported.text, encoding="utf-8")
+    [key] = (await client.get("/api/keys")).json()["keys"]
+    (tmp_path / "pub").write_text(key["pem"], encoding="utf-8")
+    argv = ["verify", "--events", str(tmp_path / "log.jsonl"), "--key", str(tmp_path / "pub")]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == (
+        f"session {played['id']}: intact: 13 events chained, sealed and signed\n"
+    )
+    # One headcount changed in the file: found, and named.
+    changed = exported.text.replace('"present":35', '"present":40')
+    (tmp_path / "log.jsonl").write_text(changed, encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 1
+    assert "line 10 (headcount at 2025-03-01T01:45:00.000Z) was changed" in capsys.readouterr().out
 
 
 async def test_events_authorization(client: httpx.AsyncClient, world: World, store: Store) -> None:
@@ -564,7 +629,9 @@ async def test_the_exported_log_masks_addresses(
     for whole in ADDRESSES:
         assert whole not in response.text
     lines = [json.loads(line) for line in response.text.splitlines()]
-    assert [{k: v for k, v in line.items() if k not in ("ts", "session")} for line in lines] == [
+    assert [
+        {k: v for k, v in line.items() if k not in ("ts", "session", "chain")} for line in lines
+    ] == [
         {"type": "session_start"},
         {
             "type": "join",
