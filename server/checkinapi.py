@@ -38,7 +38,16 @@ from .auth import ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import raise_problems, read_json_object, reject_unknown_fields, text_field
 from .checkin import CheckinKey, ReadCode, UnknownCode, session_of
 from .checkinlog import SessionNotOpen, record, session_standings
-from .checkinrules import REASON_MAX, By, Command, CommandType, Refusal, Standing
+from .checkinrules import (
+    REASON_MAX,
+    By,
+    CheckedIn,
+    Command,
+    CommandType,
+    Refusal,
+    Standing,
+    checked_in_as,
+)
 from .errors import ApiError
 from .people import Person
 from .peopleapi import person_json
@@ -104,7 +113,8 @@ async def hall_code(request: Request) -> Response:
 async def read_code(request: Request) -> Response:
     state = app_state(request)
     session, invite, read = _by_code(state, request.path_params["code"], _now())
-    people = state.store.session_people(session.id, invite.site_id)
+    everyone = state.store.session_people(session.id)
+    codes = {p.id: p.code for p in everyone}
     standing = session_standings(state.store, session.id)
     return JSONResponse(
         {
@@ -117,9 +127,10 @@ async def read_code(request: Request) -> Response:
                     "id": p.id,
                     "name": p.name,
                     "position": p.position,
-                    "checked_in": _checked_in(standing, p.id),
+                    "checked_in": checked_in_as(p.id, standing, codes) is not None,
                 }
-                for p in people
+                for p in everyone
+                if p.site_id == invite.site_id
             ],
             "expires_at": api_time(read.expires_at),
         }
@@ -156,9 +167,12 @@ async def hall_people(request: Request) -> Response:
 def _standings(state: AppState, session_id: str, site_id: str | None) -> list[dict[str, Any]]:
     standing = session_standings(state.store, session_id)
     names = {i.site_id: i.site_name for i in state.store.invites(session_id)}
+    everyone = state.store.session_people(session_id)
+    codes = {p.id: p.code for p in everyone}
     return [
-        standing_json(p, standing.get(p.id), names)
-        for p in state.store.session_people(session_id, site_id)
+        standing_json(p, standing.get(p.id), checked_in_as(p.id, standing, codes), names)
+        for p in everyone
+        if site_id is None or p.site_id == site_id
     ]
 
 
@@ -262,10 +276,13 @@ def _refused(state: AppState, session_id: str, command: Command, refusal: Refusa
 
 
 def standing_json(
-    person: Person, standing: Standing | None, names: Mapping[str, str]
+    person: Person,
+    standing: Standing | None,
+    checked: CheckedIn | None,
+    names: Mapping[str, str],
 ) -> dict[str, Any]:
-    """A person of a hall and their standing now, for the clerks' lists."""
-    checked = standing.checked_in if standing is not None else None
+    """A person of a hall and their standing now, for the clerks' lists; `checked` is where
+    they are checked in, maybe at another hall (the same member code)."""
     return {
         **person_json(person),
         "site": person.site_id,
@@ -290,11 +307,6 @@ def _now() -> datetime:
 
 def _by(grant: Grant) -> By:
     return "admin" if grant.role == "admin" else "site"
-
-
-def _checked_in(standing: Mapping[str, Standing], person_id: str) -> bool:
-    mine = standing.get(person_id)
-    return mine is not None and mine.checked_in is not None
 
 
 def _session(state: AppState, session_id: str) -> Session:

@@ -25,9 +25,8 @@ class SessionNotOpen(Exception):
 def session_standings(store: Store, session_id: str) -> dict[str, Standing]:
     """Each person's standing in the session, from its join log as the store has it."""
     return standings(
-        PeopleEvent(e.ts, e.type, e.site_id, e.body)
-        for e in store.events(session_id)
-        if e.type in PEOPLE_EVENTS
+        PeopleEvent(e.ts, e.type, e.site, e.body)
+        for e in store.people_events(session_id, PEOPLE_EVENTS)
     )
 
 

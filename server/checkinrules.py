@@ -117,7 +117,7 @@ def judge(
     session to their member code (or None), to find the same person on another hall's roster."""
     mine = people.get(command.person, Standing())
     if command.type == "checkin":
-        where = mine.checked_in or _same_person_elsewhere(command.person, people, codes)
+        where = checked_in_as(command.person, people, codes)
         if where is not None:
             raise Refusal("already_checked_in", where)
     elif command.type == "checkin_revoked":
@@ -130,9 +130,14 @@ def judge(
         raise Refusal("not_excused")
 
 
-def _same_person_elsewhere(
+def checked_in_as(
     person: str, people: Mapping[str, Standing], codes: Mapping[str, str | None]
 ) -> CheckedIn | None:
+    """Where and when the person is checked in: as this roster entry, or as the same member
+    code on another hall's roster; None if neither."""
+    mine = people.get(person)
+    if mine is not None and mine.checked_in is not None:
+        return mine.checked_in
     code = codes.get(person)
     if not code:
         return None

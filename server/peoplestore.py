@@ -10,14 +10,16 @@ counts again once the roster is gone.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from .people import Person
 from .rows import PutResult
-from .times import db_time
+from .times import db_time, parse_db_time
 
 # A site as its callers see it: with a roster, its expected is the roster's length.
 SITE_SELECT = (
@@ -25,6 +27,15 @@ SITE_SELECT = (
     " WHERE p.site_id = sites.id), expected) AS expected FROM sites"
 )
 _FIELDS = "id, site_id, name, code, position, unit"
+
+
+class PeopleEventRow(NamedTuple):
+    """A join-log event as the people's rules read it (server/checkinrules.py)."""
+
+    ts: datetime
+    type: str
+    site: str | None
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,21 @@ class PeopleStore:
             (session_id, person_id),
         ).fetchone()
         return None if row is None else Person(*row)
+
+    def people_events(self, session_id: str, types: Iterable[str]) -> list[PeopleEventRow]:
+        """The session's join-log events of these types, in log order: (ts, type, site, body).
+        Only those rows are read and parsed: a live session's log is mostly other events (the
+        camera's counts, every 30 s a hall), and the check-in pages ask at every request."""
+        wanted = sorted(types)
+        rows = self._conn.execute(
+            "SELECT ts, type, site_id, body FROM events WHERE session_id = ?"
+            f" AND type IN ({', '.join('?' * len(wanted))}) ORDER BY seq",
+            (session_id, *wanted),
+        )
+        return [
+            PeopleEventRow(parse_db_time(ts), type, site, json.loads(body))
+            for ts, type, site, body in rows
+        ]
 
     def put_rosters(
         self, rosters: Mapping[str, Sequence[Person]], now: datetime

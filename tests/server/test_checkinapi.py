@@ -169,6 +169,15 @@ async def test_a_second_hall_is_refused_saying_where(
     assert error["error"] == "already_checked_in" and "Xã Nga Thạnh" in error["message"]
     assert error["details"]["site"] == "nga-thanh" and error["details"]["method"] == "qr"
     assert len(people_events(store, hall.session)) == 1
+    # Both halls' lists say where the person is.
+    listed = (await client.get(f"/api/checkin/{here}")).json()["people"]
+    assert [p["checked_in"] for p in listed] == [True, False]
+    path = f"/api/sessions/{hall.session}/sites/tan-loc/people"
+    entry = (await client.get(path, headers=ADMIN)).json()["people"][0]
+    assert (entry["checked_in_site"], entry["checked_in_site_name"]) == (
+        "nga-thanh",
+        "Xã Nga Thạnh",
+    )
 
 
 async def test_an_old_code_is_gone_a_garbled_one_unknown(

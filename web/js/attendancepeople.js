@@ -112,7 +112,7 @@ export class PeoplePanel {
             who.append(element('br'), element('small', '', person.position));
         const detail = person.checked_in ? formatTime(person.checked_in_at) : person.reason || '';
         const state = element('td', '', status
-            ? [t(`people.status_${status}`), detail].filter(Boolean).join(' · ') : standingText(person));
+            ? [t(`people.status_${status}`), detail].filter(Boolean).join(' · ') : standingText(person, person.site));
         const actions = element('td');
         /**
          * @param {string} key

@@ -259,7 +259,7 @@ export class CheckinPanel {
         who.append(element('strong', '', person.name));
         if (person.position || person.unit)
             who.append(element('small', '', [person.position, person.unit].filter(Boolean).join(' · ')));
-        const state = element('span', 'checkin-state', standingText(person));
+        const state = element('span', 'checkin-state', standingText(person, this.site));
         item.dataset.state = person.checked_in ? 'in' : person.excused ? 'excused' : 'out';
         /** @type {HTMLElement[]} */
         const actions = [];
@@ -288,11 +288,14 @@ export class CheckinPanel {
 
 /**
  * @param {HallPerson} person
+ * @param {string} site the hall whose list this is
  * @returns {string}
  */
-export function standingText(person) {
+export function standingText(person, site) {
     if (person.checked_in) {
         const vars = {time: formatTime(person.checked_in_at), site: person.checked_in_site_name || ''};
+        if (person.checked_in_site !== site)
+            return t('checkin.state_elsewhere', vars);
         return t(person.method === 'clerk' ? 'checkin.state_clerk' : 'checkin.state_qr', vars);
     }
     if (person.excused)
