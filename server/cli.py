@@ -431,6 +431,13 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write here instead of standard output")
     parser.add_argument("--title", help="title of the XLSX sheet")
     parser.add_argument(
+        "--period",
+        action="store_true",
+        help="a period's figures instead (with --data): the sessions held --from a day --to a day",
+    )
+    parser.add_argument("--from", dest="from_day", help="the period's first day, YYYY-MM-DD")
+    parser.add_argument("--to", dest="to_day", help="the period's last day, YYYY-MM-DD")
+    parser.add_argument(
         "--lang",
         choices=["en", "vi"],
         default="en",

@@ -3,7 +3,7 @@
 GET  /api/sessions/{id}/attendance?format=json|csv|xlsx   admin or the session's host
 GET  /api/sessions/{id}/events                           the log as JSON Lines, addresses masked
 POST /api/sessions/{id}/sites/{site}/headcount           the site itself, its host, admin
-GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD       admin: sessions held in a period
+GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|xlsx   admin: a period
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -33,11 +34,13 @@ from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
 from .bodies import read_count_body
 from .errors import ApiError
 from .joinlog import write_jsonl
+from .periodreport import period_xlsx
 from .reports import LANGUAGES, Language, to_csv, to_xlsx
 from .state import app_state
 from .store import Session, Store
-from .times import api_time, day_text, parse_day
+from .times import PERIOD_DAY_RULE, api_time, day_text, period_day
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Query parameters that override the server's rules for one report.
 RULE_PARAMS = {
     "present_coverage": "present_coverage",
@@ -137,7 +140,7 @@ async def session_attendance(request: Request) -> Response:
         timezone = app_state(request).config.timezone
         return Response(
             await asyncio.to_thread(to_xlsx, report, session.title, timezone),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
     body = report_json(
@@ -193,14 +196,9 @@ def _day(text: str | None, default: date, field: str, problems: dict[str, str]) 
     if text is None:
         return default
     try:
-        day = parse_day(text)
-        # Stored times sort as text only with four-digit years (in UTC, so not the year 1000
-        # itself); the period's end is the day after `to`.
-        if day.year < 1900 or day == date.max:
-            raise ValueError(text)
-        return day
+        return period_day(text)
     except ValueError:
-        problems[field] = "must be a date, YYYY-MM-DD, from 1900-01-01 to 9999-12-30"
+        problems[field] = PERIOD_DAY_RULE
         return default
 
 
@@ -219,8 +217,29 @@ async def period(request: Request) -> Response:
         raise ApiError(
             422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
         )
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "xlsx"):
+        raise ApiError(422, "invalid_query", "format must be json or xlsx.")
     rules = _rules(request)
-    store = app_state(request).store
+    body = period_json(app_state(request).store, first, last, config.timezone, rules)
+    if fmt == "xlsx":
+        return Response(
+            await asyncio.to_thread(period_xlsx, body),
+            media_type=XLSX_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{_period_file(body)}.xlsx"'},
+        )
+    return JSONResponse(body)
+
+
+def _period_file(body: dict[str, Any]) -> str:
+    return f"diemdanh-{body['from']}-{body['to']}"
+
+
+def period_json(store: Store, first: date, last: date, timezone: str, rules: Rules) -> dict:
+    """The period's JSON: the sessions that went live from day `first` to day `last` (both
+    included, on `timezone`'s calendar), with their reports' figures. For the API and
+    `diemcau report --period` alike."""
+    zone = ZoneInfo(timezone)
     start = datetime.combine(first, time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
     now = datetime.now(UTC)
@@ -230,15 +249,12 @@ async def period(request: Request) -> Response:
             report = session_report(store, session, rules, now)
         except AttendanceError:
             continue
-        held.append(
-            HeldSession(session.id, session.title, session.state == SessionState.LIVE, report)
-        )
-    return JSONResponse(
-        {
-            "from": day_text(first),
-            "to": day_text(last),
-            "timezone": config.timezone,
-            "rules": rules.as_dict(),
-            **period_summary(held),
-        }
-    )
+        live = session.state == SessionState.LIVE
+        held.append(HeldSession(session.id, session.title, live, report, session.kind))
+    return {
+        "from": day_text(first),
+        "to": day_text(last),
+        "timezone": timezone,
+        "rules": rules.as_dict(),
+        **period_summary(held),
+    }

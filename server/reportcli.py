@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .attendance import AttendanceError, Report, Rules, attendance, report_json, session_report
 from .joinlog import read_jsonl
+from .periodreport import period_xlsx
 from .reports import to_csv, to_xlsx
 from .roster import RosterError, read_roster
 from .ruleflags import rules_from_args
+from .times import PERIOD_DAY_RULE, period_day
 
 
 class ReportFailure(Exception):
@@ -87,10 +89,50 @@ def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
         store.close()
 
 
+def _day(text: str | None, default: date, flag: str) -> date:
+    if text is None:
+        return default
+    try:
+        return period_day(text)
+    except ValueError as exc:
+        raise ReportFailure(f"{flag} {PERIOD_DAY_RULE}") from exc
+
+
+def _period(args: argparse.Namespace, rules: Rules) -> bytes:
+    """The period's figures from a server's data, as the API's `GET /api/attendance` has them."""
+    from .records import period_json
+    from .store import Store
+
+    if args.data is None or args.session_id is not None or args.events:
+        raise ReportFailure("--period reports from a server's data: --data DIR, no SESSION_ID")
+    if args.format not in ("json", "xlsx"):
+        raise ReportFailure("a period's --format is json or xlsx")
+    today = datetime.now(ZoneInfo(args.timezone)).date()
+    first = _day(args.from_day, date(today.year, 1, 1), "--from")
+    last = _day(args.to_day, date(today.year, 12, 31), "--to")
+    if last < first:
+        raise ReportFailure("--to must not be before --from")
+    database = Path(args.data) / "diemcau.sqlite3"
+    if not database.exists():
+        raise ReportFailure(f"{args.data} holds no diemcau database")
+    store = Store.open(database)
+    try:
+        body = period_json(store, first, last, args.timezone, rules)
+    finally:
+        store.close()
+    if args.format == "xlsx":
+        return period_xlsx(body)
+    return (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode()
+
+
 def run_report(args: argparse.Namespace) -> int:
     try:
         rules = _rules(args)
         _check_zone(args.timezone)
+        if args.period:
+            return _write(args, _period(args, rules))
+        if args.from_day is not None or args.to_day is not None:
+            raise ReportFailure("--from and --to go with --period")
         if args.session_id is not None:
             if args.data is None:
                 raise ReportFailure("a SESSION_ID needs --data DIR, the server's data directory")
@@ -106,6 +148,10 @@ def run_report(args: argparse.Namespace) -> int:
         output = to_csv(report, args.lang, args.timezone)
     else:
         output = to_xlsx(report, title, args.timezone)
+    return _write(args, output)
+
+
+def _write(args: argparse.Namespace, output: bytes) -> int:
     if args.out is not None:
         try:
             args.out.write_bytes(output)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal, TypeGuard
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,7 @@ PEOPLE_COLUMNS = (
 TOTAL_ROW_ID = "TOTAL"
 TOTAL_ROW_VI = "Tổng cộng"
 TIME_COLUMNS = ("first_join", "last_leave", "checked_in_at")
+RATE_COLUMNS = ("coverage", "headcount_rate")
 
 # A spreadsheet program runs a cell that begins with one of these as a formula (tab and CR after
 # trimming them): a site named =HYPERLINK(...) would run in the clerk's Excel (OWASP's list).
@@ -302,9 +303,12 @@ def table(
     headers: dict[str, str],
     zone: ZoneInfo,
     total_row: bool,
+    percent: Collection[str] = RATE_COLUMNS,
+    times: Collection[str] = TIME_COLUMNS,
 ) -> None:
-    """One table of an official sheet: a bold header, the rows with times as dates on the
-    zone's clock and rates as percentages, a bold last row if it is the totals."""
+    """One table of an official sheet: a bold header, the rows with the `times` columns as
+    dates on the zone's clock (from the report's RFC 3339) and the `percent` ones as
+    percentages, a bold last row if it is the totals."""
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -314,9 +318,7 @@ def table(
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE6F0")
     for row in rows:
-        sheet.append(
-            [_cell(terms.local(row[c], zone) if c in TIME_COLUMNS else row[c]) for c in columns]
-        )
+        sheet.append([_cell(terms.local(row[c], zone) if c in times else row[c]) for c in columns])
     if total_row:
         for cell in sheet[sheet.max_row]:
             cell.font = Font(bold=True)
@@ -330,10 +332,10 @@ def table(
                 cell.quotePrefix = True
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
-        if column in ("coverage", "headcount_rate"):
+        if column in percent:
             for cell in sheet[letter][header_row:]:
                 cell.number_format = "0.0%"
-        if column in TIME_COLUMNS:
+        if column in times:
             for cell in sheet[letter][header_row:]:
                 cell.number_format = "dd/mm/yyyy hh:mm:ss"
         wide = column in ("name", "status", "site_name", "reason")

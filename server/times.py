@@ -134,3 +134,16 @@ def parse_day(text: str) -> date:
     if not _DAY.fullmatch(text):
         raise ValueError(text)
     return date.fromisoformat(text)
+
+
+PERIOD_DAY_RULE = "must be a date, YYYY-MM-DD, from 1900-01-01 to 9999-12-30"
+
+
+def period_day(text: str) -> date:
+    """A period's first or last day (parse_day), in the range a period can have: stored times
+    sort as text only with four-digit years (in UTC, so not the year 1000 itself), and the
+    period's end is the day after its last."""
+    day = parse_day(text)
+    if day.year < 1900 or day == date.max:
+        raise ValueError(text)
+    return day

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..sessionkind import DEFAULT_KIND, KINDS
 from .rules import Report, totals
 from .session import totals_json, window_json
 
@@ -18,6 +19,11 @@ class HeldSession:
     title: str
     live: bool
     report: Report
+    kind: str = DEFAULT_KIND  # server/sessionkind.py
+
+
+# The people's totals of a session report, when its sites have rosters (issue 15's contract).
+PEOPLE_TOTALS = ("people_expected", "people_present", "people_excused", "people_unexcused")
 
 
 def _mean(values: list[float]) -> float | None:
@@ -86,4 +92,42 @@ def period_summary(held: Sequence[HeldSession]) -> dict[str, Any]:
         },
         "sessions": sessions,
         "sites": sites,
+        "kinds": {kind: kind_totals([h for h in held if h.kind == kind]) for kind in KINDS},
+    }
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def kind_totals(held: Sequence[HeldSession]) -> dict[str, Any]:
+    """The figures of one kind of conference, the ones a district quotes ("98% at the key
+    cadres' conferences, nearly 90% at the communes"): its sessions, the halls invited and
+    attended, and the people, as reported by headcount and, where the halls have rosters, by
+    name. `people_rate` is present of expected by name; `participation_rate` by headcount."""
+    every_site = [s for h in held for s in h.report.sites]
+    overall = totals(every_site)
+    people = dict.fromkeys(PEOPLE_TOTALS, 0)
+    named = 0
+    for h in held:
+        t = totals_json(h.report.totals)
+        if t.get("people_expected"):
+            named += 1
+            for key in PEOPLE_TOTALS:
+                people[key] += int(t.get(key) or 0)
+    return {
+        "sessions": len(held),
+        # Which they are: the session entries keep the shape they had before kinds.
+        "session_ids": [h.id for h in held],
+        "invited": overall.invited,
+        "attended": overall.present + overall.partial,
+        "expected": overall.expected,
+        "headcount": overall.headcount,
+        "participation_rate": _ratio(overall.headcount, overall.expected),
+        "connected_rate": _ratio(overall.present + overall.partial, overall.invited),
+        "sessions_with_rosters": named,
+        **people,
+        "people_rate": _ratio(people["people_present"], people["people_expected"]),
+        "people_excused_rate": _ratio(people["people_excused"], people["people_expected"]),
+        "people_unexcused_rate": _ratio(people["people_unexcused"], people["people_expected"]),
     }

@@ -1226,3 +1226,69 @@ def test_an_empty_period_summary() -> None:
     rates = ("average_coverage", "participation_rate", "connected_rate")
     assert all(summary["totals"][k] is None for k in rates)
     assert all(v == 0 for k, v in summary["totals"].items() if k not in rates)
+
+
+def test_period_summary_counts_each_kind_of_conference_apart() -> None:
+    # A key cadres' conference: both halls there, 30 + 24 of 65 people.
+    key = dataclasses.replace(held("k", *key_events()), kind="key")
+    # Two grassroots ones: one hall each time, 35 and 20 people.
+    grassroots = [
+        held("g1", start(), join(0), heads(60, 35), end()),
+        held("g2", start(), join(0, site="tan-loc"), heads(60, 20, site="tan-loc"), end()),
+    ]
+    summary = period_summary([key, *grassroots])
+    assert [kinds_of["session_ids"] for kinds_of in summary["kinds"].values()] == [
+        ["k"],
+        ["g1", "g2"],
+    ]
+    kinds = summary["kinds"]
+    assert list(kinds) == ["key", "grassroots"]
+    assert {k: kinds["key"][k] for k in KIND_FIGURES} == {
+        "sessions": 1,
+        "invited": 2,
+        "attended": 2,
+        "expected": 65,
+        "headcount": 54,
+        "participation_rate": round(54 / 65, 6),
+        "connected_rate": 1.0,
+    }
+    assert {k: kinds["grassroots"][k] for k in KIND_FIGURES} == {
+        "sessions": 2,
+        "invited": 4,
+        "attended": 2,
+        "expected": 130,
+        "headcount": 55,
+        "participation_rate": round(55 / 130, 6),
+        "connected_rate": 0.5,
+    }
+    # No rosters: nothing known by name, no rate of it.
+    assert kinds["key"]["sessions_with_rosters"] == 0 and kinds["key"]["people_rate"] is None
+    # A kind not held has its counts at 0 and no rates.
+    empty = period_summary(grassroots)["kinds"]["key"]
+    assert (empty["sessions"], empty["participation_rate"], empty["connected_rate"]) == (
+        0,
+        None,
+        None,
+    )
+
+
+KIND_FIGURES = (
+    "sessions",
+    "invited",
+    "attended",
+    "expected",
+    "headcount",
+    "participation_rate",
+    "connected_rate",
+)
+
+
+def key_events() -> list[LogEvent]:
+    return [
+        start(),
+        join(0),
+        heads(60, 30),
+        join(0, "t", site="tan-loc"),
+        heads(60, 24, site="tan-loc"),
+        end(),
+    ]

@@ -1168,6 +1168,51 @@ async def test_period_bad_queries(client: httpx.AsyncClient, query: str, fields:
     assert sorted(response.json()["details"]["fields"]) == fields
 
 
+async def test_period_per_kind_of_conference_as_json_and_xlsx(
+    client: httpx.AsyncClient, year: dict[str, str], store: Store
+) -> None:
+    with store._conn:  # mid as a key cadres' conference (the fixture made grassroots ones)
+        store._conn.execute("UPDATE sessions SET kind = 'key' WHERE id = ?", (year["mid"],))
+    query = "/api/attendance?from=2026-01-01&to=2026-01-31"
+    body = (await client.get(query, headers=ADMIN)).json()
+    key, grassroots = body["kinds"]["key"], body["kinds"]["grassroots"]
+    assert (key["sessions"], key["invited"], key["attended"], key["headcount"]) == (1, 3, 1, 35)
+    assert key["participation_rate"] == round(35 / 77, 6)
+    assert (key["session_ids"], grassroots["session_ids"]) == ([year["mid"]], [year["first"]])
+    assert (grassroots["sessions"], grassroots["headcount"], grassroots["expected"]) == (1, 40, 65)
+
+    response = await client.get(f"{query}&format=xlsx", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert (
+        'filename="diemdanh-2026-01-01-2026-01-31.xlsx"' in response.headers["content-disposition"]
+    )
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Tổng hợp", "Hội nghị", "Điểm cầu"]
+    rows = [list(r) for r in book["Tổng hợp"].iter_rows(values_only=True)]
+    assert rows[0][0] == "Báo cáo tham dự hội nghị từ ngày 01/01/2026 đến ngày 31/01/2026"
+    by_kind = {row[0]: row for row in rows[4:]}
+    assert list(by_kind) == ["Hội nghị cán bộ chủ chốt", "Hội nghị cấp cơ sở", "Tổng cộng"]
+    # sessions, invited, attended, connected rate, expected, headcount, participation
+    assert by_kind["Hội nghị cán bộ chủ chốt"][1:8] == [
+        1,
+        3,
+        1,
+        round(1 / 3, 6),
+        77,
+        35,
+        round(35 / 77, 6),
+    ]
+    assert by_kind["Tổng cộng"][1:8] == [2, 5, 3, 0.6, 142, 75, round(75 / 142, 6)]
+    sessions = [list(r) for r in book["Hội nghị"].iter_rows(values_only=True)]
+    assert [row[2] for row in sessions[1:]] == ["Hội nghị cấp cơ sở", "Hội nghị cán bộ chủ chốt"]
+    assert sessions[1][3] == datetime(2026, 1, 1, 1, 0)  # its start on Hà Nội's clock
+    sites = [list(r) for r in book["Điểm cầu"].iter_rows(values_only=True)]
+    assert sites[1][:3] == ["tan-loc", "Thị trấn Tân Lộc", "Thị trấn"]
+    refused = await client.get(f"{query}&format=csv", headers=ADMIN)
+    assert (refused.status_code, refused.json()["error"]) == (422, "invalid_query")
+
+
 async def test_period_at_the_ends_of_the_calendar(
     client: httpx.AsyncClient, year: dict[str, str]
 ) -> None:

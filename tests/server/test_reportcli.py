@@ -528,6 +528,38 @@ def data_dir(tmp_path: Path) -> tuple[Path, str]:
     return data, session.id
 
 
+def test_a_period_from_data(
+    data_dir: tuple[Path, str], tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    data, session_id = data_dir
+    day = ["--from", "2025-03-01", "--to", "2025-03-31"]
+    code, out, err = run(["--period", "--data", str(data), *day], capsysbinary)
+    assert (code, err) == (0, "")
+    body = json.loads(out)
+    assert (body["from"], body["to"], body["totals"]["sessions_held"]) == (
+        "2025-03-01",
+        "2025-03-31",
+        1,
+    )
+    assert body["kinds"]["grassroots"]["session_ids"] == [session_id]
+    assert (body["kinds"]["grassroots"]["headcount"], body["kinds"]["key"]["sessions"]) == (20, 0)
+    target = tmp_path / "period.xlsx"
+    args = ["--period", "--data", str(data), *day, "--format", "xlsx", "--out", str(target)]
+    assert run(args, capsysbinary)[0] == 0
+    assert openpyxl.load_workbook(target).sheetnames == ["Tổng hợp", "Hội nghị", "Điểm cầu"]
+    code, out, _ = run(["--period", "--data", str(data), "--from", "2025-04-01"], capsysbinary)
+    assert code == 0 and json.loads(out)["totals"]["sessions_held"] == 0
+    for wrong, said in [
+        (["--period", "--data", str(data), "--from", "1.3.2025"], "--from must be a date"),
+        (["--period", "--data", str(data), *day[:2], "--to", "2025-02-01"], "--to must not be"),
+        (["--period", "--data", str(data), "--format", "csv"], "json or xlsx"),
+        (["--period", session_id, "--data", str(data)], "no SESSION_ID"),
+        ([session_id, "--data", str(data), *day], "--from and --to go with --period"),
+    ]:
+        code, out, err = run(wrong, capsysbinary)
+        assert (code, out) == (2, b"") and said in err, err
+
+
 def test_report_from_data(
     data_dir: tuple[Path, str], capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
