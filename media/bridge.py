@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from .recorder import Recorder
 from .route import Route
 from .routing import HOST as HOST
 from .routing import PROGRAM, slots
+from .stats import BridgeStats, Counters, bridge_stats, publisher_counters, subscriber_counters
 
 log = logging.getLogger("diemcau.media")
 
@@ -118,6 +120,10 @@ class Bridge:
         self._watches: dict[str, ConnectWatch] = {}
         # What closed connections freed goes back to the system (media/heap.py).
         self.heap = HeapTrim()
+        # What closed connections counted (media/stats.py), so that the totals never go down;
+        # and the broadcasts being closed, whose connections still count until each closes.
+        self._departed = Counters()
+        self._closing: list[Broadcast] = []
 
     def open(self) -> None:
         """Bind the media port now (serve does, to fail at start if it is taken); otherwise
@@ -219,6 +225,7 @@ class Bridge:
             broadcast.newcomers.remove(publisher)
             previous = broadcast.seat(publisher)
             if previous is not None:
+                self._count_out(previous)  # out of its place now, closed in a moment
                 self.spawn(self._drop_publisher(broadcast, previous))
         elif broadcast.holder(publisher.site) is not publisher:
             return  # dropped already
@@ -242,14 +249,22 @@ class Bridge:
         await self._close_publisher(publisher)
 
     async def _close_publisher(self, publisher: Publisher) -> None:
+        self._count_out(publisher)
         await publisher.close()
         self.heap.freed()
+
+    def _count_out(self, publisher: Publisher) -> None:
+        """A publisher out of its place: what it counted moves to the departed's totals."""
+        if not publisher.counted_out:
+            publisher.counted_out = True
+            self._departed.add(publisher_counters(publisher))
 
     def attach(self, session_id: str, publisher: Publisher) -> None:
         """Make a local source (no peer connection) the session's publisher."""
         broadcast = self._broadcast(session_id)
         previous = broadcast.seat(publisher)
         if previous is not None:
+            self._count_out(previous)
             self.spawn(self._drop_publisher(broadcast, previous))
         for up in publisher.tracks.values():
             up.broadcast = broadcast
@@ -387,6 +402,7 @@ class Bridge:
         sub.closed = True
         self._watches.pop(sub.resource_id, None)
         broadcast.remove(sub)
+        self._departed.add(subscriber_counters(sub))
         if sub.joining is not None:
             await sub.joining.wait()  # its join is being written: the leave comes after it
         if sub.joined_at is not None and self.on_leave is not None and sub.site_id != HOST:
@@ -521,6 +537,12 @@ class Bridge:
         broadcast = self.broadcasts.get(session_id)
         return broadcast.site_links() if broadcast is not None else {}
 
+    def stats(self, now: float | None = None) -> BridgeStats:
+        """What the bridge counted since it started, and each live session's halls and
+        publishers as they are now (media/stats.py): read by /metrics at each scrape."""
+        now = time.monotonic() if now is None else now
+        return bridge_stats(self.broadcasts, self._closing, self._departed, now)
+
     async def close_site(self, session_id: str, site_id: str, reason: str) -> None:
         broadcast = self.broadcasts.get(session_id)
         if broadcast is None:
@@ -537,11 +559,14 @@ class Bridge:
         broadcast = self.broadcasts.pop(session_id, None)
         if broadcast is None:
             return
-        for sub in list(broadcast.subscribers.values()):
-            await self._close_subscriber(broadcast, sub, reason)
-        for publisher in [broadcast.publisher, *broadcast.uplinks.values(), *broadcast.newcomers]:
-            if publisher is not None:
+        self._closing.append(broadcast)
+        try:
+            for sub in list(broadcast.subscribers.values()):
+                await self._close_subscriber(broadcast, sub, reason)
+            for publisher in broadcast.publishers():
                 await self._close_publisher(publisher)
+        finally:
+            self._closing.remove(broadcast)
         broadcast.publisher = None
         broadcast.uplinks.clear()
         broadcast.newcomers.clear()

@@ -64,9 +64,14 @@ class Broadcast:
     def uptrack(self, kind: str) -> UpTrack | None:
         return self.publisher.tracks.get(kind) if self.publisher else None
 
+    def publishers(self) -> list[Publisher]:
+        """Every publisher: the program's, the return feeds, the newcomers."""
+        places = [self.publisher, *self.uplinks.values(), *self.newcomers]
+        return [publisher for publisher in places if publisher is not None]
+
     def find_publisher(self, resource_id: str) -> Publisher | None:
-        for publisher in [self.publisher, *self.uplinks.values(), *self.newcomers]:
-            if publisher is not None and publisher.resource_id == resource_id:
+        for publisher in self.publishers():
+            if publisher.resource_id == resource_id:
                 return publisher
         return None
 

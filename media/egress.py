@@ -69,12 +69,22 @@ class SubscriberTrack:
         self.mismatch = False
         self.sink: seams.RtpSink | None = None
         self.started = False
+        # From the hall's receiver reports on this sender: the fraction lost in its last one,
+        # and the round trip when it echoed our last sender report.
+        self.receiver_reports = 0
         self.loss_fraction = 0.0
         self.rtt: float | None = None
+        # What the hall asked of this sender (media/stats.py reads them).
+        self.nacks_received = 0
+        self.nacked_packets = 0
+        self.plis_received = 0
+        self.firs_received = 0
         self._lsr: int | None = None
         self._lsr_time = 0.0
         self.report_due = 0.0  # monotonic time of the next sender report: the first at once
-        seams.take_over_sender(self.sender, self._on_send, self._on_rtcp, _reports_ride_the_fan_out)
+        seams.take_over_sender(
+            self.sender, self._on_send, self.receive_rtcp, _reports_ride_the_fan_out
+        )
 
     def _on_send(self, parameters: RTCRtpSendParameters) -> None:
         self.cname = parameters.rtcp.cname or ""
@@ -116,18 +126,26 @@ class SubscriberTrack:
             self.down.source_ended()
         up.request_keyframe(now)
 
-    async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+    async def receive_rtcp(self, packet: AnyRtcpPacket) -> None:
+        """One RTCP packet the hall sent about this sender (aiortc routes them here)."""
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            self.nacks_received += 1
+            self.nacked_packets += len(packet.lost)
             if self.down is not None and self.sink is not None:
                 for data in self.down.retransmit(packet.lost):
                     self.sink.send(data)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            if packet.fmt == RTCP_PSFB_PLI:
+                self.plis_received += 1
+            else:
+                self.firs_received += 1
             if self.source is not None:
                 self.source.request_keyframe(time.monotonic())
         elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc != seams.sender_ssrc(self.sender):
                     continue
+                self.receiver_reports += 1
                 self.loss_fraction = report.fraction_lost / 256
                 if self._lsr is not None and report.lsr == self._lsr and report.dlsr:
                     self.rtt = max(time.time() - self._lsr_time - report.dlsr / 65536, 0.0)

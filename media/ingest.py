@@ -33,6 +33,7 @@ from . import seams
 from .codecs import KeyframeTest, is_rtx, keyframe_test
 from .forwarder import RTP_HEADER_SIZE, BurstPacket, DownTrack
 from .keyframe import KeyframeRequests
+from .stats import LossWindow
 
 # Sequence numbers remembered per publisher track to drop duplicates (a power of two).
 _SEEN_SLOTS = 1024
@@ -69,6 +70,9 @@ class UpTrack:
         self.media_ssrc: int | None = None
         self.keyframes = KeyframeRequests()
         self.packets_received = 0
+        # Requests sent toward the source: keyframes (PLIs) and repairs (NACKs), for stats.
+        self.plis_sent = 0
+        self.nacks_sent = 0
         # The subscriber tracks this track feeds now: add_local and del_local keep it, as
         # Broadcast.reroute applies the routing table's moves.
         self.sinks: set[Downstream] = set()
@@ -179,6 +183,11 @@ class UpTrack:
         if self.keyframes.handle_timer(time.monotonic()):
             self.send_keyframe_request()
 
+    def loss(self, now: float) -> float | None:
+        """The fraction of the source's packets lost on their way in (media/stats.py); None
+        where nothing is lost on the way (a local source) or nothing arrived yet."""
+        return None
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -199,6 +208,7 @@ class PeerUpTrack(UpTrack):
         self._remb = RemoteBitrateEstimator() if self.kind == "video" else None
         self._seen: dict[int, list[int]] = {}  # media SSRC -> the last sequence numbers seen
         self._rtcp: seams.RtpSink | None = None  # NACK and REMB toward the publisher
+        self._loss = LossWindow()
         # Reads the publisher's socket once its media connection is up (shared by its tracks).
         self.reader: seams.BurstReader | None = None
         # Called at the first media packet: the publisher works, it may go on air.
@@ -275,6 +285,7 @@ class PeerUpTrack(UpTrack):
             nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=self.rtcp_ssrc, media_ssrc=packet.ssrc)
             nack.lost = sorted(self._nacks.missing)
             self._send_rtcp(nack)
+            self.nacks_sent += 1
 
         if not packet.payload:
             return  # padding used by the publisher to probe bandwidth
@@ -291,7 +302,16 @@ class PeerUpTrack(UpTrack):
 
     def send_keyframe_request(self) -> None:
         if self.media_ssrc is not None:
+            self.plis_sent += 1
             self.broadcast.spawn(seams.send_pli(self.receiver, self.media_ssrc))
+
+    def loss(self, now: float) -> float | None:
+        # The media stream's own statistics (the receiver reports' too): retransmissions
+        # arrive on the RTX stream, so what is counted lost here is lost before repair.
+        stream = self._streams.get(self.media_ssrc) if self.media_ssrc is not None else None
+        if stream is None:
+            return None
+        return self._loss.read(stream.packets_expected, stream.packets_received, now)
 
 
 class Publisher:
@@ -308,6 +328,8 @@ class Publisher:
         self.on_close: Callable[[], None] | None = None
         # Its first media packet has arrived (a local source is on air from the start).
         self.on_air = pc is None
+        # Out of its place, its counts added to the bridge's totals (Bridge._count_out).
+        self.counted_out = False
 
     def flush(self) -> None:
         """The burst just received, out to the subscribers: see seams.BurstReader."""

@@ -1,8 +1,9 @@
 """`GET /metrics`: the service in Prometheus' text format, for the monitoring a district has.
 
 Read at each scrape, not kept up to date on the hot path: the halls connected per live session
-and the RTP forwarded come from the bridge's public `site_links` (what the sessions page shows);
-the event loop's lag and the join log's write latency are histograms the server observes as it
+and the RTP forwarded come from the bridge's public `site_links` (what the sessions page shows),
+the media's repairs, drops and each hall's link from its `stats()` (media/stats.py); the event
+loop's lag and the join log's write latency are histograms the server observes as it
 goes. Each app has its own registry, so two apps in one process (the tests) never share one.
 
 Open to the admin token, or to the token of `--metrics-token` (a scraper needs no admin
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..media.stats import SLOW_LOSS, SLOW_WINDOW
 from ..signaling.session import SessionState
 from .auth import CHALLENGE, bearer_token
 from .errors import ApiError
@@ -103,6 +105,98 @@ class _Forwarding(Collector):
         )
 
 
+class _Media(Collector):
+    """The bridge's media counters, and each live hall's link, from Bridge.stats() at each
+    scrape. The counters are the bridge's own totals (they never go down); a hall or publisher
+    that leaves leaves the gauges."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.bridge.stats()
+        totals = stats.totals
+        for name, documentation, count in (
+            ("nacks_received", "NACK messages received from halls", totals.nacks_received),
+            ("nacked_packets", "Packets halls asked for again in NACKs", totals.nacked_packets),
+            (
+                "rtx_packets_sent",
+                "Retransmissions sent from the history in answer to NACKs (RTX when negotiated)",
+                totals.rtx_sent,
+            ),
+            (
+                "nacked_packets_unanswered",
+                "Packets asked for in NACKs that had left the history (too late to repair)",
+                totals.nacks_unanswered,
+            ),
+            ("plis_sent", "PLIs (keyframe requests) sent to publishers", totals.plis_sent),
+            (
+                "nacks_sent",
+                "NACKs the bridge sent to publishers for its own uplink's losses",
+                totals.nacks_sent,
+            ),
+        ):
+            yield CounterMetricFamily(f"diemcau_{name}", documentation, value=count)
+        labelled: list[tuple[str, str, str, dict[str, int]]] = [
+            (
+                "keyframe_requests_received",
+                "Keyframe requests received from halls' players, by type (pli, fir)",
+                "type",
+                {"pli": totals.plis_received, "fir": totals.firs_received},
+            ),
+            (
+                "send_drops",
+                "RTP packets to halls dropped: the send buffer full (backed_up), or refused",
+                "reason",
+                {"backed_up": totals.drops_backed_up, "refused": totals.drops_refused},
+            ),
+        ]
+        for name, documentation, label, counts in labelled:
+            family = CounterMetricFamily(f"diemcau_{name}", documentation, labels=[label])
+            for key, count in counts.items():
+                family.add_metric([key], count)
+            yield family
+        slow_halls = GaugeMetricFamily(
+            "diemcau_slow_halls",
+            "Halls that what the bridge sends does not reach: backed up lately, or losing",
+            labels=["session"],
+        )
+        slow, rtt, loss, uplink_loss = (
+            GaugeMetricFamily(f"diemcau_{name}", documentation, labels=["session", "site"])
+            for name, documentation in (
+                (
+                    "hall_slow",
+                    f"1 if the hall's link was backed up in the last {SLOW_WINDOW:g} s, or its"
+                    f" last receiver report says {SLOW_LOSS:.0%} or more lost",
+                ),
+                (
+                    "hall_rtt_seconds",
+                    "Round trip to the hall, from its receiver reports (the largest of its tracks)",
+                ),
+                (
+                    "hall_loss_ratio",
+                    "Fraction lost of what the bridge sends the hall, from its receiver reports",
+                ),
+                (
+                    "publisher_loss_ratio",
+                    "Fraction lost of what a publisher sends the bridge, before repair",
+                ),
+            )
+        )
+        for session_id, session in stats.sessions.items():
+            slow_halls.add_metric([session_id], sum(h.slow for h in session.halls.values()))
+            for site, hall in session.halls.items():
+                slow.add_metric([session_id, site], int(hall.slow))
+                if hall.rtt is not None:
+                    rtt.add_metric([session_id, site], hall.rtt)
+                if hall.loss is not None:
+                    loss.add_metric([session_id, site], hall.loss)
+            for site, publisher in session.publishers.items():
+                if publisher.loss is not None:
+                    uplink_loss.add_metric([session_id, site], publisher.loss)
+        yield from (slow_halls, slow, rtt, loss, uplink_loss)
+
+
 class _Webhooks(Collector):
     """The webhook receivers: what was delivered and not, and which are failing now."""
 
@@ -148,6 +242,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._tokens = [t.encode() for t in (admin_token, token) if t]
         self.registry.register(_Forwarding(store, bridge))
+        self.registry.register(_Media(bridge))
         if webhooks is not None:
             self.registry.register(_Webhooks(webhooks))
         self.loop_lag = Histogram(

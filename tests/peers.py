@@ -8,6 +8,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import av
 import httpx
@@ -24,7 +25,11 @@ from aiortc.codecs import depayload
 from aiortc.contrib.media import MediaStreamError
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtpPacket
+
+if TYPE_CHECKING:
+    from diemcau.media.bridge import Bridge
 
 VIDEO_CLOCK = 90000
 FPS = 30
@@ -249,6 +254,49 @@ async def play(
         for transceiver, consume in consumers:
             viewer.codecs[transceiver.kind] = {c.payloadType: c for c in transceiver._codecs}
             viewer.tasks.append(asyncio.ensure_future(consume(transceiver.receiver.track)))
+    return viewer
+
+
+async def publish_to(bridge: Bridge, session_id: str, frames: list[bytes]) -> RTCPeerConnection:
+    """A real aiortc publisher of pre-encoded VP8, offered to a bridge in this process."""
+    pc = RTCPeerConnection(_configuration())
+    _prefer(pc.addTransceiver(EncodedVideoTrack(frames), direction="sendonly"), "video/VP8")
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await bridge.publish(session_id, pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    return pc
+
+
+@dataclass
+class DecodingViewer:
+    """A real aiortc viewer of a bridge in this process: the width of each frame decoded."""
+
+    pc: RTCPeerConnection
+    widths: list[int] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+async def view(bridge: Bridge, session_id: str, site_id: str) -> DecodingViewer:
+    viewer = DecodingViewer(RTCPeerConnection(_configuration()))
+    viewer.pc.addTransceiver("video", direction="recvonly")
+
+    @viewer.pc.on("track")
+    def on_track(track: RemoteStreamTrack) -> None:
+        async def pull() -> None:
+            while True:
+                frame = await track.recv()
+                viewer.widths.append(frame.width)
+
+        viewer.tasks.append(asyncio.ensure_future(pull()))
+
+    await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
+    answer = await bridge.subscribe(session_id, site_id, viewer.pc.localDescription.sdp)
+    await viewer.pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
     return viewer
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -94,8 +95,10 @@ class RtpSink:
         "_sendto",
         "_session",
         "backed_up",
+        "backed_up_at",
         "buffer",
         "dropped",
+        "dropped_backed_up",
         "sends",
     )
 
@@ -122,7 +125,11 @@ class RtpSink:
         self._run_count = 0
         self._run_size = 0
         self.backed_up = False  # the last packet was dropped because the link is backed up
+        # Packets dropped (of which for a backed-up link), and when the link was last backed up
+        # (monotonic): media/stats.py's slow halls.
         self.dropped = 0
+        self.dropped_backed_up = 0
+        self.backed_up_at = float("-inf")
         self.sends = 0  # system calls that carried RTP
 
     @property
@@ -204,7 +211,8 @@ class RtpSink:
                     return -1  # a shorter one ends its run
                 return end
             if not self.finish() and self.backed_up:
-                self.dropped += 1
+                self.dropped += 1  # this packet too, behind the run
+                self.dropped_backed_up += 1
                 return -1
         self._run_start = offset
         self._run_end = end
@@ -232,8 +240,7 @@ class RtpSink:
                 )
         except BlockingIOError:
             # One slow hall must not slow the others: drop, and let the caller restart it.
-            self.backed_up = True
-            self.dropped += count
+            self._backed_up(count)
             return False
         except OSError as exc:
             if count > 1 and self._gso and exc.errno in _NO_SEGMENTATION:
@@ -250,14 +257,19 @@ class RtpSink:
         self.backed_up = False
         return True
 
+    def _backed_up(self, count: int) -> None:
+        self.backed_up = True
+        self.dropped += count
+        self.dropped_backed_up += count
+        self.backed_up_at = time.monotonic()
+
     def _send_one_by_one(self, run: memoryview, size: int) -> bool:
         sent = True
         for start in range(0, len(run), size):
             try:
                 self._sendto(run[start : start + size], self._addr)  # type: ignore[misc]
             except BlockingIOError:
-                self.backed_up = True
-                self.dropped += (len(run) - start + size - 1) // size
+                self._backed_up((len(run) - start + size - 1) // size)
                 return False
             except OSError:
                 self.dropped += 1

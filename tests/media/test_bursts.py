@@ -7,16 +7,12 @@ burst at a time, and each viewer's frames sent in segmented runs, byte for byte.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from diemcau.media import seams
 from diemcau.media.bridge import Bridge
 from diemcau.media.ingest import PeerUpTrack
-from tests.peers import EncodedVideoTrack, _configuration, _prefer, encode_vp8, wait_for
+from tests.peers import encode_vp8, publish_to, view, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -25,29 +21,9 @@ async def test_a_real_publisher_is_read_in_bursts_and_viewers_get_segmented_runs
     bridge = Bridge()
     # 640x480 at 500 kbps: a keyframe spans several packets, and so do some inter frames.
     frames = encode_vp8(frames=90, width=640, height=480, gop=30)
-    publisher = RTCPeerConnection(_configuration())
-    _prefer(publisher.addTransceiver(EncodedVideoTrack(frames), direction="sendonly"), "video/VP8")
-    await publisher.setLocalDescription(await publisher.createOffer())
-    answer = await bridge.publish("s1", publisher.localDescription.sdp)
-    await publisher.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
-
-    viewer = RTCPeerConnection(_configuration())
-    viewer.addTransceiver("video", direction="recvonly")
-    received: list[int] = []
-    pulls: list[asyncio.Task[None]] = []
-
-    @viewer.on("track")
-    def on_track(track: RemoteStreamTrack) -> None:
-        async def pull() -> None:
-            while True:
-                frame = await track.recv()
-                received.append(frame.width)
-
-        pulls.append(asyncio.ensure_future(pull()))
-
-    await viewer.setLocalDescription(await viewer.createOffer())
-    answer = await bridge.subscribe("s1", "nga-thanh", viewer.localDescription.sdp)
-    await viewer.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
+    publisher = await publish_to(bridge, "s1", frames)
+    viewer = await view(bridge, "s1", "nga-thanh")
+    received = viewer.widths
     try:
         assert await wait_for(lambda: len(received) >= 40, 20)
         assert set(received) == {640}
@@ -68,8 +44,6 @@ async def test_a_real_publisher_is_read_in_bursts_and_viewers_get_segmented_runs
         assert 0 < track.sink.sends < track.down.stats.packets_sent
         assert track.sink.dropped == 0
     finally:
-        for task in pulls:
-            task.cancel()
         await viewer.close()
         await publisher.close()
         await bridge.close()

@@ -7,63 +7,24 @@ repair the stream once for everyone.
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from tests import linkfaults
 from tests.conftest import Server
+from tests.linkfaults import candidate_ports
 from tests.peers import EncodedVideoTrack, Viewer, encode_vp8, play, publish, wait_for
 
 pytestmark = pytest.mark.netns
 
 SITES = [{"id": "nga-thanh", "name": "Xã Nga Thạnh"}, {"id": "nga-hai", "name": "Xã Nga Hải"}]
-TABLE = "diemcau_loss"
-
-
-def _nft(*args: str) -> None:
-    subprocess.run(["nft", *args], check=True, capture_output=True)
 
 
 @pytest.fixture
 def loss() -> Iterator[object]:
-    """drop(ports, percent): lose that share of UDP packets sent to those ports.
-
-    The output hook sees a segmented send (media/seams.py: a run of one frame's packets to one
-    hall) as one packet, so a drop there loses the whole run: burstier than a link's loss."""
-    if shutil.which("nft") is None:
-        pytest.skip("nftables is not installed (tests/run installs it)")
-    _nft("add", "table", "inet", TABLE)
-    _nft("add", "chain", "inet", TABLE, "out", "{ type filter hook output priority 0; }")
-
-    def drop(ports: set[int], percent: int) -> None:
-        for port in sorted(ports):
-            _nft(
-                "add",
-                "rule",
-                "inet",
-                TABLE,
-                "out",
-                "udp",
-                "dport",
-                str(port),
-                "numgen",
-                "random",
-                "mod",
-                "100",
-                "<",
-                str(percent),
-                "drop",
-            )
-
-    yield drop
-    _nft("delete", "table", "inet", TABLE)
-
-
-def _candidate_ports(sdp: str) -> set[int]:
-    return {int(m.group(1)) for m in re.finditer(r"a=candidate:\S+ \d+ udp \d+ \S+ (\d+)", sdp)}
+    with linkfaults.loss() as drop:
+        yield drop
 
 
 def _completeness(viewer: Viewer) -> tuple[int, int]:
@@ -90,7 +51,7 @@ async def test_loss_on_one_viewer_is_repaired_and_the_other_sees_nothing(
     try:
         assert await wait_for(lambda: lossy.decoded["video"] > 5 and clean.decoded["video"] > 5, 20)
         offer = lossy.pc.localDescription.sdp
-        loss(_candidate_ports(offer), 5)  # type: ignore[operator]
+        loss(candidate_ports(offer), 5)  # type: ignore[operator]
         before = lossy.decoded["video"]
         assert await wait_for(lambda: lossy.decoded["video"] > before + 150, 20)
         complete, total = _completeness(lossy)
@@ -125,7 +86,7 @@ async def test_loss_on_the_publishers_link_is_repaired_by_the_bridge(
     try:
         assert await wait_for(lambda: all(v.decoded["video"] > 5 for v in viewers), 20)
         # The bridge's ports for the publisher: what its WHIP answer offered.
-        loss(_candidate_ports(publisher.response.text), 5)  # type: ignore[operator]
+        loss(candidate_ports(publisher.response.text), 5)  # type: ignore[operator]
         before = [v.decoded["video"] for v in viewers]
         assert await wait_for(
             lambda: all(v.decoded["video"] > b + 150 for v, b in zip(viewers, before, strict=True)),

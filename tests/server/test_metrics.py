@@ -1,11 +1,13 @@
 """GET /metrics, scraped and parsed with prometheus_client's own parser: on a real serve with a
-publisher and a hall connected by aiortc peers, and, for the totals' bookkeeping, with a bridge
-that only reports links."""
+publisher and a hall connected by aiortc peers (one of them on a lossy link: the media's
+repairs, the hall's round trip and loss), and, for the totals' bookkeeping, with a bridge that
+only reports links."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,10 +19,13 @@ from prometheus_client.samples import Sample
 from starlette.applications import Starlette
 
 from diemcau.media.links import SiteLink
+from diemcau.media.stats import BridgeStats, Counters
 from diemcau.server.config import Config
 from diemcau.server.metrics import Metrics
 from diemcau.server.store import Store
+from tests import linkfaults
 from tests.conftest import start_server, stop_server
+from tests.linkfaults import candidate_ports
 from tests.peers import EncodedVideoTrack, encode_vp8, play, publish, wait_for
 from tests.server.conftest import ADMIN_TOKEN, admin_headers, bearer, create_session, put_sites
 
@@ -104,6 +109,81 @@ async def test_a_scrape_of_a_live_session_with_a_hall_connected(tmp_path: Path) 
     assert METRICS_TOKEN not in server.log()
 
 
+async def scraped_until(
+    base_url: str, ready: Callable[[dict[str, list[Sample]]], bool], within: float
+) -> dict[str, list[Sample]]:
+    """Scrapes (off the event loop, where the peers run) until `ready` says yes."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        found = await asyncio.to_thread(scrape, base_url, ADMIN_TOKEN)
+        if ready(found) or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.netns
+async def test_a_scrape_shows_a_lossy_halls_link_and_its_repairs(tmp_path: Path) -> None:
+    server = await asyncio.to_thread(start_server, tmp_path / "data", None, ADMIN_TOKEN)
+    try:
+        session = server.create_session([{"id": "nga-thanh", "name": "Xã Nga Thạnh"}])
+        hall = {"session": session["id"], "site": "nga-thanh"}
+        # A keyframe only every 10 s: what is lost is repaired by NACK and RTX, not waited out.
+        publisher = await publish(
+            session["host"]["whip_url"],
+            session["host"]["token"],
+            video=EncodedVideoTrack(encode_vp8(330, gop=300)),
+        )
+        invite = session["invites"][0]
+        viewer = await play(invite["whep_url"], invite["token"])
+        try:
+            assert await wait_for(lambda: viewer.decoded["video"] > 5, 30)
+            calm = await asyncio.to_thread(scrape, server.base_url, ADMIN_TOKEN)
+            # The hall's join asked the publisher for a keyframe; nothing was dropped.
+            assert (value(calm, "diemcau_plis_sent_total") or 0) >= 1
+            assert value(calm, "diemcau_send_drops_total", reason="backed_up") == 0
+            assert value(calm, "diemcau_hall_slow", **hall) == 0
+            assert value(calm, "diemcau_slow_halls", session=session["id"]) == 0
+            with linkfaults.loss() as drop:
+                drop(candidate_ports(viewer.pc.localDescription.sdp), 5)
+                lossy = await scraped_until(
+                    server.base_url,
+                    lambda found: (
+                        (value(found, "diemcau_rtx_packets_sent_total") or 0) > 0
+                        and value(found, "diemcau_hall_rtt_seconds", **hall) is not None
+                    ),
+                    30,
+                )
+            assert (value(lossy, "diemcau_nacks_received_total") or 0) > 0
+            nacked = value(lossy, "diemcau_nacked_packets_total") or 0
+            rtx = value(lossy, "diemcau_rtx_packets_sent_total") or 0
+            assert nacked >= rtx > 0
+            # What nftables dropped on its way out was refused to the bridge's send (EPERM).
+            assert (value(lossy, "diemcau_send_drops_total", reason="refused") or 0) > 0
+            rtt = value(lossy, "diemcau_hall_rtt_seconds", **hall)
+            assert rtt is not None and rtt >= 0
+            loss = value(lossy, "diemcau_hall_loss_ratio", **hall)
+            assert loss is not None and 0 <= loss <= 1
+            program = {"session": session["id"], "site": "host"}
+            uplink = value(lossy, "diemcau_publisher_loss_ratio", **program)
+            assert uplink is not None and 0 <= uplink <= 1
+            assert value(lossy, "diemcau_keyframe_requests_received_total", type="fir") == 0
+        finally:
+            await viewer.close()
+            await publisher.pc.close()
+        gone = await scraped_until(
+            server.base_url,
+            lambda found: value(found, "diemcau_hall_slow", **hall) is None,
+            10,
+        )
+        # The hall left the gauges; what it counted stays counted.
+        for name in ("diemcau_hall_slow", "diemcau_hall_rtt_seconds", "diemcau_hall_loss_ratio"):
+            assert value(gone, name, **hall) is None, name
+        assert (value(gone, "diemcau_rtx_packets_sent_total") or 0) >= rtx
+        assert (value(gone, "diemcau_nacked_packets_total") or 0) >= nacked
+    finally:
+        await asyncio.to_thread(stop_server, server)
+
+
 class LinksOnly:
     """A bridge that only reports links (the bridge is not under test here)."""
 
@@ -112,6 +192,9 @@ class LinksOnly:
 
     def site_links(self, session_id: str) -> dict[str, SiteLink]:
         return self.links.get(session_id, {})
+
+    def stats(self) -> BridgeStats:
+        return BridgeStats(sessions={}, totals=Counters())
 
 
 def link(connected: bool, packets: int, connections: int = 1) -> SiteLink:
