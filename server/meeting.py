@@ -441,9 +441,12 @@ class Meeting:
             case SessionEnded():
                 message = {"type": "session", "state": "ended"}
             case LinkReissued(site=site):
-                # The control channel closes that hall's pages on this message (4403).
+                # The control channel closes that hall's pages on this message (4403). Told
+                # before its media close: a page that saw them cut first would find its old
+                # token refused and take its link for a wrong one, not a replaced one.
+                await parts.bus.publish(topic(session_id), {"type": "link_reissued", "site": site})
                 await parts.bridge.close_site(session_id, site, "reissued")
-                message = {"type": "link_reissued", "site": site}
+                message = None
             case HostLinkReissued():
                 # The control channel closes the host token's pages (not the admin's) on it.
                 message = {"type": "link_reissued", "site": None}

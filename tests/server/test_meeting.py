@@ -490,6 +490,25 @@ async def test_an_ended_session_cannot_be_started_and_nothing_happens(world: Wor
     assert await world.messages() == []
 
 
+# -- a hall's new link ---------------------------------------------------------------------------
+
+
+async def test_a_reissued_halls_pages_are_told_before_its_media_close(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish = world.parts.bus.publish
+
+    async def told(to: str, message: dict[str, Any]) -> None:
+        world.calls.append(("told", message["type"]))
+        await publish(to, message)
+
+    monkeypatch.setattr(world.parts.bus, "publish", told)
+    assert await world.meeting.reissue_link(world.session, A, lambda g: f"a{g}", T0) == 1
+    assert world.calls == [("told", "link_reissued"), ("close_site", A, "reissued")]
+    monkeypatch.undo()
+    assert await world.messages() == [{"type": "link_reissued", "site": A}]
+
+
 # -- the hook point --------------------------------------------------------------------------------
 
 
