@@ -118,6 +118,63 @@ async def test_a_reissue_gives_a_new_link_and_refuses_the_old_one(
     assert opened.problems == []
 
 
+async def test_the_console_link_is_shown_reissued_and_never_printed(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    session = await scheduled(office_app, office_store)
+    old_host = session["host"]["token"]
+    opened = await open_page(
+        chromium, office_app, f"/office/sessions/{session['id']}/links#token={ADMIN_TOKEN}"
+    )
+    page = opened.page
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    shown = page.locator("#host-console")
+    await expect(shown).to_have_text(session["host"]["console_url"])
+    await expect(shown).to_have_attribute("href", session["host"]["console_url"])
+    # The console link carries the host token: it is not on the halls' sheet.
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(await page.pdf())).pages)
+    assert old_host not in text.replace("\n", "") and "Bàn điều khiển" not in text
+
+    await page.get_by_role("button", name="Cấp lại bàn điều khiển").click()
+    await expect(page.locator("#links-status")).to_contain_text("bàn điều khiển mới")
+    await expect(shown).not_to_have_text(session["host"]["console_url"])
+    new_host = (await shown.text_content() or "").split("#token=")[1]
+    assert await me(office_app, session["id"], old_host) == 401
+    assert await me(office_app, session["id"], new_host) == 200
+    # The halls' links are as they were.
+    for invite in session["invites"]:
+        assert await me(office_app, session["id"], invite["token"]) == 200
+    assert opened.problems == []
+
+
+async def test_a_removed_hall_is_shown_and_let_back_in_on_its_same_link(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    session = await scheduled(office_app, office_store)
+    token = next(i["token"] for i in session["invites"] if i["site"] == "tan-loc")
+    # As the chair's removal does (server/meeting.py): the hall's invite revoked.
+    office_store.revoke_invite(session["id"], "tan-loc", datetime.now(UTC))
+    assert await me(office_app, session["id"], token) == 403
+    opened = await open_page(
+        chromium, office_app, f"/office/sessions/{session['id']}/links#token={ADMIN_TOKEN}"
+    )
+    page = opened.page
+    card = page.locator('#cards .link-card[data-site="tan-loc"]')
+    await expect(card).to_have_class("link-card removed")
+    await expect(card.locator(".link-removed")).to_have_text("Đã bị mời ra khỏi hội nghị")
+    other = page.locator('#cards .link-card[data-site="nga-thanh"]')
+    await expect(other.get_by_role("button", name="Cho tham gia lại")).to_have_count(0)
+
+    await card.get_by_role("button", name="Cho tham gia lại").click()
+    await expect(page.locator("#links-status")).to_have_text(
+        "Đã cho Thị trấn Tân Lộc tham gia lại."
+    )
+    await expect(card).to_have_class("link-card")
+    await expect(card.get_by_role("button", name="Cho tham gia lại")).to_have_count(0)
+    assert await me(office_app, session["id"], token) == 200
+    assert opened.problems == []
+
+
 REPLACED = "đã được thay bằng đường dẫn mới"  # join.replaced in vi.json
 
 

@@ -171,6 +171,15 @@ export class AdminApi {
     }
 
     /**
+     * New console and attendance links (a new host token, the old one refused at once).
+     * @param {string} id
+     * @returns {Promise<SessionLinks>} the session's links, as links() answers them
+     */
+    reissueHost(id) {
+        return requestJson('POST', `${sessionPath(id)}/host/reissue`, this.token);
+    }
+
+    /**
      * @param {string} id
      * @returns {Promise<Recording[]>} in the order they were made
      */

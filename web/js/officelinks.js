@@ -3,7 +3,9 @@
  * A session's links (/office/sessions/{id}/links): each hall's join link on a card with its QR
  * code (an SVG the server makes, POST /api/qr) and a copy button, a re-issue (a new link, the
  * old one refused at once and the hall's open page told) and the undo of a removal; printed,
- * the cards make an A4 sheet, one hall a card. The admin token and the shell: office.js.
+ * the cards make an A4 sheet, one hall a card. Above them, never printed, the district hall's
+ * console link (it carries the host token), copied or re-issued the same way. The admin token
+ * and the shell: office.js.
  */
 
 import {byId as $, element, pathPart, setText} from './dom.js';
@@ -55,13 +57,30 @@ async function changeLink(hall, move) {
     office.render();
 }
 
-/** @param {HallLink} hall */
-async function copyLink(hall) {
-    if (!hall.join_url)
+/** New console and attendance links: the old host token is refused at once. */
+async function reissueHost() {
+    if (!office.api || !links || !confirm(t('office.confirm_host_reissue')))
         return;
     try {
-        await navigator.clipboard.writeText(hall.join_url);
-        status = t('office.copied', {name: hall.name});
+        links = await office.api.reissueHost(sessionId);
+        status = t('office.host_reissued');
+        office.alertText = '';
+    } catch (e) {
+        office.failed(e);
+    }
+    office.render();
+}
+
+/**
+ * @param {string|null} url
+ * @param {string} name whose link it is
+ */
+async function copyLink(url, name) {
+    if (!url)
+        return;
+    try {
+        await navigator.clipboard.writeText(url);
+        status = t('office.copied', {name});
     } catch {
         status = t('office.copy_failed');
     }
@@ -76,6 +95,7 @@ function renderView() {
     setText($('links-title'), links.title);
     setText($('links-when'), when);
     $('links-note').hidden = links.sites.every(hall => hall.join_url !== null);
+    renderHost(links);
     const said = $('links-status');
     setText(said, status);
     said.hidden = !status;
@@ -83,6 +103,18 @@ function renderView() {
     cards.replaceChildren();
     for (const hall of links.sites)
         cards.append(card(hall, when));
+}
+
+/** @param {SessionLinks} shown */
+function renderHost(shown) {
+    const open = shown.state !== 'ended';
+    $('host-links').hidden = !open;
+    const consoleLink = /** @type {HTMLAnchorElement} */ ($('host-console'));
+    setText(consoleLink, shown.console_url || '');
+    consoleLink.href = shown.console_url || '';
+    consoleLink.hidden = !shown.console_url;
+    $('host-hidden').hidden = shown.console_url !== null;
+    /** @type {HTMLButtonElement} */ ($('host-copy')).disabled = !shown.console_url;
 }
 
 /**
@@ -119,7 +151,7 @@ function card(hall, when) {
         actions.append(made);
     };
     if (hall.join_url)
-        button('office.copy', () => copyLink(hall));
+        button('office.copy', () => copyLink(hall.join_url, hall.name));
     const open = links?.state !== 'ended';
     if (open)
         button('office.reissue', () => changeLink(hall, 'reissue'));
@@ -130,4 +162,6 @@ function card(hall, when) {
 }
 
 $('print').addEventListener('click', () => print());
+$('host-copy').addEventListener('click', () => copyLink(links?.console_url ?? null, t('office.host_heading')));
+$('host-reissue').addEventListener('click', () => void reissueHost());
 office.start();
