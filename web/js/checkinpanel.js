@@ -124,6 +124,7 @@ export class CheckinPanel {
             clearInterval(this.peopleTimer);
         this.codeTimer = this.peopleTimer = null;
         this.root.hidden = true;
+        delete document.body.dataset.checkin;
         if (this.dialog.open)
             this.dialog.close();
     }
@@ -140,6 +141,7 @@ export class CheckinPanel {
             this.qr.src = code.qr;
             this.qr.dataset.url = code.url;
             this.root.hidden = false;
+            document.body.dataset.checkin = 'true'; // the program makes room beside it
             delay = Date.parse(code.refresh_at) - Date.now() + 300;
         } catch (e) {
             if (e instanceof HttpError && (e.error === 'no_roster' || e.error === 'removed'
