@@ -94,6 +94,8 @@ field_values = {
     "scheduled_end": times,
     "sites": st.one_of(st.lists(site_ids, max_size=6), json_values),
     "present": st.one_of(st.integers(-5, 2_000_000), json_values),
+    "person": st.one_of(texts, json_values),
+    "reason": st.one_of(texts, json_values),
 }
 objects = st.builds(
     lambda known, extra: {**extra, **known},
@@ -151,6 +153,16 @@ ROUTES = [
     ("GET", "/api/sessions/{session}/events"),
     ("POST", "/api/sessions/{session}/sites/{site}/headcount"),
     ("GET", "/api/attendance"),
+    # Check-in (server/checkinapi.py): the random site word stands for a code or a person too.
+    ("GET", "/api/sessions/{session}/sites/{site}/checkin"),
+    ("GET", "/api/checkin/{site}"),
+    ("POST", "/api/checkin/{site}"),
+    ("GET", "/api/sessions/{session}/people"),
+    ("GET", "/api/sessions/{session}/sites/{site}/people"),
+    ("POST", "/api/sessions/{session}/sites/{site}/checkins"),
+    ("POST", "/api/sessions/{session}/people/{site}/absence"),
+    ("POST", "/api/sessions/{session}/people/{site}/absence/revoke"),
+    ("POST", "/api/sessions/{session}/people/{site}/checkin/revoke"),
 ]
 QUERY_VALUES = st.one_of(
     st.sampled_from(["json", "csv", "xlsx", "1", "true", "0", "-1", "nan", "inf", "1e309"]),
@@ -178,6 +190,7 @@ BODY_ROUTES = [
     ("POST", "/api/sites/import"),
     ("POST", "/api/sessions"),
     ("POST", "/api/sessions/{session}/sites/{site}/headcount"),
+    ("POST", "/api/sessions/{session}/sites/{site}/checkins"),
 ]
 
 
