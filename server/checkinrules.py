@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-PEOPLE_EVENTS = frozenset({"checkin", "checkin_revoked", "absence", "absence_revoked"})
+from .attendance.people import PEOPLE_EVENTS
+
 Method = Literal["qr", "clerk"]
 By = Literal["site", "admin"]
 CommandType = Literal["checkin", "checkin_revoked", "absence", "absence_revoked"]

@@ -49,6 +49,7 @@ def period_summary(held: Sequence[HeldSession]) -> dict[str, Any]:
                 "average_coverage": _mean([s.coverage for s in report.sites]),
                 "participation_rate": t["participation_rate"],
                 "connected_rate": t["connected_rate"],
+                **{k: v for k, v in t.items() if k.startswith("people_")},
             }
         )
         for s in report.sites:
@@ -80,6 +81,7 @@ def period_summary(held: Sequence[HeldSession]) -> dict[str, Any]:
         sites.append(entry)
     every_site = [s for h in held for s in h.report.sites]
     overall = totals(every_site)
+    overall_json = totals_json(overall)
     return {
         "totals": {
             "sessions_held": len(sessions),
@@ -89,6 +91,7 @@ def period_summary(held: Sequence[HeldSession]) -> dict[str, Any]:
             "invited": overall.invited,
             "expected": overall.expected,
             "headcount": overall.headcount,
+            **{k: v for k, v in overall_json.items() if k.startswith("people_")},
         },
         "sessions": sessions,
         "sites": sites,

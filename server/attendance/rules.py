@@ -11,13 +11,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
 from ..chain import Seal, carried_seal
 from . import camera
 from .outage import NONE, Cause, outage
+from .people import PersonAttendance, RosterPerson, count_people, people_attendance, people_events
 
 Status = Literal["present", "partial", "absent"]
 
@@ -60,6 +61,7 @@ class RosterSite:
     name: str
     kind: str
     expected: int | None
+    people: tuple[RosterPerson, ...] = ()  # its roster, when it has one (people.py)
 
 
 @dataclass(slots=True)
@@ -110,6 +112,7 @@ class SiteAttendance:
     cause_reason: str | None = None
     # The hall camera's largest stable count in the window, None without one (camera.py).
     people_count: int | None = None
+    people: tuple[PersonAttendance, ...] = ()  # its roster's people, each with a status
 
     @property
     def people_count_disagrees(self) -> bool | None:
@@ -127,6 +130,14 @@ class Totals:
     headcount: int
     participation_rate: float | None
     connected_rate: float | None
+    # The people of the rosters (people.py): present counts the late too.
+    people_expected: int = 0
+    people_present: int = 0
+    people_excused: int = 0
+    people_unexcused: int = 0
+    people_present_rate: float | None = None
+    people_excused_rate: float | None = None
+    people_unexcused_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -270,21 +281,31 @@ class Tally(Protocol):
     def expected(self) -> int | None: ...
     @property
     def headcount(self) -> int | None: ...
+    @property
+    def people(self) -> Sequence[PersonAttendance]: ...
 
 
 class SiteTally(NamedTuple):
     status: Status
     expected: int | None
     headcount: int | None
+    people: tuple[PersonAttendance, ...] = ()
 
 
 def totals(sites: Iterable[Tally]) -> Totals:
     """The totals of sites, of one session or of many: people are counted only where the site
-    was there (its headcount is not a count of anyone if it never connected)."""
+    was there (its headcount is not a count of anyone if it never connected). The people of
+    the rosters count wherever they checked in: a phone works when the hall's media does not."""
     invited = present = partial = expected = headcount = 0
+    people_expected = people_present = people_excused = people_unexcused = 0
     for site in sites:
         invited += 1
         expected += site.expected or 0
+        people = count_people(site.people)
+        people_expected += people.expected
+        people_present += people.present
+        people_excused += people.excused
+        people_unexcused += people.unexcused
         if site.status == "absent":
             continue
         headcount += site.headcount or 0
@@ -301,6 +322,13 @@ def totals(sites: Iterable[Tally]) -> Totals:
         headcount=headcount,
         participation_rate=_ratio(headcount, expected),
         connected_rate=_ratio(present + partial, invited),
+        people_expected=people_expected,
+        people_present=people_present,
+        people_excused=people_excused,
+        people_unexcused=people_unexcused,
+        people_present_rate=_ratio(people_present, people_expected),
+        people_excused_rate=_ratio(people_excused, people_expected),
+        people_unexcused_rate=_ratio(people_unexcused, people_expected),
     )
 
 
@@ -360,6 +388,17 @@ def attendance(
         _site_attendance(site, by_site.get(site.id, []), window_start, window_end, rules)
         for site in roster
     )
+    if any(site.people for site in roster):
+        about_people = people_events(ordered)
+        sites = tuple(
+            replace(
+                s,
+                people=people_attendance(
+                    r.people, about_people, window_start, window_end, rules.late_after_seconds
+                ),
+            )
+            for s, r in zip(sites, roster, strict=True)
+        )
     unknown = tuple(sorted(s for s in by_site if s not in rostered))
 
     return Report(

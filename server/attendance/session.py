@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from ...signaling.session import SessionState
 from ..chain import Seal
 from ..times import log_time
-from .rules import LogEvent, Report, RosterSite, Rules, SiteAttendance, Totals, attendance
+from .people import PersonAttendance, RosterPerson
+from .rules import LogEvent, Report, RosterSite, Rules, SiteAttendance, Totals, attendance, totals
 
 if TYPE_CHECKING:
     from ..store import Session, Store
@@ -17,8 +18,13 @@ if TYPE_CHECKING:
 
 def session_report(store: Store, session: Session, rules: Rules, now: datetime) -> Report:
     """The report of one session from the store; a live one ends at `now`."""
+    people: dict[str, list[RosterPerson]] = {}
+    for person in store.session_people(session.id):
+        people.setdefault(person.site_id, []).append(RosterPerson(person.id, person.name))
     roster = [
-        RosterSite(i.site_id, i.site_name, i.site_kind, i.expected)
+        RosterSite(
+            i.site_id, i.site_name, i.site_kind, i.expected, tuple(people.get(i.site_id, ()))
+        )
         for i in store.invites(session.id)
     ]
     events = [
@@ -81,6 +87,8 @@ def site_json(s: SiteAttendance, intervals: bool = False, attempts: bool = False
         # The camera's estimate (camera.py): its stable count, and whether it disagrees.
         "people_count": s.people_count,
         "people_count_disagrees": s.people_count_disagrees,
+        "people": [person_json(p) for p in s.people],
+        **_people_rates(totals([s])),
     }
     if attempts:
         entry["failed_attempts"] = s.failed_attempts
@@ -92,6 +100,25 @@ def site_json(s: SiteAttendance, intervals: bool = False, attempts: bool = False
 def chain_json(seal: Seal | None) -> dict[str, Any] | None:
     """The sealed head of the session's join log, what `diemcau verify` checks it against."""
     return None if seal is None else dataclasses.asdict(seal)
+
+
+def person_json(p: PersonAttendance) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "status": p.status,
+        "checked_in_at": log_time(p.checked_in_at),
+        "method": p.method,
+        "reason": p.reason,
+    }
+
+
+def _people_rates(t: Totals) -> dict[str, float | None]:
+    return {
+        "people_present_rate": _rate(t.people_present_rate),
+        "people_excused_rate": _rate(t.people_excused_rate),
+        "people_unexcused_rate": _rate(t.people_unexcused_rate),
+    }
 
 
 def window_json(report: Report) -> dict[str, Any]:
@@ -116,4 +143,9 @@ def totals_json(t: Totals) -> dict[str, Any]:
         "headcount": t.headcount,
         "participation_rate": _rate(t.participation_rate),
         "connected_rate": _rate(t.connected_rate),
+        "people_expected": t.people_expected,
+        "people_present": t.people_present,
+        "people_excused": t.people_excused,
+        "people_unexcused": t.people_unexcused,
+        **_people_rates(t),
     }

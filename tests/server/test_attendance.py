@@ -32,6 +32,7 @@ from diemcau.server.attendance import (
 from diemcau.server.joinlog import read_jsonl
 
 from ..camera_fields import NO_CAMERA_SITE
+from ..people_fields import NO_PEOPLE_SITE, NO_PEOPLE_TOTALS, PEOPLE_RATES
 
 T0 = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 HOUR = 3600.0
@@ -657,6 +658,7 @@ def test_totals() -> None:
         "headcount": 68,
         "participation_rate": round(68 / 95, 6),
         "connected_rate": 0.6,
+        **NO_PEOPLE_TOTALS,
     }
 
 
@@ -788,6 +790,7 @@ def test_report_json_shape() -> None:
                 "cause": None,
                 "cause_reason": None,
                 **NO_CAMERA_SITE,
+                **NO_PEOPLE_SITE,
             },
             {
                 "site": "tan-loc",
@@ -808,6 +811,7 @@ def test_report_json_shape() -> None:
                 "cause": "never_opened",
                 "cause_reason": None,
                 **NO_CAMERA_SITE,
+                **NO_PEOPLE_SITE,
             },
         ],
         "unknown_sites": ["xa-la"],
@@ -820,6 +824,7 @@ def test_report_json_shape() -> None:
             "headcount": 43,
             "participation_rate": round(43 / 65, 6),
             "connected_rate": 0.5,
+            **NO_PEOPLE_TOTALS,
         },
         "chain": None,
     }
@@ -1180,6 +1185,7 @@ def test_period_summary_of_two_sessions() -> None:
         "invited": 4,
         "expected": 130,
         "headcount": 75,
+        **NO_PEOPLE_TOTALS,
     }
     a, b = summary["sessions"]
     assert (a["id"], a["title"], a["live"]) == ("a", "Phiên a", False)
@@ -1223,7 +1229,7 @@ def test_period_summary_gives_the_latest_name_of_a_site() -> None:
 def test_an_empty_period_summary() -> None:
     summary = period_summary([])
     assert (summary["sessions"], summary["sites"]) == ([], [])
-    rates = ("average_coverage", "participation_rate", "connected_rate")
+    rates = ("average_coverage", "participation_rate", "connected_rate", *PEOPLE_RATES)
     assert all(summary["totals"][k] is None for k in rates)
     assert all(v == 0 for k, v in summary["totals"].items() if k not in rates)
 

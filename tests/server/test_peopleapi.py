@@ -4,6 +4,7 @@ server/peoplestore.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -353,3 +354,56 @@ async def test_deleting_a_site_deletes_its_roster_not_the_sessions_copy(
     await put_sites(client, {"tan-loc": SITES["tan-loc"]})
     assert await roster(client, "tan-loc") == []
     assert [p.name for p in store.session_people(session["id"])] == ["Phạm Thị Dung"]
+
+
+async def test_the_attendance_report_lists_the_session_s_people(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await put_sites(client)
+    await import_rosters(client, ROSTERS)
+    session = await create_session(client, ["nga-thanh", "tan-loc"])
+    sid = session["id"]
+    an, binh, cuong, dung = store.session_people(sid)
+    start = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
+    store.start_session(sid, start)
+    for minutes, kind, person, fields in (
+        (-5, "checkin", an, {"method": "qr", "by": "site"}),
+        (20, "checkin", binh, {"method": "clerk", "by": "site"}),
+        (30, "absence", cuong, {"reason": "ốm", "by": "admin"}),
+    ):
+        store.append_event(
+            sid,
+            kind,
+            start + timedelta(minutes=minutes),
+            person.site_id,
+            person=person.id,
+            **fields,
+        )
+    store.end_session(sid, start + timedelta(hours=2))
+    # A check-in a re-import made after the session was created still counts: ids are stable.
+    await import_rosters(client, HEADER + "nga-thanh,Nguyễn Văn An,38.000101,Bí thư,\r\n")
+    response = await client.get(f"/api/sessions/{sid}/attendance", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    nga_thanh, tan_loc = body["sites"]
+    assert nga_thanh["expected"] == 3
+    assert [(p["name"], p["status"], p["method"], p["reason"]) for p in nga_thanh["people"]] == [
+        ("Nguyễn Văn An", "present", "qr", None),
+        ("Lê Thị Bình", "late", "clerk", None),
+        ("Trần Đức Cường", "excused", None, "ốm"),
+    ]
+    assert [(p["id"], p["status"]) for p in tan_loc["people"]] == [(dung.id, "absent")]
+    assert {k: v for k, v in body["totals"].items() if k.startswith("people_")} == {
+        "people_expected": 4,
+        "people_present": 2,
+        "people_excused": 1,
+        "people_unexcused": 1,
+        "people_present_rate": 0.5,
+        "people_excused_rate": 0.25,
+        "people_unexcused_rate": 0.25,
+    }
+    period = await client.get("/api/attendance?from=2025-03-01&to=2025-03-01", headers=ADMIN)
+    assert period.status_code == 200, period.text
+    (held,) = period.json()["sessions"]
+    assert (held["people_expected"], held["people_present"]) == (4, 2)
+    assert period.json()["totals"]["people_unexcused_rate"] == 0.25

@@ -31,6 +31,7 @@ from diemcau.server.reports import COLUMNS, HEADERS_VI
 from diemcau.server.store import Site, Store
 
 from ..camera_fields import CAMERA_SITE_FIELDS, NO_CAMERA_SITE
+from ..people_fields import NO_PEOPLE_SITE, NO_PEOPLE_TOTALS, PEOPLE_SITE_FIELDS
 from .auth_cases import check_auth
 from .conftest import (
     ADMIN_TOKEN,
@@ -70,6 +71,8 @@ SITE_FIELDS = [
     "cause",
     "cause_reason",
 ]
+# A site entry of the JSON: the CSV's columns, the camera's count and the people (issue 15).
+ENTRY_FIELDS = [*SITE_FIELDS, *CAMERA_SITE_FIELDS, *PEOPLE_SITE_FIELDS]
 
 
 def at(minutes: float, start: datetime = T0) -> datetime:
@@ -510,8 +513,8 @@ async def test_attendance_of_an_ended_session(
     assert body["rules"] == Rules().as_dict()
     assert body["skipped_lines"] == 0
     assert [s["site"] for s in body["sites"]] == ["nga-thanh", "tan-loc", "ubnd"]
-    assert [list(s) for s in body["sites"]] == [[*SITE_FIELDS, *CAMERA_SITE_FIELDS]] * 3
-    assert body["sites"][0] == {**NGA_THANH, **NO_CAMERA_SITE}
+    assert [list(s) for s in body["sites"]] == [ENTRY_FIELDS] * 3
+    assert body["sites"][0] == {**NGA_THANH, **NO_CAMERA_SITE, **NO_PEOPLE_SITE}
     tan_loc, ubnd = body["sites"][1:]
     assert (tan_loc["status"], tan_loc["late"], tan_loc["left_early"]) == ("partial", True, True)
     assert (tan_loc["coverage"], tan_loc["headcount"]) == (0.5, 20)
@@ -528,6 +531,7 @@ async def test_attendance_of_an_ended_session(
         "headcount": 55,
         "participation_rate": round(55 / 77, 6),
         "connected_rate": round(2 / 3, 6),
+        **NO_PEOPLE_TOTALS,
     }
     assert "intervals" not in body["sites"][0]
 
@@ -694,7 +698,7 @@ async def test_attendance_with_failed_attempts(
     client: httpx.AsyncClient, routed: dict[str, Any], flag: str
 ) -> None:
     plain = (await get_attendance(client, routed)).json()
-    assert [list(s) for s in plain["sites"]] == [[*SITE_FIELDS, *CAMERA_SITE_FIELDS]] * 3
+    assert [list(s) for s in plain["sites"]] == [ENTRY_FIELDS] * 3
     asked = (await get_attendance(client, routed, f"?attempts={flag}&intervals=1")).json()
     # ubnd never got through but tried twice: not "never opened the link".
     assert [(s["site"], s["status"], s["failed_attempts"]) for s in asked["sites"]] == [
@@ -703,7 +707,7 @@ async def test_attendance_with_failed_attempts(
         ("ubnd", "absent", 2),
     ]
     assert [list(s) for s in asked["sites"]] == [
-        [*SITE_FIELDS, *CAMERA_SITE_FIELDS, "failed_attempts", "intervals"]
+        [*ENTRY_FIELDS, "failed_attempts", "intervals"]
     ] * 3
     for site in asked["sites"]:
         del site["failed_attempts"], site["intervals"]
@@ -1027,6 +1031,7 @@ async def test_period_figures(client: httpx.AsyncClient, year: dict[str, str]) -
         "invited": 5,
         "expected": 142,
         "headcount": 75,
+        **NO_PEOPLE_TOTALS,
     }
     assert [s["id"] for s in body["sessions"]] == [year["first"], year["mid"]]
     first = body["sessions"][0]
@@ -1048,6 +1053,7 @@ async def test_period_figures(client: httpx.AsyncClient, year: dict[str, str]) -
         "average_coverage": pytest.approx(2 / 3),
         "participation_rate": round(40 / 65, 6),
         "connected_rate": 1.0,
+        **NO_PEOPLE_TOTALS,
     }
     # The sites most often missing first; twice or more is a pattern.
     assert body["sites"] == [
@@ -1115,6 +1121,7 @@ async def test_an_empty_period(client: httpx.AsyncClient) -> None:
         "invited": 0,
         "expected": 0,
         "headcount": 0,
+        **NO_PEOPLE_TOTALS,
     }
     assert (body["sessions"], body["sites"]) == ([], [])
 

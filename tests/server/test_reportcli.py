@@ -22,6 +22,7 @@ from diemcau.server.roster import read_roster
 from diemcau.server.store import Site, Store
 
 from ..camera_fields import CAMERA_SITE_FIELDS
+from ..people_fields import PEOPLE_SITE_FIELDS
 
 T0 = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
 DEFAULT_RULES = Rules()
@@ -144,7 +145,8 @@ def test_csv(files: tuple[Path, Path], capsysbinary: pytest.CaptureFixture[bytes
     assert out.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(out.decode("utf-8-sig"), newline="")))
     json_fields = list(expected_json(LOG)["sites"][0])
-    assert rows[0] == [field for field in json_fields if field not in CAMERA_SITE_FIELDS]
+    not_columns = {*CAMERA_SITE_FIELDS, *PEOPLE_SITE_FIELDS}
+    assert rows[0] == [field for field in json_fields if field not in not_columns]
     assert [row[:2] for row in rows[1:]] == [
         ["nga-thanh", "Xã Nga Thạnh, huyện Nga Sơn"],
         ["tan-loc", "Thị trấn Tân Lộc"],
