@@ -3,12 +3,13 @@ the roster's length as a site's expected, outside the API."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from diemcau.server.people import new_person
-from diemcau.server.schema import SCHEMA_VERSION
+from diemcau.server.schema import MIGRATIONS, SCHEMA_VERSION, steps
 from diemcau.server.store import Site, Store
 
 NOW = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
@@ -18,13 +19,19 @@ def test_a_database_of_before_the_rosters_migrates_with_its_sites_as_they_were(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "diemcau.sqlite3"
-    store = Store.open(path)
-    store.put_site(Site("nga-thanh", "Xã Nga Thạnh", "commune", 40), NOW)
-    store.close()
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE session_people")
-        db.execute("DROP TABLE people")
+    # A database of version 5, the one before the rosters, with a site in it.
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for migration in MIGRATIONS[:5]:
+            script, step = steps(migration)
+            for statement in script:
+                db.execute(statement)
+            if step is not None:
+                step(db)
         db.execute("PRAGMA user_version = 5")
+        db.execute(
+            "INSERT INTO sites VALUES ('nga-thanh', 'Xã Nga Thạnh', 'commune', 40, 'x', 'x')"
+        )
+        db.commit()
     store = Store.open(path)
     assert store.schema_version == SCHEMA_VERSION
     assert store.get_site("nga-thanh") == Site("nga-thanh", "Xã Nga Thạnh", "commune", 40)
