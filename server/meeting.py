@@ -21,6 +21,7 @@ from `next_event()`:
     MuteChanged      set_muted                     -                        mute
     Removed          close_site(..., "kicked")     revoke_invite            removed
     Headcount        -                             append headcount         headcount
+    PageOpened       -                             append page_open         -
     SessionStarted   -                             (start, in the call)     session live
     SessionEnded     -                             (end, in the call)       session ended
     SessionClosed    close_session (room dropped)  -                        -
@@ -65,6 +66,7 @@ from typing import Any, Protocol, TypeAlias, assert_never
 from ..signaling.bus import Bus
 from ..signaling.protocol import event_message
 from ..signaling.room import (
+    HOST,
     FloorChanged,
     Headcount,
     MuteChanged,
@@ -76,6 +78,7 @@ from ..signaling.room import (
     RoomEvent,
 )
 from ..signaling.session import SessionState, SessionStateError
+from .pageopen import PageOpens
 from .store import Store, Transition
 from .writer import Writer
 
@@ -132,6 +135,15 @@ class HostLinkReissued:
 
 
 @dataclass(frozen=True)
+class PageOpened:
+    """A hall's join page opened its control channel: the record says its page was open (the
+    outage's cause, server/attendance/outage.py), at most a few times a minute."""
+
+    site: str
+    at: float
+
+
+@dataclass(frozen=True)
 class SiteRestored:
     """A hall's removal was undone (the record says so now): it may connect again."""
 
@@ -147,6 +159,7 @@ MeetingEvent: TypeAlias = (
     | LinkReissued
     | HostLinkReissued
     | SiteRestored
+    | PageOpened
 )
 Listener = Callable[[str, MeetingEvent, datetime], Awaitable[None]]
 
@@ -187,6 +200,7 @@ class Meeting:
         self._parts = parts
         self._rooms: dict[str, Room] = {}
         self._names: dict[str, dict[str, str]] = {}
+        self._page_opens = PageOpens()
         self.listeners: list[Listener] = []
 
     # -- the rooms
@@ -233,7 +247,14 @@ class Meeting:
     async def connect(
         self, session_id: str, participant: str, conn: str, now: datetime | None = None
     ) -> None:
-        await self._apply(session_id, now, lambda room, t: room.connect(participant, conn, t))
+        """A control connection opened (each has its own `conn`). A hall's is its join page
+        open: recorded once per connection, and a few times a minute at most (pageopen.py)."""
+        at = _now(now)
+        t = at.timestamp()
+        events: list[MeetingEvent] = [*self.room(session_id).connect(participant, conn, t)]
+        if participant != HOST and self._page_opens.allow(session_id, participant, t):
+            events.insert(0, PageOpened(participant, t))
+        await self._effects(session_id, events, at)
 
     async def disconnect(
         self, session_id: str, participant: str, conn: str, now: datetime | None = None
@@ -450,6 +471,18 @@ class Meeting:
             case HostLinkReissued():
                 # The control channel closes the host token's pages (not the admin's) on it.
                 message = {"type": "link_reissued", "site": None}
+            case PageOpened(site=site):
+                # The record only. A write that fails costs the record this line, not the
+                # page its channel: the failure is the writer's to report (writehealth.py).
+                try:
+                    await parts.writer.run(
+                        Store.append_event, session_id, "page_open", now, site_id=site
+                    )
+                except sqlite3.Error as exc:
+                    log.warning(
+                        "session %s: page_open of %s not written (%s)", session_id, site, exc
+                    )
+                message = None
             case SiteRestored(site=site):
                 room = self._rooms.get(session_id)
                 if room is not None:
@@ -458,6 +491,7 @@ class Meeting:
             case SessionClosed():
                 self._rooms.pop(session_id, None)
                 self._names.pop(session_id, None)
+                self._page_opens.forget(session_id)
                 await parts.bridge.close_session(session_id, "closed")
                 message = None
             case _:

@@ -18,11 +18,13 @@ import pytest
 from diemcau.server.meeting import (
     Meeting,
     MeetingEvent,
+    PageOpened,
     SessionClosed,
     SessionEnded,
     SessionStarted,
     topic,
 )
+from diemcau.server.pageopen import BURST, PER_MINUTE
 from diemcau.server.store import Site, Store
 from diemcau.server.writer import Writer
 from diemcau.signaling.bus import LocalBus, Subscription
@@ -71,6 +73,8 @@ class World:
     meeting: Meeting
     session: str
     heard: Subscription
+    # The record's events of the setup (its halls' page_open): record() starts after them.
+    setup_events: int = 0
 
     @property
     def store(self) -> Store:
@@ -89,7 +93,8 @@ class World:
         return told
 
     def record(self) -> list[tuple[str, str | None, dict[str, Any]]]:
-        return [(e.type, e.site_id, e.body) for e in self.store.events(self.session)]
+        events = self.store.events(self.session)[self.setup_events :]
+        return [(e.type, e.site_id, e.body) for e in events]
 
     async def forget(self) -> None:
         """Start the next step with nothing heard, called or recorded yet to compare."""
@@ -128,7 +133,7 @@ async def world(store: Store, writer: Writer) -> World:
     # The chair and both halls are connected.
     for participant in (HOST, A, B):
         await meeting.connect(session.id, participant, f"{participant}-1", T0)
-    world = World(parts, meeting, session.id, heard)
+    world = World(parts, meeting, session.id, heard, len(store.events(session.id)))
     await world.forget()
     return world
 
@@ -547,3 +552,70 @@ async def test_presence_is_announced_once_per_participant(world: World) -> None:
     await world.meeting.disconnect(world.session, A, f"{A}-1", T0)
     await world.meeting.disconnect(world.session, A, f"{A}-2", T0)
     assert await world.messages() == [{"type": "presence", "participant": A, "present": False}]
+
+
+# -- a hall's page open: the record's page_open ---------------------------------------------------
+
+
+async def test_each_control_connection_of_a_hall_is_its_page_open(world: World) -> None:
+    # The setup's halls were recorded as they connected; the chair's console never is.
+    setup = [(e.type, e.site_id, e.body, e.ts) for e in world.store.events(world.session)]
+    assert setup == [("page_open", A, {}, T0), ("page_open", B, {}, T0)]
+    later = T0 + timedelta(minutes=5)
+    await world.meeting.connect(world.session, A, f"{A}-2", later)
+    await world.meeting.connect(world.session, HOST, f"{HOST}-2", later)
+    assert world.record() == [("page_open", A, {})]
+    assert world.store.events(world.session)[-1].ts == later
+    # A page the rules refuse opened nothing: a removed hall's is not recorded.
+    await world.meeting.remove(world.session, B, later)
+    with pytest.raises(RoomError):
+        await world.meeting.connect(world.session, B, f"{B}-2", later)
+    assert [t for t, site, _ in world.record() if site == B] == []
+
+
+async def test_a_reconnect_storm_writes_a_few_lines_a_minute(world: World) -> None:
+    heard: list[MeetingEvent] = []
+
+    async def listening(session_id: str, event: MeetingEvent, at: datetime) -> None:
+        heard.append(event)
+
+    world.meeting.listeners.append(listening)
+    minutes = 3
+    for second in range(0, minutes * 60, 2):  # a page reconnecting every 2 s
+        at = T0 + timedelta(seconds=second)
+        await world.meeting.disconnect(world.session, A, f"{A}-{second}", at)
+        await world.meeting.connect(world.session, A, f"{A}-{second + 2}", at)
+    opened = [
+        e.ts for e in world.store.events(world.session) if e.type == "page_open" and e.site_id == A
+    ]
+    # The setup's one, the rest of the burst, then PER_MINUTE a minute.
+    assert len(opened) <= BURST + PER_MINUTE * minutes
+    assert len(opened) >= BURST + PER_MINUTE * (minutes - 1)
+    for first in opened:
+        in_a_minute = [t for t in opened if first <= t < first + timedelta(minutes=1)]
+        assert len(in_a_minute) <= BURST + PER_MINUTE
+    # Every connection came in all the same, and the listeners heard what was written.
+    assert [e for e in heard if isinstance(e, PageOpened)] == [
+        PageOpened(A, t.timestamp()) for t in opened[1:]
+    ]
+    # The other hall's pages are counted apart.
+    await world.meeting.connect(world.session, B, f"{B}-2", T0 + timedelta(seconds=10))
+    assert world.record()[-1] == ("page_open", B, {})
+
+
+async def test_a_page_open_the_record_refuses_costs_the_page_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    later = T0 + timedelta(minutes=5)
+    async with HeldLock(tmp_path / "diemcau.sqlite3") as lock:
+        await world.meeting.disconnect(world.session, A, f"{A}-1", later)
+        await world.meeting.connect(world.session, A, f"{A}-2", later)
+        await lock.release()
+    assert world.record() == []
+    # Its channel is open: it is present, and its commands are taken.
+    assert await world.messages() == [
+        {"type": "presence", "participant": A, "present": False},
+        {"type": "presence", "participant": A, "present": True},
+    ]
+    await world.meeting.request_floor(world.session, A, later)
+    assert await world.messages() == [{"type": "requests", "requests": [A]}]

@@ -26,6 +26,7 @@ from diemcau.server import webhooks as webhooks_module
 from diemcau.server.app import create_app
 from diemcau.server.backoff import Backoff
 from diemcau.server.config import Config
+from diemcau.server.meeting import PageOpened
 from diemcau.server.state import app_state
 from diemcau.server.store import Store
 from diemcau.server.webhooks import SIGNATURE_HEADER, Webhooks, url_for_log
@@ -412,6 +413,24 @@ def test_a_payload_that_cannot_be_built_never_costs_the_join_log_its_event(
         assert [e.type for e in store.events("s")] == ["join"]
         assert outbox.pending(store) == {}
     assert "webhook of join-log event 1 (join) not written" in caplog.text
+
+
+async def test_a_page_open_is_no_webhook(tmp_path: Path) -> None:
+    """The join log's page_open (a hall's page opened its control channel) is for the report:
+    no webhook type reports it, and the meeting's PageOpened is no floor change (it would
+    raise here: the webhooks have not started)."""
+    webhooks = Webhooks(["http://127.0.0.1:9/in"], SECRET)
+    with contextlib.closing(Store.open(tmp_path / "db.sqlite3")) as store:
+        store.event_observers.append(webhooks.observe)
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO sessions (id, title, scheduled_start, scheduled_end, state,"
+                " created_at, host_token_hash) VALUES ('s', 't', 'a', 'b', 'live', 'c', 'h')"
+            )
+        store.append_event("s", "page_open", datetime.now(UTC), site_id="nga-thanh")
+        await webhooks.on_room_event("s", PageOpened("nga-thanh", 0.0), datetime.now(UTC))
+        assert [e.type for e in store.events("s")] == ["page_open"]
+        assert outbox.pending(store) == {}
 
 
 async def test_the_meetings_floor_changes_are_sent(tmp_path: Path, receiver: Receiver) -> None:
