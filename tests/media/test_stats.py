@@ -104,7 +104,7 @@ async def test_a_hall_whose_link_backs_up_drops_and_is_slow(
         assert await wait_for(lambda: len(viewer.widths) >= 10, 20)
         calm = bridge.stats()
         assert calm.totals.drops_backed_up == 0
-        assert not calm.sessions["s1"].halls["nga-thanh"].slow
+        assert not calm.sessions["s1"].halls["nga-thanh"].backed_up
         throttle(candidate_ports(viewer.pc.localDescription.sdp))  # type: ignore[operator]
         assert await wait_for(lambda: bridge.stats().totals.drops_backed_up > 0, 20)
         stats = bridge.stats()
