@@ -17,7 +17,8 @@ and absences at any time, during or after the session (an absence known beforeha
 since the record is corrected after the fact.
 
 Each is one join-log event (server/checkinlog.py), judged and written in the store writer's
-thread, so a refused command writes nothing. The public POST has no token: the admin API's
+thread, so a refused command writes nothing; then a `people` message on the control channel
+tells the pages to read their lists again. The public POST has no token: the admin API's
 write limit counts it per client address (server/writelimit.py).
 """
 
@@ -49,6 +50,7 @@ from .checkinrules import (
     checked_in_as,
 )
 from .errors import ApiError
+from .meeting import topic
 from .people import Person
 from .peopleapi import person_json
 from .qr import qr_data_uri
@@ -236,6 +238,11 @@ async def _write(
     except Refusal as refusal:
         raise _refused(state, session.id, command, refusal) from None
     log.info("session %s: %s of %s by %s", session.id, command.type, command.person, command.by)
+    try:
+        # The hall's page reads its list again at once (docs/control.md): no person, no name.
+        await state.bus.publish(topic(session.id), {"type": "people", "site": command.site})
+    except Exception:  # the event is on record; the pages read it at their next poll
+        log.warning("session %s: the people message was not sent", session.id, exc_info=True)
     answer = {
         "seq": seq,
         "type": command.type,

@@ -13,6 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from diemcau.server.checkinapi import checkin_key
+from diemcau.server.meeting import topic
 from diemcau.server.state import app_state
 from diemcau.server.store import Store
 
@@ -150,6 +151,32 @@ async def test_a_phone_checks_its_person_in_once(
     assert len(people_events(store, hall.session)) == 1
     listed = (await client.get(f"/api/checkin/{code}")).json()["people"]
     assert [p["checked_in"] for p in listed] == [True, False, False]
+
+
+async def test_each_people_event_tells_the_pages_which_hall_to_read_again(
+    app: Starlette, client: httpx.AsyncClient, hall: Hall
+) -> None:
+    subscription = app_state(app).bus.subscribe(topic(hall.session))
+    try:
+        code = await code_of(client, hall)
+        an = hall.who("nga-thanh", "Nguyễn Văn An")
+        assert (await client.post(f"/api/checkin/{code}", json={"person": an})).status_code == 201
+        # A refused one says nothing.
+        assert (await client.post(f"/api/checkin/{code}", json={"person": an})).status_code == 409
+        dung = hall.who("tan-loc", "Phạm Thị Dung")
+        response = await client.post(
+            f"/api/sessions/{hall.session}/people/{dung}/absence",
+            json={"reason": "ốm"},
+            headers=ADMIN,
+        )
+        assert response.status_code == 201
+        heard = [await asyncio.wait_for(anext(subscription), 5) for _ in range(2)]
+        assert heard == [
+            {"type": "people", "site": "nga-thanh"},
+            {"type": "people", "site": "tan-loc"},
+        ]
+    finally:
+        subscription.close()
 
 
 async def test_a_second_hall_is_refused_saying_where(

@@ -100,6 +100,8 @@ async def test_a_phone_checks_in_from_the_halls_qr_code_and_the_clerk_marks_the_
     await expect(phone.locator("#phone-confirm-text")).to_have_text("Bạn là Nguyễn Văn An?")
     await phone.locator("#phone-confirm-yes").tap()
     await expect(phone.locator("#phone-message")).to_contain_text("Đã điểm danh: Nguyễn Văn An")
+    # The hall's count follows at once (the control channel's people message), not at its poll.
+    await expect(hall.locator("#checkin-count")).to_have_text("Đã điểm danh: 1/4 người")
 
     # A second phone picking the same name is told where and when.
     again = await phone_context.new_page()

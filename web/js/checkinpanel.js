@@ -25,10 +25,17 @@ export class CheckinPanel {
     /**
      * @param {Api} api the hall's session API (its site token)
      * @param {string} site
+     * @param {() => EventTarget|null} channel the page's control channel, once it has one: its
+     *     `people` messages say when to read the list again
      */
-    constructor(api, site) {
+    constructor(api, site, channel) {
         this.api = api;
         this.site = site;
+        this.channel = channel;
+        /** @type {EventTarget|null} the channel listened to */
+        this.heard = null;
+        /** @type {ReturnType<typeof setTimeout>|null} */
+        this.rereadTimer = null;
         /** False once the server said this hall has no check-in (no roster, removed). */
         this.available = true;
         this.live = false;
@@ -103,6 +110,19 @@ export class CheckinPanel {
      * @param {string} phase
      */
     render(phase) {
+        const channel = this.channel();
+        if (channel && channel !== this.heard) {
+            this.heard = channel;
+            channel.addEventListener('people', event => {
+                const detail = /** @type {CustomEvent<{site?: string}>} */ (event).detail;
+                if (detail && detail.site === this.site && !this.rereadTimer)
+                    // Phones check in by the dozen: one read for a burst of them.
+                    this.rereadTimer = setTimeout(() => {
+                        this.rereadTimer = null;
+                        void this.refreshPeople();
+                    }, 500);
+            });
+        }
         const live = phase === 'live';
         if (live === this.live)
             return;

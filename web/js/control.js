@@ -77,6 +77,7 @@ const SILENCE_LIMIT = 50000;
  *     | {type: 'mute', site: string, muted: boolean}
  *     | {type: 'removed', site: string}
  *     | {type: 'headcount', site: string, present: number}
+ *     | {type: 'people', site: string}
  *     | {type: 'session', state: 'scheduled'|'live'|'ended'}
  *     | {type: 'error', code: string, message?: string}
  *     | {type: 'pong'}} ServerMessage

@@ -186,7 +186,7 @@ async function main() {
         return;
     }
     api = new SessionApi(sessionId, token);
-    checkin = new CheckinPanel(api, siteId);
+    checkin = new CheckinPanel(api, siteId, () => channel);
     await poll();
 }
 
