@@ -4,7 +4,8 @@ The organisers act differently on each (issue 15 §5): a hall that never opened 
 called; one whose page opened but whose media never connected has a network or firewall to fix
 (the reason its failed attempts give); one that connected and then lost its network had the
 link working. `outage()` reads which from one site's join-log events, up to the moment the
-missing time ends; the rules (rules.py) ask it only for absent and late sites.
+missing time ends, for absent and late sites; `dropped()` tells, of a site there but partly
+(partial, or left early), whether it lost its network.
 """
 
 from __future__ import annotations
@@ -83,6 +84,23 @@ def outage(events: Iterable[Event], due: datetime, came_at: datetime | None) -> 
     if state in ("opened", "failed"):
         return Outage("media_failed", reason)
     return NONE
+
+
+def dropped(events: Iterable[Event], window_start: datetime, window_end: datetime) -> Outage:
+    """Why a site that was there missed part of the session (partial, or left early): its
+    network, when the last time all its connections dropped inside the window was a loss."""
+    open_conns: set[str | None] = set()
+    last: str | None = None
+    for event in events:
+        if event.ts >= window_end:  # the end's own leaves close what is open: no drop
+            break
+        if event.type == "join":
+            open_conns.add(event.conn)
+        elif event.type == "leave" and event.conn in open_conns:
+            open_conns.discard(event.conn)
+            if not open_conns and event.ts > window_start:
+                last = _text(event.fields.get("reason"))
+    return Outage("network_lost", last) if last in LOST else NONE
 
 
 def _text(value: object) -> str | None:

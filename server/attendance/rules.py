@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from ..chain import Seal, carried_seal
 from . import camera
-from .outage import NONE, Cause, outage
+from .outage import NONE, Cause, dropped, outage
 from .people import PersonAttendance, RosterPerson, count_people, people_attendance, people_events
 
 Status = Literal["present", "partial", "absent"]
@@ -107,7 +107,7 @@ class SiteAttendance:
     # Media connections that never came up (attempt_failed), up to the window end: a site
     # absent with attempts tried and met a failing network; one without never opened the link.
     failed_attempts: int = 0
-    # Why an absent or late site missed time (outage.py); None for the others.
+    # Why a site missed time (outage.py): absent, late, partial or left early; else None.
     cause: Cause | None = None
     cause_reason: str | None = None
     # The hall camera's largest stable count in the window, None without one (camera.py).
@@ -245,6 +245,8 @@ def _site_attendance(
         why = outage(
             events, window_start + timedelta(seconds=rules.late_after_seconds), intervals[0][0]
         )
+    elif status == "partial" or left_early:
+        why = dropped(events, window_start, window_end)
     else:
         why = NONE
     expected = site.expected

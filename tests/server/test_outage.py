@@ -162,12 +162,58 @@ CASES: list[tuple[str, list[LogEvent], tuple[str, bool, str | None, str | None]]
         [page(300), join(301)],
         ("present", True, "media_failed", None),
     ),
-    # On time: nothing to explain, whatever happened later.
+    # On time and through: nothing to explain.
     ("on time", [page(-60), join(-50)], ("present", False, None, None)),
     (
-        "on time, lost its network half way: partial, not explained here",
+        "a drop bridged, present to the end",
+        [join(-50), leave(1800, "failed"), join(1830, "c2")],
+        ("present", False, None, None),
+    ),
+    # There, but partly: lost its network, or left.
+    (
+        "lost its network half way, never back",
         [join(-50), leave(1800, "failed")],
+        ("partial", False, "network_lost", "failed"),
+    ),
+    (
+        "lost its network near the end: present, but left early",
+        [join(-50), leave(3000, "failed")],
+        ("present", False, "network_lost", "failed"),
+    ),
+    (
+        "lost, back, and lost again for good: the last drop",
+        [join(-50), leave(900, "failed"), join(2000, "c2"), leave(2100, "server_shutdown", "c2")],
+        ("partial", False, "network_lost", "server_shutdown"),
+    ),
+    (
+        "lost once, back, then closed its page early: it left",
+        [join(-50), leave(900, "failed"), join(1000, "c2"), leave(1500, "closed", "c2")],
         ("partial", False, None, None),
+    ),
+    (
+        "closed early, tried again, failed: it left, and the attempt is no drop",
+        [join(-50), leave(1500, "closed"), tried(1600)],
+        ("partial", False, None, None),
+    ),
+    (
+        "one of two connections lost, the other on: no drop",
+        [join(-50), join(-40, "c2"), leave(1800, "failed"), leave(2000, "closed", "c2")],
+        ("partial", False, None, None),
+    ),
+    (
+        "a gap lost mid-way, then connected to the end: partial by its network",
+        [join(-50), leave(600, "failed"), join(1800, "c2")],
+        ("partial", False, "network_lost", "failed"),
+    ),
+    (
+        "lost, back, and closed by the session's end: the end's leave is no drop",
+        [join(-50), leave(600, "failed"), join(2500, "c2"), leave(3600, "closed", "c2")],
+        ("partial", False, "network_lost", "failed"),
+    ),
+    (
+        "late, and lost later: the lateness is what is told",
+        [page(600), join(610), leave(1200, "failed")],
+        ("partial", True, "opened_late", None),
     ),
 ]
 
