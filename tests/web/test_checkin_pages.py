@@ -1,7 +1,8 @@
 """Check-in in Chromium on a real server (tests/netns-run): the hall's join page shows the QR
 code of its check-in URL; a phone (a second browser context, a phone's screen) opens that URL,
 finds its name typed without diacritics and checks in; the hall's clerk ticks a name and marks
-an excused absence; the record has all of it."""
+an excused absence, and the district's clerk another on the attendance page; the record has all
+of it, and the report (JSON and page) the three rates per hall and in total."""
 
 from __future__ import annotations
 
@@ -149,20 +150,46 @@ async def test_a_phone_checks_in_from_the_halls_qr_code_and_the_clerk_marks_the_
     record.on("pageerror", lambda exc: record_problems.append(str(exc)))
     await record.goto(f"{server.base_url}/attendance/{session['id']}#token={server.admin_token}")
     other = record.locator('#people-sites .people-site[data-site="tan-loc"]')
-    await expect(other.locator("h3")).to_have_text("Thị trấn Tân Lộc: 0/1 có mặt, 0 vắng có lý do")
+    await expect(other.locator("h3")).to_have_text(
+        "Thị trấn Tân Lộc: có mặt 0/1 (0%) · vắng có lý do 0 (0%) · vắng không lý do 1 (100%)"
+    )
     mine = record.locator('#people-sites .people-site[data-site="nga-thanh"]')
-    await expect(mine.locator("h3")).to_have_text("Xã Nga Thạnh: 2/4 có mặt, 1 vắng có lý do")
+    await expect(mine.locator("h3")).to_have_text(
+        "Xã Nga Thạnh: có mặt 2/4 (50%) · vắng có lý do 1 (25%) · vắng không lý do 1 (25%)"
+    )
     dung = other.locator("tr", has_text="Phạm Thị Dung")
     await dung.locator('button[data-action="absence"]').click()
     await dung.locator(".people-reason input").fill("Đi công tác theo quyết định của huyện")
     await dung.locator(".people-reason button[type=submit]").click()
-    await expect(other.locator("h3")).to_have_text("Thị trấn Tân Lộc: 0/1 có mặt, 1 vắng có lý do")
+    await expect(other.locator("h3")).to_have_text(
+        "Thị trấn Tân Lộc: có mặt 0/1 (0%) · vắng có lý do 1 (100%) · vắng không lý do 0 (0%)"
+    )
+    # The record shows the three rates, per hall and in total.
+    await expect(record.locator("#people-totals")).to_have_text(
+        "Toàn hội nghị: có mặt 2/5 (40%) · vắng có lý do 2 (40%) · vắng không lý do 1 (20%)"
+    )
     await expect(dung).to_contain_text("Đi công tác theo quyết định của huyện")
     assert record_problems == []
     dung_events = [e for e in people_events(server, session["id"]) if e["site"] == "tan-loc"]
     assert [(e["type"], e["by"], e["reason"]) for e in dung_events] == [
         ("absence", "admin", "Đi công tác theo quyết định của huyện")
     ]
+    with server.admin() as client:
+        report = client.get(f"/api/sessions/{session['id']}/attendance").json()
+    rates = ("people_present_rate", "people_excused_rate", "people_unexcused_rate")
+    sites = {site["site"]: site for site in report["sites"]}
+    assert [sites["nga-thanh"][r] for r in rates] == [0.5, 0.25, 0.25]
+    assert [sites["tan-loc"][r] for r in rates] == [0.0, 1.0, 0.0]
+    assert [report["totals"][r] for r in rates] == [0.4, 0.4, 0.2]
+    statuses = {
+        p["name"]: (p["status"], p["method"], p["reason"]) for p in sites["nga-thanh"]["people"]
+    }
+    assert statuses == {
+        "Nguyễn Văn An": ("present", "qr", None),
+        "Lê Thị Bình": ("excused", None, "Ốm, có giấy của trạm y tế"),
+        "Đỗ Đức Cường": ("present", "clerk", None),
+        "Nguyễn Văn Anh": ("absent", None, None),
+    }
     await office.close()
 
 

@@ -138,6 +138,12 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number|null} headcount
  * @property {number|null} headcount_rate
  * @property {Array<[string, string]>} [intervals] connected intervals, with intervals=1
+ * @property {{id: string, name: string, status: 'present'|'late'|'absent'|'excused',
+ *     checked_in_at: string|null, method: string|null, reason: string|null}[]} [people]
+ *     the hall's roster, each person's status
+ * @property {number|null} [people_present_rate] present or late, of the roster
+ * @property {number|null} [people_excused_rate]
+ * @property {number|null} [people_unexcused_rate]
  */
 
 /**
@@ -150,6 +156,13 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number} headcount
  * @property {number|null} participation_rate headcount / expected
  * @property {number|null} connected_rate (present + partial) / invited
+ * @property {number} [people_expected] the rosters' people, all sites
+ * @property {number} [people_present] present or late
+ * @property {number} [people_excused]
+ * @property {number} [people_unexcused]
+ * @property {number|null} [people_present_rate]
+ * @property {number|null} [people_excused_rate]
+ * @property {number|null} [people_unexcused_rate]
  */
 
 /**

@@ -138,7 +138,7 @@ async function loadSession(bearer) {
     try {
         report = await api.attendance();
         phase = 'ready';
-        void people.load(api, report.sites);
+        void people.load(api, report);
         freshness.at = Date.now();
         freshness.failing = false;
     } catch (e) {

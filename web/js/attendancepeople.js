@@ -8,7 +8,7 @@
 
 import {byId as $, element, setText} from './dom.js';
 import {HttpError} from './httperror.js';
-import {formatTime, onLanguageChange, t} from './i18n.js';
+import {formatPercent, formatTime, onLanguageChange, t} from './i18n.js';
 import {correct} from './checkinapi.js';
 import {problemText, standingText} from './checkinpanel.js';
 
@@ -16,9 +16,20 @@ import {problemText, standingText} from './checkinpanel.js';
 /** @typedef {import('./checkinapi.js').Api} Api */
 
 /**
- * A site entry of the report, as far as this module reads it (`people` when the server's
- * report has the people's statuses).
- * @typedef {{site: string, name: string, people?: {id: string, status: string}[]}} ReportSite
+ * The people's rates of a site entry or of the totals (docs/api.md, attendance).
+ * @typedef {{people_present_rate?: number|null, people_excused_rate?: number|null,
+ *     people_unexcused_rate?: number|null}} PeopleRates
+ */
+
+/**
+ * A site entry of the report, as far as this module reads it (`people` and the rates when the
+ * server's report has the people's statuses).
+ * @typedef {{site: string, name: string, people?: {id: string, status: string}[]} & PeopleRates} ReportSite
+ */
+
+/**
+ * @typedef {{sites: ReportSite[], totals: PeopleRates & {people_expected?: number,
+ *     people_present?: number, people_excused?: number, people_unexcused?: number}}} PeopleReport
  */
 
 export class PeoplePanel {
@@ -33,6 +44,8 @@ export class PeoplePanel {
         this.people = [];
         /** @type {ReportSite[]} */
         this.sites = [];
+        /** @type {PeopleReport['totals']|null} */
+        this.totals = null;
         /** @type {{person: string, what: 'checkin/revoke'|'absence'|'absence/revoke'}|null} */
         this.asking = null;
         /** @type {{person: string, text: string}|null} */
@@ -44,11 +57,12 @@ export class PeoplePanel {
     /**
      * Reads the people again, with the report just read.
      * @param {Api} api
-     * @param {ReportSite[]} sites
+     * @param {PeopleReport} report
      */
-    async load(api, sites) {
+    async load(api, report) {
         this.api = api;
-        this.sites = sites;
+        this.sites = report.sites;
+        this.totals = report.totals;
         try {
             /** @type {{people: SessionPerson[]}} */
             const answer = await api.request('GET', 'people');
@@ -64,6 +78,13 @@ export class PeoplePanel {
     draw() {
         this.root.hidden = this.people.length === 0;
         setText($('people-heading'), t('people.heading'));
+        const totals = this.totals;
+        setText($('people-totals'), totals && typeof totals.people_expected === 'number'
+            ? t('people.totals', {
+                present: totals.people_present || 0, expected: totals.people_expected,
+                excused: totals.people_excused || 0, unexcused: totals.people_unexcused || 0,
+                ...rates(totals),
+            }) : '');
         const statuses = new Map();
         for (const site of this.sites)
             for (const person of site.people || [])
@@ -84,11 +105,14 @@ export class PeoplePanel {
     siteBlock(site, people, statuses) {
         const block = element('section', 'people-site');
         block.dataset.site = site.site;
-        const present = people.filter(p => p.checked_in && p.checked_in_site === site.site).length;
-        const excused = people.filter(p => !p.checked_in && p.excused).length;
-        block.append(element('h3', '', t('people.site_heading', {
-            site: site.name, present, expected: people.length, excused,
-        })));
+        block.append(element('h3', '', site.people && site.people.length
+            ? t('people.site_rates', {site: site.name, ...counts(site.people), ...rates(site)})
+            : t('people.site_heading', {
+                site: site.name,
+                present: people.filter(p => p.checked_in && p.checked_in_site === site.site).length,
+                expected: people.length,
+                excused: people.filter(p => !p.checked_in && p.excused).length,
+            })));
         const table = element('table', 'people-table');
         const body = element('tbody');
         body.append(...people.map(person => this.row(person, statuses.get(person.id))));
@@ -194,4 +218,28 @@ export class PeoplePanel {
         this.problem = null;
         this.changed();
     }
+}
+
+/**
+ * The report's three rates, as the page writes them.
+ * @param {PeopleRates} of
+ * @returns {{present_rate: string, excused_rate: string, unexcused_rate: string}}
+ */
+function rates(of) {
+    return {
+        present_rate: formatPercent(of.people_present_rate),
+        excused_rate: formatPercent(of.people_excused_rate),
+        unexcused_rate: formatPercent(of.people_unexcused_rate),
+    };
+}
+
+/**
+ * A site's people by the report's statuses (present counts the late too).
+ * @param {{status: string}[]} people
+ * @returns {{present: number, expected: number, excused: number, unexcused: number}}
+ */
+function counts(people) {
+    const present = people.filter(p => p.status === 'present' || p.status === 'late').length;
+    const excused = people.filter(p => p.status === 'excused').length;
+    return {present, expected: people.length, excused, unexcused: people.length - present - excused};
 }
