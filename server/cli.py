@@ -389,13 +389,15 @@ def restore_command(args: argparse.Namespace) -> int:
     from .backup import BackupError, restore
 
     try:
-        summary, kept = restore(args.data, args.file)
+        restored = restore(args.data, args.file)
     except BackupError as exc:
         print(f"diemcau: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.file} into {summary}")
-    if kept is not None:
-        print(f"the database it replaced is kept as {kept}")
+    print(f"restored {args.file} into {restored.summary}")
+    if restored.kept is not None:
+        print(f"the database it replaced is kept as {restored.kept}")
+    for aside in restored.secrets_kept:
+        print(f"the {aside.name.split('.before-restore-')[0]} it replaced is kept as {aside}")
     return 0
 
 

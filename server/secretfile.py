@@ -12,12 +12,7 @@ def create_once(path: Path, content: bytes) -> bool:
     a crash or a second process never leaves half a secret. False if another made it first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_new(partial, content)
     try:
         os.link(partial, path)
     except FileExistsError:
@@ -25,3 +20,13 @@ def create_once(path: Path, content: bytes) -> bool:
     finally:
         partial.unlink()
     return True
+
+
+def write_new(path: Path, content: bytes) -> None:
+    """A new file at `path`, 0600 from the moment it exists, written whole and synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, content)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

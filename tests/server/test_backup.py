@@ -15,7 +15,7 @@ import pytest
 
 from diemcau.server.schema import SCHEMA_VERSION
 from diemcau.server.store import Site, Store
-from tests.conftest import start_server, stop_server
+from tests.conftest import free_port, start_server, stop_server
 
 T0 = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 
@@ -186,3 +186,104 @@ def test_backup_of_a_directory_without_a_database_says_so(tmp_path: Path) -> Non
     assert made.returncode == 1
     assert "holds no diemcau database" in made.stderr
     assert not (tmp_path / "x.sqlite3").exists()
+
+
+SECRET_FILES = ("links.key", "seal.key", "admin_token")
+
+
+def test_a_restore_into_a_fresh_directory_gives_the_same_server(tmp_path: Path) -> None:
+    """The copy carries the link and seal keys: restored elsewhere, the same links are shown,
+    the seals of before verify with the restored key, and the reports are the same."""
+    data = tmp_path / "data"
+    port = free_port()
+    server = start_server(data, port=port)
+    halls = [{"id": "nga-thanh", "name": "Xã Nga Thạnh"}, {"id": "tan-loc", "name": "Tân Lộc"}]
+    try:
+        session = server.create_session(halls, title="Hội nghị sao lưu")
+        with server.admin() as admin:
+            assert admin.post(f"/api/sessions/{session['id']}/start").status_code == 200
+            assert admin.post(f"/api/sessions/{session['id']}/end").status_code == 200
+            links = admin.get(f"/api/sessions/{session['id']}/links").json()
+            keys = admin.get("/api/keys").json()
+        made = diemcau("backup", "--data", data, "--out", tmp_path / "copy.sqlite3")
+        assert made.returncode == 0, made.stderr
+        assert "with links.key, seal.key" in made.stdout
+    finally:
+        stop_server(server)
+    assert all(hall["join_url"] for hall in links["sites"]) and links["console_url"]
+    original = reports(data, session["id"])
+    assert diemcau("verify", "--data", data, session["id"]).returncode == 0
+
+    restored = tmp_path / "restored"
+    put_back = diemcau("restore", "--data", restored, tmp_path / "copy.sqlite3")
+    assert put_back.returncode == 0, put_back.stderr
+    for name in ("links.key", "seal.key"):
+        assert (restored / name).read_bytes() == (data / name).read_bytes()
+        assert (restored / name).stat().st_mode & 0o777 == 0o600
+    checked = diemcau("verify", "--data", restored, session["id"])
+    assert checked.returncode == 0 and "intact" in checked.stdout, checked.stdout
+    assert reports(restored, session["id"]) == original
+    # The served database does not keep the secrets' table.
+    db = sqlite3.connect(restored / "diemcau.sqlite3")
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    assert "backup_secrets" not in tables
+    # The database alone, as backups were before: its seals cannot be checked.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "diemcau.sqlite3").write_bytes((restored / "diemcau.sqlite3").read_bytes())
+    assert diemcau("verify", "--data", bare, session["id"]).returncode == 2
+
+    again = start_server(restored, port=port, token=server.admin_token)
+    try:
+        with again.admin() as admin:
+            assert admin.get(f"/api/sessions/{session['id']}/links").json() == links
+            assert admin.get("/api/keys").json() == keys
+            token = links["sites"][0]["join_url"].split("#token=")[1]
+            me = admin.get(
+                f"/api/sessions/{session['id']}/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert me.status_code == 200 and me.json()["role"] == "site"
+    finally:
+        stop_server(again)
+
+
+def test_a_restore_keeps_the_secret_files_it_replaces_aside(
+    played: tuple[Path, str], tmp_path: Path
+) -> None:
+    data, session_id = played
+    for name in SECRET_FILES:
+        (data / name).write_bytes(f"the {name} of the backup\n".encode())
+    made = diemcau("backup", "--data", data, "--out", tmp_path / "copy.sqlite3")
+    assert made.returncode == 0, made.stderr
+    assert "with admin_token, links.key, seal.key" in made.stdout
+    before = reports(data, session_id)
+    # Since the backup the keys changed here (a machine set up again, say).
+    (data / "links.key").write_bytes(b"a newer link key\n")
+    (data / "seal.key").unlink()
+    put_back = diemcau("restore", "--data", data, tmp_path / "copy.sqlite3")
+    assert put_back.returncode == 0, put_back.stderr
+    for name in SECRET_FILES:
+        assert (data / name).read_bytes() == f"the {name} of the backup\n".encode()
+    (aside,) = data.glob("links.key.before-restore-*")
+    assert aside.read_bytes() == b"a newer link key\n"
+    assert f"the links.key it replaced is kept as {aside}" in put_back.stdout
+    # Unchanged or missing ones have nothing to keep.
+    assert not list(data.glob("seal.key.before-*")) and not list(data.glob("admin_token.before-*"))
+    assert not list(data.glob(".*.restoring"))
+    assert reports(data, session_id) == before
+
+
+def test_a_copy_of_before_the_secrets_restores_and_leaves_the_keys_alone(
+    played: tuple[Path, str], tmp_path: Path
+) -> None:
+    data, session_id = played
+    made = diemcau("backup", "--data", data, "--out", tmp_path / "copy.sqlite3")
+    assert made.returncode == 0, made.stderr
+    assert " with " not in made.stdout  # no secret files in this directory to carry
+    (data / "links.key").write_bytes(b"the key here\n")
+    before = reports(data, session_id)
+    put_back = diemcau("restore", "--data", data, tmp_path / "copy.sqlite3")
+    assert put_back.returncode == 0, put_back.stderr
+    assert (data / "links.key").read_bytes() == b"the key here\n"
+    assert reports(data, session_id) == before
