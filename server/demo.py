@@ -34,13 +34,38 @@ SAMPLE_SITES = [
 ]
 
 
-def _call(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
+# The sample rosters' people, made up from common Vietnamese names (no real person).
+_FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đỗ", "Bùi", "Đặng", "Ngô"]
+_MIDDLE = ["Văn", "Thị", "Đức", "Minh", "Thu"]
+_GIVEN = ["An", "Bình", "Cường", "Dung", "Giang", "Hà", "Hùng", "Lan", "Long", "Mai", "Nam"]
+_POSITIONS = ["Bí thư", "Phó Bí thư", "Chủ tịch UBND", "Đảng viên", "Đảng viên", "Đảng viên"]
+
+
+def sample_rosters(people_per_site: int = 12) -> str:
+    """A rosters CSV (POST /api/rosters/import) for the sample sites: so that the demo's join
+    pages show their check-in QR code and clerk's list."""
+    lines = ["site,name,code,position,unit"]
+    for index, (site_id, _, _, _) in enumerate(SAMPLE_SITES):
+        for n in range(people_per_site):
+            k = index * people_per_site + n
+            name = f"{_FAMILY[k % 10]} {_MIDDLE[k // 10 % 5]} {_GIVEN[k * 7 % 11]}"
+            code = f"38.{k + 1:06d}"
+            lines.append(f"{site_id},{name},{code},{_POSITIONS[n % 6]},Chi bộ {n // 4 + 1}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _call(
+    base: str, token: str, method: str, path: str, body: Any = None, csv: str | None = None
+) -> Any:
+    data = csv.encode() if csv is not None else json.dumps(body).encode() if body else None
     request = urllib.request.Request(
         base + path,
         data=data,
         method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "text/csv" if csv is not None else "application/json",
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
@@ -60,13 +85,14 @@ async def run_demo(config: Config, admin_token_setting: str | None = None) -> in
     local = f"http://127.0.0.1:{config.port}" if config.host in ("0.0.0.0", "::") else None
     base = local or f"http://{config.host}:{config.port}"
 
-    def call(method: str, path: str, body: Any = None) -> Any:
-        return _call(base, admin_token, method, path, body)
+    def call(method: str, path: str, body: Any = None, csv: str | None = None) -> Any:
+        return _call(base, admin_token, method, path, body, csv)
 
     for site_id, name, kind, expected in SAMPLE_SITES:
         await asyncio.to_thread(
             call, "PUT", f"/api/sites/{site_id}", {"name": name, "kind": kind, "expected": expected}
         )
+    await asyncio.to_thread(call, "POST", "/api/rosters/import", csv=sample_rosters())
     now = datetime.now(UTC).replace(microsecond=0)
     session = await asyncio.to_thread(
         call,
@@ -93,6 +119,9 @@ async def run_demo(config: Config, admin_token_setting: str | None = None) -> in
     ]
     for invite in session["invites"]:
         lines.append(f"    {invite['name']:<28} {invite['join_url']}")
+    lines.append(
+        "  each join page shows its check-in QR code: open its link in another tab to check in"
+    )
     lines.append("  Ctrl+C stops the demo.")
     print("\n".join(lines), flush=True)
     await serving
