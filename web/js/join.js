@@ -23,6 +23,7 @@
 
 import {byId as $, setText} from './dom.js';
 import {CheckinPanel} from './checkinpanel.js';
+import {Headcam} from './headcam.js';
 import {SessionApi} from './api.js';
 import {
     applyI18n, bindLanguageButtons, formatDateTime, formatNumber, formatTime, initI18n,
@@ -125,6 +126,7 @@ const uplink = new Uplink({
     invalid: () => void poll(), // /me says whether this hall was removed or the link is wrong
     changed: render,
 });
+const headcam = new Headcam(sessionId, siteId, token || ''); // the camera's count of the people
 /** Whether the return feed was started (once, when the session is first known). */
 let uplinkStarted = false;
 
@@ -408,7 +410,7 @@ function startMeeting() {
     }
     if (!uplinkStarted) {
         uplinkStarted = true;
-        void uplink.start();
+        void headcam.open().finally(() => uplink.start()); // the camera at the counting size first
     }
 }
 
@@ -793,6 +795,7 @@ function render() {
     renderFloor(floor);
     uplink.render(!FINAL.has(phase) && phase !== 'loading');
     checkin?.render(phase);
+    headcam.render(phase);
 
     const [headline, detail, note] = cardText(session);
     setText($('phase'), headline);
