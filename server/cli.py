@@ -22,9 +22,11 @@ from . import logformat, settings, verifycli
 from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
+from .letterhead import add_letterhead_options, letterhead_from_args
 from .officecli import add_office_commands
 from .recordings import add_recording_options, recording_from_args
 from .ruleflags import add_rule_options, rules_from_args
+from .sessionkind import KINDS
 from .settings import SettingsError, add_config_option, explain
 
 
@@ -59,6 +61,7 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     _add_limit_options(parser)
     _add_monitoring_options(parser)
     add_recording_options(parser)
+    add_letterhead_options(parser)
     add_rule_options(parser)
 
 
@@ -266,7 +269,8 @@ def _config(args: argparse.Namespace) -> Config:
     )
     try:
         config = limits_from_args(args, network_from_args(args, config))
-        return recording_from_args(args, monitoring_from_args(args, config))
+        config = recording_from_args(args, monitoring_from_args(args, config))
+        return dataclasses.replace(config, letterhead=letterhead_from_args(args))
     except ValueError as exc:
         raise SystemExit(f"diemcau: {explain(str(exc), args)}") from None
 
@@ -429,9 +433,14 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sites", help="roster CSV: id,name,kind,expected, in report order")
     parser.add_argument("--session", help="the session to report when the log holds several")
     parser.add_argument("--data", type=Path, help="a server's data directory")
-    parser.add_argument("--format", choices=["json", "csv", "xlsx"], default="json")
+    parser.add_argument("--format", choices=["json", "csv", "xlsx", "pdf"], default="json")
     parser.add_argument("--out", type=Path, help="write here instead of standard output")
-    parser.add_argument("--title", help="title of the XLSX sheet")
+    parser.add_argument("--title", help="title of the XLSX sheet and the PDF")
+    parser.add_argument("--number", help="the PDF's document number, e.g. 12-BC/HU")
+    parser.add_argument("--date", help="the PDF's date, YYYY-MM-DD (default: today)")
+    parser.add_argument(
+        "--kind", choices=KINDS, help="the kind of conference the PDF names, for --events"
+    )
     parser.add_argument(
         "--period",
         action="store_true",
@@ -446,6 +455,7 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
         help="the CSV's language: en (default; English values, UTC, for scripts) or vi "
         "(the official one: Vietnamese values, local times, the people)",
     )
+    add_letterhead_options(parser)
     add_rule_options(parser)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .attendance import Rules
+from .letterhead import Letterhead
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,5 @@ class Config:
     # kept so many days (0: kept until deleted by hand).
     record: bool = True
     recordings_keep_days: int = 90
+    # Who issues the official report's PDF, where, and who signs it (server/letterhead.py).
+    letterhead: Letterhead = field(default_factory=Letterhead)

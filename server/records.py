@@ -1,9 +1,9 @@
 """The attendance record over HTTP: reports, the join log, headcounts, and a period's figures.
 
-GET  /api/sessions/{id}/attendance?format=json|csv|xlsx   admin or the session's host
+GET  /api/sessions/{id}/attendance?format=json|csv|xlsx|pdf   admin or the session's host
 GET  /api/sessions/{id}/events                           the log as JSON Lines, addresses masked
 POST /api/sessions/{id}/sites/{site}/headcount           the site itself, its host, admin
-GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|xlsx   admin: a period
+GET  /api/attendance?from=YYYY-MM-DD&to=YYYY-MM-DD&format=json|xlsx|pdf   admin: a period
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, authorize
 from .bodies import read_count_body
 from .errors import ApiError
 from .joinlog import write_jsonl
+from .letterhead import DOCUMENT_PARAMS, Letterhead, for_document
 from .periodreport import period_xlsx
+from .reportpdf import period_pdf, session_pdf
 from .reports import LANGUAGES, Language, to_csv, to_xlsx
 from .state import app_state
 from .store import Session, Store
@@ -108,6 +110,28 @@ def _lang(request: Request) -> Language:
     return "vi" if lang == "vi" else "en"
 
 
+def _letterhead(request: Request) -> Letterhead:
+    """The server's letterhead, with this document's number, date and place if asked for."""
+    query = request.query_params
+    letterhead, problems = for_document(
+        app_state(request).config.letterhead,
+        *(query.get(name) for name in DOCUMENT_PARAMS),
+    )
+    if problems:
+        raise ApiError(
+            422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
+        )
+    return letterhead
+
+
+def _pdf(content: bytes, filename: str) -> Response:
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.pdf"'},
+    )
+
+
 def _asked(request: Request, flag: str) -> bool:
     """A part of the report the default leaves out, asked for with `flag=1`."""
     return request.query_params.get(flag) in ("1", "true")
@@ -120,9 +144,10 @@ async def session_attendance(request: Request) -> Response:
     session = store.get_session(session_id)
     assert session is not None  # authorize answered 404 otherwise
     fmt = request.query_params.get("format", "json")
-    if fmt not in ("json", "csv", "xlsx"):
-        raise ApiError(422, "invalid_query", "format must be json, csv or xlsx.")
+    if fmt not in ("json", "csv", "xlsx", "pdf"):
+        raise ApiError(422, "invalid_query", "format must be json, csv, xlsx or pdf.")
     lang = _lang(request)
+    letterhead = _letterhead(request)
     report = _report_or_409(store, session, _rules(request))
     filename = f"diemdanh-{session.id}"
     # The files are written in a worker thread: a large workbook took the event loop, and
@@ -142,6 +167,14 @@ async def session_attendance(request: Request) -> Response:
             await asyncio.to_thread(to_xlsx, report, session.title, timezone),
             media_type=XLSX_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        )
+    if fmt == "pdf":
+        body = report_json(report, title=session.title)
+        timezone = app_state(request).config.timezone
+        now = datetime.now(UTC)
+        return _pdf(
+            await asyncio.to_thread(session_pdf, body, session.kind, letterhead, timezone, now),
+            filename,
         )
     body = report_json(
         report, intervals=_asked(request, "intervals"), attempts=_asked(request, "attempts")
@@ -218,10 +251,14 @@ async def period(request: Request) -> Response:
             422, "invalid_query", "Some query parameters are wrong.", {"fields": problems}
         )
     fmt = request.query_params.get("format", "json")
-    if fmt not in ("json", "xlsx"):
-        raise ApiError(422, "invalid_query", "format must be json or xlsx.")
+    if fmt not in ("json", "xlsx", "pdf"):
+        raise ApiError(422, "invalid_query", "format must be json, xlsx or pdf.")
+    letterhead = _letterhead(request)
     rules = _rules(request)
     body = period_json(app_state(request).store, first, last, config.timezone, rules)
+    if fmt == "pdf":
+        now = datetime.now(UTC)
+        return _pdf(await asyncio.to_thread(period_pdf, body, letterhead, now), _period_file(body))
     if fmt == "xlsx":
         return Response(
             await asyncio.to_thread(period_xlsx, body),

@@ -11,10 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .attendance import AttendanceError, Report, Rules, attendance, report_json, session_report
 from .joinlog import read_jsonl
+from .letterhead import Letterhead, for_document, letterhead_from_args
 from .periodreport import period_xlsx
+from .reportpdf import period_pdf, session_pdf
 from .reports import to_csv, to_xlsx
 from .roster import RosterError, read_roster
 from .ruleflags import rules_from_args
+from .sessionkind import DEFAULT_KIND
 from .times import PERIOD_DAY_RULE, period_day
 
 
@@ -45,7 +48,7 @@ def _read(path: str) -> bytes:
         raise ReportFailure(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
+def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str, str]:
     if not args.events or not args.sites:
         raise ReportFailure("give --events FILE and --sites FILE.csv, or SESSION_ID --data DIR")
     # A torn last line may end inside a UTF-8 sequence: replaced, it is skipped as not JSON.
@@ -66,10 +69,11 @@ def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
     except AttendanceError as exc:
         hint = " (use --session ID)" if "choose one" in str(exc) else ""
         raise ReportFailure(f"{args.events}: {exc}{hint}") from exc
-    return report, args.title or f"Điểm danh phiên {report.session or ''}".strip()
+    title = args.title or f"Điểm danh phiên {report.session or ''}".strip()
+    return report, title, args.kind or DEFAULT_KIND
 
 
-def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
+def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str, str]:
     from .store import Store
 
     database = Path(args.data) / "diemcau.sqlite3"
@@ -84,9 +88,21 @@ def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str]:
             report = session_report(store, session, rules, datetime.now(UTC))
         except AttendanceError as exc:
             raise ReportFailure(f"session {args.session_id} has not started") from exc
-        return report, args.title or session.title
+        return report, args.title or session.title, args.kind or session.kind
     finally:
         store.close()
+
+
+def _letterhead(args: argparse.Namespace) -> Letterhead:
+    """The PDF's letterhead: the committee's flags, the document's --number and --date."""
+    try:
+        letterhead = letterhead_from_args(args)
+    except ValueError as exc:
+        raise ReportFailure(str(exc)) from exc
+    letterhead, problems = for_document(letterhead, args.number, args.date, None)
+    if problems:
+        raise ReportFailure("; ".join(f"--{name} {problem}" for name, problem in problems.items()))
+    return letterhead
 
 
 def _day(text: str | None, default: date, flag: str) -> date:
@@ -105,8 +121,8 @@ def _period(args: argparse.Namespace, rules: Rules) -> bytes:
 
     if args.data is None or args.session_id is not None or args.events:
         raise ReportFailure("--period reports from a server's data: --data DIR, no SESSION_ID")
-    if args.format not in ("json", "xlsx"):
-        raise ReportFailure("a period's --format is json or xlsx")
+    if args.format not in ("json", "xlsx", "pdf"):
+        raise ReportFailure("a period's --format is json, xlsx or pdf")
     today = datetime.now(ZoneInfo(args.timezone)).date()
     first = _day(args.from_day, date(today.year, 1, 1), "--from")
     last = _day(args.to_day, date(today.year, 12, 31), "--to")
@@ -122,6 +138,8 @@ def _period(args: argparse.Namespace, rules: Rules) -> bytes:
         store.close()
     if args.format == "xlsx":
         return period_xlsx(body)
+    if args.format == "pdf":
+        return period_pdf(body, _letterhead(args), datetime.now(UTC))
     return (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode()
 
 
@@ -136,9 +154,10 @@ def run_report(args: argparse.Namespace) -> int:
         if args.session_id is not None:
             if args.data is None:
                 raise ReportFailure("a SESSION_ID needs --data DIR, the server's data directory")
-            report, title = _from_data(args, rules)
+            report, title, kind = _from_data(args, rules)
         else:
-            report, title = _from_files(args, rules)
+            report, title, kind = _from_files(args, rules)
+        letterhead = _letterhead(args) if args.format == "pdf" else None
     except ReportFailure as exc:
         print(f"diemcau report: {exc}", file=sys.stderr)
         return 2
@@ -146,6 +165,9 @@ def run_report(args: argparse.Namespace) -> int:
         output = (json.dumps(report_json(report), ensure_ascii=False, indent=2) + "\n").encode()
     elif args.format == "csv":
         output = to_csv(report, args.lang, args.timezone)
+    elif letterhead is not None:
+        body = report_json(report, title=title)
+        output = session_pdf(body, kind, letterhead, args.timezone, datetime.now(UTC))
     else:
         output = to_xlsx(report, title, args.timezone)
     return _write(args, output)

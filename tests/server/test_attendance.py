@@ -29,6 +29,7 @@ from diemcau.server.attendance import (
     report_json,
     totals,
 )
+from diemcau.server.attendance.people import RosterPerson
 from diemcau.server.joinlog import read_jsonl
 
 from ..camera_fields import NO_CAMERA_SITE
@@ -1298,3 +1299,30 @@ def key_events() -> list[LogEvent]:
         heads(60, 24, site="tan-loc"),
         end(),
     ]
+
+
+def test_period_kinds_count_people_by_name_where_halls_have_rosters() -> None:
+    people = tuple(RosterPerson(f"p{n}", f"Người {n}") for n in range(4))
+    roster = (dataclasses.replace(NGA_THANH, people=people), TAN_LOC)
+    checked_in = [
+        LogEvent(at(10), "checkin", 10 + n, "s1", "nga-thanh", fields={"person": f"p{n}"})
+        for n in range(3)
+    ]
+    excused = LogEvent(at(20), "absence", 20, "s1", "nga-thanh", fields={"person": "p3"})
+    report = attendance(log(start(), join(0), *checked_in, excused, end()), roster)
+    key = HeldSession("k", "Phiên k", False, report, "key")
+    kinds = period_summary([key, held("g", start(), end())])["kinds"]
+    assert {k: v for k, v in kinds["key"].items() if k.startswith("people_")} == {
+        "people_expected": 4,
+        "people_present": 3,
+        "people_excused": 1,
+        "people_unexcused": 0,
+        "people_rate": 0.75,
+        "people_excused_rate": 0.25,
+        "people_unexcused_rate": 0.0,
+    }
+    assert (
+        kinds["key"]["sessions_with_rosters"],
+        kinds["grassroots"]["sessions_with_rosters"],
+    ) == (1, 0)
+    assert kinds["grassroots"]["people_rate"] is None

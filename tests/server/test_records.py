@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
+from pypdf import PdfReader
 from starlette.applications import Starlette
 
 from diemcau.server import records
@@ -809,7 +810,8 @@ async def test_bad_rule_values(
     assert list(response.json()["details"]["fields"]) == [query.split("=")[0]]
 
 
-@pytest.mark.parametrize("fmt", ["pdf", "JSON", ""])
+# pdf was one, until the official report (issue 15 §7, its brief): docx still is.
+@pytest.mark.parametrize("fmt", ["docx", "JSON", ""])
 async def test_unknown_format(client: httpx.AsyncClient, played: dict[str, Any], fmt: str) -> None:
     response = await get_attendance(client, played, f"?format={fmt}")
     assert (response.status_code, response.json()["error"]) == (422, "invalid_query")
@@ -911,6 +913,30 @@ async def test_attendance_as_the_official_csv(
         refused = await get_attendance(client, played, f"?format=csv&lang={wrong}")
         assert (refused.status_code, refused.json()["error"]) == (422, "invalid_query")
         assert refused.json()["details"] == {"fields": {"lang": "must be en or vi"}}
+
+
+async def test_attendance_as_the_official_pdf(
+    client: httpx.AsyncClient, played: dict[str, Any]
+) -> None:
+    body = (await get_attendance(client, played)).json()
+    query = "?format=pdf&number=12-BC/HU&date=2025-03-02&place=Nga%20S%C6%A1n"
+    response = await get_attendance(client, played, query)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert f'filename="diemdanh-{played["id"]}.pdf"' in response.headers["content-disposition"]
+    pages = PdfReader(io.BytesIO(response.content)).pages
+    text = " ".join(" ".join(page.extract_text().split()) for page in pages)
+    for part in ["ĐẢNG CỘNG SẢN VIỆT NAM", "Số 12-BC/HU", "Nga Sơn, ngày 02 tháng 3 năm 2025"]:
+        assert part in text, part
+    assert TITLE in text and "Hội nghị cấp cơ sở" in text
+    for site in ("Xã Nga Thạnh", "Thị trấn Tân Lộc", "Văn phòng UBND huyện"):
+        assert site in text
+    assert "Điểm cầu được mời 3" in text and "Số người dự kiến 77" in text
+    assert body["chain"] is not None and body["chain"]["head"] in text.replace(" ", "")
+    for wrong, field in [("date=2025-3-2", "date"), ("number=%00", "number")]:
+        refused = await get_attendance(client, played, f"?format=pdf&{wrong}")
+        assert (refused.status_code, refused.json()["error"]) == (422, "invalid_query")
+        assert list(refused.json()["details"]["fields"]) == [field]
 
 
 async def test_attendance_as_xlsx(client: httpx.AsyncClient, played: dict[str, Any]) -> None:
@@ -1218,6 +1244,18 @@ async def test_period_per_kind_of_conference_as_json_and_xlsx(
     assert sites[1][:3] == ["tan-loc", "Thị trấn Tân Lộc", "Thị trấn"]
     refused = await client.get(f"{query}&format=csv", headers=ADMIN)
     assert (refused.status_code, refused.json()["error"]) == (422, "invalid_query")
+
+    response = await client.get(f"{query}&format=pdf&number=3-BC/HU", headers=ADMIN)
+    assert response.headers["content-type"] == "application/pdf"
+    assert (
+        'filename="diemdanh-2026-01-01-2026-01-31.pdf"' in response.headers["content-disposition"]
+    )
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert "ĐẢNG CỘNG SẢN VIỆT NAM" in text and "Số 3-BC/HU" in text
+    assert "từ ngày 01/01/2026 đến ngày 31/01/2026" in text
+    assert "1 hội nghị cán bộ chủ chốt, tỷ lệ tham dự 45,5%" in text  # 35 of 77
+    assert "Phiên mid" in text and "Phiên first" in text
 
 
 async def test_period_at_the_ends_of_the_calendar(

@@ -14,6 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from pypdf import PdfReader
 
 from diemcau.server.attendance import Rules, attendance, report_json, session_report
 from diemcau.server.cli import main
@@ -554,11 +555,48 @@ def test_a_period_from_data(
     for wrong, said in [
         (["--period", "--data", str(data), "--from", "1.3.2025"], "--from must be a date"),
         (["--period", "--data", str(data), *day[:2], "--to", "2025-02-01"], "--to must not be"),
-        (["--period", "--data", str(data), "--format", "csv"], "json or xlsx"),
+        (["--period", "--data", str(data), "--format", "csv"], "json, xlsx or pdf"),
         (["--period", session_id, "--data", str(data)], "no SESSION_ID"),
         ([session_id, "--data", str(data), *day], "--from and --to go with --period"),
     ]:
         code, out, err = run(wrong, capsysbinary)
+        assert (code, out) == (2, b"") and said in err, err
+
+
+def test_the_official_pdf_from_data_and_from_files(
+    data_dir: tuple[Path, str],
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    data, session_id = data_dir
+    target = tmp_path / "report.pdf"
+    head = ["--committee-name", "Huyện ủy Nga Sơn", "--report-place", "Nga Sơn"]
+    document = ["--number", "7-BC/HU", "--date", "2025-03-02", "--out", str(target)]
+    args = [session_id, "--data", str(data), "--format", "pdf", *head, *document]
+    assert run(args, capsysbinary) == (0, b"", "")
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(target).pages)
+    for part in [
+        "ĐẢNG CỘNG SẢN VIỆT NAM",
+        "HUYỆN ỦY NGA SƠN",
+        "Số 7-BC/HU",
+        "Nga Sơn, ngày 02 tháng 3 năm 2025",
+        "Hội nghị sơ kết",
+        "Xã Nga Thạnh",
+        "Thị trấn Tân Lộc",
+        "Sổ điểm danh chưa được niêm phong",  # the fixture's store has no seal key
+    ]:
+        assert part in text, part
+    code, out, _ = run([*file_args(files), "--format", "pdf", "--kind", "key"], capsysbinary)
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(out)).pages)
+    assert code == 0 and "Hội nghị cán bộ chủ chốt" in text and "Xã Nga Thạnh" in text
+    code, out, _ = run(["--period", "--data", str(data), "--format", "pdf"], capsysbinary)
+    assert code == 0 and out.startswith(b"%PDF")
+    for wrong, said in [
+        (["--date", "2.3.2025"], "--date must be a date"),
+        (["--committee-name", "a\x00b"], "--committee-name must not contain control"),
+    ]:
+        code, out, err = run([*file_args(files), "--format", "pdf", *wrong], capsysbinary)
         assert (code, out) == (2, b"") and said in err, err
 
 

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from diemcau.server.attendance import LogEvent, Report, RosterSite, attendance, report_json
+from diemcau.server.attendance.people import RosterPerson
 from diemcau.server.reports import (
     COLUMNS,
     HEADERS_VI,
@@ -166,6 +167,7 @@ def with_people(made: Report) -> dict[str, Any]:
     body["sites"][0]["people_count"] = 3
     body["sites"][1]["people"] = [person("p5", "Hoàng Thị Em", "absent", None, None)]
     body["sites"][1]["people_count"] = None
+    body["totals"].update(people_expected=5, people_present=2, people_excused=1, people_unexcused=2)
     return body
 
 
@@ -257,3 +259,37 @@ def test_the_xlsx_has_vietnamese_values_local_times_and_a_sheet_of_the_people() 
         "vắng không lý do",
     ]
     assert book["Người dự"].cell(header + 5, 4).quotePrefix  # =Phạm Văn Dũng stays text
+
+
+def test_the_official_files_from_a_report_with_rosters() -> None:
+    roster = [
+        RosterSite(
+            "s0",
+            "Xã Nga Thạnh",
+            "commune",
+            2,
+            (RosterPerson("p1", "Nguyễn Văn An"), RosterPerson("p2", "Trần Thị Bình")),
+        )
+    ]
+    events = [
+        LogEvent(START, "session_start", 0),
+        LogEvent(START, "join", 1, site="s0", conn="c1"),
+        LogEvent(START, "checkin", 2, site="s0", fields={"person": "p1", "method": "qr"}),
+        LogEvent(START, "absence", 3, site="s0", fields={"person": "p2", "reason": "Ốm"}),
+        LogEvent(START + timedelta(minutes=30), "session_end", 4),
+    ]
+    made = attendance(events, roster)
+    rows = csv_rows(to_csv(made, "vi", "Asia/Ho_Chi_Minh"))
+    columns = [*COLUMNS, *PEOPLE_COUNT_COLUMNS]
+    site = dict(zip(columns, rows[1], strict=True))
+    assert [site[c] for c in PEOPLE_COUNT_COLUMNS[:3]] == ["1", "1", "0"]
+    assert rows[3] == []  # the people after the totals
+    assert [row[3:5] for row in rows[5:]] == [
+        ["Nguyễn Văn An", "có mặt"],
+        ["Trần Thị Bình", "vắng có lý do"],
+    ]
+    assert rows[6][7] == "Ốm"
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx(made, "Sơ kết", "Asia/Ho_Chi_Minh")))
+    assert book.sheetnames == ["Điểm danh", "Người dự"]
+    assert to_csv(made) == to_csv(made, "en")  # and the default CSV has no people
+    assert "Nguyễn" not in to_csv(made).decode("utf-8-sig")

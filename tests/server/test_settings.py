@@ -127,6 +127,29 @@ def test_every_kind_of_setting_from_the_file(tmp_path: Path) -> None:
     assert config.turn_secret == "north-secret"
 
 
+def test_the_letterhead_from_the_file_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = toml(
+        tmp_path,
+        """
+        committee_name = "Huyện ủy Nga Sơn"
+        committee_parent = "Đảng bộ tỉnh Thanh Hóa"
+        report_place = "Nga Sơn"
+        """,
+    )
+    monkeypatch.setenv("DIEMCAU_REPORT_SIGNER_NAME", "Nguyễn Văn Bình")
+    letterhead = _config(parse_args(["serve", "--config", str(path)])).letterhead
+    assert (letterhead.committee, letterhead.parent, letterhead.place) == (
+        "Huyện ủy Nga Sơn",
+        "Đảng bộ tỉnh Thanh Hóa",
+        "Nga Sơn",
+    )
+    assert letterhead.signer_name == "Nguyễn Văn Bình" and letterhead.number == ""
+    with pytest.raises(SystemExit, match="--report-place must not contain control characters"):
+        _config(parse_args(["serve", "--report-place", "Nga\x07Sơn"]))
+
+
 def test_the_environment_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIEMCAU_CONFIG", str(toml(tmp_path, "port = 9005\n")))
     assert parse_args(["serve"]).port == 9005
