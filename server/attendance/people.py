@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from .rules import LogEvent
@@ -28,16 +28,16 @@ PersonStatus = Literal["present", "late", "absent", "excused"]
 PEOPLE_EVENTS = frozenset({"checkin", "checkin_revoked", "absence", "absence_revoked"})
 
 
-@dataclass(frozen=True)
-class RosterPerson:
+class RosterPerson(NamedTuple):
     """One person a site expects, as the session's copy of its roster has them."""
 
     id: str
     name: str
 
 
-@dataclass(frozen=True)
-class PersonAttendance:
+class PersonAttendance(NamedTuple):
+    """A person's standing in the report. A tuple: a year's reports hold some 700,000."""
+
     id: str
     name: str
     status: PersonStatus

@@ -18,7 +18,14 @@ from typing import Any, Literal, NamedTuple, Protocol
 from ..chain import Seal, carried_seal
 from . import camera
 from .outage import NONE, Cause, dropped, outage
-from .people import PersonAttendance, RosterPerson, count_people, people_attendance, people_events
+from .people import (
+    PEOPLE_EVENTS,
+    PersonAttendance,
+    RosterPerson,
+    count_people,
+    people_attendance,
+    people_events,
+)
 
 Status = Literal["present", "partial", "absent"]
 
@@ -382,8 +389,13 @@ def attendance(
     window_end = max(window_end, window_start)
 
     by_site: dict[str, list[LogEvent]] = {}
+    about_people: list[LogEvent] = []  # a person's words, not their hall's connections
     for event in ordered:
-        if event.site is not None:
+        if event.type in PEOPLE_EVENTS:
+            about_people.append(event)
+            if event.site is not None:
+                by_site.setdefault(event.site, [])
+        elif event.site is not None:
             by_site.setdefault(event.site, []).append(event)
     rostered = {site.id for site in roster}
     sites = tuple(
@@ -391,12 +403,12 @@ def attendance(
         for site in roster
     )
     if any(site.people for site in roster):
-        about_people = people_events(ordered)
+        by_person = people_events(about_people)
         sites = tuple(
             replace(
                 s,
                 people=people_attendance(
-                    r.people, about_people, window_start, window_end, rules.late_after_seconds
+                    r.people, by_person, window_start, window_end, rules.late_after_seconds
                 ),
             )
             for s, r in zip(sites, roster, strict=True)
