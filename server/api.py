@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..media.links import SiteLink
-from ..signaling.session import SessionStateError
+from ..signaling.session import SessionState, SessionStateError
 from ..signaling.turn import IceServer, ice_servers
 from .attendance import SiteTally, totals
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
@@ -60,6 +60,7 @@ def routes() -> list[BaseRoute]:
         _route("/api/sessions/{session_id}", GET=get_session),
         _route("/api/sessions/{session_id}/start", POST=start_session),
         _route("/api/sessions/{session_id}/end", POST=end_session),
+        _route("/api/sessions/{session_id}/cancel", POST=cancel_session),
         _route("/api/sessions/{session_id}/sites", GET=session_sites),
         _route("/api/sessions/{session_id}/me", GET=me),
     ]
@@ -263,12 +264,29 @@ async def start_session(request: Request) -> Response:
 
 
 async def end_session(request: Request) -> Response:
+    return await _end(request, cancel=False)
+
+
+async def cancel_session(request: Request) -> Response:
+    """End a session that has not started; refused once it is live, so that a cancel that
+    crossed the session going live never ends a conference under way."""
+    return await _end(request, cancel=True)
+
+
+async def _end(request: Request, cancel: bool) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
-    # The meeting tells everyone and closes the session's media (docs/meeting.md).
-    session, changed = await app_state(request).meeting.end(session_id, _now())
+    try:
+        # The meeting tells everyone and closes the session's media (docs/meeting.md).
+        session, changed = await app_state(request).meeting.end(session_id, _now(), cancel)
+    except SessionStateError:  # a cancel only: the session is live, or was held
+        if _session(request, session_id).state is SessionState.LIVE:
+            why = "session_live", "This session is live: end it, it cannot be cancelled."
+        else:
+            why = "session_ended", "This session was held and has ended; it cannot be cancelled."
+        raise ApiError(409, *why) from None
     if changed:
-        log.info("session %s ended", session_id)
+        log.info("session %s %s", session_id, "cancelled" if cancel else "ended")
     return JSONResponse(_session_with_invites(request, session))
 
 

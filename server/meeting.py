@@ -333,11 +333,14 @@ class Meeting:
             await self._effects(session_id, [SessionStarted(at.timestamp())], at)
         return transition
 
-    async def end(self, session_id: str, now: datetime | None = None) -> Transition:
+    async def end(
+        self, session_id: str, now: datetime | None = None, cancel: bool = False
+    ) -> Transition:
         """End the session (a no-op in the record when ended); its media close either way.
-        Ended in the store first, so that no new connection is let in while the bridge closes."""
+        Ended in the store first, so that no new connection is let in while the bridge closes.
+        With `cancel`, only a session not started: SessionStateError, and nothing done, else."""
         at = _now(now)
-        transition = await self._parts.writer.run(Store.end_session, session_id, at)
+        transition = await self._parts.writer.run(Store.end_session, session_id, at, cancel)
         events: list[MeetingEvent] = [SessionClosed(at.timestamp())]
         if transition.changed:
             events.insert(0, SessionEnded(at.timestamp()))

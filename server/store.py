@@ -402,17 +402,19 @@ class Store(peoplestore.PeopleStore):
         """Go live (a no-op when live). Raises SessionStateError when ended, UnknownSession."""
         return self._transition(session_id, now, "start")
 
-    def end_session(self, session_id: str, now: datetime) -> Transition:
-        """End the session (a no-op when ended). Raises UnknownSession."""
-        return self._transition(session_id, now, "end")
+    def end_session(self, session_id: str, now: datetime, cancel: bool = False) -> Transition:
+        """End the session (a no-op when ended); with `cancel`, only one not started, else
+        SessionStateError (signaling/session.py, Lifecycle.cancel). Raises UnknownSession."""
+        return self._transition(session_id, now, "cancel" if cancel else "end")
 
     def _transition(
-        self, session_id: str, now: datetime, move: Literal["start", "end"]
+        self, session_id: str, now: datetime, move: Literal["start", "end", "cancel"]
     ) -> Transition:
         with self._transaction() as db:
             session = self._session(db, session_id)
             lifecycle = Lifecycle(session.state, session.started_at, session.ended_at)
-            after, changed = lifecycle.start(now) if move == "start" else lifecycle.end(now)
+            moved = {"start": lifecycle.start, "end": lifecycle.end, "cancel": lifecycle.cancel}
+            after, changed = moved[move](now)
             if not changed:
                 return Transition(session, False)
             db.execute(
@@ -424,7 +426,8 @@ class Store(peoplestore.PeopleStore):
                     session_id,
                 ),
             )
-            self._insert_event(db, session_id, f"session_{move}", now, None, None, {})
+            kind = "session_start" if move == "start" else "session_end"  # a cancel ends it
+            self._insert_event(db, session_id, kind, now, None, None, {})
             return Transition(self._session(db, session_id), True)
 
     def _session(self, db: sqlite3.Connection, session_id: str) -> Session:

@@ -52,6 +52,17 @@ class Lifecycle:
         ended_at = now if self.started_at is None else max(now, self.started_at)
         return replace(self, state=SessionState.ENDED, ended_at=ended_at), True
 
+    def cancel(self, now: datetime) -> tuple[Lifecycle, bool]:
+        """Cancel a session that has not started: it ends, started_at None. Cancelling a
+        cancelled one is a no-op. A live one, or one held and ended, is refused: a cancel
+        that crossed the session going live must not end a conference under way."""
+        _require_aware(now)
+        if self.state is SessionState.ENDED and self.started_at is None:
+            return self, False
+        if self.state is not SessionState.SCHEDULED:
+            raise SessionStateError("only a session that has not started can be cancelled")
+        return self.end(now)
+
 
 def _require_aware(now: datetime) -> None:
     # Naive times compare wrongly with stored UTC ones; refuse them at the edge.

@@ -784,6 +784,33 @@ async def test_ending_a_scheduled_session_cancels_it(
     assert ended.json()["ended_at"] is not None
 
 
+async def test_cancel_ends_only_a_session_not_started(
+    client: httpx.AsyncClient, world: World, store: Store, bridge: FakeBridge
+) -> None:
+    cancelled = await client.post(f"/api/sessions/{world.b}/cancel", headers=ADMIN)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["state"] == "ended" and cancelled.json()["started_at"] is None
+    again = await client.post(f"/api/sessions/{world.b}/cancel", headers=ADMIN)
+    assert (again.status_code, again.json()) == (200, cancelled.json())
+    assert [e.type for e in store.events(world.b)] == ["session_end"]
+
+    # Once live, a cancel (a click that crossed the start) changes nothing.
+    await client.post(f"/api/sessions/{world.a}/start", headers=ADMIN)
+    bridge.closed.clear()
+    before = snapshot(store)
+    live = await client.post(f"/api/sessions/{world.a}/cancel", headers=bearer(world.host_a))
+    assert (live.status_code, live.json()["error"]) == (409, "session_live")
+    assert snapshot(store) == before and bridge.closed == []
+    await client.post(f"/api/sessions/{world.a}/end", headers=ADMIN)
+    held = await client.post(f"/api/sessions/{world.a}/cancel", headers=ADMIN)
+    assert (held.status_code, held.json()["error"]) == (409, "session_ended")
+    hall_token = bearer(world.site(world.a, "nga-thanh"))
+    hall = await client.post(f"/api/sessions/{world.a}/cancel", headers=hall_token)
+    assert hall.status_code == 403
+    missing = await client.post("/api/sessions/nosuchsession/cancel", headers=ADMIN)
+    assert missing.status_code == 404
+
+
 async def test_session_sites_reports_the_bridge(
     client: httpx.AsyncClient, world: World, bridge: FakeBridge, store: Store
 ) -> None:

@@ -147,6 +147,7 @@ ROUTES = [
     ("GET", "/api/sessions/{session}"),
     ("POST", "/api/sessions/{session}/start"),
     ("POST", "/api/sessions/{session}/end"),
+    ("POST", "/api/sessions/{session}/cancel"),
     ("GET", "/api/sessions/{session}/sites"),
     ("GET", "/api/sessions/{session}/me"),
     ("GET", "/api/sessions/{session}/attendance"),

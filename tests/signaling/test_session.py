@@ -28,11 +28,15 @@ CANCELLED = Lifecycle(SessionState.ENDED, ended_at=T0)
         (LIVE, "end", Lifecycle(SessionState.ENDED, started_at=T0, ended_at=T1), True),
         (ENDED, "end", ENDED, False),
         (CANCELLED, "end", CANCELLED, False),
+        (SCHEDULED, "cancel", Lifecycle(SessionState.ENDED, ended_at=T1), True),
+        (CANCELLED, "cancel", CANCELLED, False),
+        (LIVE, "cancel", None, None),
+        (ENDED, "cancel", None, None),
     ],
 )
 def test_moves(before: Lifecycle, move: str, after: Lifecycle | None, changed: bool | None) -> None:
     """`after` None: the move is illegal."""
-    step = before.start if move == "start" else before.end
+    step = getattr(before, move)
     if after is None:
         with pytest.raises(SessionStateError):
             step(T1)
@@ -46,7 +50,7 @@ def test_end_never_precedes_start() -> None:
     assert ended.ended_at == T0
 
 
-@pytest.mark.parametrize("move", ["start", "end"])
+@pytest.mark.parametrize("move", ["start", "end", "cancel"])
 def test_naive_now_is_refused(move: str) -> None:
     with pytest.raises(ValueError):
         getattr(SCHEDULED, move)(datetime(2025, 3, 1, 8, 0))

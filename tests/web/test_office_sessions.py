@@ -5,6 +5,7 @@ listed under it and downloaded with the admin token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -288,3 +289,21 @@ async def test_a_sessions_recordings_are_listed_under_it_and_download_with_the_t
     await opener.click()
     await expect(listed).to_have_count(0)
     assert opened.problems == []
+
+
+async def test_a_cancel_that_crossed_the_start_ends_nothing_and_says_so(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    session = await morning_session(office_app, "Họp E")
+    page = await sessions_page(chromium, office_app)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    row = session_row(page, "upcoming", session["id"])
+    await expect(row).to_contain_text("Chưa bắt đầu")
+    # The console went live while the clerk's page still showed it scheduled.
+    await admin_call(office_app, "POST", f"/api/sessions/{session['id']}/start")
+    await row.get_by_role("button", name="Hủy hội nghị").click()
+    await expect(page.locator("#alert")).to_have_text(
+        "Hội nghị “Họp E” đã bắt đầu nên không hủy được; muốn dừng hội nghị, hãy bấm “Kết thúc”."
+    )
+    await expect(row).to_contain_text("Đang diễn ra")
+    assert office_store.get_session(session["id"]).state is SessionState.LIVE

@@ -142,9 +142,9 @@ export class AdminApi {
     }
 
     /**
-     * Starts, or ends, a session; ending one that never started cancels it.
+     * Starts, ends or cancels a session (a cancel is refused, 409 session_live, once it is live).
      * @param {string} id
-     * @param {'start'|'end'} move
+     * @param {'start'|'end'|'cancel'} move
      * @returns {Promise<Session>}
      */
     move(id, move) {

@@ -139,24 +139,28 @@ async function fromLastSession() {
 }
 
 /**
- * Starts, ends or cancels a session, after asking when it cuts a conference short.
+ * Starts, ends or cancels a session, after asking when it cuts a conference short. A cancel
+ * is refused once the session has gone live meanwhile: said, and the lists shown afresh.
  * @param {Session} session
- * @param {'start'|'end'} move
+ * @param {'start'|'end'|'cancel'} move
  */
 async function moveSession(session, move) {
     if (!office.api)
         return;
-    if (move === 'end') {
-        const question = session.state === 'live' ? 'office.confirm_end' : 'office.confirm_cancel';
-        if (!confirm(t(question, {title: session.title})))
-            return;
-    }
+    const question = move === 'end' ? 'office.confirm_end' : 'office.confirm_cancel';
+    if (move !== 'start' && !confirm(t(question, {title: session.title})))
+        return;
     try {
         await office.api.move(session.id, move);
         office.alertText = '';
         await office.refresh();
     } catch (e) {
-        office.failed(e);
+        if (e instanceof HttpError && e.error === 'session_live') {
+            office.alertText = t('office.cancel_refused_live', {title: session.title});
+            await office.refresh();
+        } else {
+            office.failed(e);
+        }
     }
     office.render();
 }
@@ -287,7 +291,7 @@ function sessionRow(session) {
     const id = encodeURIComponent(session.id);
     if (session.state === 'scheduled') {
         button('office.start', () => moveSession(session, 'start'), 'button primary small-button');
-        button('office.cancel', () => moveSession(session, 'end'));
+        button('office.cancel', () => moveSession(session, 'cancel'));
     } else if (session.state === 'live') {
         button('office.end', () => moveSession(session, 'end'));
     }
