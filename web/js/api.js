@@ -237,7 +237,7 @@ const REQUEST_TIMEOUT = 8000;
 
 /**
  * The files a session's attendance can be downloaded as.
- * @typedef {'csv'|'xlsx'|'json'|'log'} ExportFormat
+ * @typedef {'csv'|'csv_vi'|'xlsx'|'pdf'|'json'|'log'} ExportFormat
  */
 
 /**
@@ -250,7 +250,9 @@ const REQUEST_TIMEOUT = 8000;
 /** Where each export comes from, and the name it gets when the server gives none. */
 const EXPORTS = /** @type {Record<ExportFormat, {action: string, name: (id: string) => string}>} */ ({
     csv: {action: 'attendance?format=csv', name: id => `diemdanh-${id}.csv`},
+    csv_vi: {action: 'attendance?format=csv&lang=vi', name: id => `diemdanh-${id}.csv`},
     xlsx: {action: 'attendance?format=xlsx', name: id => `diemdanh-${id}.xlsx`},
+    pdf: {action: 'attendance?format=pdf', name: id => `diemdanh-${id}.pdf`},
     json: {action: 'attendance?format=json&intervals=1', name: id => `diemdanh-${id}.json`},
     log: {action: 'events', name: id => `joinlog-${id}.jsonl`},
 });
@@ -355,6 +357,18 @@ export class PeriodApi {
     attendance(from, to) {
         const query = new URLSearchParams({from, to});
         return requestJson('GET', `/api/attendance?${query}`, this.token);
+    }
+
+    /**
+     * The period's figures as the office's workbook or its PDF report.
+     * @param {'xlsx'|'pdf'} format
+     * @param {string} from YYYY-MM-DD
+     * @param {string} to YYYY-MM-DD
+     * @returns {Promise<Download>}
+     */
+    download(format, from, to) {
+        const query = new URLSearchParams({from, to, format});
+        return downloadFile(`/api/attendance?${query}`, this.token, `diemdanh-${from}-${to}.${format}`);
     }
 }
 

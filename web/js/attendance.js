@@ -15,6 +15,7 @@
 
 import {byId as $, element, pathPart, saveFile, setText} from './dom.js';
 import {PeriodApi, SessionApi} from './api.js';
+import {bindPeriodExports} from './periodexport.js';
 import {HttpError} from './httperror.js';
 import {
     applyI18n, bindLanguageButtons, formatClock, formatDate, formatDateTime, formatDuration,
@@ -232,6 +233,7 @@ function bindControls() {
     }
     $('print').addEventListener('click', () => window.print());
     $('period-print').addEventListener('click', () => window.print());
+    bindPeriodExports(() => token, () => ({from: period?.from || range.from, to: period?.to || range.to}));
     $('range').addEventListener('submit', event => {
         event.preventDefault();
         const from = /** @type {HTMLInputElement} */ ($('range-from')).value;
