@@ -123,8 +123,10 @@ class SiteAttendance:
 
     @property
     def people_count_disagrees(self) -> bool | None:
-        """The camera's count beyond the tolerance from the headcount (camera.py)."""
-        return camera.disagrees(self.people_count, None, self.headcount)
+        """The camera's count beyond the tolerance from the people checked in (with a roster)
+        or the declared headcount (camera.py)."""
+        checked_in = count_people(self.people).present if self.people else None
+        return camera.disagrees(self.people_count, checked_in, self.headcount)
 
 
 @dataclass(frozen=True)

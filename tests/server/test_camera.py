@@ -17,6 +17,7 @@ from diemcau.server.attendance.camera import (
     disagrees,
     stable_count,
 )
+from diemcau.server.attendance.people import RosterPerson
 
 T0 = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -144,3 +145,25 @@ def test_the_report_gives_each_site_its_stable_count_and_the_disagreement() -> N
     assert (sites["xa"]["people_count"], sites["xa"]["people_count_disagrees"]) == (28, False)
     assert (sites["tt"]["people_count"], sites["tt"]["people_count_disagrees"]) == (20, True)
     assert (sites["ub"]["people_count"], sites["ub"]["people_count_disagrees"]) == (None, None)
+
+
+@pytest.mark.parametrize(("camera", "disagreement"), [(4, False), (5, True), (0, False)])
+def test_with_a_roster_the_camera_is_held_against_the_people_checked_in(
+    camera: int, disagreement: bool
+) -> None:
+    people = tuple(RosterPerson(f"p{i}", f"Người {i}") for i in range(6))
+    log = [
+        event(0, "session_start", site=None),
+        event(10, "join", site="xa"),
+        *(
+            event(20 + i, "checkin", site="xa", person=f"p{i}", method="qr", by="site")
+            for i in range(2)
+        ),
+        *(event(60 + 30 * i, "people_count", site="xa", count=camera) for i in range(3)),
+        event(3600, "session_end", site=None),
+    ]
+    roster = [RosterSite("xa", "Xã Nga Thạnh", "commune", 6, people)]
+    [site] = report_json(attendance(log, roster))["sites"]
+    # Two of six checked in, no headcount: the camera's count is compared with the two.
+    assert [p["status"] for p in site["people"]].count("present") == 2
+    assert (site["people_count"], site["people_count_disagrees"]) == (camera, disagreement)
