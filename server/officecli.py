@@ -1,4 +1,5 @@
-"""`diemcau sites ...` and `diemcau session ...`: the office's work from a script.
+"""`diemcau sites ...`, `diemcau roster ...` and `diemcau session ...`: the office's work from a
+script.
 
 Every command is a call of the admin API (docs/api.md), made one of two ways:
 - `--url URL` with `DIEMCAU_ADMIN_TOKEN`: over HTTP, to a running server;
@@ -21,6 +22,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -54,6 +56,23 @@ def add_office_commands(commands: Any) -> None:
     listing = site_commands.add_parser("list", help="the sites, one a line")
     _add_target_options(listing)
     listing.set_defaults(run=_command(_list_sites))
+
+    roster = commands.add_parser("roster", help="the people each site expects: import, list")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    importing = roster_commands.add_parser(
+        "import",
+        help="replace the rosters of the sites a CSV file names (site,name,code,position,unit)",
+    )
+    importing.add_argument("file", type=Path, help="the CSV file ('-' for standard input)")
+    importing.add_argument(
+        "--dry-run", action="store_true", help="say what would be created, updated or rejected"
+    )
+    _add_target_options(importing)
+    importing.set_defaults(run=_command(_import_rosters))
+    listing = roster_commands.add_parser("list", help="a site's people, one a line, with ids")
+    listing.add_argument("site", metavar="SITE")
+    _add_target_options(listing)
+    listing.set_defaults(run=_command(_list_roster))
 
     session = commands.add_parser("session", help="sessions: create one, its links, a re-issue")
     session_commands = session.add_subparsers(dest="session_command", required=True)
@@ -202,7 +221,8 @@ async def _call(
 # -- the commands
 
 
-async def _import_sites(args: argparse.Namespace) -> int:
+async def _import_csv(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    """POST the file (standard input for '-') as CSV to an import, a dry run if asked."""
     if str(args.file) == "-":
         content = sys.stdin.buffer.read()
     else:
@@ -211,23 +231,54 @@ async def _import_sites(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise OfficeFailure(f"cannot read {args.file}: {exc.strerror}") from None
     async with admin_api(args) as client:
-        answer = await _call(
+        return await _call(
             client,
             "POST",
-            "/api/sites/import",
+            path,
             params={"dry_run": "1" if args.dry_run else "0"},
             content=content,
             headers={"Content-Type": "text/csv"},
         )
-    for line in answer["lines"]:
-        error = f": {line['error']}" if line.get("error") else ""
-        print(f"line {line['line']}\t{line['id']}\t{line['result']}{error}")
+
+
+def _import_counts(answer: dict[str, Any], more: str, dry_run: bool) -> int:
+    """An import's last line, its counts; exit 1 (and say so) when a line was rejected."""
     counts = ", ".join(f"{answer[k]} {k}" for k in ("created", "updated", "unchanged", "rejected"))
-    verb = "would be" if args.dry_run else "were"
-    print(f"{counts}" + (" (a dry run: nothing written)" if args.dry_run else ""))
+    verb = "would be" if dry_run else "were"
+    print(f"{counts}{more}" + (" (a dry run: nothing written)" if dry_run else ""))
     if answer["rejected"]:
         print(f"diemcau: {answer['rejected']} lines {verb} rejected", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _import_sites(args: argparse.Namespace) -> int:
+    answer = await _import_csv(args, "/api/sites/import")
+    for line in answer["lines"]:
+        error = f": {line['error']}" if line.get("error") else ""
+        print(f"line {line['line']}\t{line['id']}\t{line['result']}{error}")
+    return _import_counts(answer, "", args.dry_run)
+
+
+async def _import_rosters(args: argparse.Namespace) -> int:
+    answer = await _import_csv(args, "/api/rosters/import")
+    for line in answer["lines"]:
+        error = f": {line['error']}" if line.get("error") else ""
+        who = f"{line.get('id', '')}\t{line['name']}"
+        print(f"line {line['line']}\t{line['site']}\t{who}\t{line['result']}{error}")
+    removed = "would be" if args.dry_run else "were"
+    more = f"; {answer['removed']} people {removed} taken off the rosters"
+    return _import_counts(answer, more, args.dry_run)
+
+
+async def _list_roster(args: argparse.Namespace) -> int:
+    async with admin_api(args) as client:
+        answer = await _call(client, "GET", f"/api/sites/{quote(args.site, safe='')}/roster")
+    out = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    out.writerow(["id", "name", "code", "position", "unit"])
+    for person in answer["people"]:
+        row = [person[k] or "" for k in ("id", "name", "code", "position", "unit")]
+        out.writerow(["'" + v if is_formula_like(v) else v for v in row])
     return 0
 
 

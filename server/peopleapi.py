@@ -59,7 +59,13 @@ async def import_rosters(request: Request) -> Response:
     for row in rows:
         if row.person is None:
             lines.append(
-                {"line": row.line, "site": row.site, "result": "rejected", "error": row.error}
+                {
+                    "line": row.line,
+                    "site": row.site,
+                    "name": row.name,
+                    "result": "rejected",
+                    "error": row.error,
+                }
             )
         else:
             lines.append(

@@ -25,6 +25,7 @@ class RosterRow:
 
     line: int  # where the record starts (a quoted field may span lines)
     site: str
+    name: str  # as the line gives it, to say whose line was rejected
     person: Person | None
     error: str | None = None
 
@@ -40,10 +41,11 @@ def parse_rosters_csv(data: bytes, known_sites: Collection[str]) -> list[RosterR
     seen: dict[str, int] = {}  # person id to its line
     for record in found:
         site = record.fields[0].strip()
+        name = clean_text(record.fields[1]) if len(record.fields) > 1 else ""
         error = _row_error(record.fields, known_sites)
         person = None
         if error is None:
-            name, code, position, unit = (clean_text(f) for f in record.fields[1:])
+            code, position, unit = (clean_text(f) for f in record.fields[2:])
             person = new_person(site, name, code or None, position, unit)
             if person.id in seen:
                 same = "member code" if code else "name (give each a member code)"
@@ -51,7 +53,7 @@ def parse_rosters_csv(data: bytes, known_sites: Collection[str]) -> list[RosterR
                 person = None
             else:
                 seen[person.id] = record.line
-        rows.append(RosterRow(record.line, site, person, error))
+        rows.append(RosterRow(record.line, site, name, person, error))
     return _hold_back(rows)
 
 
@@ -88,6 +90,7 @@ def _hold_back(rows: list[RosterRow]) -> list[RosterRow]:
         RosterRow(
             row.line,
             row.site,
+            row.name,
             None,
             f"not applied: line {first_bad[row.site]} of site {row.site} is rejected,"
             " so its roster stays as it was",

@@ -166,3 +166,62 @@ def test_the_same_commands_on_a_running_servers_url(
     assert [r["join_url"] for r in rows] == [created["invites"][0]["join_url"]]
     code, out, _ = run(capsys, "session", "reissue", created["id"], "nga-thanh", *url)
     assert code == 0 and json.loads(out)["token"] != created["invites"][0]["token"]
+
+
+ROSTERS_CSV = (
+    "\ufeffsite,name,code,position,unit\n"
+    "nga-thanh,Nguyễn Văn An,38.000101,Bí thư,Đảng ủy xã\n"
+    "nga-thanh,=Lê Thị Bình,,Đảng viên,Chi bộ 1\n"
+    "phu-an,Hoàng Văn Hải,,Đảng viên,\n"
+).encode()
+
+
+def test_rosters_imported_and_listed_on_a_data_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sites_file: Path
+) -> None:
+    data = str(tmp_path / "data")
+    rosters = tmp_path / "rosters.csv"
+    rosters.write_bytes(ROSTERS_CSV)
+    run(capsys, "sites", "import", str(sites_file), "--data", data)
+    code, out, err = run(capsys, "roster", "import", str(rosters), "--dry-run", "--data", data)
+    assert code == 1 and "1 lines would be rejected" in err
+    assert "line 4\tphu-an\t\tHoàng Văn Hải\trejected: unknown site phu-an" in out
+    assert "2 created, 0 updated, 0 unchanged, 1 rejected; 0 people would be taken" in out
+    code, out, _ = run(capsys, "roster", "list", "nga-thanh", "--data", data)
+    assert (code, out) == (0, "id\tname\tcode\tposition\tunit\n")
+    code, out, _ = run(capsys, "roster", "import", str(rosters), "--data", data)
+    assert code == 1
+    (an_line,) = [line for line in out.splitlines() if line.startswith("line 2\t")]
+    an_id = an_line.split("\t")[2]
+    assert an_line == f"line 2\tnga-thanh\t{an_id}\tNguyễn Văn An\tcreated"
+    code, out, _ = run(capsys, "roster", "list", "nga-thanh", "--data", data)
+    rows = list(csv.reader(io.StringIO(out), delimiter="\t"))
+    assert code == 0 and rows[1] == [an_id, "Nguyễn Văn An", "38.000101", "Bí thư", "Đảng ủy xã"]
+    # A name a spreadsheet would run is shown as text.
+    assert rows[2][1:] == ["'=Lê Thị Bình", "", "Đảng viên", "Chi bộ 1"]
+    # The roster is the site's expected now.
+    code, out, _ = run(capsys, "sites", "list", "--data", data)
+    assert "nga-thanh\tXã Nga Thạnh\tcommune\t2" in out.splitlines()
+    code, _, err = run(capsys, "roster", "list", "phu-an", "--data", data)
+    assert code == 1 and "no such site" in err
+    code, _, err = run(capsys, "roster", "import", str(tmp_path / "none.csv"), "--data", data)
+    assert code == 1 and "cannot read" in err
+
+
+def test_rosters_on_a_running_servers_url(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    server: Server,
+    sites_file: Path,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("DIEMCAU_ADMIN_TOKEN", server.admin_token)
+    url = ["--url", server.base_url]
+    run(capsys, "sites", "import", str(sites_file), *url)
+    rosters = tmp_path / "rosters.csv"
+    rosters.write_bytes(ROSTERS_CSV.replace(b"phu-an", b"tan-loc"))
+    code, out, _ = run(capsys, "roster", "import", str(rosters), *url)
+    assert code == 0, out
+    assert out.splitlines()[-1].startswith("3 created, 0 updated, 0 unchanged, 0 rejected")
+    code, out, _ = run(capsys, "roster", "list", "tan-loc", *url)
+    assert code == 0 and out.splitlines()[1].split("\t")[1] == "Hoàng Văn Hải"
