@@ -6,6 +6,7 @@ of it, and the report (JSON and page) the three rates per hall and in total."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from diemcau.server.checkin import CheckinKey
+from diemcau.server.checkin import SLOT_SECONDS, CheckinKey
 from diemcau.server.links import LinkKey
 from diemcau.server.qr import qr_data_uri
 from tests.conftest import Server
@@ -212,4 +213,25 @@ async def test_the_phone_page_says_plainly_when_its_code_is_old_or_wrong(
     await phone.goto(f"{server.base_url}/checkin/{old}")
     await expect(phone.locator("#phone-message")).to_contain_text("Mã QR đã hết hạn")
     await expect(phone.locator("#phone-pick")).to_be_hidden()
+
+    # A code that runs out while the person looks for their name: told to scan again, and the
+    # next scan has the name picked already.
+    key_of = CheckinKey(key.derived("checkin"))
+    now = datetime.now(UTC)
+    if SLOT_SECONDS - now.timestamp() % SLOT_SECONDS < 5:
+        await asyncio.sleep(5)  # not a code about to go this very second
+        now = datetime.now(UTC)
+    ending = key_of.draw(session["id"], "nga-thanh", now - timedelta(seconds=SLOT_SECONDS))
+    await phone.goto(f"{server.base_url}/checkin/{ending.text}")
+    await phone.locator("#phone-people .phone-person", has_text="Lê Thị Bình").click()
+    await asyncio.sleep(max(0.0, (ending.expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
+    await phone.locator("#phone-confirm-yes").click()
+    await expect(phone.locator("#phone-message")).to_contain_text("Mã QR đã hết hạn")
+    fresh = key_of.draw(session["id"], "nga-thanh", datetime.now(UTC)).text
+    await phone.goto(f"{server.base_url}/checkin/{fresh}")
+    await expect(phone.locator("#phone-confirm-text")).to_have_text("Bạn là Lê Thị Bình?")
+    await phone.locator("#phone-confirm-yes").click()
+    await expect(phone.locator("#phone-message")).to_contain_text("Đã điểm danh: Lê Thị Bình")
+    events = people_events(server, session["id"])
+    assert [(e["type"], e["site"], e["method"]) for e in events] == [("checkin", "nga-thanh", "qr")]
     await context.close()

@@ -39,6 +39,12 @@ async function main() {
     try {
         page = await readCode(code);
         message = {key: 'phone.pick', tone: ''};
+        // The name picked before a code ran out: scanned again, only the confirmation is left.
+        const before = page.people.find(p => p.id === remembered(page) && !p.checked_in);
+        if (before) {
+            picked = before;
+            message = {key: '', tone: ''};
+        }
     } catch (e) {
         message = failure(e);
     }
@@ -53,9 +59,12 @@ async function confirm() {
     try {
         const event = await checkIn(code, picked.id);
         done = true;
+        remember(page, null);
         message = {key: 'phone.done', vars: {name: picked.name, time: formatTime(event.ts)}, tone: 'ok'};
     } catch (e) {
         message = failure(e);
+        if (e instanceof HttpError && e.error === 'code_expired')
+            remember(page, picked.id);
         if (e instanceof HttpError && e.error === 'already_checked_in' && page)
             for (const person of page.people)
                 if (person.id === picked.id)
@@ -65,6 +74,44 @@ async function confirm() {
         sending = false;
     }
     render();
+}
+
+/**
+ * Where this phone keeps the name it picked for a hall, while it scans a fresh code.
+ * @param {import('./checkinapi.js').PhonePage} at
+ */
+function pickedKey(at) {
+    return `diemcau.checkin.picked.${at.session}.${at.site}`;
+}
+
+/**
+ * @param {import('./checkinapi.js').PhonePage|null} at
+ * @returns {string|null}
+ */
+function remembered(at) {
+    try {
+        return at ? localStorage.getItem(pickedKey(at)) : null;
+    } catch {
+        return null; // storage disabled: pick the name again
+    }
+}
+
+/**
+ * @param {import('./checkinapi.js').PhonePage|null} at
+ * @param {string|null} person
+ */
+function remember(at, person) {
+    if (!at)
+        return;
+    try {
+        // localStorage: the next scan opens the page in a new tab.
+        if (person)
+            localStorage.setItem(pickedKey(at), person);
+        else
+            localStorage.removeItem(pickedKey(at));
+    } catch {
+        // Storage disabled.
+    }
 }
 
 /**
