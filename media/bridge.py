@@ -361,9 +361,9 @@ class Bridge:
         async def on_state() -> None:
             state = pc.connectionState
             if state == "closed" or (state == "failed" and watch.connected):
-                await self._close_subscriber(
-                    broadcast, sub, "failed" if state == "failed" else "closed"
-                )
+                # A hall gone silent (consent lost) is a network lost, whichever state says it.
+                lost = state == "failed" or (watch.connected and seams.consent_expired(pc))
+                await self._close_subscriber(broadcast, sub, "failed" if lost else "closed")
 
         watch = self._watch(resource_id, pc, offered, on_failed=failed, on_connected=connected)
         watch.place = (session_id, site_id)

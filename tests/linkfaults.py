@@ -1,6 +1,7 @@
 """Faults on the links between peers, made for real inside the test's namespace (tests/netns-run):
-loss with nftables, a slow line with tc. Peers in one namespace talk over loopback, so both act
-on what is sent to the given UDP ports (a peer's candidate ports, `candidate_ports`)."""
+loss and a cut with nftables, a slow line with tc. Peers in one namespace talk over loopback, so
+each acts on what is sent to the given UDP ports (a peer's candidate ports, `candidate_ports`),
+and a cut on what they send too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 TABLE = "diemcau_loss"
+CUT_TABLE = "diemcau_cut"
 
 
 def candidate_ports(sdp: str) -> set[int]:
@@ -45,6 +47,26 @@ def loss() -> Iterator[Callable[[set[int], int], None]]:
         yield drop
     finally:
         _run("nft", "delete", "table", "inet", TABLE)
+
+
+@contextlib.contextmanager
+def cut() -> Iterator[Callable[[set[int]], None]]:
+    """cut(ports): every UDP packet to or from those ports dropped, both ways, as when a hall's
+    network goes: not a packet of its own reaches the server either (a close it sends, say)."""
+    if shutil.which("nft") is None:
+        pytest.skip("nftables is not installed (tests/run installs it)")
+    _run("nft", "add", "table", "inet", CUT_TABLE)
+    _run("nft", "add", "chain", "inet", CUT_TABLE, "out", "{ type filter hook output priority 0; }")
+
+    def drop(ports: set[int]) -> None:
+        for port in sorted(ports):
+            for way in ("dport", "sport"):
+                _run("nft", "add", "rule", "inet", CUT_TABLE, "out", "udp", way, str(port), "drop")
+
+    try:
+        yield drop
+    finally:
+        _run("nft", "delete", "table", "inet", CUT_TABLE)
 
 
 @contextlib.contextmanager

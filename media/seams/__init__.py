@@ -17,6 +17,7 @@ from __future__ import annotations
 from .dtls import DTLS_CIPHERS, answer_dtls, offer_rsa_ciphers, set_dtls_role
 from .ice import (
     add_remote_candidate,
+    consent_expired,
     ice_connection,
     ice_connections,
     ice_states,
@@ -76,6 +77,7 @@ __all__ = [
     "SyncRtpHandler",
     "add_remote_candidate",
     "answer_dtls",
+    "consent_expired",
     "ice_connection",
     "ice_connections",
     "ice_states",

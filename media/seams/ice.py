@@ -63,6 +63,15 @@ def ice_states(pc: RTCPeerConnection) -> set[str]:
     return {transport.state for transport in ice_transports(pc)}
 
 
+def consent_expired(pc: RTCPeerConnection) -> bool:
+    """Whether a connection that was up ended because its peer stopped answering ICE consent
+    checks (RFC 7675: its network went). aiortc reports that end as "closed", as any other
+    (the DTLS read fails first, so the peer connection closes before its ICE transport turns
+    "failed"). aioice's consent loop clears its task before it closes the connection; a close
+    of anyone else's cancels that task instead, which then stays."""
+    return any(c._query_consent_task is None for c in ice_connections(pc))
+
+
 def ice_transport(pc: RTCPeerConnection) -> RTCIceTransport:
     """The one ICE transport of a bundled peer connection (the bridge asks for max-bundle)."""
     return next(iter(ice_transports(pc)))

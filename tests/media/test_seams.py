@@ -58,6 +58,7 @@ from pylibsrtp import Policy, Session
 from diemcau.media import seams
 from diemcau.media.codecs import forwardable, is_rtx
 from diemcau.media.rtp import build_packet
+from tests.peers import wait_for
 
 
 def private(obj: object, name: str) -> Any:
@@ -968,3 +969,55 @@ def test_a_signalled_candidate_takes_the_place_of_the_peer_reflexive_one() -> No
         type="host",
     )
     assert not seams.signal_peer_reflexive(connection, other)
+
+
+# -- a peer gone silent: consent lost, told from a close ----------------------------------------
+
+
+async def _connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    ours = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    theirs = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    theirs.addTransceiver("audio")
+    await theirs.setLocalDescription(await theirs.createOffer())
+    await ours.setRemoteDescription(theirs.localDescription)
+    await ours.setLocalDescription(await ours.createAnswer())
+    await theirs.setRemoteDescription(ours.localDescription)
+    assert await wait_for(
+        lambda: {ours.connectionState, theirs.connectionState} == {"connected"}, 20
+    )
+    return ours, theirs
+
+
+async def _ended(pc: RTCPeerConnection) -> None:
+    assert await wait_for(lambda: pc.connectionState in ("closed", "failed"), 20)
+
+
+async def test_consent_expired_tells_a_silent_peer_from_one_that_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert private(aioice.ice.Connection, "request_received")
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.05)
+    ours, theirs = await _connected_pair()
+    try:
+        assert not seams.consent_expired(ours)
+        # Their network goes: our consent checks are never answered (their media still is).
+        for connection in seams.ice_connections(theirs):
+            monkeypatch.setattr(connection, "request_received", lambda *args: None)
+        await _ended(ours)
+        assert seams.consent_expired(ours)
+    finally:
+        await ours.close()
+        await theirs.close()
+    ours, theirs = await _connected_pair()
+    try:
+        await theirs.close()  # its DTLS says goodbye
+        await _ended(ours)
+        assert ours.connectionState == "closed"
+        assert not seams.consent_expired(ours)
+        # Nor does our own close count as one.
+        again, other = await _connected_pair()
+        await again.close()
+        assert not seams.consent_expired(again)
+        await other.close()
+    finally:
+        await ours.close()
