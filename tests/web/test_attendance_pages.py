@@ -361,6 +361,48 @@ async def test_the_session_record_in_district_time_with_its_timeline(browser: Br
     assert opened.problems == []
 
 
+async def test_each_hall_that_missed_time_says_why(browser: Browser) -> None:
+    report = attendance_report()
+    causes = [
+        ("network_lost", "failed"),
+        ("opened_late", None),
+        ("media_failed", "ice_timeout"),
+    ]
+    for site, (cause, reason) in zip(report["sites"], causes, strict=True):
+        site.update(cause=cause, cause_reason=reason)
+    report["sites"].append(
+        {
+            **report["sites"][2],
+            "site": "nga-an",
+            "name": "Xã Nga An",
+            "cause": "never_opened",
+            "cause_reason": None,
+        }
+    )
+    report["sites"].append({**report["sites"][0], "site": "nga-son", "name": "Thị trấn Nga Sơn"})
+    report["sites"][-1].update(cause=None, cause_reason=None)
+    api = FakeApi()
+    api.answers[("GET", "/api/sessions/s1/attendance")] = report
+    opened = await open_page(browser, api, "/attendance/s1#token=host-token")
+    page = opened.page
+    await page.wait_for_selector("#site-rows tr")
+    rows = page.locator("#site-rows tr")
+    said = [await rows.nth(i).locator("td").nth(1).text_content() for i in range(5)]
+    assert said == [
+        "Có mặtĐã kết nối, bị mất mạng: mạng của điểm cầu mất tín hiệu",
+        "Một phầnMở trang muộn",
+        "VắngĐã mở trang, không kết nối được hình và tiếng: không tìm được đường kết nối"
+        " (hết thời gian chờ)",
+        "VắngKhông mở đường dẫn",
+        "Có mặt",
+    ]
+    causes_shown = await page.locator("#site-rows .cause").evaluate_all(
+        "notes => notes.map(n => n.dataset.cause)"
+    )
+    assert causes_shown == ["network_lost", "opened_late", "media_failed", "never_opened"]
+    assert opened.problems == []
+
+
 async def test_a_live_session_refreshes_and_one_not_started_says_so(browser: Browser) -> None:
     api = FakeApi()
     api.answers[("GET", "/api/sessions/s1/attendance")] = (

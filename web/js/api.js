@@ -137,6 +137,9 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number} longest_outage_seconds
  * @property {number|null} headcount
  * @property {number|null} headcount_rate
+ * @property {string|null} [cause] why it missed time: never_opened, opened_late, media_failed,
+ *     network_lost; null when there throughout
+ * @property {string|null} [cause_reason] the join log's reason (ice_timeout, failed...)
  * @property {Array<[string, string]>} [intervals] connected intervals, with intervals=1
  * @property {{id: string, name: string, status: 'present'|'late'|'absent'|'excused',
  *     checked_in_at: string|null, method: string|null, reason: string|null}[]} [people]

@@ -21,6 +21,7 @@ import {
     applyI18n, bindLanguageButtons, formatClock, formatDate, formatDateTime, formatDuration,
     formatNumber, formatPercent, formatSpan, formatTime, hasText, initI18n, onLanguageChange, t,
 } from './i18n.js';
+import {causeNote} from './cause.js';
 import {statusWord} from './status.js';
 import {PeoplePanel} from './attendancepeople.js';
 import {bindTips, renderTimeline} from './timeline.js';
@@ -518,6 +519,9 @@ function renderSiteRows(r, tz) {
         name.setAttribute('scope', 'row');
         const status = element('td');
         status.append(statusWord(site.status));
+        const cause = causeNote(site);
+        if (cause)
+            status.append(cause);
         const late = element('td', 'flag', site.late ? t('report.late') : '—');
         late.dataset.on = String(site.late);
         const early = element('td', 'flag', site.left_early ? t('report.left_early') : '—');
