@@ -37,8 +37,8 @@ const SITES_INTERVAL = 2000;
 
 /**
  * What the page as a whole shows; all but 'ready' and 'ended' show a message in place of
- * the console.
- * @typedef {'loading'|'ready'|'ended'|'invalid'|'not_found'|'unreachable'} Phase
+ * the console. 'replaced': the office re-issued the console link, so this page's no longer works.
+ * @typedef {'loading'|'ready'|'ended'|'invalid'|'replaced'|'not_found'|'unreachable'} Phase
  */
 
 /**
@@ -484,7 +484,7 @@ function channelChanged() {
         camera.stop();
         stopMeeting();
         forgetToken(tokenKey);
-        phase = 'invalid';
+        phase = end === 'replaced' ? 'replaced' : 'invalid';
     }
     render();
     renderSites();
@@ -662,8 +662,8 @@ function render() {
     state.dataset.state = shownState;
     setText(state, stateText(shownState));
 
-    const blocked = phase === 'invalid' || phase === 'not_found' || phase === 'unreachable'
-        || phase === 'loading';
+    const blocked = phase === 'invalid' || phase === 'replaced' || phase === 'not_found'
+        || phase === 'unreachable' || phase === 'loading';
     // The report exists once the session has started.
     $('attendance-link').hidden = blocked || !session || session.state === 'scheduled';
     $('console').hidden = blocked;
@@ -765,6 +765,7 @@ function stateText(state) {
     case 'ended':
         return t('state.ended');
     case 'invalid':
+    case 'replaced':
     case 'not_found':
         return t('state.unavailable');
     case 'unreachable':
@@ -779,6 +780,8 @@ function blockerText() {
     switch (phase) {
     case 'invalid':
         return [t('console.invalid'), t('console.invalid_detail')];
+    case 'replaced':
+        return [t('console.replaced'), t('console.replaced_detail')];
     case 'not_found':
         return [t('console.not_found'), t('console.not_found_detail')];
     case 'unreachable':
