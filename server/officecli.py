@@ -74,7 +74,9 @@ def add_office_commands(commands: Any) -> None:
     _add_target_options(listing)
     listing.set_defaults(run=_command(_list_roster))
 
-    session = commands.add_parser("session", help="sessions: create one, its links, a re-issue")
+    session = commands.add_parser(
+        "session", help="sessions: create one, its links, a re-issue, a cancel"
+    )
     session_commands = session.add_subparsers(dest="session_command", required=True)
     create = session_commands.add_parser("create", help="schedule a session; prints it as JSON")
     create.add_argument("--title", required=True)
@@ -106,6 +108,12 @@ def add_office_commands(commands: Any) -> None:
     reissue.add_argument("site", metavar="SITE")
     _add_target_options(reissue)
     reissue.set_defaults(run=_command(_reissue))
+    cancel = session_commands.add_parser(
+        "cancel", help="cancel a session that has not started (refused once it is live)"
+    )
+    cancel.add_argument("session_id", metavar="ID")
+    _add_target_options(cancel)
+    cancel.set_defaults(run=_command(_cancel))
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -352,11 +360,18 @@ def links_csv(links: dict[str, Any]) -> str:
 
 
 async def _reissue(args: argparse.Namespace) -> int:
+    return await _post_and_print(args, f"/api/sessions/{args.session_id}/sites/{args.site}/reissue")
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    return await _post_and_print(args, f"/api/sessions/{args.session_id}/cancel")
+
+
+async def _post_and_print(args: argparse.Namespace, path: str) -> int:
+    """One POST of the admin API; its answer printed as JSON."""
     async with admin_api(args) as client:
-        entry = await _call(
-            client, "POST", f"/api/sessions/{args.session_id}/sites/{args.site}/reissue"
-        )
-    print(json.dumps(entry, ensure_ascii=False, indent=2))
+        answer = await _call(client, "POST", path)
+    print(json.dumps(answer, ensure_ascii=False, indent=2))
     return 0
 
 

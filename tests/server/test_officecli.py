@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from pypdf import PdfReader
 from diemcau.server.cli import main
 from diemcau.server.dirlock import DataDirLock
 from diemcau.server.store import Store
+from diemcau.signaling.session import SessionState
 from tests.conftest import Server
 
 SITES_CSV = (
@@ -97,6 +99,26 @@ def test_a_session_its_links_and_a_reissue_on_a_data_directory(
     code, out, _ = run(capsys, "session", "links", created["id"], "--format", "json", *data)
     shown = {s["site"]: s["join_url"] for s in json.loads(out)["sites"]}
     assert shown == {"nga-thanh": reissued["join_url"], "tan-loc": join["tan-loc"]}
+
+
+def test_a_session_not_started_is_cancelled_and_a_live_one_is_not(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sites_file: Path
+) -> None:
+    data = ["--data", str(tmp_path / "data")]
+    run(capsys, "sites", "import", str(sites_file), *data)
+    dropped = json.loads(create(capsys, "Họp hủy", *WINDOW, *data)[1])
+    held = json.loads(create(capsys, "Họp thật", *WINDOW, *data)[1])
+    code, out, _ = run(capsys, "session", "cancel", dropped["id"], *data)
+    cancelled = json.loads(out)
+    assert code == 0 and cancelled["state"] == "ended" and cancelled["started_at"] is None
+    store = Store.open(tmp_path / "data" / "diemcau.sqlite3")
+    store.start_session(held["id"], datetime.now(UTC))
+    store.close()
+    code, _, err = run(capsys, "session", "cancel", held["id"], *data)
+    assert code == 1 and "409 session_live" in err
+    store = Store.open(tmp_path / "data" / "diemcau.sqlite3")
+    assert store.get_session(held["id"]).state is SessionState.LIVE
+    store.close()
 
 
 def test_a_session_of_a_kind(
