@@ -403,6 +403,32 @@ async def test_each_hall_that_missed_time_says_why(browser: Browser) -> None:
     assert opened.problems == []
 
 
+async def test_the_record_shows_each_halls_camera_count_and_its_disagreement(
+    browser: Browser,
+) -> None:
+    report = attendance_report()
+    nga_thanh, nga_hai, ubnd = report["sites"]
+    nga_thanh.update(people_count=22, people_count_disagrees=True)  # 35 declared
+    nga_hai.update(people_count=18, people_count_disagrees=None)  # nothing to compare
+    ubnd.update(people_count=None, people_count_disagrees=None)
+    api = FakeApi()
+    api.answers[("GET", "/api/sessions/s1/attendance")] = report
+    opened = await open_page(browser, api, "/attendance/s1#token=host-token")
+    page = opened.page
+    await page.wait_for_selector("#site-rows tr")
+    header = page.locator("th[data-i18n='report.col_people_count']")
+    assert await header.text_content() == "Camera đếm (ước tính)"
+    assert "ổn định" in (await header.get_attribute("title") or "")
+    cells = page.locator("#site-rows td.people-count")
+    assert await cells.all_text_contents() == ["22 · lệch", "18", "—"]
+    assert [await cells.nth(i).get_attribute("data-disagrees") for i in range(3)] == [
+        "true",
+        "false",
+        "false",
+    ]
+    assert opened.problems == []
+
+
 async def test_a_live_session_refreshes_and_one_not_started_says_so(browser: Browser) -> None:
     api = FakeApi()
     api.answers[("GET", "/api/sessions/s1/attendance")] = (

@@ -147,6 +147,9 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number|null} [people_present_rate] present or late, of the roster
  * @property {number|null} [people_excused_rate]
  * @property {number|null} [people_unexcused_rate]
+ * @property {number|null} [people_count] the hall camera's stable count, an estimate
+ * @property {boolean|null} [people_count_disagrees] beyond the tolerance from the check-ins or
+ *     the headcount; null with nothing to compare
  */
 
 /**

@@ -548,10 +548,25 @@ function renderSiteRows(r, tz) {
                 whole: typeof site.expected === 'number' ? formatNumber(site.expected) : '—',
             })),
             element('td', 'num', formatPercent(site.headcount_rate)),
+            cameraCell(site),
         );
         return row;
     });
     $('site-rows').replaceChildren(...rows);
+}
+
+/**
+ * The hall camera's stable count, an estimate, said when it disagrees with the check-ins or
+ * the headcount (docs/attendance.md, The camera's count).
+ * @param {import('./api.js').SiteAttendance} site
+ */
+function cameraCell(site) {
+    const count = typeof site.people_count === 'number' ? formatNumber(site.people_count) : '—';
+    const disagrees = site.people_count_disagrees === true;
+    const cell = element('td', 'num people-count',
+        disagrees ? t('report.people_count_disagrees', {count}) : count);
+    cell.dataset.disagrees = String(disagrees);
+    return cell;
 }
 
 // ---- a period ----
