@@ -17,9 +17,10 @@ and absences at any time, during or after the session (an absence known beforeha
 since the record is corrected after the fact.
 
 Each is one join-log event (server/checkinlog.py), judged and written in the store writer's
-thread, so a refused command writes nothing; then a `people` message on the control channel
-tells the pages to read their lists again. The public POST has no token: the admin API's
-write limit counts it per client address (server/writelimit.py).
+thread, so a refused command writes nothing; the meeting service writes it, then tells the
+pages to read their lists again (a `people` message on the control channel, server/meeting.py).
+The public POST has no token: the admin API's write limit counts it per client address
+(server/writelimit.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .api import route
 from .auth import ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import raise_problems, read_json_object, reject_unknown_fields, text_field
 from .checkin import CheckinKey, ReadCode, UnknownCode, session_of
-from .checkinlog import SessionNotOpen, record, session_standings
+from .checkinlog import SessionNotOpen, session_standings
 from .checkinrules import (
     REASON_MAX,
     By,
@@ -50,7 +51,6 @@ from .checkinrules import (
     checked_in_as,
 )
 from .errors import ApiError
-from .meeting import topic
 from .people import Person
 from .peopleapi import person_json
 from .qr import qr_data_uri
@@ -232,17 +232,12 @@ async def _write(
         _require_live(session)
     now = _now()
     try:
-        seq = await state.writer.run(record, session.id, command, now, open_in)
+        seq = await state.meeting.record_people(session.id, command, open_in, now)
     except SessionNotOpen as exc:  # the session ended while this waited for the writer
         raise _not_live(exc.state) from None
     except Refusal as refusal:
         raise _refused(state, session.id, command, refusal) from None
     log.info("session %s: %s of %s by %s", session.id, command.type, command.person, command.by)
-    try:
-        # The hall's page reads its list again at once (docs/control.md): no person, no name.
-        await state.bus.publish(topic(session.id), {"type": "people", "site": command.site})
-    except Exception:  # the event is on record; the pages read it at their next poll
-        log.warning("session %s: the people message was not sent", session.id, exc_info=True)
     answer = {
         "seq": seq,
         "type": command.type,

@@ -8,6 +8,7 @@ Every command enters as a call, whichever door it came through:
     admin API (server/links.py)           reissue_link, reissue_host_link, restore_site
     WHIP (the bridge's on_publishing)     publisher_on_air: the program's publisher went on air
     HTTP headcount (server/records.py)    report_headcount
+    check-in API (server/checkinapi.py)   record_people: a check-in, an absence, a correction
 
 A call applies the rules (the session's `Room`, signaling/room.py, sans-I/O; the lifecycle of
 signaling/session.py inside the store's transaction) and gets back events. Every effect is then
@@ -28,6 +29,7 @@ from `next_event()`:
     LinkReissued     close_site(..., "reissued")   (new token, in the call) link_reissued
     HostLinkReissued -                             (new token, in the call) link_reissued, null
     SiteRestored     - (room: removal undone)      (restore, in the call)   restored
+    PeopleChanged    -                             (its event, in the call) people
 
 So two doors can never do two different things: a headcount over HTTP reaches the room, the
 record and every participant exactly as one sent over the control channel does. The control
@@ -78,6 +80,8 @@ from ..signaling.room import (
     RoomEvent,
 )
 from ..signaling.session import SessionState, SessionStateError
+from .checkinlog import record
+from .checkinrules import Command
 from .pageopen import PageOpens
 from .store import Store, Transition
 from .writer import Writer
@@ -151,8 +155,18 @@ class SiteRestored:
     at: float
 
 
+@dataclass(frozen=True)
+class PeopleChanged:
+    """A people event of the hall's was written (the record says so now): its pages read their
+    lists again. Names the hall only, never the person."""
+
+    site: str
+    at: float
+
+
 MeetingEvent: TypeAlias = (
     RoomEvent
+    | PeopleChanged
     | SessionStarted
     | SessionEnded
     | SessionClosed
@@ -384,6 +398,22 @@ class Meeting:
             await self._effects(session_id, [SiteRestored(site, at.timestamp())], at)
         return restored
 
+    # -- the people: the check-in API (server/checkinapi.py)
+
+    async def record_people(
+        self,
+        session_id: str,
+        command: Command,
+        open_in: frozenset[SessionState],
+        now: datetime | None = None,
+    ) -> int:
+        """Judge and write a check-in, an absence or a correction (server/checkinlog.py): its
+        event's seq. Raises what `record` raises, writing nothing."""
+        at = _now(now)
+        seq = await self._parts.writer.run(record, session_id, command, at, open_in)
+        await self._effects(session_id, [PeopleChanged(command.site, at.timestamp())], at)
+        return seq
+
     async def publisher_on_air(
         self, session_id: str, site: str | None, resource_id: str, now: datetime | None = None
     ) -> None:
@@ -491,6 +521,8 @@ class Meeting:
                 if room is not None:
                     room.removed.discard(site)
                 message = {"type": "restored", "site": site}
+            case PeopleChanged(site=site):
+                message = {"type": "people", "site": site}
             case SessionClosed():
                 self._rooms.pop(session_id, None)
                 self._names.pop(session_id, None)

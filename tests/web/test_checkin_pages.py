@@ -151,8 +151,10 @@ async def test_a_phone_checks_in_from_the_halls_qr_code_and_the_clerk_marks_the_
     record.on("pageerror", lambda exc: record_problems.append(str(exc)))
     await record.goto(f"{server.base_url}/attendance/{session['id']}#token={server.admin_token}")
     other = record.locator('#people-sites .people-site[data-site="tan-loc"]')
+    # The report first, then the people: on a loaded machine that may take a while.
     await expect(other.locator("h3")).to_have_text(
-        "Thị trấn Tân Lộc: có mặt 0/1 (0%) · vắng có lý do 0 (0%) · vắng không lý do 1 (100%)"
+        "Thị trấn Tân Lộc: có mặt 0/1 (0%) · vắng có lý do 0 (0%) · vắng không lý do 1 (100%)",
+        timeout=30_000,
     )
     mine = record.locator('#people-sites .people-site[data-site="nga-thanh"]')
     await expect(mine.locator("h3")).to_have_text(
