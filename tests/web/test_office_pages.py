@@ -139,3 +139,43 @@ async def test_a_wrong_token_is_asked_for_again(
     await page.get_by_role("button", name="Đăng nhập").click()
     await expect(row(page, "tan-loc")).to_be_visible()
     await expect(page.locator("#login")).to_be_hidden()
+
+
+async def test_a_roster_import_is_previewed_then_applied_and_becomes_the_expected(
+    chromium: Browser, office_app: Starlette, office_store: Store
+) -> None:
+    seed(office_store, TAN_LOC, Site("nga-thanh", "Xã Nga Thạnh", "commune", 40))
+    opened = await open_page(chromium, office_app, f"/office#token={ADMIN_TOKEN}")
+    page = opened.page
+    csv_text = (
+        "\ufeffsite,name,code,position,unit\r\n"
+        "tan-loc,Nguyễn Văn An,38.000101,Bí thư,Đảng ủy thị trấn\r\n"
+        "tan-loc,Lê Thị Bình,,Đảng viên,Chi bộ 2\r\n"
+        "phu-an,Hoàng Văn Hải,,Đảng viên,\r\n"
+    )
+    await page.locator("#roster-file").set_input_files(
+        files=[{"name": "nguoidu.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
+    )
+    await page.get_by_role("button", name="Kiểm tra tệp").click()
+    await expect(page.locator("#roster-preview")).to_be_visible()
+    rows = page.locator("#roster-rows tr")
+    await expect(rows).to_have_count(3)
+    await expect(rows.nth(0)).to_contain_text("Nguyễn Văn An")
+    await expect(rows.nth(0)).to_contain_text("Thêm mới")
+    await expect(rows.nth(2)).to_contain_text("Bị từ chối")
+    await expect(rows.nth(2)).to_contain_text("unknown site phu-an")
+    await expect(page.locator("#roster-summary")).to_contain_text(
+        "2 thêm mới, 0 cập nhật, 0 không đổi, 1 bị từ chối, 0 người ra khỏi danh sách (1 điểm cầu)"
+    )
+    # The preview wrote nothing, and the sites' import is untouched by it.
+    assert office_store.site_people("tan-loc") == []
+    await expect(page.locator("#preview")).to_be_hidden()
+
+    await page.get_by_role("button", name="Lưu danh sách").click()
+    await expect(page.locator("#roster-done")).to_contain_text("Đã nhập danh sách: 2 thêm mới")
+    await expect(page.locator("#roster-preview")).to_be_hidden()
+    # The hall's expected is its roster's length now, in the list above.
+    await expect(row(page, "tan-loc").locator("td.num")).to_have_text("2")
+    await expect(page.locator("#sites-count")).to_have_text("2 điểm cầu · 42 người dự kiến")
+    assert [p.name for p in office_store.site_people("tan-loc")] == ["Nguyễn Văn An", "Lê Thị Bình"]
+    assert opened.problems == []

@@ -81,6 +81,29 @@ import {downloadFile, requestJson} from './api.js';
  * @property {string} [error] why a line is rejected
  */
 
+/**
+ * What a rosters import did, or would do (POST /api/rosters/import): per line, and per site.
+ * @typedef {Object} RosterImportReport
+ * @property {number} created
+ * @property {number} updated
+ * @property {number} unchanged
+ * @property {number} rejected
+ * @property {number} removed people the import takes off the rosters
+ * @property {boolean} dry_run
+ * @property {{site: string, people: number, removed: number}[]} sites
+ * @property {RosterImportLine[]} lines
+ */
+
+/**
+ * @typedef {Object} RosterImportLine
+ * @property {number} line where the record starts in the file
+ * @property {string} site
+ * @property {string} name
+ * @property {string} [id] the person's id, unless rejected
+ * @property {'created'|'updated'|'unchanged'|'rejected'} result
+ * @property {string} [error] why a line is rejected
+ */
+
 /** The admin's calls. */
 export class AdminApi {
     /** @param {string} token the admin token */
@@ -116,6 +139,18 @@ export class AdminApi {
     importSites(file, dryRun) {
         const csv = new Blob([file], {type: 'text/csv'});
         return requestJson('POST', `/api/sites/import?dry_run=${dryRun ? 1 : 0}`, this.token, csv);
+    }
+
+    /**
+     * Imports a rosters CSV (the whole roster of each site it names); with dryRun, only says
+     * what it would do.
+     * @param {Blob} file
+     * @param {boolean} dryRun
+     * @returns {Promise<RosterImportReport>}
+     */
+    importRosters(file, dryRun) {
+        const csv = new Blob([file], {type: 'text/csv'});
+        return requestJson('POST', `/api/rosters/import?dry_run=${dryRun ? 1 : 0}`, this.token, csv);
     }
 
     /** @returns {Promise<Session[]>} the most recently created first */

@@ -1,27 +1,20 @@
 // @ts-check
 /**
  * The office's sites page (/office): the list of sites with their kind and expected people,
- * one site added or edited in place, and a CSV import that is first previewed line by line
- * (what would be created, updated or rejected: the server's dry run) and only then applied.
- * The admin token and the page's shell: office.js.
+ * one site added or edited in place, and two CSV imports, the sites' and their rosters' (the
+ * people each hall expects: its expected from then on), each first previewed line by line
+ * (what would be created, updated or rejected: the server's dry run) and only then applied
+ * (csvimport.js). The admin token and the page's shell: office.js.
  */
 
+import {CsvImport} from './csvimport.js';
 import {byId as $, element, setText} from './dom.js';
 import {HttpError} from './httperror.js';
 import {formatNumber, hasText, t} from './i18n.js';
 import {OfficePage} from './office.js';
 
-/** What an import line's result is called. */
-const RESULT_WORDS = {
-    created: 'office.result_created',
-    updated: 'office.result_updated',
-    unchanged: 'office.result_unchanged',
-    rejected: 'office.result_rejected',
-};
-
 /**
  * @typedef {import('./api.js').Site} Site
- * @typedef {import('./adminapi.js').ImportReport} ImportReport
  */
 
 /** @type {Site[]} */
@@ -29,56 +22,42 @@ let sites = [];
 /** The site being edited in its row (id '' and isNew for a new one), and why a save failed. */
 /** @type {{site: Site, isNew: boolean, error: string}|null} */
 let editing = null;
-/** The previewed file and what the server would do with it. */
-/** @type {{file: File, report: ImportReport}|null} */
-let preview = null;
-/** @type {ImportReport|null} what the last applied import did */
-let imported = null;
 
 const office = new OfficePage(async api => {
     sites = await api.sites();
 }, renderView);
+const sitesImport = new CsvImport(office, {
+    ids: {
+        form: 'import-form', file: 'import-file', preview: 'preview', summary: 'preview-summary',
+        rows: 'preview-rows', apply: 'import-apply', discard: 'import-discard', done: 'import-done',
+    },
+    send: (api, file, dryRun) => api.importSites(file, dryRun),
+    cells: line => [line.id],
+    summary: 'office.preview_summary',
+    done: 'office.import_done',
+    changes: report => report.created + report.updated > 0,
+});
+// A roster replaces its hall's whole list: people leaving it are a change too.
+const rostersImport = new CsvImport(office, {
+    ids: {
+        form: 'roster-form', file: 'roster-file', preview: 'roster-preview', summary: 'roster-summary',
+        rows: 'roster-rows', apply: 'roster-apply', discard: 'roster-discard', done: 'roster-done',
+    },
+    send: (api, file, dryRun) => api.importRosters(file, dryRun),
+    cells: line => [line.site, line.name],
+    summary: 'office.roster_preview_summary',
+    done: 'office.roster_done',
+    more: report => ({removed: report.removed, sites: report.sites.length}),
+    changes: report => report.created + report.updated + report.removed > 0,
+});
 
 function bindControls() {
+    sitesImport.bind();
+    rostersImport.bind();
     $('site-add').addEventListener('click', () => {
         editing = {site: {id: '', name: '', kind: 'commune', expected: 0}, isNew: true, error: ''};
         office.render();
         focusEditor();
-    });
-    $('import-form').addEventListener('submit', async event => {
-        event.preventDefault();
-        const input = /** @type {HTMLInputElement} */ ($('import-file'));
-        const file = input.files?.[0];
-        if (!file || !office.api)
-            return;
-        office.alertText = '';
-        imported = null;
-        try {
-            preview = {file, report: await office.api.importSites(file, true)};
-        } catch (e) {
-            preview = null;
-            office.failed(e);
-        }
-        office.render();
-    });
-    $('import-apply').addEventListener('click', async () => {
-        if (!preview || !office.api)
-            return;
-        office.alertText = '';
-        try {
-            imported = await office.api.importSites(preview.file, false);
-            preview = null;
-            /** @type {HTMLFormElement} */ ($('import-form')).reset();
-            await office.refresh();
-        } catch (e) {
-            office.failed(e);
-        }
-        office.render();
-    });
-    $('import-discard').addEventListener('click', () => {
-        preview = null;
-        /** @type {HTMLFormElement} */ ($('import-form')).reset();
-        office.render();
     });
 }
 
@@ -129,7 +108,8 @@ function kindWord(kind) {
 
 function renderView() {
     renderSites();
-    renderImport();
+    sitesImport.render();
+    rostersImport.render();
 }
 
 function renderSites() {
@@ -228,44 +208,6 @@ function editorRow(edit) {
         }
     });
     return row;
-}
-
-function renderImport() {
-    $('preview').hidden = !preview;
-    const done = $('import-done');
-    done.hidden = !imported;
-    if (imported)
-        setText(done, t('office.import_done', counts(imported)));
-    if (!preview)
-        return;
-    const {report} = preview;
-    setText($('preview-summary'), t('office.preview_summary', {file: preview.file.name, ...counts(report)}));
-    const rows = $('preview-rows');
-    rows.replaceChildren();
-    for (const line of report.lines) {
-        const row = element('tr', `result-${line.result}`);
-        row.append(
-            element('td', 'num', String(line.line)),
-            element('td', 'site-id', line.id),
-            element('td', '', t(RESULT_WORDS[line.result])),
-            element('td', '', line.error || ''),
-        );
-        rows.append(row);
-    }
-    /** @type {HTMLButtonElement} */ ($('import-apply')).disabled = report.created + report.updated === 0;
-}
-
-/**
- * @param {ImportReport} report
- * @returns {Record<string, string>}
- */
-function counts(report) {
-    return {
-        created: formatNumber(report.created),
-        updated: formatNumber(report.updated),
-        unchanged: formatNumber(report.unchanged),
-        rejected: formatNumber(report.rejected),
-    };
 }
 
 bindControls();
