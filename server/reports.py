@@ -4,6 +4,7 @@ The default CSV is a public contract read by scripts: English values, RFC 3339 U
 bytes as ever. Its official variant (`lang="vi"`) and the XLSX are for people: Vietnamese
 headers and values, times on the district's clock, and, when the sessions' rosters give people,
 each site's counts of them and a table of the people (server/reportterms.py holds the words).
+Both end with the session's seal, its join log's signed chain head, once it is sealed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ TOTAL_ROW_ID = "TOTAL"
 TOTAL_ROW_VI = "Tổng cộng"
 TIME_COLUMNS = ("first_join", "last_leave", "checked_in_at")
 RATE_COLUMNS = ("coverage", "headcount_rate")
+# The seal's footer (the report's `chain`, docs/attendance.md): what `diemcau verify` checks.
+SEAL_HEADERS_VI = ("Niêm phong nhật ký", "Mã cuối chuỗi (SHA-256)", "Số sự kiện", "Chữ ký Ed25519")
 
 # A spreadsheet program runs a cell that begins with one of these as a formula (tab and CR after
 # trimming them): a site named =HYPERLINK(...) would run in the clerk's Excel (OWASP's list).
@@ -223,6 +226,19 @@ def official_csv(writer: Any, body: dict[str, Any], zone: ZoneInfo) -> None:
         # spreadsheet shows it (scripts read the default CSV, which has none).
         writer.writerow([])
         write(PEOPLE_COLUMNS, people, HEADERS_VI_PEOPLE)
+    seal = seal_row(body)
+    if seal is not None:  # the footer, after one empty line too
+        writer.writerow([])
+        writer.writerow(SEAL_HEADERS_VI)
+        writer.writerow([_csv_cell(value) for value in seal])
+
+
+def seal_row(body: dict[str, Any]) -> list[object] | None:
+    """The session's seal as a row under SEAL_HEADERS_VI; None while live or unsealed."""
+    chain = body.get("chain")
+    if not chain:
+        return None
+    return [f"Phiên {body['session']}", chain["head"], chain["length"], chain["signature"]]
 
 
 HEADERS_VI = {
@@ -293,7 +309,35 @@ def official_xlsx(body: dict[str, Any], title: str, timezone: str) -> bytes:
         people_sheet.append([f"Phiên {body['session']}", f"Giờ {timezone}"])
         people_sheet.append([])
         table(people_sheet, PEOPLE_COLUMNS, people, HEADERS_VI_PEOPLE, zone, total_row=False)
+    seal = seal_row(body)
+    if seal is not None:
+        seal_sheet(book, sheet, title, seal)
     return save(book)
+
+
+def seal_sheet(book: Any, sheet: Any, title: str, seal: list[object]) -> None:
+    """The seal: the chain head on every printed page of the site sheet (its footer), and the
+    whole seal, signature too, on a sheet of its own."""
+    from openpyxl.styles import Font
+
+    _, head, length, _ = seal
+    sheet.oddFooter.center.text = f"Niêm phong nhật ký: {head} ({length} sự kiện)"
+    sheet.oddFooter.center.size = 8
+    sealed = book.create_sheet("Niêm phong")
+    sealed.append([title])
+    sealed.append([])
+    for label, value in zip(SEAL_HEADERS_VI, seal, strict=True):
+        sealed.append([label, value])
+    sealed.append(["Kiểm tra", "diemcau verify --events joinlog.jsonl --key pub (GET /api/keys)"])
+    for cell in sealed["A"]:
+        cell.font = Font(bold=True)
+    for line in sealed.iter_rows():
+        for cell in line:
+            if is_formula_like(cell.value):  # a signature may begin with + (base64)
+                cell.data_type = "s"
+                cell.quotePrefix = True
+    sealed.column_dimensions["A"].width = 26
+    sealed.column_dimensions["B"].width = 92
 
 
 def table(

@@ -908,7 +908,16 @@ async def test_attendance_as_the_official_csv(
         "có",
     )
     assert nga_thanh["first_join"] == "01/03/2025 08:00:30"  # the server's zone, Hà Nội
-    assert rows[-1][:2] == ["Tổng cộng", "3 điểm cầu được mời"]
+    # The totals end the table; the seal, after an empty line, ends the file.
+    assert rows[4][:2] == ["Tổng cộng", "3 điểm cầu được mời"]
+    chain = (await get_attendance(client, played)).json()["chain"]
+    # Base64 may begin with "+", which a spreadsheet would run: written as text, like any.
+    signature = ("'" if chain["signature"].startswith("+") else "") + chain["signature"]
+    assert rows[5:] == [
+        [],
+        ["Niêm phong nhật ký", "Mã cuối chuỗi (SHA-256)", "Số sự kiện", "Chữ ký Ed25519"],
+        [f"Phiên {played['id']}", chain["head"], "13", signature],
+    ]
     for wrong in ("fr", "VI", ""):
         refused = await get_attendance(client, played, f"?format=csv&lang={wrong}")
         assert (refused.status_code, refused.json()["error"]) == (422, "invalid_query")
@@ -978,6 +987,16 @@ async def test_attendance_as_xlsx(client: httpx.AsyncClient, played: dict[str, A
     totals = dict(zip(COLUMNS, rows[header + 4], strict=True))
     assert (totals["site"], totals["expected"], totals["headcount"]) == ("Tổng cộng", 77, 55)
     assert len(rows) == header + 5
+    # The seal: its head on every printed page, the whole of it on a sheet of its own.
+    chain = (await get_attendance(client, played)).json()["chain"]
+    assert sheet.oddFooter.center.text == f"Niêm phong nhật ký: {chain['head']} (13 sự kiện)"
+    sealed = [list(row) for row in book["Niêm phong"].iter_rows(values_only=True)]
+    assert sealed[2:6] == [
+        ["Niêm phong nhật ký", f"Phiên {played['id']}"],
+        ["Mã cuối chuỗi (SHA-256)", chain["head"]],
+        ["Số sự kiện", 13],
+        ["Chữ ký Ed25519", chain["signature"]],
+    ]
 
 
 # GET /api/attendance

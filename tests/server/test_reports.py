@@ -4,6 +4,7 @@ numbers, and Vietnamese stays as written."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from diemcau.server.attendance import LogEvent, Report, RosterSite, attendance, report_json
 from diemcau.server.attendance.people import RosterPerson
+from diemcau.server.chain import Seal
 from diemcau.server.reports import (
     COLUMNS,
     HEADERS_VI,
@@ -293,3 +295,25 @@ def test_the_official_files_from_a_report_with_rosters() -> None:
     assert book.sheetnames == ["Điểm danh", "Người dự"]
     assert to_csv(made) == to_csv(made, "en")  # and the default CSV has no people
     assert "Nguyễn" not in to_csv(made).decode("utf-8-sig")
+
+
+def test_the_seal_ends_the_official_files_once_there_is_one() -> None:
+    unsealed = report(["Xã Nga Thạnh"])
+    assert csv_rows(to_csv(unsealed, "vi", "UTC"))[-1][0] == "Tổng cộng"
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx(unsealed, "Sơ kết", "UTC")))
+    assert book.sheetnames == ["Điểm danh"]
+    # A signature that begins with "+", as base64 may: text, never a formula.
+    sealed = dataclasses.replace(unsealed, seal=Seal("ab" * 32, 3, "+9sig/=="))
+    rows = csv_rows(to_csv(sealed, "vi", "UTC"))
+    assert rows[-3:] == [
+        [],
+        ["Niêm phong nhật ký", "Mã cuối chuỗi (SHA-256)", "Số sự kiện", "Chữ ký Ed25519"],
+        ["Phiên None", "ab" * 32, "3", "'+9sig/=="],
+    ]
+    # The default CSV, the scripts' contract, stays as it was.
+    assert to_csv(sealed) == to_csv(unsealed)
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx(sealed, "Sơ kết", "UTC")))
+    assert book.sheetnames == ["Điểm danh", "Niêm phong"]
+    signature = book["Niêm phong"]["B6"]
+    assert (signature.value, signature.data_type, signature.quotePrefix) == ("+9sig/==", "s", True)
+    assert "ab" * 32 in book["Điểm danh"].oddFooter.center.text
