@@ -140,6 +140,9 @@ async def test_the_hall_camera_counts_the_people_it_sees(
     await expect(badge).to_be_visible(timeout=30_000)
     await expect(page.locator("#headcam-text")).to_contain_text("ước tính")
     await expect(page.locator("#headcam-toggle")).to_have_text("Tắt đếm")
+    await expect(badge).to_have_attribute(
+        "title", "Chỉ con số được gửi đi; hình ảnh không rời khỏi điểm cầu."
+    )
 
     # Three counts: the first loads the detector, the next two are what a hall pays each time.
     clock = asyncio.get_running_loop().time
@@ -159,6 +162,13 @@ async def test_the_hall_camera_counts_the_people_it_sees(
     site = report_site(server, session["id"])
     assert site["people_count"] is not None and abs(site["people_count"] - people) <= 1
     assert site["people_count_disagrees"] is None
+    # A headcount typed 10 too high: the report flags it.
+    with server.admin() as client:
+        client.post(
+            f"/api/sessions/{session['id']}/sites/{HALL['id']}/headcount",
+            json={"present": people + 10},
+        ).raise_for_status()
+    assert report_site(server, session["id"])["people_count_disagrees"] is True
 
     # Nothing from anywhere but the server, and the detector's files from its own package.
     assert all(url.startswith(server.base_url) for url in asked), asked

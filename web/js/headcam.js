@@ -5,8 +5,9 @@
  * tiles) and sends the number, an estimate, to the server as a `people_count` event. Only the
  * number leaves the hall: the picture is counted in this browser and dropped.
  *
- * The page says so while it counts (a badge with the last count), and the hall may opt out
- * with the badge's button; the choice is remembered in this browser. join.js creates it,
+ * The page says so while it counts (a line under the picture of the hall's camera, with the
+ * last count), and the hall may opt out with its button; the choice is remembered in this
+ * browser. join.js creates it,
  * opens the camera through it before the return feed's (so that the camera runs at the
  * counting size and the return feed is scaled down from it), and tells it the page's phase.
  *
@@ -114,7 +115,8 @@ export class Headcam {
         this.button.type = 'button';
         this.button.addEventListener('click', () => void this.toggle());
         this.root.append(this.text, this.button);
-        document.body.append(this.root);
+        // Under the small picture of the hall's camera (uplink.js): it is that camera counting.
+        (document.getElementById('self') || document.body).append(this.root);
         onLanguageChange(() => this.draw());
     }
 
@@ -308,6 +310,7 @@ export class Headcam {
             failed: t('headcam.failed'),
         };
         setText(this.text, words[this.state]);
+        this.root.title = t('headcam.privacy');
         setText(this.button, t(this.enabled ? 'headcam.opt_out' : 'headcam.opt_in'));
     }
 }
