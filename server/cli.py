@@ -431,6 +431,9 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session_id", nargs="?", help="a session of the server's --data")
     parser.add_argument("--events", help="join log as JSON Lines ('-' for standard input)")
     parser.add_argument("--sites", help="roster CSV: id,name,kind,expected, in report order")
+    parser.add_argument(
+        "--rosters", help="the sites' people, a CSV as imported: site,name,code,position,unit"
+    )
     parser.add_argument("--session", help="the session to report when the log holds several")
     parser.add_argument("--data", type=Path, help="a server's data directory")
     parser.add_argument("--format", choices=["json", "csv", "xlsx", "pdf"], default="json")

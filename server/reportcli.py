@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .attendance import AttendanceError, Report, Rules, attendance, report_json, session_report
+from .attendance import (
+    AttendanceError,
+    Report,
+    RosterSite,
+    Rules,
+    attendance,
+    report_json,
+    session_report,
+)
+from .attendance.people import RosterPerson
+from .errors import ApiError
 from .joinlog import read_jsonl
 from .letterhead import Letterhead, for_document, letterhead_from_args
+from .peoplecsv import parse_rosters_csv
 from .periodreport import period_xlsx
 from .reportpdf import period_pdf, session_pdf
 from .reports import to_csv, to_xlsx
@@ -64,6 +76,8 @@ def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str, st
         raise ReportFailure(f"{args.sites}: {exc}") from exc
     for problem in problems:
         print(f"{args.sites}: {problem}", file=sys.stderr)
+    if args.rosters:
+        roster = _with_people(roster, args.rosters)
     try:
         report = attendance(events, roster, rules, session=args.session, skipped_lines=len(skipped))
     except AttendanceError as exc:
@@ -71,6 +85,27 @@ def _from_files(args: argparse.Namespace, rules: Rules) -> tuple[Report, str, st
         raise ReportFailure(f"{args.events}: {exc}{hint}") from exc
     title = args.title or f"Điểm danh phiên {report.session or ''}".strip()
     return report, title, args.kind or DEFAULT_KIND
+
+
+def _with_people(roster: list[RosterSite], path: str) -> list[RosterSite]:
+    """The sites with their people from a rosters CSV, read as the import reads it (a site with
+    a rejected line has none); a site's expected is its roster's length, as on the server."""
+    try:
+        rows = parse_rosters_csv(_read(path), {site.id for site in roster})
+    except ApiError as exc:
+        raise ReportFailure(f"{path}: {exc.message}") from exc
+    people: dict[str, list[RosterPerson]] = {}
+    for row in rows:
+        if row.person is None:
+            print(f"{path}: line {row.line}: {row.error}", file=sys.stderr)
+        else:
+            people.setdefault(row.site, []).append(RosterPerson(row.person.id, row.person.name))
+    return [
+        replace(site, expected=len(people[site.id]), people=tuple(people[site.id]))
+        if site.id in people
+        else site
+        for site in roster
+    ]
 
 
 def _from_data(args: argparse.Namespace, rules: Rules) -> tuple[Report, str, str]:

@@ -18,7 +18,9 @@ from pypdf import PdfReader
 
 from diemcau.server.attendance import Rules, attendance, report_json, session_report
 from diemcau.server.cli import main
-from diemcau.server.joinlog import read_jsonl
+from diemcau.server.joinlog import read_jsonl, to_json
+from diemcau.server.people import Person
+from diemcau.server.peoplecsv import parse_rosters_csv
 from diemcau.server.roster import read_roster
 from diemcau.server.store import Site, Store
 
@@ -500,18 +502,19 @@ def test_a_flag_that_is_not_a_number(
 # From a server's data directory
 
 
+# The sites of a data directory's sessions.
+DATA_SITES = [
+    Site("nga-thanh", "Xã Nga Thạnh", "commune", 40),
+    Site("tan-loc", "Thị trấn Tân Lộc", "town", 25),
+]
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> tuple[Path, str]:
     """A data directory as `diemcau serve` leaves it: one ended session of two sites."""
     data = tmp_path / "data"
     store = Store.open(data / "diemcau.sqlite3")
-    store.put_sites(
-        [
-            Site("nga-thanh", "Xã Nga Thạnh", "commune", 40),
-            Site("tan-loc", "Thị trấn Tân Lộc", "town", 25),
-        ],
-        T0,
-    )
+    store.put_sites(DATA_SITES, T0)
     session = store.create_session(
         title="Hội nghị sơ kết",
         scheduled_start=T0,
@@ -702,3 +705,82 @@ def test_as_a_subprocess(files: tuple[Path, Path]) -> None:
     )
     assert failed.returncode == 2
     assert failed.stderr.decode().startswith("diemcau report: ")
+
+
+ROSTERS = (
+    "site,name,code,position,unit\n"
+    "tan-loc,Nguyễn Văn An,38.000101,Bí thư,Đảng ủy\n"
+    "tan-loc,Lê Thị Bình,,Đảng viên,Chi bộ 1\n"
+    "tan-loc,Trần Đức Cường,,Đảng viên,Chi bộ 2\n"
+    "nga-thanh,Phạm Thị Dung,,Đảng viên,\n"
+    "xa-la,Hoàng Văn Hải,,Đảng viên,\n"
+)
+
+
+def test_the_people_offline_are_the_people_the_server_reports(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    data = tmp_path / "data"
+    store = Store.open(data / "diemcau.sqlite3")
+    store.put_sites(DATA_SITES, T0)
+    rows = parse_rosters_csv(ROSTERS.encode(), {"nga-thanh", "tan-loc"})
+    rosters: dict[str, list[Person]] = {}
+    for row in rows:
+        if row.person is not None:
+            rosters.setdefault(row.site, []).append(row.person)
+    store.put_rosters(rosters, T0)
+    session = store.create_session(
+        title="Hội nghị",
+        scheduled_start=T0,
+        scheduled_end=T0 + timedelta(hours=1),
+        host_token_hash="host",
+        invite_token_hashes={"tan-loc": "t1", "nga-thanh": "t2"},
+        now=T0,
+    )
+    an, binh, cuong, _dung = store.session_people(session.id)
+    store.start_session(session.id, T0)
+    for minutes, kind, person, fields in (
+        (2, "checkin", an, {"method": "qr", "by": "site"}),
+        (15, "checkin", binh, {"method": "clerk", "by": "site"}),
+        (20, "absence", cuong, {"reason": "ốm", "by": "admin"}),
+    ):
+        at = T0 + timedelta(minutes=minutes)
+        store.append_event(session.id, kind, at, person.site_id, person=person.id, **fields)
+    store.end_session(session.id, T0 + timedelta(hours=1))
+    log = [json.dumps(to_json(e), ensure_ascii=False) for e in store.events(session.id)]
+    store.close()
+    (tmp_path / "log.jsonl").write_text("\n".join(log) + "\n", encoding="utf-8")
+    (tmp_path / "sites.csv").write_text(
+        "id,name,kind,expected\ntan-loc,Thị trấn Tân Lộc,town,25\n"
+        "nga-thanh,Xã Nga Thạnh,commune,40\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rosters.csv").write_text(ROSTERS, encoding="utf-8")
+
+    code, out, err = run([session.id, "--data", str(data)], capsysbinary)
+    assert (code, err) == (0, "")
+    served = json.loads(out)
+    files = ["--events", str(tmp_path / "log.jsonl"), "--sites", str(tmp_path / "sites.csv")]
+    code, out, err = run([*files, "--rosters", str(tmp_path / "rosters.csv")], capsysbinary)
+    assert code == 0
+    assert err == f"{tmp_path / 'rosters.csv'}: line 6: unknown site xa-la\n"
+    offline = json.loads(out)
+    assert [(p["name"], p["status"]) for p in offline["sites"][0]["people"]] == [
+        ("Nguyễn Văn An", "present"),
+        ("Lê Thị Bình", "late"),
+        ("Trần Đức Cường", "excused"),
+    ]
+    people = [
+        [{k: s[k] for k in ("site", "expected", "people")} for s in r["sites"]]
+        for r in (served, offline)
+    ]
+    assert people[0] == people[1]
+    totals = [
+        {k: v for k, v in r["totals"].items() if k.startswith("people_")} for r in (served, offline)
+    ]
+    assert totals[0] == totals[1] and totals[0]["people_expected"] == 4
+    # Without --rosters, the offline report has no people, as before.
+    code, out, _ = run(files, capsysbinary)
+    assert json.loads(out)["sites"][0]["people"] == []
+    code, _, err = run([*files, "--rosters", str(tmp_path / "sites.csv")], capsysbinary)
+    assert code == 2 and "site,name,code,position,unit" in err
