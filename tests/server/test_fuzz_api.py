@@ -129,7 +129,16 @@ def bodies(draw: st.DrawFn) -> bytes:
                 max_size=6,
             )
         )
-        header = draw(st.sampled_from(["id,name,kind,expected", "\ufeffid,name,kind,expected", ""]))
+        header = draw(
+            st.sampled_from(
+                [
+                    "id,name,kind,expected",
+                    "\ufeffid,name,kind,expected",
+                    "",
+                    "site,name,code,position,unit",  # the rosters' (server/peoplecsv.py)
+                ]
+            )
+        )
         return "\r\n".join([header, *(",".join(r) for r in rows)]).encode("utf-8", "surrogatepass")
     return draw(st.binary(max_size=200))
 
@@ -154,6 +163,10 @@ ROUTES = [
     ("GET", "/api/sessions/{session}/events"),
     ("POST", "/api/sessions/{session}/sites/{site}/headcount"),
     ("GET", "/api/attendance"),
+    # The rosters (server/peopleapi.py).
+    ("POST", "/api/rosters/import"),
+    ("GET", "/api/sites/{site}/roster"),
+    ("DELETE", "/api/sites/{site}/roster"),
     # Check-in (server/checkinapi.py): the random site word stands for a code or a person too.
     ("GET", "/api/sessions/{session}/sites/{site}/checkin"),
     ("GET", "/api/checkin/{site}"),
@@ -189,6 +202,7 @@ class Fixture:
 BODY_ROUTES = [
     ("PUT", "/api/sites/{site}"),
     ("POST", "/api/sites/import"),
+    ("POST", "/api/rosters/import"),
     ("POST", "/api/sessions"),
     ("POST", "/api/sessions/{session}/sites/{site}/headcount"),
     ("POST", "/api/sessions/{session}/sites/{site}/checkins"),
