@@ -57,7 +57,7 @@ def routes() -> list[BaseRoute]:
         _route("/api/sites/import", POST=import_sites),
         _route("/api/sites/{site_id}", GET=get_site, PUT=put_site, DELETE=delete_site),
         _route("/api/sessions", GET=list_sessions, POST=create_session),
-        _route("/api/sessions/{session_id}", GET=get_session),
+        _route("/api/sessions/{session_id}", GET=get_session, PATCH=change_session),
         _route("/api/sessions/{session_id}/start", POST=start_session),
         _route("/api/sessions/{session_id}/end", POST=end_session),
         _route("/api/sessions/{session_id}/cancel", POST=cancel_session),
@@ -247,6 +247,25 @@ async def get_session(request: Request) -> Response:
     session_id = request.path_params["session_id"]
     authorize(request, session_id, allow=ADMIN_OR_HOST)
     return JSONResponse(_session_with_invites(request, _session(request, session_id)))
+
+
+async def change_session(request: Request) -> Response:
+    """A session's kind put right: `{"kind": "key"}` (admin)."""
+    session_id = request.path_params["session_id"]
+    authorize(request, session_id, allow=ADMIN_ONLY)
+    state = app_state(request)
+    body = await read_json_object(request)
+    problems: dict[str, str] = {}
+    reject_unknown_fields(body, {"kind"}, problems)
+    kind = body.get("kind")
+    if not is_kind(kind):
+        problems["kind"] = KIND_RULE
+    raise_problems(problems)
+    assert is_kind(kind)
+    if not await state.writer.run(Store.set_session_kind, session_id, kind):
+        raise ApiError(404, "not_found", "There is no such session.")
+    log.info("session %s is a %s conference now", session_id, kind)
+    return JSONResponse(session_json(_session(request, session_id)))
 
 
 async def start_session(request: Request) -> Response:

@@ -114,6 +114,13 @@ def add_office_commands(commands: Any) -> None:
     cancel.add_argument("session_id", metavar="ID")
     _add_target_options(cancel)
     cancel.set_defaults(run=_command(_cancel))
+    kind = session_commands.add_parser(
+        "kind", help="put a session's kind of conference right (key or grassroots)"
+    )
+    kind.add_argument("session_id", metavar="ID")
+    kind.add_argument("kind", choices=KINDS)
+    _add_target_options(kind)
+    kind.set_defaults(run=_command(_set_kind))
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -365,6 +372,14 @@ async def _reissue(args: argparse.Namespace) -> int:
 
 async def _cancel(args: argparse.Namespace) -> int:
     return await _post_and_print(args, f"/api/sessions/{args.session_id}/cancel")
+
+
+async def _set_kind(args: argparse.Namespace) -> int:
+    async with admin_api(args) as client:
+        path = f"/api/sessions/{args.session_id}"
+        answer = await _call(client, "PATCH", path, json={"kind": args.kind})
+    print(json.dumps(answer, ensure_ascii=False, indent=2))
+    return 0
 
 
 async def _post_and_print(args: argparse.Namespace, path: str) -> int:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from typing import Final, Literal, TypeGuard
 
 SessionKind = Literal["key", "grassroots"]
@@ -20,3 +22,20 @@ KIND_RULE: Final = "must be one of: " + ", ".join(KINDS)
 
 def is_kind(value: object) -> TypeGuard[SessionKind]:
     return isinstance(value, str) and value in KINDS
+
+
+class KindStore:
+    """The store's one write of a kind, for Store (server/store.py) to inherit: a session
+    created with the wrong kind, or before kinds, is put right. The kind is no part of the
+    join log: changing it changes which figures of a period count the session, not its record."""
+
+    _conn: sqlite3.Connection
+
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def set_session_kind(self, session_id: str, kind: SessionKind) -> bool:
+        """Whether the session exists (its kind is `kind` now)."""
+        with self._transaction() as db:
+            query = "UPDATE sessions SET kind = ? WHERE id = ?"
+            return db.execute(query, (kind, session_id)).rowcount > 0

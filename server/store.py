@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..signaling.session import Lifecycle, SessionState
-from . import chainstore, peoplestore
+from . import chainstore, peoplestore, sessionkind
 from .rows import (
     Event,
     EventObserver,
@@ -68,7 +68,7 @@ WORKER_BUSY_TIMEOUT_MS = 2000
 log = logging.getLogger("diemcau")
 
 
-class Store(peoplestore.PeopleStore):
+class Store(peoplestore.PeopleStore, sessionkind.KindStore):
     def __init__(
         self, conn: sqlite3.Connection, path: Path, health: WriteHealth | None = None
     ) -> None:

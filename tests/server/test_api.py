@@ -687,6 +687,31 @@ async def test_create_session_with_its_kind(client: httpx.AsyncClient, store: St
     assert [s["kind"] for s in listed.json()["sessions"]] == ["key", "grassroots"]
 
 
+async def test_a_sessions_kind_is_put_right(client: httpx.AsyncClient, store: Store) -> None:
+    await put_sites(client)
+    created = (await client.post("/api/sessions", json=SESSION_BODY, headers=ADMIN)).json()
+    path = f"/api/sessions/{created['id']}"
+    response = await client.patch(path, json={"kind": "key"}, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json() == {**{k: created[k] for k in response.json()}, "kind": "key"}
+    stored = store.get_session(created["id"])
+    assert stored is not None and stored.kind == "key"
+    before = snapshot(store)
+    for body, field in [({"kind": "other"}, "kind"), ({}, "kind"), ({"kind": "key", "x": 1}, "x")]:
+        refused = await client.patch(path, json=body, headers=ADMIN)
+        assert (refused.status_code, refused.json()["error"]) == (422, "invalid_body")
+        assert field in refused.json()["details"]["fields"]
+    host = await client.patch(
+        path,
+        json={"kind": "grassroots"},
+        headers={"Authorization": f"Bearer {created['host']['token']}"},
+    )
+    assert (host.status_code, host.json()["error"]) == (403, "forbidden_role")
+    missing = await client.patch("/api/sessions/nosuchone2", json={"kind": "key"}, headers=ADMIN)
+    assert missing.status_code == 404
+    assert snapshot(store) == before
+
+
 @pytest.mark.parametrize("kind", ["KEY", "chủ chốt", "", 1, None, ["key"]])
 async def test_create_session_refuses_an_unknown_kind(
     client: httpx.AsyncClient, store: Store, kind: object

@@ -135,7 +135,12 @@ def test_a_session_of_a_kind(
     assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
     store = Store.open(tmp_path / "data" / "diemcau.sqlite3")
     assert sorted(s.kind for s in store.list_sessions()) == ["grassroots", "key"]
+    plain = store.list_sessions()[0]
     store.close()
+    code, out, _ = run(capsys, "session", "kind", plain.id, "key", *data)
+    assert code == 0 and json.loads(out)["kind"] == "key"
+    code, _, err = run(capsys, "session", "kind", "nosuchone2", "key", *data)
+    assert code == 1 and "404 not_found" in err
 
 
 def test_bad_input_is_said_plainly_and_changes_nothing(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -53,6 +54,15 @@ async def morning_session(app: Starlette, title: str) -> dict:
     }
     session: dict = await admin_call(app, "POST", "/api/sessions", json=body)
     return session
+
+
+async def poll(check: Callable[[], bool]) -> bool:
+    """Whether `check` holds within 10 s (the page writes through the API, then redraws)."""
+    for _ in range(100):
+        if check():
+            return True
+        await asyncio.sleep(0.1)
+    return check()
 
 
 def session_row(page: Page, table: str, session_id: str) -> Locator:
@@ -104,7 +114,15 @@ async def test_a_key_cadres_conference_is_scheduled_as_one_and_listed_so(
     [session] = office_store.list_sessions()
     assert session.kind == "key"
     row = session_row(page, "upcoming", session.id)
-    await expect(row.locator(".session-kind")).to_have_text("Hội nghị cán bộ chủ chốt")
+    await expect(row.locator(".session-kind")).to_have_value("key")
+    # Put right from the list: the store has it, and the row shows it.
+    await row.get_by_label("Loại hội nghị của “Hội nghị cán bộ chủ chốt quý I”").select_option(
+        "grassroots"
+    )
+    await expect(row.locator(".session-kind")).to_have_value("grassroots")
+    assert await poll(lambda: office_store.list_sessions()[0].kind == "grassroots")
+    await row.locator(".session-kind").select_option("key")
+    assert await poll(lambda: office_store.list_sessions()[0].kind == "key")
     # The template takes the last session's kind too.
     await expect(page.locator("#schedule-kind")).to_have_value("grassroots")  # the form reset
     await page.get_by_role("button", name="Lấy mẫu từ hội nghị trước").click()

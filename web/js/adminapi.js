@@ -177,6 +177,16 @@ export class AdminApi {
     }
 
     /**
+     * Puts a session's kind of conference right.
+     * @param {string} id
+     * @param {import('./api.js').SessionKind} kind
+     * @returns {Promise<Session>}
+     */
+    setKind(id, kind) {
+        return requestJson('PATCH', sessionPath(id), this.token, {kind});
+    }
+
+    /**
      * Starts, ends or cancels a session (a cancel is refused, 409 session_live, once it is live).
      * @param {string} id
      * @param {'start'|'end'|'cancel'} move

@@ -166,6 +166,34 @@ async function moveSession(session, move) {
 }
 
 /**
+ * The session's kind of conference, which the clerk may put right here.
+ * @param {Session} session
+ * @returns {HTMLSelectElement}
+ */
+function kindChoice(session) {
+    const choice = /** @type {HTMLSelectElement} */ (element('select', 'session-kind'));
+    choice.setAttribute('aria-label', t('office.kind_of', {title: session.title}));
+    for (const kind of /** @type {const} */ (['grassroots', 'key'])) {
+        const option = /** @type {HTMLOptionElement} */ (element('option', '', t(`session_kind.${kind}`)));
+        option.value = kind;
+        choice.append(option);
+    }
+    choice.value = session.kind ?? 'grassroots';
+    choice.addEventListener('change', async () => {
+        if (!office.api)
+            return;
+        try {
+            await office.api.setKind(session.id, choice.value === 'key' ? 'key' : 'grassroots');
+            await office.refresh();
+        } catch (e) {
+            office.failed(e);
+        }
+        office.render();
+    });
+    return choice;
+}
+
+/**
  * Opens a session's console: its link carries the host token, which the links answer holds.
  * @param {Session} session
  */
@@ -265,7 +293,7 @@ function sessionRow(session) {
     const stateCell = element('td');
     stateCell.append(state);
     const name = element('td', 'session-name', session.title);
-    name.append(' ', element('span', 'muted session-kind', t(`session_kind.${session.kind ?? 'grassroots'}`)));
+    name.append(' ', kindChoice(session));
     row.append(element('td', 'num', when(session)), name, stateCell);
     const actions = element('td', 'row-actions');
     /**
