@@ -19,7 +19,7 @@ from .errors import ApiError
 from .people import Person
 from .peoplecsv import parse_rosters_csv
 from .state import app_state
-from .store import Store
+from .store import Store, UnknownSites
 
 log = logging.getLogger("diemcau.api")
 
@@ -53,7 +53,15 @@ async def import_rosters(request: Request) -> Response:
     if dry_run:
         changes = state.store.preview_rosters(rosters)
     else:
-        changes = await state.writer.run(Store.put_rosters, rosters, datetime.now(UTC))
+        try:
+            changes = await state.writer.run(Store.put_rosters, rosters, datetime.now(UTC))
+        except UnknownSites as exc:  # deleted between the reading and the writing
+            raise ApiError(
+                409,
+                "unknown_sites",
+                "Some of the sites were deleted meanwhile: " + ", ".join(exc.site_ids) + ".",
+                {"sites": exc.site_ids},
+            ) from None
     applied = {change.site_id: iter(change.results) for change in changes}
     lines: list[dict[str, Any]] = []
     for row in rows:

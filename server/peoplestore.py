@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from .people import Person
-from .rows import PutResult
+from .rows import PutResult, UnknownSites
 from .times import db_time, parse_db_time
 
 # A site as its callers see it: with a roster, its expected is the roster's length.
@@ -105,10 +105,18 @@ class PeopleStore:
         self, rosters: Mapping[str, Sequence[Person]], now: datetime
     ) -> list[RosterChange]:
         """Replace the roster of each site named, in one transaction: people not in the new
-        roster leave it. The sites must exist (the CSV parser checks), and each roster's ids be
-        distinct. Sessions already created keep their snapshot."""
+        roster leave it. Each roster's ids must be distinct; a site that does not exist (deleted
+        since the CSV was read) raises UnknownSites, changing nothing. Sessions already created
+        keep their snapshot."""
         stamp = db_time(now)
         with self._transaction() as db:
+            missing = [
+                site_id
+                for site_id in rosters
+                if db.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None
+            ]
+            if missing:
+                raise UnknownSites(missing)
             changes = [_change(db, site_id, people) for site_id, people in rosters.items()]
             for site_id, people in rosters.items():
                 db.execute("DELETE FROM people WHERE site_id = ?", (site_id,))

@@ -8,9 +8,11 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from diemcau.server.people import new_person
 from diemcau.server.schema import MIGRATIONS, SCHEMA_VERSION, steps
-from diemcau.server.store import Site, Store
+from diemcau.server.store import Site, Store, UnknownSites
 
 NOW = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -58,4 +60,16 @@ def test_put_rosters_says_what_changed_and_the_preview_agrees(tmp_path: Path) ->
     assert store.get_site("nga-thanh") == Site("nga-thanh", "Xã Nga Thạnh", "commune", 1)
     assert store.delete_roster("nga-thanh") == 1
     assert store.get_site("nga-thanh") == Site("nga-thanh", "Xã Nga Thạnh", "commune", 40)
+    store.close()
+
+
+def test_put_rosters_of_a_site_deleted_meanwhile_changes_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "diemcau.sqlite3")
+    store.put_site(Site("nga-thanh", "Xã Nga Thạnh", "commune", 40), NOW)
+    an = new_person("nga-thanh", "Nguyễn Văn An", "38.1", "Bí thư", "")
+    binh = new_person("phu-an", "Lê Thị Bình", None, "", "")
+    with pytest.raises(UnknownSites) as raised:
+        store.put_rosters({"nga-thanh": [an], "phu-an": [binh]}, NOW)
+    assert raised.value.site_ids == ["phu-an"]
+    assert store.site_people("nga-thanh") == []
     store.close()
