@@ -44,6 +44,9 @@ PROTOCOL_MODULES = [
     "httperror.js",
     "picture.js",
     "checkinapi.js",
+    # The camera count's worker and its tiles: a worker has no DOM.
+    "headcamworker.js",
+    "headcamtiles.js",
 ]
 
 # Served files that are not the pages, with the type each must carry.
