@@ -221,11 +221,15 @@ def _put_secret(path: Path, content: bytes, now: datetime) -> Path | None:
         aside = None
     incoming = path.with_name(f".{path.name}.restoring")
     incoming.unlink(missing_ok=True)
-    write_new(incoming, content)
-    _same_owner(path.parent, [incoming])
-    if aside is not None:
-        os.link(path, aside)
-    os.replace(incoming, path)
+    try:
+        write_new(incoming, content)
+        _same_owner(path.parent, [incoming])
+        # Two restores in one second: the first one's keeps what was there before both.
+        if aside is not None and not aside.exists():
+            os.link(path, aside)
+        os.replace(incoming, path)
+    finally:
+        incoming.unlink(missing_ok=True)
     return aside
 
 
