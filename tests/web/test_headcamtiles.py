@@ -1,6 +1,7 @@
 """web/js/headcamtiles.js in Chromium: where the camera count looks (the tiles cover the picture,
 overlapping as asked) and how it adds up what it saw (one face per group of boxes on the same
-place; a face cut by a tile's inner edge is left to the neighbour). Tables, no picture."""
+place; a face cut by a tile's inner edge is left to the neighbour); and what the link's query
+sets of it (headcam.js). Tables, no picture."""
 
 from __future__ import annotations
 
@@ -90,3 +91,31 @@ async def test_a_face_cut_by_an_inner_edge_is_left_to_the_neighbour(
     page: Page, face: dict[str, float], cut: bool
 ) -> None:
     assert await call(page, "cutByTile", face, TILE, 1280, 720) is cut
+
+
+DEFAULTS = {"every": 30, "threshold": 0.5, "cols": 3, "rows": 2, "overlap": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("query", "settings"),
+    [
+        ("", DEFAULTS),
+        ("?camera=180", DEFAULTS),  # the return feed's, not the count's
+        (
+            "?count_every=60&count_threshold=0.3&count_tiles=4x3&count_overlap=0.1",
+            {"every": 60, "threshold": 0.3, "cols": 4, "rows": 3, "overlap": 0.1},
+        ),
+        ("?count_tiles=0", {**DEFAULTS, "cols": 0, "rows": 0}),  # the whole picture only
+        # Out of range or not a number: the default, never an error.
+        ("?count_every=1&count_threshold=2&count_tiles=9x9&count_overlap=0.9", DEFAULTS),
+        ("?count_every=abc&count_threshold=&count_tiles=3x&count_overlap=-1", DEFAULTS),
+    ],
+)
+async def test_the_links_query_sets_the_count(
+    page: Page, query: str, settings: dict[str, float]
+) -> None:
+    found = await page.evaluate(
+        """async (query) => (await import('/static/js/headcam.js')).headcamSettings(query)""",
+        query,
+    )
+    assert found == settings
