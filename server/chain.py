@@ -55,19 +55,16 @@ class Seal:
     signature: str  # base64 of the Ed25519 signature of seal_message
 
 
-def carried_seal(lines: Sequence[Mapping[str, Any]]) -> Seal | None:
-    """The seal an export carries on its last chained line (server/joinlog.py), as it says it:
-    `verify` is what checks it. None when the lines carry none, or one not whole."""
-    for line in reversed(lines):
-        link = line.get(CHAIN_KEY)
-        if isinstance(link, Mapping):
-            sealed = link.get("seal")
-            if not isinstance(sealed, Mapping):
-                return None
-            head, length, signature = (sealed.get(k) for k in ("head", "length", "signature"))
-            if isinstance(head, str) and type(length) is int and isinstance(signature, str):
-                return Seal(head, length, signature)
-            return None
+def carried_seal(line: Mapping[str, Any]) -> Seal | None:
+    """The seal an export carries on its last line (server/joinlog.py), as it says it: `verify`
+    is what checks it. None when that line carries none, or one not whole."""
+    link = line.get(CHAIN_KEY)
+    sealed = link.get("seal") if isinstance(link, Mapping) else None
+    if not isinstance(sealed, Mapping):
+        return None
+    head, length, signature = (sealed.get(k) for k in ("head", "length", "signature"))
+    if isinstance(head, str) and type(length) is int and isinstance(signature, str):
+        return Seal(head, length, signature)
     return None
 
 

@@ -10,7 +10,7 @@ missing time ends, for absent and late sites; `dropped()` tells, of a site there
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -49,22 +49,21 @@ class Outage:
 NONE = Outage()
 
 
-def outage(events: Iterable[Event], due: datetime, came_at: datetime | None) -> Outage:
+def outage(events: Sequence[Event], due: datetime, came_at: datetime | None) -> Outage:
     """Why a site missed time, from its events in time order.
 
     `due`: when it had to be connected (an absent site: the window's end; a late one: the
     window's start plus `late_after`). `came_at`: when a late site's first connection in the
     window began; None for an absent site, whose events count up to `due` included.
     """
-    ordered = list(events)
-    opened = next((e.ts for e in ordered if e.type in OPENED), None)
+    opened = next((e.ts for e in events if e.type in OPENED), None)
     if opened is None or opened > due:
         return Outage("never_opened" if came_at is None else "opened_late")
     # The hall's state as its events leave it: opened, failed (an attempt's reason),
     # connected, lost or left (a leave's reason).
     state, reason = "opened", None
     open_conns: set[str | None] = set()
-    for event in ordered:
+    for event in events:
         if event.ts > due if came_at is None else event.ts >= came_at:
             break
         if event.type == "page_open" and state == "left":

@@ -426,5 +426,6 @@ def attendance(
         sites=sites,
         unknown_sites=unknown,
         totals=totals(sites),
-        seal=carried_seal([e.fields for e in chosen]),
+        # The session's last line in the file's order: where an export puts the seal.
+        seal=carried_seal(chosen[-1].fields) if chosen else None,
     )
