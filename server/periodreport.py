@@ -43,6 +43,9 @@ SESSION_COLUMNS = (
     "headcount",
     "participation_rate",
     "connected_rate",
+    "people_expected",
+    "people_present",
+    "people_present_rate",
 )
 SITE_COLUMNS = (
     "site",
@@ -69,6 +72,7 @@ HEADERS_VI = {
     "people_excused": "Vắng có lý do",
     "people_unexcused": "Vắng không lý do",
     "people_rate": "Tỷ lệ có mặt theo danh sách",
+    "people_present_rate": "Tỷ lệ có mặt theo danh sách",
     "id": "Mã hội nghị",
     "title": "Tên hội nghị",
     "start": "Bắt đầu",
@@ -85,6 +89,7 @@ PERCENT_COLUMNS = {
     "connected_rate",
     "participation_rate",
     "people_rate",
+    "people_present_rate",
     "average_coverage",
 }
 

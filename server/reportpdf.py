@@ -339,6 +339,11 @@ def _site_row(index: int, site: dict[str, Any], zone: ZoneInfo) -> list[object]:
         cause = terms.cause(site["cause"])
         reason = terms.cause_reason(site.get("cause_reason"))
         notes.append(f"{cause} ({reason})" if reason else cause)
+    if site.get("people_count") is not None:
+        estimate = f"camera ước tính {site['people_count']} người"
+        if site.get("people_count_disagrees"):
+            estimate += ", lệch với số điểm danh"
+        notes.append(estimate)
     headcount = site["headcount"]
     present = "" if headcount is None else f"{headcount}/{site['expected']}"
     status = terms.site_status(site["status"])
@@ -447,7 +452,15 @@ def period_pdf(body: dict[str, Any], letterhead: Letterhead, now: datetime) -> b
     kind_of = {i: k for k in ("key", "grassroots") for i in body["kinds"][k]["session_ids"]}
     _table(
         pdf,
-        ["STT", "Ngày", "Hội nghị", "Loại", "Điểm cầu tham dự", "Người dự"],
+        [
+            "STT",
+            "Ngày",
+            "Hội nghị",
+            "Loại",
+            "Điểm cầu tham dự",
+            "Người dự (báo cáo)",
+            "Theo danh sách",
+        ],
         [
             [
                 number,
@@ -456,10 +469,13 @@ def period_pdf(body: dict[str, Any], letterhead: Letterhead, now: datetime) -> b
                 terms.session_kind(kind_of.get(s["id"], "grassroots")),
                 f"{s['present'] + s['partial']}/{s['invited']}",
                 _of(s["headcount"], s["expected"], s["participation_rate"]),
+                _of(s["people_present"], s["people_expected"], s.get("people_present_rate"))
+                if s.get("people_expected")
+                else "",
             ]
             for number, s in enumerate(body["sessions"], start=1)
         ],
-        (10, 20, 50, 30, 20, 35),
+        (10, 20, 44, 26, 18, 24, 24),
     )
     repeated = [s for s in body["sites"] if s["repeatedly_absent_or_partial"]]
     if repeated:

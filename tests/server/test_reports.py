@@ -167,6 +167,7 @@ def with_people(made: Report) -> dict[str, Any]:
         person("p4", "=Phạm Văn Dũng", "absent", None, None),
     ]
     body["sites"][0]["people_count"] = 3
+    body["sites"][0]["people_count_disagrees"] = True
     body["sites"][1]["people"] = [person("p5", "Hoàng Thị Em", "absent", None, None)]
     body["sites"][1]["people_count"] = None
     body["totals"].update(people_expected=5, people_present=2, people_excused=1, people_unexcused=2)
