@@ -1,7 +1,8 @@
 """Which check-in or correction the join log allows for a person, and the event it writes.
 
 Sans-I/O. The log's people events (bodies fixed in docs/attendance.md, People) are folded into
-each person's standing, on two tracks that never overwrite each other:
+each person's standing by the report's own fold (server/attendance/people.py, `standings`), on
+two tracks that never overwrite each other:
 
     checkin / checkin_revoked     checked in (where, when, how), or not
     absence / absence_revoked     excused (why), or not
@@ -22,32 +23,21 @@ same name are two people; without a code, a person is their roster entry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from .attendance.people import PEOPLE_EVENTS
+# The fold is the report's; its names are given here too, for the judge's callers.
+from .attendance.people import PEOPLE_EVENTS as PEOPLE_EVENTS
+from .attendance.people import CheckedIn as CheckedIn
+from .attendance.people import Standing as Standing
+from .attendance.people import standings as standings
 
 Method = Literal["qr", "clerk"]
 By = Literal["site", "admin"]
 CommandType = Literal["checkin", "checkin_revoked", "absence", "absence_revoked"]
 REASON_MAX = 500
-
-
-@dataclass(frozen=True)
-class CheckedIn:
-    site: str
-    at: datetime
-    method: str
-
-
-@dataclass
-class Standing:
-    """One person's two tracks, as the log has them so far."""
-
-    checked_in: CheckedIn | None = None
-    excuse: str | None = None  # the reason of the absence standing, if any
 
 
 @dataclass(frozen=True)
@@ -57,28 +47,7 @@ class PeopleEvent:
     ts: datetime
     type: str
     site: str | None
-    body: Mapping[str, Any] = field(default_factory=dict)
-
-
-def standings(events: Iterable[PeopleEvent]) -> dict[str, Standing]:
-    """Each person's standing after `events`, in log order; other event types are skipped, and so
-    is a people event without a person (a log edited by hand: the report's rules say so)."""
-    people: dict[str, Standing] = {}
-    for event in events:
-        person = event.body.get("person")
-        if event.type not in PEOPLE_EVENTS or not isinstance(person, str):
-            continue
-        standing = people.setdefault(person, Standing())
-        if event.type == "checkin":
-            site = event.site or ""
-            standing.checked_in = CheckedIn(site, event.ts, str(event.body.get("method", "")))
-        elif event.type == "checkin_revoked":
-            standing.checked_in = None
-        elif event.type == "absence":
-            standing.excuse = str(event.body.get("reason", ""))
-        else:
-            standing.excuse = None
-    return people
+    fields: Mapping[str, Any] = field(default_factory=dict)  # its body
 
 
 RefusalCode = Literal["already_checked_in", "not_checked_in", "checked_in", "not_excused"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from diemcau.server.attendance import LogEvent, RosterSite, Rules, attendance
+from diemcau.server.attendance.people import RosterPerson
 from diemcau.server.checkinrules import (
     CheckedIn,
     Command,
@@ -149,3 +151,71 @@ def test_whatever_is_asked_the_log_keeps_each_person_checked_in_once(
         for p, s in people.items():
             if s.checked_in is not None:
                 assert s.checked_in.site == SITE[p]
+
+
+# The judge's view and the report's: one fold (server/attendance/people.py), so on any log the
+# server would have written they say the same of everyone.
+
+ROSTER = [
+    RosterSite(
+        "a", "Xã A", "commune", 2, (RosterPerson("lan@a", "Lan"), RosterPerson("binh@a", "Bình"))
+    ),
+    RosterSite(
+        "b", "Xã B", "commune", 2, (RosterPerson("lan@b", "Lan"), RosterPerson("chi@b", "Chi"))
+    ),
+]
+
+timed_commands = st.lists(
+    st.tuples(
+        st.sampled_from([checkin, revoke, absence, unabsence]),
+        st.sampled_from(sorted(CODES)),
+        st.integers(min_value=0, max_value=30),  # minutes after the one before: ties too
+    ),
+    max_size=30,
+)
+
+
+@given(timed_commands, st.integers(min_value=0, max_value=90))
+# The edges: a check-in before the start, revoked after the end; excused after the end.
+@example([(checkin, "lan@a", 0), (revoke, "lan@a", 100), (checkin, "lan@b", 0)], 10)
+@example([(checkin, "chi@b", 70), (revoke, "chi@b", 30), (absence, "chi@b", 0)], 10)
+def test_the_judge_and_the_report_agree_on_what_the_server_allowed(
+    asked: list[tuple[object, str, int]], end_minute: int
+) -> None:
+    """Commands from an hour before the start, the session live from T0 to its end, corrections
+    after it too: each judged as the server does (no check-in once ended), the allowed ones
+    written. Then the judge's standing of each person (the log so far, as the next command
+    would be judged) and the report's status (up to the window end) are the same."""
+    start = T0 + timedelta(hours=1)
+    end = start + timedelta(minutes=end_minute)
+    judged: list[PeopleEvent] = []
+    log = [LogEvent(start, "session_start", 0, "s1")]
+    ts = T0
+    for make, person, step in asked:
+        ts += timedelta(minutes=step)
+        command: Command = make(person)  # type: ignore[operator]
+        if command.type == "checkin" and ts > end:
+            continue  # the session has ended: check-in is closed (checkinapi)
+        try:
+            judge(command, standings(judged), CODES)
+        except Refusal:
+            continue
+        judged.append(PeopleEvent(ts, command.type, command.site, command.body()))
+        log.append(LogEvent(ts, command.type, len(log), "s1", command.site, None, command.body()))
+    log.append(LogEvent(end, "session_end", len(log), "s1"))  # corrections may come after it
+    report = attendance(log, ROSTER, Rules())
+    assert report.window_end == end
+    seen = standings(judged)
+    for site in report.sites:
+        for person in site.people:
+            standing = seen.get(person.id)
+            checked = None if standing is None else standing.checked_in
+            excuse = None if standing is None else standing.excuse
+            if checked is not None:
+                assert person.status in ("present", "late")
+                assert (person.checked_in_at, person.method) == (checked.at, checked.method)
+                assert checked.site == site.site
+            elif excuse is not None:
+                assert (person.status, person.reason) == ("excused", excuse)
+            else:
+                assert person.status == "absent"
