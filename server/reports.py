@@ -21,7 +21,8 @@ from .attendance import Report, report_json, site_json, totals_json
 Language = Literal["en", "vi"]
 LANGUAGES: tuple[Language, ...] = ("en", "vi")
 
-COLUMNS = (
+# The default CSV's columns: a public contract scripts read, kept as they were before issue 15.
+CSV_COLUMNS = (
     "site",
     "name",
     "kind",
@@ -37,9 +38,9 @@ COLUMNS = (
     "longest_outage_seconds",
     "headcount",
     "headcount_rate",
-    "cause",
-    "cause_reason",
 )
+# The official files' site columns: the contract's, and why an absent or late hall missed time.
+COLUMNS = (*CSV_COLUMNS, "cause", "cause_reason")
 # Beside them in the official files when the report has people: each site's people by standing,
 # and the camera's estimate (issue 15's contract fields, counted from `people`).
 PEOPLE_COUNT_COLUMNS = ("people_present", "people_excused", "people_unexcused", "people_count")
@@ -194,11 +195,11 @@ def to_csv(report: Report, lang: Language = "en", timezone: str = "Asia/Ho_Chi_M
         official_csv(writer, report_json(report), ZoneInfo(timezone))
     else:
         sites = [site_json(s) for s in report.sites]
-        writer.writerow(COLUMNS)
+        writer.writerow(CSV_COLUMNS)
         for site in sites:
-            writer.writerow([_csv_cell(site[c]) for c in COLUMNS])
+            writer.writerow([_csv_cell(site[c]) for c in CSV_COLUMNS])
         totals = _totals_row(totals_json(report.totals), sites)
-        writer.writerow([_csv_cell(totals[c]) for c in COLUMNS])
+        writer.writerow([_csv_cell(totals[c]) for c in CSV_COLUMNS])
     # The BOM makes Excel read the file as UTF-8, so Vietnamese names show as written.
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 

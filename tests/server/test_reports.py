@@ -126,11 +126,10 @@ def test_xlsx_keeps_negative_numbers_numeric() -> None:
 
 DEFAULT_CSV = (
     "\ufeffsite,name,kind,expected,status,late,left_early,first_join,last_leave,"
-    "connected_seconds,coverage,interruptions,longest_outage_seconds,headcount,headcount_rate,"
-    "cause,cause_reason\r\n"
-    "s0,Xã Nga Thạnh,commune,10,present,no,no,2026-03-05T01:00:00.000Z,,1800.0,1.0,0,0.0,,,,\r\n"
-    "s1,Phường Ba,commune,10,absent,no,no,,,0.0,0.0,0,0.0,,,never_opened,\r\n"
-    'TOTAL,2 invited,,20,"present 1, partial 0, absent 1",0,0,,,,0.5,0,0.0,0,0.0,,\r\n'
+    "connected_seconds,coverage,interruptions,longest_outage_seconds,headcount,headcount_rate\r\n"
+    "s0,Xã Nga Thạnh,commune,10,present,no,no,2026-03-05T01:00:00.000Z,,1800.0,1.0,0,0.0,,\r\n"
+    "s1,Phường Ba,commune,10,absent,no,no,,,0.0,0.0,0,0.0,,\r\n"
+    'TOTAL,2 invited,,20,"present 1, partial 0, absent 1",0,0,,,,0.5,0,0.0,0,0.0\r\n'
 ).encode()
 
 
