@@ -11,10 +11,12 @@ POST /api/sessions/{id}/people/{person}/absence         {"reason"}   excused
 POST /api/sessions/{id}/people/{person}/absence/revoke  {"reason"}   the excuse withdrawn
 
 Who: the hall's own token or the admin's (`by` says which in the event); the phone page has
-only the code. When: check-ins only while the session is live (409 not_started before, 409
-session_ended after: a check-in outside the window would count for nothing); the corrections
-and absences at any time, during or after the session (an absence known beforehand too),
-since the record is corrected after the fact.
+only the code. When: check-ins from the server's `--checkin-opens-before` (an hour) before the
+scheduled start, since people arrive before the operator goes live, and while the session is
+live (409 not_started before, with `details.opens_at`; 409 session_ended after: a check-in after
+the window would count for nothing), checkinrules.CheckinOpening; the corrections and absences
+at any time, during or after the session (an absence known beforehand too), since the record is
+corrected after the fact.
 
 Each is one join-log event (server/checkinlog.py), judged and written in the store writer's
 thread, so a refused command writes nothing; the meeting service writes it, then tells the
@@ -34,16 +36,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from ..signaling.session import SessionState
 from .api import route
 from .auth import ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import raise_problems, read_json_object, reject_unknown_fields, text_field
 from .checkin import CheckinKey, ReadCode, UnknownCode, session_of
-from .checkinlog import SessionNotOpen, session_standings
+from .checkinlog import session_standings
 from .checkinrules import (
     REASON_MAX,
     By,
     CheckedIn,
+    CheckinClosed,
+    CheckinOpening,
     Command,
     CommandType,
     Refusal,
@@ -61,8 +64,6 @@ from .times import api_time
 log = logging.getLogger("diemcau.checkin")
 
 ADMIN_OR_SITE: frozenset[str] = frozenset({"admin", "site"})
-LIVE = frozenset({SessionState.LIVE})
-ANY_STATE = frozenset(SessionState)
 # A person id is the roster's ("p-" and 16 characters); room to spare, no more.
 PERSON_MAX = 100
 
@@ -92,7 +93,8 @@ async def hall_code(request: Request) -> Response:
     authorize(request, session_id, allow=ADMIN_OR_SITE, site_id=site_id)
     state = app_state(request)
     session = _session(state, session_id)
-    _require_live(session)
+    now = _now()
+    _require_open(state, session, now)
     invite = _invite(state, session_id, site_id)
     if invite.revoked_at is not None:
         raise ApiError(409, "removed", "This hall was removed from the session.")
@@ -100,7 +102,7 @@ async def hall_code(request: Request) -> Response:
         raise ApiError(
             409, "no_roster", "This hall had no roster when the session was created: no check-in."
         )
-    code = checkin_key(state).draw(session_id, site_id, _now())
+    code = checkin_key(state).draw(session_id, site_id, now)
     url = f"{base_url(request)}/checkin/{code.text}"
     return JSONResponse(
         {
@@ -144,7 +146,8 @@ async def check_in_by_code(request: Request) -> Response:
     now = _now()
     session, invite, _ = _by_code(state, request.path_params["code"], now)
     person = _person_of_hall(state, session.id, invite.site_id, await _person_field(request))
-    return await _write(state, session, Command("checkin", person.id, invite.site_id, "site", "qr"))
+    command = Command("checkin", person.id, invite.site_id, "site", "qr")
+    return await _write(state, session, command, state.config.checkin_opening)
 
 
 # The hall's clerk, and the district's
@@ -184,7 +187,7 @@ async def check_in_by_clerk(request: Request) -> Response:
     state = app_state(request)
     person = _person_of_hall(state, session_id, site_id, await _person_field(request))
     command = Command("checkin", person.id, site_id, _by(grant), "clerk")
-    return await _write(state, _session(state, session_id), command)
+    return await _write(state, _session(state, session_id), command, state.config.checkin_opening)
 
 
 async def revoke(request: Request) -> Response:
@@ -215,7 +218,7 @@ async def _correction(request: Request, kind: CommandType) -> Response:
     raise_problems(problems)
     assert reason is not None
     command = Command(kind, person.id, person.site_id, _by(grant), reason=reason)
-    return await _write(state, _session(state, session_id), command, ANY_STATE)
+    return await _write(state, _session(state, session_id), command, None)
 
 
 # Writing, and what the answers say
@@ -225,16 +228,17 @@ async def _write(
     state: AppState,
     session: Session,
     command: Command,
-    open_in: frozenset[SessionState] = LIVE,
+    opening: CheckinOpening | None,
 ) -> Response:
-    """Judge and write `command` in the writer's thread; 201 with the event, or why not."""
-    if open_in == LIVE:
-        _require_live(session)
+    """Judge and write `command` in the writer's thread, if the session takes it now (`opening`,
+    or at any time with None); 201 with the event, or why not."""
     now = _now()
+    if opening is not None:
+        _require_open(state, session, now)
     try:
-        seq = await state.meeting.record_people(session.id, command, open_in, now)
-    except SessionNotOpen as exc:  # the session ended while this waited for the writer
-        raise _not_live(exc.state) from None
+        seq = await state.meeting.record_people(session.id, command, opening, now)
+    except CheckinClosed as closed:  # the session ended while this waited for the writer
+        raise _closed(closed) from None
     except Refusal as refusal:
         raise _refused(state, session.id, command, refusal) from None
     log.info("session %s: %s of %s by %s", session.id, command.type, command.person, command.by)
@@ -325,15 +329,21 @@ def _invite(state: AppState, session_id: str, site_id: str) -> Invite:
     return invite
 
 
-def _require_live(session: Session) -> None:
-    if session.state != SessionState.LIVE:
-        raise _not_live(session.state)
+def _require_open(state: AppState, session: Session, now: datetime) -> None:
+    try:
+        state.config.checkin_opening.check(session.state, session.scheduled_start, now)
+    except CheckinClosed as closed:
+        raise _closed(closed) from None
 
 
-def _not_live(state: SessionState) -> ApiError:
-    if state == SessionState.SCHEDULED:
+def _closed(closed: CheckinClosed) -> ApiError:
+    if closed.code == "not_started":
+        assert closed.opens_at is not None
         return ApiError(
-            409, "not_started", "This session has not started: check-in opens when it does."
+            409,
+            "not_started",
+            "Check-in has not opened yet: it opens before the session's scheduled start.",
+            {"opens_at": api_time(closed.opens_at)},
         )
     return ApiError(409, "session_ended", "This session has ended: check-in is closed.")
 
@@ -344,7 +354,7 @@ def _unknown_code() -> ApiError:
 
 def _by_code(state: AppState, code: str, now: datetime) -> tuple[Session, Invite, ReadCode]:
     """The session and hall of a check-in code still good at `now`: 404 unknown, 410 expired,
-    409 a session not live."""
+    409 check-in not open."""
     try:
         session = state.store.get_session(session_of(code))
         if session is None:
@@ -360,7 +370,7 @@ def _by_code(state: AppState, code: str, now: datetime) -> tuple[Session, Invite
             "This check-in code has expired (it changes every 30 s): scan the QR code again.",
             {"expired_at": api_time(read.expires_at)},
         )
-    _require_live(session)
+    _require_open(state, session, now)
     invite = invites[read.site_id]
     if invite.revoked_at is not None:
         raise _unknown_code()  # a removed hall's codes stop with its link

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..signaling.session import SessionState
-from .checkinrules import PEOPLE_EVENTS, Command, PeopleEvent, Standing, judge, standings
+from .checkinrules import (
+    PEOPLE_EVENTS,
+    CheckinOpening,
+    Command,
+    PeopleEvent,
+    Standing,
+    judge,
+    standings,
+)
 from .store import Store
-
-
-class SessionNotOpen(Exception):
-    """The session is not in a state this command may be written in (its state says which)."""
-
-    def __init__(self, state: SessionState) -> None:
-        super().__init__(state.value)
-        self.state = state
 
 
 def session_standings(store: Store, session_id: str) -> dict[str, Standing]:
@@ -35,16 +34,17 @@ def record(
     session_id: str,
     command: Command,
     now: datetime,
-    open_in: frozenset[SessionState],
+    opening: CheckinOpening | None,
 ) -> int:
-    """Append the command's event if the session's state is one of `open_in` and the log
-    allows it; its sequence number. Raises SessionNotOpen or checkinrules.Refusal, writing
-    nothing. For the writer's thread: the state and the log are read on its connection, just
-    before the append, so that nothing is written between the judgement and the event."""
+    """Append the command's event if the session takes it now (`opening`: a check-in's; None
+    for a correction, taken at any time) and the log allows it; its sequence number. Raises
+    checkinrules.CheckinClosed or Refusal, writing nothing. For the writer's thread: the state
+    and the log are read on its connection, just before the append, so that nothing is written
+    between the judgement and the event."""
     session = store.get_session(session_id)
     assert session is not None  # sessions are never deleted
-    if session.state not in open_in:
-        raise SessionNotOpen(session.state)
+    if opening is not None:
+        opening.check(session.state, session.scheduled_start, now)
     codes = {p.id: p.code for p in store.session_people(session_id)}
     judge(command, session_standings(store, session_id), codes)
     return store.append_event(session_id, command.type, now, site_id=command.site, **command.body())

@@ -19,14 +19,20 @@ judged against the standing, so that the log only ever holds moves that mean som
 
 "Elsewhere" is the same person on another hall's roster: the same member code. Two people of the
 same name are two people; without a code, a person is their roster entry.
+
+When (CheckinOpening): people come before the operator goes live, so check-in opens a setting's
+time before a scheduled session's scheduled start (`--checkin-opens-before`, an hour), stays open
+while it is live and closes at its end; the corrections and absences are taken at any time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from ..signaling.session import SessionState
 
 # The fold is the report's; its names are given here too, for the judge's callers.
 from .attendance.people import PEOPLE_EVENTS as PEOPLE_EVENTS
@@ -48,6 +54,43 @@ class PeopleEvent:
     type: str
     site: str | None
     fields: Mapping[str, Any] = field(default_factory=dict)  # its body
+
+
+ClosedCode = Literal["not_started", "session_ended"]
+# The longest a check-in may open before the scheduled start: a week.
+OPENS_BEFORE_MAX = 7 * 86400.0
+
+
+class CheckinClosed(Exception):
+    """Check-in is not open now: not yet (`opens_at` says when), or no more."""
+
+    def __init__(self, code: ClosedCode, opens_at: datetime | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.opens_at = opens_at
+
+
+@dataclass(frozen=True)
+class CheckinOpening:
+    """When a session takes check-ins: from `opens_before` seconds before its scheduled start
+    while it is scheduled, and while it is live; never once it has ended."""
+
+    opens_before: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.opens_before <= OPENS_BEFORE_MAX:
+            raise ValueError(f"check-in opens 0 to {OPENS_BEFORE_MAX:.0f} s before the start")
+
+    def opens_at(self, scheduled_start: datetime) -> datetime:
+        return scheduled_start - timedelta(seconds=self.opens_before)
+
+    def check(self, state: SessionState, scheduled_start: datetime, now: datetime) -> None:
+        """Raise CheckinClosed unless a session in `state`, scheduled to start at
+        `scheduled_start`, takes check-ins at `now`."""
+        if state == SessionState.ENDED:
+            raise CheckinClosed("session_ended")
+        if state == SessionState.SCHEDULED and now < self.opens_at(scheduled_start):
+            raise CheckinClosed("not_started", self.opens_at(scheduled_start))
 
 
 RefusalCode = Literal["already_checked_in", "not_checked_in", "checked_in", "not_excused"]

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..signaling.turn import parse_turn_url
 from . import logformat, settings, verifycli
+from .checkinrules import OPENS_BEFORE_MAX, CheckinOpening
 from .clientcap import normalise_proxy
 from .config import Config
 from .dirlock import DataDirInUse, DataDirLock
@@ -63,6 +64,14 @@ def _add_serve_options(parser: argparse.ArgumentParser, default_port: int = 8080
     add_recording_options(parser)
     add_letterhead_options(parser)
     add_rule_options(parser)
+    parser.add_argument(
+        "--checkin-opens-before",
+        type=float,
+        default=CheckinOpening().opens_before,
+        metavar="SECONDS",
+        help="how long before a session's scheduled start its halls' check-in opens "
+        "(3600; it stays open while live; docs/attendance.md)",
+    )
 
 
 def _add_network_options(parser: argparse.ArgumentParser) -> None:
@@ -248,6 +257,16 @@ def network_from_args(args: argparse.Namespace, config: Config) -> Config:
     )
 
 
+def checkin_from_args(args: argparse.Namespace) -> CheckinOpening:
+    """When check-in opens, as the flag gives it; ValueError says what is wrong."""
+    try:
+        return CheckinOpening(args.checkin_opens_before)
+    except ValueError:
+        raise ValueError(
+            f"--checkin-opens-before must be between 0 and {OPENS_BEFORE_MAX:.0f} seconds"
+        ) from None
+
+
 def _config(args: argparse.Namespace) -> Config:
     public_url = args.public_url.rstrip("/") if args.public_url else None
     try:
@@ -270,7 +289,9 @@ def _config(args: argparse.Namespace) -> Config:
     try:
         config = limits_from_args(args, network_from_args(args, config))
         config = recording_from_args(args, monitoring_from_args(args, config))
-        return dataclasses.replace(config, letterhead=letterhead_from_args(args))
+        return dataclasses.replace(
+            config, letterhead=letterhead_from_args(args), checkin_opening=checkin_from_args(args)
+        )
     except ValueError as exc:
         raise SystemExit(f"diemcau: {explain(str(exc), args)}") from None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .attendance import Rules
+from .checkinrules import CheckinOpening
 from .letterhead import Letterhead
 
 
@@ -22,6 +23,8 @@ class Config:
     # The attendance rules the server applies, and the zone its pages and files show times in.
     rules: Rules = field(default_factory=Rules)
     timezone: str = "Asia/Ho_Chi_Minh"
+    # When a session takes check-ins: from so long before its scheduled start (checkinrules.py).
+    checkin_opening: CheckinOpening = field(default_factory=CheckinOpening)
     # How often the server records that it is alive (see Store.mark_alive), in seconds.
     liveness_interval: float = 5.0
     # The one UDP port that carries every media connection's ICE, DTLS and SRTP; 0 picks a free

@@ -81,7 +81,7 @@ from ..signaling.room import (
 )
 from ..signaling.session import SessionState, SessionStateError
 from .checkinlog import record
-from .checkinrules import Command
+from .checkinrules import CheckinOpening, Command
 from .pageopen import PageOpens
 from .store import Store, Transition
 from .writer import Writer
@@ -404,13 +404,13 @@ class Meeting:
         self,
         session_id: str,
         command: Command,
-        open_in: frozenset[SessionState],
+        opening: CheckinOpening | None,
         now: datetime | None = None,
     ) -> int:
         """Judge and write a check-in, an absence or a correction (server/checkinlog.py): its
         event's seq. Raises what `record` raises, writing nothing."""
         at = _now(now)
-        seq = await self._parts.writer.run(record, session_id, command, at, open_in)
+        seq = await self._parts.writer.run(record, session_id, command, at, opening)
         await self._effects(session_id, [PeopleChanged(command.site, at.timestamp())], at)
         return seq
 

@@ -4,6 +4,7 @@ corrections (server/checkinapi.py). The real app, its store and writer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from diemcau.server.checkinapi import checkin_key
+from diemcau.server.checkinrules import CheckinOpening
 from diemcau.server.meeting import topic
 from diemcau.server.state import app_state
 from diemcau.server.store import Store
@@ -42,7 +44,11 @@ class Hall:
         return self.people[(site, name)]
 
 
-async def make_hall(client: httpx.AsyncClient, start: bool = True) -> Hall:
+async def make_hall(
+    client: httpx.AsyncClient, start: bool = True, starts_in: timedelta | None = None
+) -> Hall:
+    """The halls' session, live with `start`; scheduled to start `starts_in` from now when
+    given (else in the past, conftest's)."""
     await put_sites(client)
     response = await client.post(
         "/api/rosters/import",
@@ -50,7 +56,22 @@ async def make_hall(client: httpx.AsyncClient, start: bool = True) -> Hall:
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
     assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
-    created = await create_session(client, ["nga-thanh", "tan-loc", "ubnd"])
+    if starts_in is None:
+        created = await create_session(client, ["nga-thanh", "tan-loc", "ubnd"])
+    else:
+        begins = datetime.now(UTC) + starts_in
+        response = await client.post(
+            "/api/sessions",
+            json={
+                "title": "Hội nghị cán bộ chủ chốt",
+                "scheduled_start": begins.isoformat(),
+                "scheduled_end": (begins + timedelta(hours=3)).isoformat(),
+                "sites": ["nga-thanh", "tan-loc", "ubnd"],
+            },
+            headers=ADMIN,
+        )
+        assert response.status_code == 201, response.text
+        created = response.json()
     if start:
         response = await client.post(f"/api/sessions/{created['id']}/start", headers=ADMIN)
         assert response.status_code == 200, response.text
@@ -111,7 +132,8 @@ async def test_the_hall_gets_a_check_in_url_and_its_qr_code(
 async def test_no_code_before_the_start_for_a_hall_without_roster_or_removed(
     client: httpx.AsyncClient, store: Store
 ) -> None:
-    hall = await make_hall(client, start=False)
+    # Scheduled beyond the hour before its start that check-in opens in.
+    hall = await make_hall(client, start=False, starts_in=timedelta(hours=2))
     path = f"/api/sessions/{hall.session}/sites/nga-thanh/checkin"
     response = await client.get(path, headers=bearer(hall.tokens["nga-thanh"]))
     assert (response.status_code, response.json()["error"]) == (409, "not_started")
@@ -397,3 +419,77 @@ async def test_the_public_check_in_is_rate_limited_per_address(
         headers=bearer(hall.tokens["nga-thanh"]),
     )
     assert response.status_code == 201
+
+
+async def test_check_in_opens_an_hour_before_the_scheduled_start(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    """People come before the operator goes live: from an hour before the scheduled start
+    (--checkin-opens-before) the hall's code, the phone's page and the clerk's tick work, and
+    a check-in before the start is on time in the report."""
+    early = await make_hall(client, start=False, starts_in=timedelta(hours=2))
+    response = await client.get(
+        f"/api/sessions/{early.session}/sites/nga-thanh/checkin", headers=ADMIN
+    )
+    assert (response.status_code, response.json()["error"]) == (409, "not_started")
+    session = store.get_session(early.session)
+    assert session is not None
+    opens_at = datetime.fromisoformat(response.json()["details"]["opens_at"])
+    assert opens_at == session.scheduled_start - timedelta(hours=1)
+    ticks = f"/api/sessions/{early.session}/sites/nga-thanh/checkins"
+    an = early.who("nga-thanh", "Nguyễn Văn An")
+    response = await client.post(ticks, json={"person": an}, headers=ADMIN)
+    assert (response.status_code, response.json()["error"]) == (409, "not_started")
+    assert people_events(store, early.session) == []
+
+    hall = await make_hall(client, start=False, starts_in=timedelta(minutes=50))
+    code = await code_of(client, hall)
+    page = await client.get(f"/api/checkin/{code}")
+    assert page.status_code == 200, page.text
+    an, binh = hall.who("nga-thanh", "Nguyễn Văn An"), hall.who("nga-thanh", "Lê Thị Bình")
+    assert (await client.post(f"/api/checkin/{code}", json={"person": an})).status_code == 201
+    ticks = f"/api/sessions/{hall.session}/sites/nga-thanh/checkins"
+    response = await client.post(
+        ticks, json={"person": binh}, headers=bearer(hall.tokens["nga-thanh"])
+    )
+    assert response.status_code == 201, response.text
+    response = await client.post(f"/api/checkin/{code}", json={"person": an})
+    assert (response.status_code, response.json()["error"]) == (409, "already_checked_in")
+    assert (
+        await client.post(f"/api/sessions/{hall.session}/start", headers=ADMIN)
+    ).status_code == 200
+    report = await client.get(f"/api/sessions/{hall.session}/attendance", headers=ADMIN)
+    assert report.status_code == 200, report.text
+    nga_thanh = next(s for s in report.json()["sites"] if s["site"] == "nga-thanh")
+    assert [(p["id"], p["status"], p["method"]) for p in nga_thanh["people"][:2]] == [
+        (an, "present", "qr"),
+        (binh, "present", "clerk"),
+    ]
+    assert [t for t, _, _ in people_events(store, hall.session)] == ["checkin", "checkin"]
+
+
+async def test_check_in_opens_as_the_server_is_set(
+    app: Starlette, client: httpx.AsyncClient, store: Store
+) -> None:
+    """With --checkin-opens-before 0 a scheduled session takes check-ins from its scheduled
+    start on, not before; an absence is taken before it, as ever."""
+    state = app_state(app)
+    state.config = dataclasses.replace(state.config, checkin_opening=CheckinOpening(0))
+    soon = await make_hall(client, start=False, starts_in=timedelta(minutes=10))
+    response = await client.get(
+        f"/api/sessions/{soon.session}/sites/nga-thanh/checkin", headers=ADMIN
+    )
+    assert (response.status_code, response.json()["error"]) == (409, "not_started")
+    session = store.get_session(soon.session)
+    assert session is not None
+    assert datetime.fromisoformat(response.json()["details"]["opens_at"]) == session.scheduled_start
+    binh = soon.who("nga-thanh", "Lê Thị Bình")
+    response = await client.post(
+        f"/api/sessions/{soon.session}/people/{binh}/absence", json={"reason": "ốm"}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+    # Its scheduled start passed and the operator is late: open.
+    late = await make_hall(client, start=False, starts_in=timedelta(minutes=-1))
+    code = await code_of(client, late)
+    an = late.who("nga-thanh", "Nguyễn Văn An")
+    assert (await client.post(f"/api/checkin/{code}", json={"person": an})).status_code == 201

@@ -13,12 +13,15 @@ from diemcau.server.attendance import LogEvent, RosterSite, Rules, attendance
 from diemcau.server.attendance.people import RosterPerson
 from diemcau.server.checkinrules import (
     CheckedIn,
+    CheckinClosed,
+    CheckinOpening,
     Command,
     PeopleEvent,
     Refusal,
     judge,
     standings,
 )
+from diemcau.signaling.session import SessionState
 
 T0 = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
 # Lan is on two halls' rosters (the same member code); Binh has no code.
@@ -182,10 +185,11 @@ timed_commands = st.lists(
 def test_the_judge_and_the_report_agree_on_what_the_server_allowed(
     asked: list[tuple[object, str, int]], end_minute: int
 ) -> None:
-    """Commands from an hour before the start, the session live from T0 to its end, corrections
-    after it too: each judged as the server does (no check-in once ended), the allowed ones
-    written. Then the judge's standing of each person (the log so far, as the next command
-    would be judged) and the report's status (up to the window end) are the same."""
+    """Commands from T0, an hour before the start, the session live from its start to its end,
+    corrections after it too: each judged as the server does (a check-in only while
+    CheckinOpening allows it), the allowed ones written. Then the judge's standing of each
+    person (the log so far, as the next command would be judged) and the report's status (up
+    to the window end) are the same."""
     start = T0 + timedelta(hours=1)
     end = start + timedelta(minutes=end_minute)
     judged: list[PeopleEvent] = []
@@ -194,8 +198,12 @@ def test_the_judge_and_the_report_agree_on_what_the_server_allowed(
     for make, person, step in asked:
         ts += timedelta(minutes=step)
         command: Command = make(person)  # type: ignore[operator]
-        if command.type == "checkin" and ts > end:
-            continue  # the session has ended: check-in is closed (checkinapi)
+        state = SCHEDULED if ts < start else LIVE if ts <= end else ENDED
+        if command.type == "checkin":
+            try:  # check-in opens an hour before the start and closes at the end
+                CheckinOpening().check(state, start, ts)
+            except CheckinClosed:
+                continue
         try:
             judge(command, standings(judged), CODES)
         except Refusal:
@@ -219,3 +227,45 @@ def test_the_judge_and_the_report_agree_on_what_the_server_allowed(
                 assert (person.status, person.reason) == ("excused", excuse)
             else:
                 assert person.status == "absent"
+
+
+# When check-in is open (CheckinOpening): an hour before the scheduled start by default.
+
+SCHEDULED, LIVE, ENDED = SessionState.SCHEDULED, SessionState.LIVE, SessionState.ENDED
+OPENING_CASES = [
+    # (opens before, state, now minus the scheduled start in minutes, closed or None)
+    (3600, SCHEDULED, -61, "not_started"),
+    (3600, SCHEDULED, -60, None),
+    (3600, SCHEDULED, -5, None),
+    (3600, SCHEDULED, 30, None),  # the operator is late: still open
+    (3600, LIVE, -120, None),  # went live early
+    (3600, LIVE, 240, None),
+    (3600, ENDED, 0, "session_ended"),
+    (3600, ENDED, -30, "session_ended"),  # cancelled before its start
+    (0, SCHEDULED, -1, "not_started"),
+    (0, SCHEDULED, 0, None),
+    (86400, SCHEDULED, -1439, None),
+]
+
+
+@pytest.mark.parametrize(("before", "state", "minutes", "closed"), OPENING_CASES)
+def test_check_in_opens_before_the_scheduled_start_and_closes_at_the_end(
+    before: float, state: SessionState, minutes: int, closed: str | None
+) -> None:
+    opening = CheckinOpening(before)
+    now = T0 + timedelta(minutes=minutes)
+    if closed is None:
+        opening.check(state, T0, now)
+        return
+    with pytest.raises(CheckinClosed) as caught:
+        opening.check(state, T0, now)
+    assert caught.value.code == closed
+    # Not yet says when; no more says nothing of when.
+    expected = T0 - timedelta(seconds=before) if closed == "not_started" else None
+    assert caught.value.opens_at == expected
+
+
+@pytest.mark.parametrize("before", [-1.0, float("nan"), float("inf"), 7 * 86400 + 1])
+def test_an_opening_out_of_range_is_refused(before: float) -> None:
+    with pytest.raises(ValueError, match="check-in opens 0 to 604800 s before the start"):
+        CheckinOpening(before)

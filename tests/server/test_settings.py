@@ -150,6 +150,24 @@ def test_the_letterhead_from_the_file_and_the_environment(
         _config(parse_args(["serve", "--report-place", "Nga\x07Sơn"]))
 
 
+def test_when_check_in_opens_from_the_file_the_environment_and_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _config(parse_args(["serve"])).checkin_opening.opens_before == 3600.0
+    path = toml(tmp_path, "checkin_opens_before = 1800\n")
+    assert (
+        _config(parse_args(["serve", "--config", str(path)])).checkin_opening.opens_before == 1800
+    )
+    monkeypatch.setenv("DIEMCAU_CHECKIN_OPENS_BEFORE", "2700")
+    config = _config(parse_args(["serve", "--config", str(path)]))
+    assert config.checkin_opening.opens_before == 2700
+    flagged = parse_args(["serve", "--config", str(path), "--checkin-opens-before", "0"])
+    assert _config(flagged).checkin_opening.opens_before == 0
+    for wrong in ("-1", "nan", "604801"):
+        with pytest.raises(SystemExit, match="--checkin-opens-before must be between 0 and 604800"):
+            _config(parse_args(["serve", "--checkin-opens-before", wrong]))
+
+
 def test_the_environment_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIEMCAU_CONFIG", str(toml(tmp_path, "port = 9005\n")))
     assert parse_args(["serve"]).port == 9005

@@ -237,3 +237,78 @@ async def test_the_phone_page_says_plainly_when_its_code_is_old_or_wrong(
     events = people_events(server, session["id"])
     assert [(e["type"], e["site"], e["method"]) for e in events] == [("checkin", "nga-thanh", "qr")]
     await context.close()
+
+
+def scheduled_session(server: Server, starts_in: timedelta) -> dict[str, Any]:
+    """The two halls with rosters, a session of both scheduled `starts_in` from now, not live."""
+    with server.admin() as client:
+        for hall in HALLS:
+            body = {"name": hall["name"], "kind": "commune", "expected": hall["expected"]}
+            client.put(f"/api/sites/{hall['id']}", json=body).raise_for_status()
+        client.post(
+            "/api/rosters/import", content=ROSTERS.encode(), headers={"Content-Type": "text/csv"}
+        ).raise_for_status()
+        begins = datetime.now(UTC) + starts_in
+        response = client.post(
+            "/api/sessions",
+            json={
+                "title": "Hội nghị cán bộ chủ chốt",
+                "scheduled_start": begins.isoformat(),
+                "scheduled_end": (begins + timedelta(hours=2)).isoformat(),
+                "sites": [hall["id"] for hall in HALLS],
+            },
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+
+@pytest.mark.netns
+async def test_the_hall_shows_its_qr_code_before_going_live_once_check_in_opens(
+    server: Server, chromium: Browser
+) -> None:
+    """People come before the operator goes live: within the hour before the scheduled start
+    the hall's page, still waiting for the broadcast, shows the QR code and a phone checks in
+    from it (on time in the report once live); three hours before, the page shows no code."""
+    later = scheduled_session(server, timedelta(hours=3))
+    invite = next(i for i in later["invites"] if i["site"] == "nga-thanh")
+    context = await chromium.new_context(locale="vi-VN")
+    early = await context.new_page()
+    async with early.expect_response(lambda r: r.url.endswith("/sites/nga-thanh/checkin")) as r:
+        await early.goto(invite["join_url"])
+    refused = await r.value
+    assert refused.status == 409 and (await refused.json())["error"] == "not_started"
+    await expect(early.locator("body")).to_have_attribute("data-phase", "scheduled")
+    await expect(early.locator("#checkin")).to_be_hidden()
+    await context.close()
+
+    session = scheduled_session(server, timedelta(minutes=30))
+    invite = next(i for i in session["invites"] if i["site"] == "nga-thanh")
+    hall, problems = await hall_page(chromium, invite["join_url"])
+    await expect(hall.locator("body")).to_have_attribute("data-phase", "scheduled")
+    qr = hall.locator("#checkin-qr")
+    await expect(qr).to_be_visible(timeout=20_000)
+    await expect(hall.locator("#card")).to_be_visible()  # still waiting for the broadcast
+    await expect(hall.locator("#checkin-count")).to_have_text("Đã điểm danh: 0/4 người")
+    url = await qr.get_attribute("data-url") or ""
+    phone_context = await chromium.new_context(
+        locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    phone = await phone_context.new_page()
+    await phone.goto(url)
+    await phone.locator("#phone-people .phone-person", has_text="Lê Thị Bình").tap()
+    await phone.locator("#phone-confirm-yes").tap()
+    await expect(phone.locator("#phone-message")).to_contain_text("Đã điểm danh: Lê Thị Bình")
+    await expect(hall.locator("#checkin-count")).to_have_text("Đã điểm danh: 1/4 người")
+    await phone_context.close()
+
+    with server.admin() as client:
+        client.post(f"/api/sessions/{session['id']}/start").raise_for_status()
+        report = client.get(f"/api/sessions/{session['id']}/attendance").json()
+    # Live now: the code stays.
+    await expect(hall.locator("body")).to_have_attribute("data-phase", "live", timeout=20_000)
+    await expect(qr).to_be_visible()
+    people = next(s for s in report["sites"] if s["site"] == "nga-thanh")["people"]
+    assert [(p["name"], p["status"]) for p in people if p["checked_in_at"]] == [
+        ("Lê Thị Bình", "present")
+    ]
+    assert problems == []

@@ -3,8 +3,10 @@
  * The join page's check-in: beside the program, a QR code that changes every 30 s (a phone
  * that scans it checks its person in, checkin.js), how many of the hall's people have checked
  * in, and the clerk's list to tick names in a hall without phones, correct a mistaken
- * check-in or mark an absence with its reason. Shown while the session is live and the hall
- * has a roster; join.js creates it and tells it the page's phase.
+ * check-in or mark an absence with its reason. Shown while the server takes check-ins: from
+ * its --checkin-opens-before (an hour) before the scheduled start, since people come before
+ * the operator goes live, and while live; for a hall with a roster. join.js creates it and
+ * tells it the page's phase.
  */
 
 import {element, setText} from './dom.js';
@@ -15,6 +17,9 @@ import {correct, findPeople, hallCode, hallPeople, tick} from './checkinapi.js';
 /** The QR code is drawn again at the server's next slot, within these bounds (a wrong clock). */
 const REFRESH_MIN = 5000;
 const REFRESH_MAX = 30000;
+/** Before check-in opens, the code is asked for again at its opening, within these bounds. */
+const OPENING_MIN = 5000;
+const OPENING_MAX = 60000;
 /** How often the count and the clerk's list are read again, in ms. */
 const PEOPLE_INTERVAL = 15000;
 
@@ -38,7 +43,8 @@ export class CheckinPanel {
         this.rereadTimer = null;
         /** False once the server said this hall has no check-in (no roster, removed). */
         this.available = true;
-        this.live = false;
+        /** Scheduled or live: the server may take check-ins (it says when it does not yet). */
+        this.active = false;
         /** @type {HallPerson[]} */
         this.people = [];
         /** @type {{person: HallPerson, what: 'checkin/revoke'|'absence'}|null} */
@@ -123,14 +129,12 @@ export class CheckinPanel {
                     }, 500);
             });
         }
-        const live = phase === 'live';
-        if (live === this.live)
+        const active = phase === 'live' || phase === 'scheduled';
+        if (active === this.active)
             return;
-        this.live = live;
-        if (live) {
+        this.active = active;
+        if (active) {
             void this.refreshCode();
-            void this.refreshPeople();
-            this.peopleTimer = setInterval(() => void this.refreshPeople(), PEOPLE_INTERVAL);
         } else {
             this.stop();
         }
@@ -153,7 +157,7 @@ export class CheckinPanel {
         if (this.codeTimer)
             clearTimeout(this.codeTimer);
         this.codeTimer = null;
-        if (!this.live || !this.available)
+        if (!this.active || !this.available)
             return;
         let delay = REFRESH_MIN;
         try {
@@ -163,6 +167,10 @@ export class CheckinPanel {
             this.root.hidden = false;
             document.body.dataset.checkin = 'true'; // the program makes room beside it
             delay = Date.parse(code.refresh_at) - Date.now() + 300;
+            if (!this.peopleTimer) { // the count and the list, once check-in is open
+                void this.refreshPeople();
+                this.peopleTimer = setInterval(() => void this.refreshPeople(), PEOPLE_INTERVAL);
+            }
         } catch (e) {
             if (e instanceof HttpError && (e.error === 'no_roster' || e.error === 'removed'
                 || e.invalidLink)) {
@@ -170,9 +178,17 @@ export class CheckinPanel {
                 this.stop();
                 return;
             }
-            // Not live after all, or the server is away: the page's poll says which; try again.
+            if (e instanceof HttpError && e.error === 'not_started') {
+                // Not open yet: ask again when it opens (the page's clock may be off a little).
+                const opens = Date.parse(String(e.details.opens_at)) - Date.now() + 300;
+                delay = Math.min(OPENING_MAX, Math.max(OPENING_MIN, opens || 0));
+                if (this.active)
+                    this.codeTimer = setTimeout(() => void this.refreshCode(), delay);
+                return;
+            }
+            // Ended after all, or the server is away: the page's poll says which; try again.
         }
-        if (this.live)
+        if (this.active)
             this.codeTimer = setTimeout(() => void this.refreshCode(),
                 Math.min(REFRESH_MAX, Math.max(REFRESH_MIN, delay)));
     }
