@@ -421,6 +421,17 @@ async def test_the_public_check_in_is_rate_limited_per_address(
     assert response.status_code == 201
 
 
+async def opens_at(client: httpx.AsyncClient, store: Store, hall: Hall) -> timedelta:
+    """The hall's code refused, not started yet: how long before the scheduled start it opens."""
+    response = await client.get(
+        f"/api/sessions/{hall.session}/sites/nga-thanh/checkin", headers=ADMIN
+    )
+    assert (response.status_code, response.json()["error"]) == (409, "not_started")
+    session = store.get_session(hall.session)
+    assert session is not None
+    return session.scheduled_start - datetime.fromisoformat(response.json()["details"]["opens_at"])
+
+
 async def test_check_in_opens_an_hour_before_the_scheduled_start(
     client: httpx.AsyncClient, store: Store
 ) -> None:
@@ -428,14 +439,7 @@ async def test_check_in_opens_an_hour_before_the_scheduled_start(
     (--checkin-opens-before) the hall's code, the phone's page and the clerk's tick work, and
     a check-in before the start is on time in the report."""
     early = await make_hall(client, start=False, starts_in=timedelta(hours=2))
-    response = await client.get(
-        f"/api/sessions/{early.session}/sites/nga-thanh/checkin", headers=ADMIN
-    )
-    assert (response.status_code, response.json()["error"]) == (409, "not_started")
-    session = store.get_session(early.session)
-    assert session is not None
-    opens_at = datetime.fromisoformat(response.json()["details"]["opens_at"])
-    assert opens_at == session.scheduled_start - timedelta(hours=1)
+    assert await opens_at(client, store, early) == timedelta(hours=1)
     ticks = f"/api/sessions/{early.session}/sites/nga-thanh/checkins"
     an = early.who("nga-thanh", "Nguyễn Văn An")
     response = await client.post(ticks, json={"person": an}, headers=ADMIN)
@@ -476,13 +480,7 @@ async def test_check_in_opens_as_the_server_is_set(
     state = app_state(app)
     state.config = dataclasses.replace(state.config, checkin_opening=CheckinOpening(0))
     soon = await make_hall(client, start=False, starts_in=timedelta(minutes=10))
-    response = await client.get(
-        f"/api/sessions/{soon.session}/sites/nga-thanh/checkin", headers=ADMIN
-    )
-    assert (response.status_code, response.json()["error"]) == (409, "not_started")
-    session = store.get_session(soon.session)
-    assert session is not None
-    assert datetime.fromisoformat(response.json()["details"]["opens_at"]) == session.scheduled_start
+    assert await opens_at(client, store, soon) == timedelta(0)
     binh = soon.who("nga-thanh", "Lê Thị Bình")
     response = await client.post(
         f"/api/sessions/{soon.session}/people/{binh}/absence", json={"reason": "ốm"}, headers=ADMIN

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -33,15 +34,19 @@ ROSTERS = (
 )
 
 
+def halls_with_rosters(client: httpx.Client) -> None:
+    for hall in HALLS:
+        body = {"name": hall["name"], "kind": "commune", "expected": hall["expected"]}
+        client.put(f"/api/sites/{hall['id']}", json=body).raise_for_status()
+    client.post(
+        "/api/rosters/import", content=ROSTERS.encode(), headers={"Content-Type": "text/csv"}
+    ).raise_for_status()
+
+
 def live_session(server: Server) -> dict[str, Any]:
     """Two halls with rosters, a session of both, started (no broadcast is needed to check in)."""
     with server.admin() as client:
-        for hall in HALLS:
-            body = {"name": hall["name"], "kind": "commune", "expected": hall["expected"]}
-            client.put(f"/api/sites/{hall['id']}", json=body).raise_for_status()
-        client.post(
-            "/api/rosters/import", content=ROSTERS.encode(), headers={"Content-Type": "text/csv"}
-        ).raise_for_status()
+        halls_with_rosters(client)
         session = server.create_session(HALLS, title="Hội nghị điểm danh")
         client.post(f"/api/sessions/{session['id']}/start").raise_for_status()
     return dict(session)
@@ -242,12 +247,7 @@ async def test_the_phone_page_says_plainly_when_its_code_is_old_or_wrong(
 def scheduled_session(server: Server, starts_in: timedelta) -> dict[str, Any]:
     """The two halls with rosters, a session of both scheduled `starts_in` from now, not live."""
     with server.admin() as client:
-        for hall in HALLS:
-            body = {"name": hall["name"], "kind": "commune", "expected": hall["expected"]}
-            client.put(f"/api/sites/{hall['id']}", json=body).raise_for_status()
-        client.post(
-            "/api/rosters/import", content=ROSTERS.encode(), headers={"Content-Type": "text/csv"}
-        ).raise_for_status()
+        halls_with_rosters(client)
         begins = datetime.now(UTC) + starts_in
         response = client.post(
             "/api/sessions",
