@@ -17,6 +17,7 @@ REDIS = shutil.which("redis-server")
 @dataclass
 class RedisServer:
     url: str
+    port: int
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
@@ -25,14 +26,15 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
-def start_redis(workdir: Path) -> RedisServer:
-    """redis-server on a free loopback port, answering by the time this returns; skips the test
-    where it is not installed."""
+def start_redis(workdir: Path, port: int | None = None) -> RedisServer:
+    """redis-server on a free loopback port (or `port`: to start one again where a stopped one
+    was), answering by the time this returns; skips the test where it is not installed."""
     if REDIS is None:
         pytest.skip("redis-server is not installed (tests/run installs it)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    if port is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
     process = subprocess.Popen(
         [
             REDIS,
@@ -55,4 +57,4 @@ def start_redis(workdir: Path) -> RedisServer:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.05)
-    return RedisServer(f"redis://127.0.0.1:{port}/0", process)
+    return RedisServer(f"redis://127.0.0.1:{port}/0", port, process)

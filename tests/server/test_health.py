@@ -77,3 +77,31 @@ def test_redis_that_stops_answering_fails_healthz_not_readyz(tmp_path: Path) -> 
         stop_server(server)
         redis.stop()
     assert "Traceback" not in server.log()
+
+
+def test_redis_that_restarts_fails_healthz_while_down_and_passes_once_back(
+    tmp_path: Path,
+) -> None:
+    redis = start_redis(tmp_path)
+    server = start_server(tmp_path / "data", options=("--redis-url", redis.url))
+    try:
+        redis.stop()
+        # The first 503 may come before the bus noticed (Redis's own error): the bus's, soon.
+        deadline = time.monotonic() + 20
+        while "the Redis bus is down" not in (reason := _reason(server.base_url)):
+            assert time.monotonic() < deadline, reason
+            time.sleep(0.2)
+        redis = start_redis(tmp_path, port=redis.port)
+        back = wait_for_status(f"{server.base_url}/healthz", 200)
+        assert back.json() == {"status": "ok"}
+    finally:
+        stop_server(server)
+        redis.stop()
+    assert "Traceback" not in server.log()
+    assert server.log().count("the Redis bus is down") == 1
+    assert server.log().count("the Redis bus is back") == 1
+
+
+def _reason(base_url: str) -> str:
+    answer = httpx.get(f"{base_url}/healthz", timeout=5)
+    return str(answer.json().get("reason", "")) if answer.status_code == 503 else ""

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from diemcau.signaling.bus import Bus, LocalBus, Overflow, RedisBus, create_bus
-from tests.redisserver import start_redis
+from diemcau.server.backoff import Backoff
+from diemcau.signaling.bus import Bus, LocalBus, Overflow, RedisBus, Subscription, create_bus
+from tests.redisserver import RedisServer, start_redis
+
+# Reconnection in tenths of seconds, so that an outage of a second sees several attempts.
+QUICK = Backoff(first=0.05, factor=2.0, longest=0.3, jitter=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +111,97 @@ async def test_a_bus_that_can_carry_messages_answers_a_ping(buses: tuple[Bus, Bu
     subscription = b.subscribe("room")
     await a.publish("room", {"type": "ping"})
     assert await asyncio.wait_for(subscription.get(), 5) == {"type": "ping"}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not reached within 10 s")
+
+
+@dataclass
+class TwoNodes:
+    redis: RedisServer
+    a: RedisBus
+    b: RedisBus
+    here: Subscription  # on a
+    there: Subscription  # on b
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[TwoNodes]:
+    """Two nodes' Redis buses on a redis-server of their own, having exchanged a message."""
+    caplog.set_level(logging.INFO, logger="diemcau.bus")
+    redis = start_redis(tmp_path)
+    a, b = RedisBus(redis.url, backoff=QUICK), RedisBus(redis.url, backoff=QUICK)
+    await a.start()
+    await b.start()
+    two = TwoNodes(redis, a, b, a.subscribe("t", maxsize=1000), b.subscribe("t"))
+    await _exchange(two)
+    yield two
+    await a.close()
+    await b.close()
+    two.redis.stop()  # the one started last
+
+
+async def _exchange(nodes: TwoNodes) -> None:
+    """A message each way, each heard on the other node (and only once on its own)."""
+    for sender in (nodes.a, nodes.b):
+        await sender.publish("t", {"from": sender.node})
+        assert await _next(nodes.there) == {"from": sender.node}
+        assert await _next(nodes.here) == {"from": sender.node}
+
+
+def _said(caplog: pytest.LogCaptureFixture, words: str) -> int:
+    return sum(words in record.getMessage() for record in caplog.records)
+
+
+async def test_the_redis_bus_comes_back_after_redis_restarts(
+    nodes: TwoNodes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = nodes.a, nodes.b
+    tasks = len(asyncio.all_tasks())
+    nodes.redis.stop()
+    await _until(lambda: a.down_since is not None and b.down_since is not None)
+    with pytest.raises(ConnectionError, match="down"):
+        await a.ping()  # what /healthz reports
+    # Published meanwhile: delivered on this node at once, dropped for the others, counted.
+    for n in range(500):
+        await a.publish("t", {"n": n})
+    assert [(await _next(nodes.here))["n"] for _ in range(500)] == list(range(500))
+    assert a.dropped == 500
+    await _until(lambda: a._schedule.failures >= 3)  # several attempts fail meanwhile
+
+    nodes.redis = start_redis(tmp_path, port=nodes.redis.port)
+    await _until(lambda: a.down_since is None and b.down_since is None)
+    await a.ping()
+    await b.ping()
+    # None of the dropped messages arrives late: the first one the other node hears is new.
+    await _exchange(nodes)
+    assert nodes.there._queue.empty() and nodes.here._queue.empty()
+    assert len(asyncio.all_tasks()) == tasks  # the reconnection left nothing running behind
+    # Once per outage and bus, not once per attempt; and no traceback.
+    assert _said(caplog, "the Redis bus is down") == 2
+    assert _said(caplog, "the Redis bus is back") == 2
+    assert _said(caplog, "500 messages were not relayed") == 1
+    assert not any(record.exc_info for record in caplog.records)
+    assert "Traceback" not in caplog.text
+
+
+async def test_the_redis_bus_comes_back_after_its_connection_is_cut(
+    nodes: TwoNodes, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis.asyncio as redis_client
+
+    admin = redis_client.from_url(nodes.redis.url)
+    try:
+        # Redis stays up; the subscribers' connections are closed under them.
+        assert await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 2
+    finally:
+        await admin.aclose()
+    await _until(lambda: _said(caplog, "the Redis bus is back") == 2)
+    await _exchange(nodes)
+    assert _said(caplog, "the Redis bus is down") == 2
+    assert "Traceback" not in caplog.text
