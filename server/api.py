@@ -20,6 +20,7 @@ from ..media.links import SiteLink
 from ..signaling.session import SessionState, SessionStateError
 from ..signaling.turn import IceServer, ice_servers
 from .attendance import SiteTally, totals
+from .attendance.people import count_people
 from .auth import ADMIN_ONLY, ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import (
     KIND_MAX,
@@ -40,6 +41,7 @@ from .bodies import (
 )
 from .errors import ApiError
 from .links import SessionLinks, create_session_with_links
+from .livepeople import live_people
 from .sessionkind import DEFAULT_KIND, KIND_RULE, is_kind
 from .sitescsv import parse_sites_csv
 from .state import app_state, base_url
@@ -317,10 +319,13 @@ async def session_sites(request: Request) -> Response:
     links = state.bridge.site_links(session_id)
     headcounts = state.store.headcounts(session_id)
     absent = SiteLink(False, None, 0, 0, 0)
+    people = live_people(state.store, session, state.config.rules.late_after_seconds, _now())
     sites = []
     for invite in state.store.invites(session_id):
         link = links.get(invite.site_id, absent)
         reported = headcounts.get(invite.site_id)
+        own = people.get(invite.site_id)
+        counted = None if own is None else count_people(own)
         sites.append(
             {
                 "site": invite.site_id,
@@ -334,11 +339,22 @@ async def session_sites(request: Request) -> Response:
                 "bytes_sent": link.bytes_sent,
                 "headcount": reported[0] if reported else None,
                 "headcount_at": api_time(reported[1]) if reported else None,
+                # Its roster's people so far (null without one): present counts the late.
+                "people_expected": None if counted is None else counted.expected,
+                "people_present": None if counted is None else counted.present,
+                "people_excused": None if counted is None else counted.excused,
+                "people_unexcused": None if counted is None else counted.unexcused,
             }
         )
-    # Live totals for the console: a hall connected now is there, and its people count.
+    # Live totals for the console: a hall connected now is there, and its people count; the
+    # people checked in count wherever they are, as in the report.
     live = totals(
-        SiteTally("present" if s["connected"] else "absent", s["expected"], s["headcount"])
+        SiteTally(
+            "present" if s["connected"] else "absent",
+            s["expected"],
+            s["headcount"],
+            people.get(s["site"], ()),
+        )
         for s in sites
     )
     totals_now = {
@@ -347,6 +363,11 @@ async def session_sites(request: Request) -> Response:
         "expected": live.expected,
         "headcount": live.headcount,
         "participation_rate": live.participation_rate,
+        "people_expected": live.people_expected,
+        "people_present": live.people_present,
+        "people_excused": live.people_excused,
+        "people_unexcused": live.people_unexcused,
+        "people_present_rate": live.people_present_rate,
     }
     return JSONResponse(
         {"session": session.id, "state": session.state.value, "sites": sites, "totals": totals_now}

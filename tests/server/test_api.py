@@ -865,6 +865,10 @@ async def test_session_sites_reports_the_bridge(
             "bytes_sent": 0,
             "headcount": None,
             "headcount_at": None,
+            "people_expected": None,
+            "people_present": None,
+            "people_excused": None,
+            "people_unexcused": None,
         },
         {
             "site": "tan-loc",
@@ -878,6 +882,10 @@ async def test_session_sites_reports_the_bridge(
             "bytes_sent": 1_200_000,
             "headcount": 20,
             "headcount_at": "2025-03-01T01:05:03Z",
+            "people_expected": None,
+            "people_present": None,
+            "people_excused": None,
+            "people_unexcused": None,
         },
         {
             "site": "ubnd",
@@ -891,6 +899,10 @@ async def test_session_sites_reports_the_bridge(
             "bytes_sent": 0,
             "headcount": 9,
             "headcount_at": "2025-03-01T01:06:03Z",
+            "people_expected": None,
+            "people_present": None,
+            "people_excused": None,
+            "people_unexcused": None,
         },
     ]
     # People are counted where the hall is connected now: tan-loc's 20, not ubnd's 9.
@@ -900,6 +912,11 @@ async def test_session_sites_reports_the_bridge(
         "expected": 77,
         "headcount": 20,
         "participation_rate": 20 / 77,
+        "people_expected": 0,
+        "people_present": 0,
+        "people_excused": 0,
+        "people_unexcused": 0,
+        "people_present_rate": None,
     }
 
 

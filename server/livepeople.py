@@ -1,0 +1,42 @@
+"""The people of a session as the console sees them live: per hall, who of its roster checked in
+or is excused so far. The same fold as the report (server/attendance/people.py), over the people
+events alone: a live session's log is mostly the cameras' counts, and the console asks every
+few seconds (docs/api.md, `GET /api/sessions/{id}/sites`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .attendance.people import (
+    PEOPLE_EVENTS,
+    PersonAttendance,
+    RosterPerson,
+    people_attendance,
+    people_events,
+)
+from .checkinrules import PeopleEvent
+from .store import Session, Store
+
+
+def live_people(
+    store: Store, session: Session, late_after_seconds: float, now: datetime
+) -> dict[str, tuple[PersonAttendance, ...]]:
+    """Each hall's roster people with their status so far, by site id; a hall without a roster
+    is not in it. The window is the report's: from the start (or `now` before it, when every
+    check-in is on time) to the end (or `now` while live)."""
+    rosters: dict[str, list[RosterPerson]] = {}
+    for person in store.session_people(session.id):
+        rosters.setdefault(person.site_id, []).append(RosterPerson(person.id, person.name))
+    if not rosters:
+        return {}
+    by_person = people_events(
+        PeopleEvent(e.ts, e.type, e.site, e.body)
+        for e in store.people_events(session.id, PEOPLE_EVENTS)
+    )
+    start = session.started_at or now
+    end = max(session.ended_at or now, start)
+    return {
+        site: people_attendance(people, by_person, start, end, late_after_seconds)
+        for site, people in rosters.items()
+    }
