@@ -369,6 +369,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         quiet_accept_errors(asyncio.get_running_loop(), _ACCEPT_OUT_OF_DESCRIPTORS)
         if config.redis_url:
             state.bus = await create_bus(config.redis_url)
+            metrics.watch_bus(state.bus)
         beating = asyncio.create_task(keep_alive(writer, config.liveness_interval))
         if webhooks is not None:
             await webhooks.start(writer.run)

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..media.stats import SLOW_LOSS, SLOW_WINDOW
+from ..signaling.bus import Bus, RedisBus
 from ..signaling.session import SessionState
 from .auth import CHALLENGE, bearer_token
 from .errors import ApiError
@@ -228,6 +229,25 @@ class _Webhooks(Collector):
         )
 
 
+class _RedisBus(Collector):
+    """The Redis bus (--redis-url): relaying or reconnecting, and what it could not relay."""
+
+    def __init__(self, bus: RedisBus) -> None:
+        self.bus = bus
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "diemcau_redis_bus_up",
+            "1 while the Redis bus relays between nodes, 0 while Redis is away and it reconnects",
+            value=int(self.bus.down_since is None),
+        )
+        yield CounterMetricFamily(
+            "diemcau_redis_bus_dropped",
+            "Messages published while Redis was away: delivered on this node, not to the others",
+            value=self.bus.dropped,
+        )
+
+
 class Metrics:
     """One app's registry: what is read at each scrape, and what the server observes."""
 
@@ -270,6 +290,11 @@ class Metrics:
             registry=self.registry,
         )
         self._sampling: asyncio.Task[None] | None = None
+
+    def watch_bus(self, bus: Bus) -> None:
+        """Export the Redis bus's state; the lifespan puts it in place after this registry."""
+        if isinstance(bus, RedisBus):
+            self.registry.register(_RedisBus(bus))
 
     def start(self) -> None:
         self._sampling = asyncio.create_task(self._sample_lag(), name="event loop lag")

@@ -10,7 +10,7 @@ import httpx
 from starlette.applications import Starlette
 
 from diemcau.server.state import app_state
-from tests.conftest import start_server, stop_server
+from tests.conftest import Server, start_server, stop_server
 from tests.redisserver import start_redis
 
 
@@ -91,9 +91,11 @@ def test_redis_that_restarts_fails_healthz_while_down_and_passes_once_back(
         while "the Redis bus is down" not in (reason := _reason(server.base_url)):
             assert time.monotonic() < deadline, reason
             time.sleep(0.2)
+        assert "diemcau_redis_bus_up 0.0" in _metrics(server)
         redis = start_redis(tmp_path, port=redis.port)
         back = wait_for_status(f"{server.base_url}/healthz", 200)
         assert back.json() == {"status": "ok"}
+        assert "diemcau_redis_bus_up 1.0" in _metrics(server)
     finally:
         stop_server(server)
         redis.stop()
@@ -105,3 +107,8 @@ def test_redis_that_restarts_fails_healthz_while_down_and_passes_once_back(
 def _reason(base_url: str) -> str:
     answer = httpx.get(f"{base_url}/healthz", timeout=5)
     return str(answer.json().get("reason", "")) if answer.status_code == 503 else ""
+
+
+def _metrics(server: Server) -> str:
+    with server.admin() as admin:
+        return admin.get("/metrics").text
