@@ -81,6 +81,10 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number} bytes_sent
  * @property {number|null} [headcount] the last count the hall reported
  * @property {string|null} [headcount_at] RFC 3339, when it did
+ * @property {number|null} [people_expected] its roster's length; null without a roster
+ * @property {number|null} [people_present] of its roster, checked in so far (late included)
+ * @property {number|null} [people_excused] of its roster, absent with a reason
+ * @property {number|null} [people_unexcused] of its roster, neither
  */
 
 /**
@@ -91,6 +95,11 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number} expected people expected, all sites
  * @property {number} headcount people reported present, in the sites connected now
  * @property {number|null} participation_rate headcount / expected
+ * @property {number} [people_expected] on the rosters, all sites (0 without rosters)
+ * @property {number} [people_present] checked in so far, late included
+ * @property {number} [people_excused]
+ * @property {number} [people_unexcused]
+ * @property {number|null} [people_present_rate] people_present / people_expected
  */
 
 /**

@@ -25,7 +25,7 @@ import {ControlChannel, controlUrl} from './control.js';
 import {HttpError} from './httperror.js';
 import {Mosaic} from './mosaic.js';
 import {Outbound} from './outbound.js';
-import {fillSiteRow, siteRow, sitesTotals} from './sitetable.js';
+import {checkedInText, fillSiteRow, siteRow, sitesTotals} from './sitetable.js';
 import {ReconnectingSession} from './reconnecting.js';
 import {forgetToken, takeToken} from './token.js';
 import {publish} from './whip.js';
@@ -425,6 +425,9 @@ function renderSites() {
         })
         : t('sites.people_none', {expected: formatNumber(totals.expected)}));
     people.dataset.reported = String(reported);
+    const checked = report ? checkedInText(totals) : '';
+    setText($('people-checked'), checked);
+    $('people-checked').hidden = !checked;
     $('sites-empty').hidden = !report || sites.length > 0;
     const updated = $('sites-updated');
     if (sitesFreshness.failing)

@@ -5,7 +5,9 @@
  */
 
 import {element, setText} from './dom.js';
-import {formatBytes, formatDuration, formatNumber, formatTime, hasText, t} from './i18n.js';
+import {
+    formatBytes, formatDuration, formatNumber, formatPercent, formatTime, hasText, t,
+} from './i18n.js';
 
 /**
  * The sites added up: as the server adds them when it does, else counted here.
@@ -43,8 +45,8 @@ export function siteRow() {
     connection.append(dot, element('span'));
     const status = element('td');
     status.append(connection, element('span', 'since'));
-    row.append(site, status, element('td', 'num'), element('td', 'num'), element('td', 'num'),
-        element('td', 'num'));
+    row.append(site, status, element('td', 'num'), element('td', 'num checked-in'),
+        element('td', 'num'), element('td', 'num'), element('td', 'num'));
     return row;
 }
 
@@ -79,7 +81,46 @@ export function fillSiteRow(row, site) {
     people.dataset.reported = String(reported);
     people.title = reported && site.headcount_at
         ? t('sites.headcount_at', {time: formatTime(site.headcount_at)}) : '';
-    setText(row.cells[3], formatNumber(site.connections || 0));
-    setText(row.cells[4], formatNumber(site.packets_sent || 0));
-    setText(row.cells[5], formatBytes(site.bytes_sent || 0));
+    fillCheckedIn(row.cells[3], site);
+    setText(row.cells[4], formatNumber(site.connections || 0));
+    setText(row.cells[5], formatNumber(site.packets_sent || 0));
+    setText(row.cells[6], formatBytes(site.bytes_sent || 0));
+}
+
+/**
+ * The hall's roster so far: checked in of expected, and how many are excused; a dash without
+ * a roster.
+ * @param {HTMLTableCellElement} cell
+ * @param {import('./api.js').SiteStatus} site
+ */
+function fillCheckedIn(cell, site) {
+    const rostered = typeof site.people_expected === 'number';
+    cell.dataset.rostered = String(rostered);
+    if (!rostered) {
+        setText(cell, '—');
+        return;
+    }
+    const numbers = {
+        present: formatNumber(site.people_present || 0),
+        expected: formatNumber(site.people_expected || 0),
+        excused: formatNumber(site.people_excused || 0),
+    };
+    setText(cell, t(site.people_excused ? 'sites.checked_in_excused' : 'sites.checked_in_value',
+        numbers));
+}
+
+/**
+ * The totals line of the people checked in, or '' when no hall has a roster.
+ * @param {import('./api.js').SitesTotals} totals
+ * @returns {string}
+ */
+export function checkedInText(totals) {
+    if (!totals.people_expected)
+        return '';
+    return t('sites.people_checked', {
+        present: formatNumber(totals.people_present || 0),
+        expected: formatNumber(totals.people_expected),
+        rate: formatPercent(totals.people_present_rate ?? null),
+        excused: formatNumber(totals.people_excused || 0),
+    });
 }
