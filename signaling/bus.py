@@ -222,7 +222,8 @@ class RedisBus:
             except self._errors:
                 continue  # said once when it went down; still down
             # The publisher's pooled connections died with the old server: start them afresh.
-            await self._redis.connection_pool.disconnect()
+            with contextlib.suppress(*self._errors):
+                await self._redis.connection_pool.disconnect()
             self._schedule.succeeded()
             self._came_back()
             return

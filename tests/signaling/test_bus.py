@@ -205,3 +205,25 @@ async def test_the_redis_bus_comes_back_after_its_connection_is_cut(
     await _exchange(nodes)
     assert _said(caplog, "the Redis bus is down") == 2
     assert "Traceback" not in caplog.text
+
+
+async def test_a_publish_that_redis_does_not_answer_in_time_starts_the_bus_over(
+    nodes: TwoNodes, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis.asyncio as redis_client
+
+    admin = redis_client.from_url(nodes.redis.url)
+    try:
+        # Redis holds every write (PUBLISH among them) for 2 s; its subscribers stay connected.
+        await admin.execute_command("CLIENT", "PAUSE", "2000", "WRITE")
+        await nodes.a.publish("t", {"n": 1})  # waits 1 s at most, then gives up: no error
+    finally:
+        await admin.aclose()
+    assert nodes.a.dropped == 1
+    assert await _next(nodes.here) == {"n": 1}  # delivered on its own node all the same
+    await _until(lambda: _said(caplog, "the Redis bus is back") == 1)
+    await asyncio.sleep(2)  # the pause is over
+    await _exchange(nodes)
+    assert nodes.there._queue.empty()  # the message given up on never arrived late
+    assert _said(caplog, "the Redis bus is down") == 1
+    assert "Traceback" not in caplog.text
