@@ -178,9 +178,13 @@ class RedisBus:
         self._dropped_at_outage = 0
 
     async def start(self) -> None:
-        """Subscribe once: a Redis that is not there at start stops the node (a wrong URL)."""
-        await self._pubsub.psubscribe(BUS_PATTERN)
-        self._reader = asyncio.create_task(self._read())
+        """Subscribe, or begin reconnecting: a Redis not up yet when the node starts (both
+        coming back from a power cut) is an outage like any other, not a reason to stop."""
+        try:
+            await self._pubsub.psubscribe(BUS_PATTERN)
+        except self._errors as exc:
+            self._went_down(exc)
+        self._reader = asyncio.create_task(self._read(connected=self.down_since is None))
 
     def _broken(self, exc: BaseException) -> None:
         """A publish failed while the reader still relays (Redis too slow, or the subscriber's

@@ -227,3 +227,31 @@ async def test_a_publish_that_redis_does_not_answer_in_time_starts_the_bus_over(
     assert nodes.there._queue.empty()  # the message given up on never arrived late
     assert _said(caplog, "the Redis bus is down") == 1
     assert "Traceback" not in caplog.text
+
+
+async def test_a_redis_bus_started_before_redis_connects_once_it_is_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="diemcau.bus")
+    gone = start_redis(tmp_path)
+    gone.stop()  # its port, with nobody on it yet
+    bus = RedisBus(gone.url, backoff=QUICK)
+    await bus.start()  # no error: the node serves its own halls meanwhile
+    redis: RedisServer | None = None
+    try:
+        here = bus.subscribe("t")
+        await bus.publish("t", {"n": 1})
+        assert await _next(here) == {"n": 1}
+        assert bus.dropped == 1
+        with pytest.raises(ConnectionError, match="down"):
+            await bus.ping()
+        redis = start_redis(tmp_path, port=gone.port)
+        await _until(lambda: bus.down_since is None)
+        await bus.ping()
+    finally:
+        await bus.close()
+        if redis is not None:
+            redis.stop()
+    assert _said(caplog, "the Redis bus is down") == 1
+    assert _said(caplog, "the Redis bus is back") == 1
+    assert "Traceback" not in caplog.text
