@@ -41,6 +41,7 @@ from .bodies import (
 )
 from .errors import ApiError
 from .links import SessionLinks, create_session_with_links
+from .livecause import live_causes
 from .livepeople import live_people
 from .sessionkind import DEFAULT_KIND, KIND_RULE, is_kind
 from .sitescsv import parse_sites_csv
@@ -319,7 +320,8 @@ async def session_sites(request: Request) -> Response:
     links = state.bridge.site_links(session_id)
     headcounts = state.store.headcounts(session_id)
     absent = SiteLink(False, None, 0, 0, 0)
-    people = live_people(state.store, session, state.config.rules.late_after_seconds, _now())
+    now = _now()
+    people = live_people(state.store, session, state.config.rules.late_after_seconds, now)
     sites = []
     for invite in state.store.invites(session_id):
         link = links.get(invite.site_id, absent)
@@ -346,6 +348,13 @@ async def session_sites(request: Request) -> Response:
                 "people_unexcused": None if counted is None else counted.unexcused,
             }
         )
+    # Why each hall not connected now is missing (null before the start, or none to name).
+    causes = live_causes(
+        state.store, session, [s["site"] for s in sites if not s["connected"]], now
+    )
+    for s in sites:
+        why = causes.get(s["site"])
+        s["cause"], s["cause_reason"] = (why.cause, why.reason) if why else (None, None)
     # Live totals for the console: a hall connected now is there, and its people count; the
     # people checked in count wherever they are, as in the report.
     live = totals(

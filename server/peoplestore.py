@@ -30,12 +30,14 @@ _FIELDS = "id, site_id, name, code, position, unit"
 
 
 class PeopleEventRow(NamedTuple):
-    """A join-log event as the people's rules read it (server/checkinrules.py)."""
+    """A join-log event as the people's rules read it (server/checkinrules.py), and the halls'
+    link events as the console's live causes read them (server/livecause.py)."""
 
     ts: datetime
     type: str
     site: str | None
     body: dict[str, Any]
+    conn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,13 +94,13 @@ class PeopleStore:
         camera's counts, every 30 s a hall), and the check-in pages ask at every request."""
         wanted = sorted(types)
         rows = self._conn.execute(
-            "SELECT ts, type, site_id, body FROM events WHERE session_id = ?"
+            "SELECT ts, type, site_id, body, conn FROM events WHERE session_id = ?"
             f" AND type IN ({', '.join('?' * len(wanted))}) ORDER BY seq",
             (session_id, *wanted),
         )
         return [
-            PeopleEventRow(parse_db_time(ts), type, site, json.loads(body))
-            for ts, type, site, body in rows
+            PeopleEventRow(parse_db_time(ts), type, site, json.loads(body), conn)
+            for ts, type, site, body, conn in rows
         ]
 
     def put_rosters(

@@ -869,6 +869,8 @@ async def test_session_sites_reports_the_bridge(
             "people_present": None,
             "people_excused": None,
             "people_unexcused": None,
+            "cause": None,
+            "cause_reason": None,
         },
         {
             "site": "tan-loc",
@@ -886,6 +888,8 @@ async def test_session_sites_reports_the_bridge(
             "people_present": None,
             "people_excused": None,
             "people_unexcused": None,
+            "cause": None,
+            "cause_reason": None,
         },
         {
             "site": "ubnd",
@@ -903,6 +907,8 @@ async def test_session_sites_reports_the_bridge(
             "people_present": None,
             "people_excused": None,
             "people_unexcused": None,
+            "cause": None,
+            "cause_reason": None,
         },
     ]
     # People are counted where the hall is connected now: tan-loc's 20, not ubnd's 9.

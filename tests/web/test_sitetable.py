@@ -1,6 +1,6 @@
 """The console's table of halls and its totals (web/js/sitetable.js) in Chromium on a real server
 (tests/netns-run): a check-in shows up beside its hall and in the totals line, from the live
-list (GET /api/sessions/{id}/sites) the console polls."""
+list (GET /api/sessions/{id}/sites) the console polls; and why a hall is not connected."""
 
 from __future__ import annotations
 
@@ -45,5 +45,9 @@ async def test_a_check_in_shows_up_on_the_console(server: Server, chromium: Brow
     await expect(hall).to_have_text("1 / 4")
     other = console.locator("#sites tr", has_text="Thị trấn Tân Lộc").locator("td.checked-in")
     await expect(other).to_have_text("0 / 1 · 1 có lý do")
+    # Neither hall opened its link (only the console is open): the console says so.
+    cause = console.locator("#sites tr", has_text="Thị trấn Tân Lộc").locator(".cause")
+    await expect(cause).to_have_text("Không mở đường dẫn")
+    await expect(cause).to_have_attribute("data-cause", "never_opened")
     assert problems == []
     await context.close()

@@ -85,6 +85,8 @@ const REQUEST_TIMEOUT = 8000;
  * @property {number|null} [people_present] of its roster, checked in so far (late included)
  * @property {number|null} [people_excused] of its roster, absent with a reason
  * @property {number|null} [people_unexcused] of its roster, neither
+ * @property {string|null} [cause] why it is not connected now (attendance/outage.py), or null
+ * @property {string|null} [cause_reason] the log's reason with it (media_failed, network_lost)
  */
 
 /**

@@ -4,6 +4,7 @@
  * since when, the people it reported present, its counts; and the table's totals.
  */
 
+import {causeNote} from './cause.js';
 import {element, setText} from './dom.js';
 import {
     formatBytes, formatDuration, formatNumber, formatPercent, formatTime, hasText, t,
@@ -44,7 +45,7 @@ export function siteRow() {
     dot.setAttribute('aria-hidden', 'true');
     connection.append(dot, element('span'));
     const status = element('td');
-    status.append(connection, element('span', 'since'));
+    status.append(connection, element('span', 'since'), element('span', 'cause'));
     row.append(site, status, element('td', 'num'), element('td', 'num checked-in'),
         element('td', 'num'), element('td', 'num'), element('td', 'num'));
     return row;
@@ -56,7 +57,7 @@ export function siteRow() {
  */
 export function fillSiteRow(row, site) {
     const [name, kind] = /** @type {HTMLElement[]} */ ([...row.cells[0].children]);
-    const [connection, sinceText] = /** @type {HTMLElement[]} */ ([...row.cells[1].children]);
+    const [connection, sinceText, cause] = /** @type {HTMLElement[]} */ ([...row.cells[1].children]);
     row.dataset.connected = String(site.connected);
     setText(name, site.name);
     setText(kind, hasText(`kind.${site.kind}`) ? t(`kind.${site.kind}`) : site.kind || '');
@@ -72,6 +73,10 @@ export function fillSiteRow(row, site) {
         });
     }
     setText(sinceText, since);
+    // Why a hall not connected is missing, in the attendance page's words (cause.js).
+    const why = causeNote(site);
+    setText(cause, why ? why.textContent || '' : '');
+    cause.dataset.cause = site.cause || '';
     const people = row.cells[2];
     const reported = typeof site.headcount === 'number';
     setText(people, t('sites.headcount_value', {
