@@ -43,6 +43,10 @@ async def test_a_check_in_shows_up_on_the_console(server: Server, chromium: Brow
         "Điểm danh: 1 / 5 người (20%) · vắng có lý do 1", timeout=SLOW
     )
     await expect(hall).to_have_text("1 / 4")
+    # And on the hall's tile of the mosaic, the operator's main view.
+    tile = console.locator('#mosaic .tile[data-site="nga-thanh"] .tile-checked')
+    await expect(tile).to_have_text("✓ 1/4")
+    assert await tile.get_attribute("title") == "Điểm danh: 1 / 4 người · 0 vắng có lý do"
     other = console.locator("#sites tr", has_text="Thị trấn Tân Lộc").locator("td.checked-in")
     await expect(other).to_have_text("0 / 1 · 1 có lý do")
     # Neither hall opened its link (only the console is open): the console says so.

@@ -564,6 +564,11 @@ function tileInfos() {
             expected: site.expected || 0,
             state,
             headcount: typeof counted === 'number' ? counted : null,
+            checkedIn: typeof site.people_expected === 'number' ? {
+                present: site.people_present || 0,
+                expected: site.people_expected,
+                excused: site.people_excused || 0,
+            } : null,
             floor: room ? room.floor === site.site : false,
             request: room ? room.requestPosition(site.site) : 0,
             muted: room ? room.muted.has(site.site) : false,

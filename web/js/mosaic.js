@@ -35,6 +35,8 @@ const STATS_INTERVAL = 2000;
  * @property {number} expected people expected
  * @property {TileState} state
  * @property {number|null} headcount people reported present, null when not reported
+ * @property {{present: number, expected: number, excused: number}|null} checkedIn its roster's
+ *     people checked in so far, and excused; null without a roster
  * @property {boolean} floor it has the floor
  * @property {number} request its place in the queue of requests, 1 for the oldest; 0 if none
  * @property {boolean} muted the chair muted it
@@ -135,10 +137,11 @@ export class Tile {
         this.people = element('span', 'tile-people');
         this.peopleCount = element('span');
         this.people.append(icon('people'), this.peopleCount);
+        this.checked = element('span', 'tile-checked');
         this.tag = element('span', 'tile-tag');
         this.mic = element('span', 'tile-mic');
         this.mic.append(icon('muted'));
-        picture.append(this.video, this.placeholder, this.tag, this.mic, this.people);
+        picture.append(this.video, this.placeholder, this.tag, this.mic, this.people, this.checked);
         // Below the picture: the name, the state, the link's quality.
         const caption = element('span', 'tile-caption');
         this.name = element('span', 'tile-name');
@@ -274,6 +277,15 @@ export class Tile {
         setText(this.peopleCount, `${people.headcount}/${people.expected}`);
         this.people.dataset.reported = String(typeof info.headcount === 'number');
         this.people.title = t('tile.people_long', people);
+        const checked = info.checkedIn;
+        this.checked.hidden = !checked;
+        setText(this.checked,
+            checked ? `✓ ${formatNumber(checked.present)}/${formatNumber(checked.expected)}` : '');
+        this.checked.title = checked ? t('tile.checked_long', {
+            present: formatNumber(checked.present),
+            expected: formatNumber(checked.expected),
+            excused: formatNumber(checked.excused),
+        }) : '';
 
         // Words only where the state chip does not say it all: connected, and no picture.
         const placeholder = picture || info.state !== 'connected' ? '' : t('tile.no_picture');
@@ -295,6 +307,8 @@ export class Tile {
         this.quality.title = t('tile.quality_title');
 
         const words = [info.name, stateText(info.state), t('tile.people_long', people)];
+        if (checked)
+            words.push(this.checked.title);
         if (tag)
             words.push(tag);
         if (info.muted)
