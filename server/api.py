@@ -42,7 +42,6 @@ from .bodies import (
 from .errors import ApiError
 from .links import SessionLinks, create_session_with_links
 from .livecause import live_causes
-from .livepeople import live_people
 from .sessionkind import DEFAULT_KIND, KIND_RULE, is_kind
 from .sitescsv import parse_sites_csv
 from .state import app_state, base_url
@@ -321,7 +320,7 @@ async def session_sites(request: Request) -> Response:
     headcounts = state.store.headcounts(session_id)
     absent = SiteLink(False, None, 0, 0, 0)
     now = _now()
-    people = live_people(state.store, session, state.config.rules.late_after_seconds, now)
+    people = state.live_people.of(state.store, session, state.config.rules.late_after_seconds, now)
     sites = []
     for invite in state.store.invites(session_id):
         link = links.get(invite.site_id, absent)

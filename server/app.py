@@ -46,6 +46,7 @@ from .errors import ApiError, install_error_handlers
 from .health import Lifecycle
 from .links import LinkKey
 from .liveness import keep_alive
+from .livepeople import LivePeople
 from .meeting import Meeting
 from .metrics import Metrics
 from .metrics import routes as metrics_routes
@@ -357,6 +358,7 @@ def create_app(config: Config, admin_token: str) -> Starlette:
         metrics=metrics,
         link_key=LinkKey.load_or_create(config.data_dir),
         seal_key=seal_key,
+        live_people=LivePeople(),
     )
     state.meeting = Meeting(state)
     if webhooks is not None:

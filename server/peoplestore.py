@@ -103,6 +103,17 @@ class PeopleStore:
             for ts, type, site, body, conn in rows
         ]
 
+    def last_event_seq(self, session_id: str, types: Iterable[str]) -> int | None:
+        """The sequence number of the session's latest event of these types, None if none: what
+        a reader of people_events keeps its result by (server/livepeople.py)."""
+        wanted = sorted(types)
+        row = self._conn.execute(
+            "SELECT MAX(seq) FROM events WHERE session_id = ?"
+            f" AND type IN ({', '.join('?' * len(wanted))})",
+            (session_id, *wanted),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def put_rosters(
         self, rosters: Mapping[str, Sequence[Person]], now: datetime
     ) -> list[RosterChange]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .health import Lifecycle
     from .links import LinkKey
+    from .livepeople import LivePeople
     from .meeting import Meeting
     from .metrics import Metrics
     from .sealkey import SealKey
@@ -58,6 +59,8 @@ class AppState:
     link_key: LinkKey
     # The key that seals each ended session's join-log chain (server/sealkey.py).
     seal_key: SealKey
+    # The people of each session on the console's live list, kept between its polls.
+    live_people: LivePeople
 
     def install(self, app: Starlette) -> None:
         # The one attribute of Starlette's untyped `app.state` that this project sets.

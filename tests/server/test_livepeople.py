@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from diemcau.server.store import Store
+from diemcau.server.livepeople import LivePeople
+from diemcau.server.store import Session, Store
 
 from .conftest import admin_headers, bearer, create_session, put_sites
 from .test_peopleapi import ROSTERS, import_rosters
@@ -87,3 +88,30 @@ async def test_a_check_in_after_the_end_is_not_counted(
     body = (await client.get(f"/api/sessions/{sid}/sites", headers=ADMIN)).json()
     assert body["sites"][0]["people_present"] == 0
     assert body["totals"]["people_unexcused"] == 1
+
+
+async def test_the_people_are_read_again_only_when_they_move(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    sid = (await started(client, store, ["tan-loc"]))["id"]
+    (dung,) = store.session_people(sid)
+    kept, now = LivePeople(), START + timedelta(minutes=10)
+    first = kept.of(store, store_session(store, sid), 300.0, now)
+    assert kept.of(store, store_session(store, sid), 300.0, now) is first
+    # The camera's count is no people event: nothing to read again.
+    store.append_event(sid, "people_count", now, "tan-loc", count=1)
+    assert kept.of(store, store_session(store, sid), 300.0, now) is first
+    store.append_event(sid, "checkin", now, "tan-loc", person=dung.id, method="qr", by="site")
+    second = kept.of(store, store_session(store, sid), 300.0, now)
+    assert [p.status for p in first["tan-loc"]] == ["absent"]
+    assert [p.status for p in second["tan-loc"]] == ["late"]
+    assert kept.of(store, store_session(store, sid), 0.0, now) is not second  # other rules
+    store.end_session(sid, START + timedelta(minutes=5))  # a window that ends before it
+    ended = kept.of(store, store_session(store, sid), 300.0, now)
+    assert [p.status for p in ended["tan-loc"]] == ["absent"]
+
+
+def store_session(store: Store, session_id: str) -> Session:
+    session = store.get_session(session_id)
+    assert session is not None
+    return session
