@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from .api import route
+from .attendance.people import CheckedIn, Standing
 from .auth import ADMIN_OR_HOST, ANY_ROLE, Grant, authorize
 from .bodies import raise_problems, read_json_object, reject_unknown_fields, text_field
 from .checkin import CheckinKey, ReadCode, UnknownCode, session_of
@@ -44,13 +45,11 @@ from .checkinlog import session_standings
 from .checkinrules import (
     REASON_MAX,
     By,
-    CheckedIn,
     CheckinClosed,
     CheckinOpening,
     Command,
     CommandType,
     Refusal,
-    Standing,
     checked_in_as,
 )
 from .errors import ApiError

@@ -9,15 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .checkinrules import (
-    PEOPLE_EVENTS,
-    CheckinOpening,
-    Command,
-    PeopleEvent,
-    Standing,
-    judge,
-    standings,
-)
+from .attendance.people import PEOPLE_EVENTS, Standing, standings
+from .checkinrules import CheckinOpening, Command, PeopleEvent, judge
 from .store import Store
 
 
@@ -25,7 +18,7 @@ def session_standings(store: Store, session_id: str) -> dict[str, Standing]:
     """Each person's standing in the session, from its join log as the store has it."""
     return standings(
         PeopleEvent(e.ts, e.type, e.site, e.body)
-        for e in store.people_events(session_id, PEOPLE_EVENTS)
+        for e in store.events_of_types(session_id, PEOPLE_EVENTS)
     )
 
 

@@ -33,12 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ..signaling.session import SessionState
-
-# The fold is the report's; its names are given here too, for the judge's callers.
-from .attendance.people import PEOPLE_EVENTS as PEOPLE_EVENTS
-from .attendance.people import CheckedIn as CheckedIn
-from .attendance.people import Standing as Standing
-from .attendance.people import standings as standings
+from .attendance.people import CheckedIn, Standing
 
 Method = Literal["qr", "clerk"]
 By = Literal["site", "admin"]

@@ -26,7 +26,7 @@ def live_causes(
         return {}
     due = max(session.ended_at or now, session.started_at)
     by_site: dict[str, list[LogEvent]] = {site: [] for site in missing}
-    for index, e in enumerate(store.people_events(session.id, LINK_EVENTS)):
+    for index, e in enumerate(store.events_of_types(session.id, LINK_EVENTS)):
         if e.site in by_site:
             event = LogEvent(e.ts, e.type, index, session.id, e.site, e.conn, e.body)
             by_site[e.site].append(event)

@@ -37,7 +37,7 @@ def live_people(
         return {}
     by_person = people_events(
         PeopleEvent(e.ts, e.type, e.site, e.body)
-        for e in store.people_events(session.id, PEOPLE_EVENTS)
+        for e in store.events_of_types(session.id, PEOPLE_EVENTS)
     )
     start = session.started_at or now
     end = max(session.ended_at or now, start)

@@ -29,9 +29,9 @@ SITE_SELECT = (
 _FIELDS = "id, site_id, name, code, position, unit"
 
 
-class PeopleEventRow(NamedTuple):
-    """A join-log event as the people's rules read it (server/checkinrules.py), and the halls'
-    link events as the console's live causes read them (server/livecause.py)."""
+class EventRow(NamedTuple):
+    """A join-log event read by type alone (events_of_types): the people's events for the
+    check-in's judge and the console's people, the halls' link events for its live causes."""
 
     ts: datetime
     type: str
@@ -88,7 +88,7 @@ class PeopleStore:
         ).fetchone()
         return None if row is None else Person(*row)
 
-    def people_events(self, session_id: str, types: Iterable[str]) -> list[PeopleEventRow]:
+    def events_of_types(self, session_id: str, types: Iterable[str]) -> list[EventRow]:
         """The session's join-log events of these types, in log order: (ts, type, site, body).
         Only those rows are read and parsed: a live session's log is mostly other events (the
         camera's counts, every 30 s a hall), and the check-in pages ask at every request."""
@@ -99,13 +99,13 @@ class PeopleStore:
             (session_id, *wanted),
         )
         return [
-            PeopleEventRow(parse_db_time(ts), type, site, json.loads(body), conn)
+            EventRow(parse_db_time(ts), type, site, json.loads(body), conn)
             for ts, type, site, body, conn in rows
         ]
 
     def last_event_seq(self, session_id: str, types: Iterable[str]) -> int | None:
         """The sequence number of the session's latest event of these types, None if none: what
-        a reader of people_events keeps its result by (server/livepeople.py)."""
+        a reader of events_of_types keeps its result by (server/livepeople.py)."""
         wanted = sorted(types)
         row = self._conn.execute(
             "SELECT MAX(seq) FROM events WHERE session_id = ?"

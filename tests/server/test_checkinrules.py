@@ -10,16 +10,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from diemcau.server.attendance import LogEvent, RosterSite, Rules, attendance
-from diemcau.server.attendance.people import RosterPerson
+from diemcau.server.attendance.people import CheckedIn, RosterPerson, standings
 from diemcau.server.checkinrules import (
-    CheckedIn,
     CheckinClosed,
     CheckinOpening,
     Command,
     PeopleEvent,
     Refusal,
     judge,
-    standings,
 )
 from diemcau.signaling.session import SessionState
 
